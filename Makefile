@@ -1,0 +1,98 @@
+# cpm — build, run, test, install.
+VERSION  = 0.1.0
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-missing-field-initializers -DCPM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+LDLIBS  += -ljansson
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
+           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c
+BACKENDS = backends/cgi.c
+MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/conn.c manager/config.c \
+           manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
+           manager/scoreboard.c manager/timer.c
+SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
+OBJS     = $(SRCS:.c=.o)
+UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
+           t/unit/test_url t/unit/test_config t/unit/test_timer
+EXAMPLES = examples/hello
+DEPS     = build-essential libjansson-dev
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc
+
+.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz
+
+all: cpm $(EXAMPLES)
+
+cpm: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+%.o: %.c $(wildcard */*.h)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+examples/hello: examples/hello.c
+	$(CC) $(CFLAGS) -o $@ $<
+
+t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
+		manager/timer.o $(LDLIBS)
+
+# Install what a Debian machine lacks (as root), or say what to run.
+deps:
+	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+test-deps:
+	@missing=""; for p in $(DEPS) $(TESTDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+run: deps
+	$(MAKE) all
+	./cpm -c etc/cpm.json
+
+test: test-deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+	$(MAKE) conformance
+
+unit: $(UNIT)
+	@fail=0; for t in $(UNIT); do ./$$t || fail=1; done; exit $$fail
+
+e2e: all
+	bats t/
+
+conformance: all
+	@if [ -d ../shared/conformance ]; then t/conformance.sh; else echo "../shared/conformance not found: skipped"; fi
+
+bench: all
+	t/bench/run.sh
+
+lint:
+	clang-format --dry-run --Werror $(SRCS) */*.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE $(SRCS)
+	mandoc -Tlint -W warning man/cpm.8 man/cpm.json.5
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/doc/cpm/examples
+	install -m 755 cpm $(DESTDIR)$(PREFIX)/bin/cpm
+	install -m 644 man/cpm.8 $(DESTDIR)$(PREFIX)/share/man/man8/cpm.8
+	install -m 644 man/cpm.json.5 $(DESTDIR)$(PREFIX)/share/man/man5/cpm.json.5
+	install -m 644 etc/cpm.json $(DESTDIR)$(PREFIX)/share/doc/cpm/cpm.json
+
+clean:
+	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/*.o

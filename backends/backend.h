@@ -1,0 +1,91 @@
+/* The contract between the worker (manager/) and a backend type.
+ *
+ * The worker owns the client connection; a backend owns what it needs to
+ * serve one request (a CGI process, a FastCGI connection). The worker calls
+ * a backend through struct backend_ops; the backend calls back through the
+ * exchange_* and loop_* functions declared here, which the worker
+ * implements. So backends/ depends on this header and on protocol/ only. */
+#ifndef CPM_BACKEND_H
+#define CPM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../manager/config.h"
+#include "../manager/timer.h"
+#include "../protocol/cgi_response.h"
+#include "../protocol/http_parser.h"
+
+/* ---- event loop services ---- */
+
+/* Every fd in the loop is registered with a struct ev as its data. */
+struct ev {
+	int fd;
+	uint32_t events; /* current epoll interest */
+	void (*handler)(struct ev *ev, uint32_t events);
+};
+
+int loop_add(struct ev *ev, uint32_t events);
+int loop_mod(struct ev *ev, uint32_t events);
+void loop_del(struct ev *ev); /* removes and closes ev->fd; sets it to -1 */
+int64_t loop_now_ms(void);
+struct timer_heap *loop_timers(void);
+/* Called with the pid and wait status of every child the worker reaps. */
+void backend_child_exited(pid_t pid, int status);
+
+/* ---- the request being served ---- */
+
+struct exchange;
+
+struct exchange_info {
+	const struct http_request *req;
+	const struct backend_conf *backend;
+	const char *route_prefix; /* decoded, without a trailing '/' */
+	const char *path;	  /* decoded request path (after redirects) */
+	const char *rest;	  /* path after the route prefix, starts with '/' or is "" */
+	const char *remote_addr, *remote_port;
+	const char *server_name, *server_port;
+	int has_body;
+	int64_t content_length; /* true body length; -1 while a chunked body is unknown */
+	int body_fd;		/* a spooled body in a file, or -1 */
+	size_t body_limit;
+	int64_t request_start_ms;
+};
+
+/* Request body: a pointer to the bytes available now and their count. 0
+ * with *eof set when the body is complete, 0 without it when more is
+ * coming (the worker calls ops->body_ready then). */
+size_t exchange_body_peek(struct exchange *x, const char **p, int *eof);
+void exchange_body_consume(struct exchange *x, size_t n);
+
+/* Response. head: returns 0, or -1 when the connection is gone. */
+int exchange_response_head(struct exchange *x, const struct cgi_response *r);
+/* Returns 1 when more output is welcome now, 0 when the client is slow
+ * (the worker calls ops->resume later), -1 when the client is gone. */
+int exchange_response_body(struct exchange *x, const char *p, size_t n);
+/* The backend is done with x: ok=1 a complete response, ok=0 the response
+ * broke after its head (the client connection is closed). */
+void exchange_response_end(struct exchange *x, int ok);
+/* Answer with an error page (before any head) and end. */
+void exchange_error(struct exchange *x, int status, const char *extra_header);
+/* Re-dispatch the request as GET to a local path (CGI local redirect). */
+void exchange_redirect(struct exchange *x, const char *path, size_t len);
+/* Replace the backend state the worker passes to ops (a request that
+ * waited in a queue and has now started). */
+void exchange_set_state(struct exchange *x, void *st);
+
+/* ---- a backend type ---- */
+
+struct backend_ops {
+	/* Begin serving x. Returns a pointer to the backend's request state,
+	 * or NULL after calling exchange_error or exchange_response_end. */
+	void *(*start)(struct exchange *x, const struct exchange_info *info);
+	void (*body_ready)(void *st); /* more request body is available */
+	void (*resume)(void *st);     /* the client can take output again */
+	void (*abort)(void *st);      /* the client is gone: free st soon */
+};
+
+extern const struct backend_ops cgi_backend_ops;
+
+#endif

@@ -1,0 +1,805 @@
+/* The cgi backend. A request becomes: script lookup under the backend's
+ * root, posix_spawn with pipes on 0/1/2 in its own process group, request
+ * body streamed to its stdin, its stdout parsed as a CGI response and
+ * streamed to the client, its stderr logged line by line. */
+
+#include "cgi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../manager/log.h"
+#include "../protocol/cgi_env.h"
+
+#define HEAD_MAX (32 * 1024)
+#define HEAD_FIELDS 100
+#define KILL_GRACE_MS 5000
+#define ERRLINE_MAX 1024
+#define READ_CHUNK (32 * 1024)
+
+extern char **environ;
+
+struct cgi_req {
+	struct exchange *x; /* NULL once the client side is finished */
+	const struct backend_conf *b;
+	pid_t pid;
+	struct ev in, out, err;
+	char *head;
+	size_t head_len, head_scan;
+	int head_done;
+	int discard;	    /* reading output only to throw it away */
+	char *redirect;	    /* local redirect target, sent at EOF */
+	int exited;
+	int term_sent;
+	struct timer timeout;
+	char script[256];   /* for log lines */
+	char errline[ERRLINE_MAX];
+	size_t errlen;
+	int body_done;	    /* stdin closed */
+	struct cgi_req *next, *prev; /* running list */
+};
+
+struct queued {
+	struct exchange *x;
+	const struct backend_conf *b;
+	struct exchange_info info;
+	struct timer timer;
+	struct queued *next, *prev;
+	int64_t since;
+};
+
+static struct cgi_req *running;
+static unsigned nrunning;
+static struct queued *queue_head, *queue_tail;
+
+/* per backend: running count and queue length, indexed by pointer */
+struct bstat {
+	const struct backend_conf *b;
+	int running;
+	int queued;
+};
+static struct bstat *bstats;
+static size_t nbstats;
+
+static struct bstat *bstat(const struct backend_conf *b)
+{
+	for (size_t i = 0; i < nbstats; i++)
+		if (bstats[i].b == b)
+			return &bstats[i];
+	bstats = realloc(bstats, (nbstats + 1) * sizeof(*bstats));
+	bstats[nbstats] = (struct bstat){b, 0, 0};
+	return &bstats[nbstats++];
+}
+
+unsigned cgi_running(void)
+{
+	return nrunning;
+}
+
+static void *cgi_start(struct exchange *x, const struct exchange_info *info);
+
+/* ---- script lookup ---- */
+
+struct script {
+	char filename[4096]; /* absolute path to exec */
+	char dir[4096];	     /* its directory: the script's cwd */
+	char name[4096];     /* SCRIPT_NAME */
+	const char *path_info;
+};
+
+static int open_beneath(int rootfd, const char *rel)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+}
+
+/* Returns 0 or an HTTP status. */
+static int find_script(const struct backend_conf *b, const struct exchange_info *info, struct script *s)
+{
+	const struct cgi_conf *g = &b->cgi;
+	int rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		log_error("cgi %s: cannot open root %s: %s", b->name, g->root, strerror(errno));
+		return 500;
+	}
+	char rel[4096];
+	size_t rl = 0;
+	const char *p = info->rest;
+	int status = 404;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		const char *seg = p;
+		while (*p && *p != '/')
+			p++;
+		size_t sl = (size_t)(p - seg);
+		int last = 0;
+		if (sl == 0) {
+			/* the path names a directory: try the index files */
+			last = 1;
+		} else {
+			if (rl + sl + 2 >= sizeof(rel)) {
+				status = 414;
+				break;
+			}
+			if (rl)
+				rel[rl++] = '/';
+			memcpy(rel + rl, seg, sl);
+			rl += sl;
+			rel[rl] = 0;
+		}
+		struct stat st;
+		int fd = -1;
+		if (!last) {
+			fd = open_beneath(rootfd, rel);
+			if (fd < 0) {
+				status = errno == EXDEV || errno == ELOOP ? 403 : errno == EACCES ? 403 : 404;
+				break;
+			}
+			if (fstat(fd, &st) < 0) {
+				close(fd);
+				break;
+			}
+			close(fd);
+			if (S_ISDIR(st.st_mode))
+				continue;
+		} else {
+			/* index files of the directory rel */
+			int found = 0;
+			for (size_t i = 0; i < g->nindex && !found; i++) {
+				char cand[sizeof(rel)];
+				if ((size_t)snprintf(cand, sizeof(cand), "%s%s%s", rel, rl ? "/" : "", g->index[i]) >=
+				    sizeof(cand))
+					continue;
+				fd = open_beneath(rootfd, cand);
+				if (fd < 0)
+					continue;
+				if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+					found = 1;
+					memcpy(rel, cand, sizeof(rel));
+					rl = strlen(rel);
+				}
+				close(fd);
+			}
+			if (!found)
+				break;
+		}
+		if (!S_ISREG(st.st_mode))
+			break;
+		if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
+			status = 403;
+			break;
+		}
+		if ((size_t)snprintf(s->filename, sizeof(s->filename), "%s/%s", g->root, rel) >= sizeof(s->filename) ||
+		    (size_t)snprintf(s->name, sizeof(s->name), "%s/%s", info->route_prefix, rel) >= sizeof(s->name)) {
+			status = 414;
+			break;
+		}
+		memcpy(s->dir, s->filename, sizeof(s->dir));
+		char *slash = strrchr(s->dir, '/');
+		*slash = 0;
+		if (s->dir[0] == 0)
+			strcpy(s->dir, "/");
+		s->path_info = last ? "" : p;
+		status = 0;
+		break;
+	}
+	close(rootfd);
+	return status;
+}
+
+/* ---- process lifecycle ---- */
+
+static void req_free_if_done(struct cgi_req *r)
+{
+	if (r->x || !r->exited || r->out.fd >= 0 || r->err.fd >= 0)
+		return;
+	timer_cancel(loop_timers(), &r->timeout);
+	if (r->in.fd >= 0)
+		loop_del(&r->in);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		running = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	free(r->head);
+	free(r->redirect);
+	free(r);
+}
+
+static void flush_errline(struct cgi_req *r)
+{
+	if (r->errlen == 0)
+		return;
+	log_warn("cgi %s[%ld]: %.*s", r->script, (long)r->pid, (int)r->errlen, r->errline);
+	r->errlen = 0;
+}
+
+static void kill_group(struct cgi_req *r, int sig)
+{
+	if (r->pid > 0 && kill(-r->pid, sig) < 0 && errno == ESRCH && !r->exited)
+		kill(r->pid, sig);
+}
+
+/* The client side is finished (response complete, error sent or client
+ * gone). The process may still run; it is reaped later. */
+static void detach(struct cgi_req *r)
+{
+	r->x = NULL;
+	if (r->in.fd >= 0)
+		loop_del(&r->in);
+	if (r->out.fd >= 0)
+		loop_del(&r->out);
+}
+
+static void release_slot(const struct backend_conf *b);
+
+static void on_timeout(struct timer *t)
+{
+	struct cgi_req *r = (struct cgi_req *)((char *)t - offsetof(struct cgi_req, timeout));
+	if (!r->term_sent) {
+		log_warn("cgi %s[%ld]: timeout after %lld ms, killing its process group", r->script, (long)r->pid,
+			 (long long)r->b->cgi.timeout_ms);
+		r->term_sent = 1;
+		kill_group(r, SIGTERM);
+		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + KILL_GRACE_MS);
+		if (r->x) {
+			struct exchange *x = r->x;
+			detach(r);
+			if (r->head_done && !r->discard)
+				exchange_response_end(x, 0);
+			else
+				exchange_error(x, 504, NULL);
+		}
+	} else {
+		kill_group(r, SIGKILL);
+		if (!r->exited || r->out.fd >= 0 || r->err.fd >= 0)
+			timer_arm(loop_timers(), &r->timeout, loop_now_ms() + KILL_GRACE_MS);
+	}
+	req_free_if_done(r);
+}
+
+/* ---- I/O handlers ---- */
+
+static void on_stdin(struct ev *ev, uint32_t events);
+
+static void feed_stdin(struct cgi_req *r)
+{
+	if (!r->x)
+		return;
+	for (;;) {
+		const char *p;
+		int eof = 0;
+		size_t n = exchange_body_peek(r->x, &p, &eof);
+		if (n == 0) {
+			if (eof && r->in.fd >= 0) {
+				loop_del(&r->in);
+				r->body_done = 1;
+			} else if (r->in.fd >= 0 && r->in.events) {
+				loop_mod(&r->in, 0);
+			}
+			return;
+		}
+		if (r->in.fd < 0) {
+			/* the script closed its stdin: discard the rest */
+			exchange_body_consume(r->x, n);
+			continue;
+		}
+		ssize_t w = write(r->in.fd, p, n);
+		if (w > 0) {
+			exchange_body_consume(r->x, (size_t)w);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			if (!(r->in.events & EPOLLOUT))
+				loop_mod(&r->in, EPOLLOUT);
+			return;
+		}
+		/* EPIPE: the script does not read its body */
+		loop_del(&r->in);
+		r->body_done = 1;
+	}
+}
+
+static void on_stdin(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, in));
+	feed_stdin(r);
+}
+
+static void cgi_body_ready(void *st)
+{
+	feed_stdin(st);
+}
+
+static void bad_gateway(struct cgi_req *r, const char *why)
+{
+	log_error("cgi %s[%ld]: %s", r->script, (long)r->pid, why);
+	struct exchange *x = r->x;
+	detach(r);
+	kill_group(r, SIGTERM);
+	if (x)
+		exchange_error(x, 502, NULL);
+}
+
+static int head_complete(struct cgi_req *r)
+{
+	struct http_header fields[HEAD_FIELDS];
+	struct cgi_response resp;
+	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		bad_gateway(r, r->head_len >= HEAD_MAX ? "response header block too large"
+						       : "malformed response header");
+		return -1;
+	}
+	r->head_done = 1;
+	if (resp.location.len && resp.status == 0) {
+		if (cgi_location_is_local(resp.location)) {
+			r->discard = 1;
+			r->redirect = strndup(resp.location.p, resp.location.len);
+			return 1;
+		}
+		resp.status = 302;
+	}
+	if (resp.status == 0)
+		resp.status = 200;
+	if (exchange_response_head(r->x, &resp) < 0) {
+		detach(r);
+		kill_group(r, SIGTERM);
+		return -1;
+	}
+	size_t rest = r->head_len - resp.head_len;
+	if (rest) {
+		int more = exchange_response_body(r->x, r->head + resp.head_len, rest);
+		if (more < 0) {
+			detach(r);
+			kill_group(r, SIGTERM);
+			return -1;
+		}
+		if (more == 0)
+			loop_mod(&r->out, 0);
+	}
+	free(r->head);
+	r->head = NULL;
+	return 1;
+}
+
+static void stdout_eof(struct cgi_req *r)
+{
+	loop_del(&r->out);
+	struct exchange *x = r->x;
+	if (!x)
+		return;
+	if (!r->head_done) {
+		bad_gateway(r, r->head_len ? "output ended inside the header block"
+					   : "exited or closed stdout before sending a header");
+		return;
+	}
+	detach(r);
+	if (r->redirect)
+		exchange_redirect(x, r->redirect, strlen(r->redirect));
+	else
+		exchange_response_end(x, 1);
+}
+
+static void on_stdout(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, out));
+	for (int rounds = 0; rounds < 16 && r->out.fd >= 0; rounds++) {
+		if (!r->head_done) {
+			if (!r->head)
+				r->head = malloc(HEAD_MAX + 1);
+			size_t room = HEAD_MAX + 1 - r->head_len;
+			ssize_t n = read(r->out.fd, r->head + r->head_len, room);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					return;
+				n = 0;
+			}
+			if (n == 0) {
+				stdout_eof(r);
+				break;
+			}
+			r->head_len += (size_t)n;
+			if (head_complete(r) != 0)
+				continue;
+			if (r->head_len > HEAD_MAX) {
+				bad_gateway(r, "response header block too large");
+				break;
+			}
+			continue;
+		}
+		char buf[READ_CHUNK];
+		ssize_t n = read(r->out.fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			n = 0;
+		}
+		if (n == 0) {
+			stdout_eof(r);
+			break;
+		}
+		if (r->discard || !r->x)
+			continue;
+		int more = exchange_response_body(r->x, buf, (size_t)n);
+		if (more < 0) {
+			detach(r);
+			kill_group(r, SIGTERM);
+			break;
+		}
+		if (more == 0) {
+			loop_mod(&r->out, 0);
+			break;
+		}
+	}
+	req_free_if_done(r);
+}
+
+static void cgi_resume(void *st)
+{
+	struct cgi_req *r = st;
+	if (r->out.fd >= 0 && !(r->out.events & EPOLLIN)) {
+		loop_mod(&r->out, EPOLLIN);
+		on_stdout(&r->out, EPOLLIN);
+	}
+}
+
+static void on_stderr(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, err));
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(r->err.fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			flush_errline(r);
+			loop_del(&r->err);
+			req_free_if_done(r);
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			if (c == '\n') {
+				flush_errline(r);
+				continue;
+			}
+			if (r->errlen == ERRLINE_MAX)
+				flush_errline(r);
+			r->errline[r->errlen++] = (c == '\r' || (unsigned char)c < 0x20) && c != '\t' ? '?' : c;
+		}
+	}
+}
+
+static void cgi_abort(void *st)
+{
+	struct cgi_req *r = st;
+	if (!r->x)
+		return;
+	log_info("cgi %s[%ld]: client gone, killing the script", r->script, (long)r->pid);
+	detach(r);
+	if (!r->exited) {
+		kill_group(r, SIGTERM);
+		r->term_sent = 1;
+		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + KILL_GRACE_MS);
+	}
+	req_free_if_done(r);
+}
+
+/* ---- the queue for max_concurrent ---- */
+
+static void queue_remove(struct queued *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		queue_head = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	else
+		queue_tail = q->prev;
+	bstat(q->b)->queued--;
+	timer_cancel(loop_timers(), &q->timer);
+}
+
+static void retry_after(const struct backend_conf *b, char *buf, size_t len)
+{
+	long s = (long)(b->cgi.timeout_ms / 1000 / 4);
+	snprintf(buf, len, "Retry-After: %ld", s < 1 ? 1 : s > 60 ? 60 : s);
+}
+
+static void on_queue_timeout(struct timer *t)
+{
+	struct queued *q = (struct queued *)((char *)t - offsetof(struct queued, timer));
+	char ra[64];
+	retry_after(q->b, ra, sizeof(ra));
+	queue_remove(q);
+	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name,
+		 (long long)(loop_now_ms() - q->since));
+	exchange_error(q->x, 503, ra);
+	free(q);
+}
+
+/* the queued request's exchange went away (client gone) */
+static void queued_abort(struct queued *q)
+{
+	queue_remove(q);
+	free(q);
+}
+
+static void release_slot(const struct backend_conf *b)
+{
+	bstat(b)->running--;
+	for (struct queued *q = queue_head; q; q = q->next) {
+		if (q->b != b)
+			continue;
+		queue_remove(q);
+		struct exchange *x = q->x;
+		struct exchange_info info = q->info;
+		free(q);
+		exchange_set_state(x, cgi_start(x, &info));
+		return;
+	}
+}
+
+void backend_child_exited(pid_t pid, int status)
+{
+	for (struct cgi_req *r = running; r; r = r->next) {
+		if (r->pid != pid)
+			continue;
+		r->exited = 1;
+		nrunning--;
+		if (WIFSIGNALED(status))
+			log_info("cgi %s[%ld]: killed by signal %d", r->script, (long)pid, WTERMSIG(status));
+		else if (WEXITSTATUS(status))
+			log_info("cgi %s[%ld]: exited with code %d", r->script, (long)pid, WEXITSTATUS(status));
+		else
+			log_debug("cgi %s[%ld]: exited with code 0", r->script, (long)pid);
+		/* its group may live on (a background child holding a pipe):
+		 * the timeout still kills it */
+		release_slot(r->b);
+		req_free_if_done(r);
+		return;
+	}
+}
+
+void cgi_kill_all(void)
+{
+	for (struct cgi_req *r = running; r; r = r->next)
+		if (!r->exited)
+			kill_group(r, SIGKILL);
+}
+
+/* ---- spawning ---- */
+
+static int spawn(struct cgi_req *r, const struct script *s, char **envp, int in_fd, int out_fd, int err_fd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	/* the child's fds are all >= 3 (0-2 stay open in the worker), so
+	 * dup2 always clears close-on-exec */
+	posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+	posix_spawn_file_actions_addchdir_np(&fa, s->dir);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP |
+					      POSIX_SPAWN_USEVFORK);
+	char *argv[] = {(char *)s->filename, NULL};
+	int rc = posix_spawn(&r->pid, s->filename, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return rc;
+}
+
+static int nb_pipe(int fds[2], int nonblock_end)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	fcntl(fds[nonblock_end], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+static void *cgi_start(struct exchange *x, const struct exchange_info *info)
+{
+	const struct backend_conf *b = info->backend;
+	const struct cgi_conf *g = &b->cgi;
+	struct bstat *bs = bstat(b);
+
+	if (g->max_concurrent && bs->running >= g->max_concurrent) {
+		char ra[64];
+		retry_after(b, ra, sizeof(ra));
+		if (bs->queued >= g->queue || g->queue_timeout_ms == 0) {
+			log_warn("cgi %s: %d running, queue full, 503", b->name, bs->running);
+			exchange_error(x, 503, ra);
+			return NULL;
+		}
+		struct queued *q = calloc(1, sizeof(*q));
+		q->x = x;
+		q->b = b;
+		q->info = *info;
+		q->since = loop_now_ms();
+		q->timer.fire = on_queue_timeout;
+		q->prev = queue_tail;
+		if (queue_tail)
+			queue_tail->next = q;
+		else
+			queue_head = q;
+		queue_tail = q;
+		bs->queued++;
+		timer_arm(loop_timers(), &q->timer, loop_now_ms() + g->queue_timeout_ms);
+		return (char *)q + 1; /* tagged: a queued request (see the ops below) */
+	}
+
+	struct script s;
+	int st = find_script(b, info, &s);
+	if (st) {
+		exchange_error(x, st, NULL);
+		return NULL;
+	}
+
+	/* the environment */
+	size_t arena_cap = info->req->head_len * 2 + 8192;
+	for (size_t i = 0; i < g->nenv; i++)
+		arena_cap += strlen(g->env[i]) + 1;
+	char *arena = malloc(arena_cap);
+	size_t envcap = info->req->nheaders + g->nenv + 32;
+	char **envp = malloc(envcap * sizeof(char *));
+	struct cgi_env_in ein = {
+		.req = info->req,
+		.script_name = s.name,
+		.path_info = s.path_info,
+		.script_filename = s.filename,
+		.document_root = g->root,
+		.server_name = info->server_name,
+		.server_port = info->server_port,
+		.server_software = "cpm/" CPM_VERSION,
+		.remote_addr = info->remote_addr,
+		.remote_port = info->remote_port,
+		.has_body = info->has_body,
+		.content_length = info->content_length,
+		.extra = (const char *const *)g->env,
+		.nextra = g->nenv,
+	};
+	if (cgi_env_build(&ein, arena, arena_cap, envp, envcap) < 0) {
+		free(arena);
+		free(envp);
+		log_error("cgi %s: environment too large", s.filename);
+		exchange_error(x, 500, NULL);
+		return NULL;
+	}
+
+	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+	int child_in = -1;
+	int ok = nb_pipe(pout, 0) == 0 && nb_pipe(perr, 0) == 0;
+	if (ok) {
+		if (info->body_fd >= 0)
+			child_in = info->body_fd;
+		else if (info->has_body && info->content_length > 0) {
+			ok = nb_pipe(pin, 1) == 0;
+			child_in = pin[0];
+		} else {
+			child_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			ok = child_in >= 0;
+		}
+	}
+	struct cgi_req *r = calloc(1, sizeof(*r));
+	r->x = x;
+	r->b = b;
+	r->in.fd = r->out.fd = r->err.fd = -1;
+	const char *base = strrchr(s.filename, '/');
+	base = base ? base + 1 : s.filename;
+	size_t bl = strlen(base);
+	if (bl >= sizeof(r->script))
+		bl = sizeof(r->script) - 1;
+	memcpy(r->script, base, bl);
+	int rc = ok ? spawn(r, &s, envp, child_in, pout[1], perr[1]) : errno;
+	free(arena);
+	free(envp);
+	if (child_in >= 0 && child_in != info->body_fd)
+		close(child_in);
+	if (pout[1] >= 0)
+		close(pout[1]);
+	if (perr[1] >= 0)
+		close(perr[1]);
+	if (!ok || rc) {
+		log_error("cgi: cannot run %s: %s", s.filename, strerror(ok ? rc : errno));
+		if (pin[1] >= 0)
+			close(pin[1]);
+		if (pout[0] >= 0)
+			close(pout[0]);
+		if (perr[0] >= 0)
+			close(perr[0]);
+		free(r);
+		exchange_error(x, 502, NULL);
+		return NULL;
+	}
+	bs->running++;
+	nrunning++;
+	r->next = running;
+	if (running)
+		running->prev = r;
+	running = r;
+	r->out = (struct ev){.fd = pout[0], .handler = on_stdout};
+	r->err = (struct ev){.fd = perr[0], .handler = on_stderr};
+	loop_add(&r->out, EPOLLIN);
+	loop_add(&r->err, EPOLLIN);
+	if (pin[1] >= 0) {
+		r->in = (struct ev){.fd = pin[1], .handler = on_stdin};
+		loop_add(&r->in, 0);
+	}
+	r->timeout.fire = on_timeout;
+	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
+	log_debug("cgi %s[%ld]: started", r->script, (long)r->pid);
+	if (r->in.fd >= 0)
+		feed_stdin(r);
+	return r;
+}
+
+/* A queued request's state is its struct queued pointer + 1 (odd), so the
+ * ops can tell it from a running struct cgi_req. */
+static int is_queued(void *st)
+{
+	return ((uintptr_t)st & 1) != 0;
+}
+
+static void ops_body_ready(void *st)
+{
+	if (!is_queued(st))
+		cgi_body_ready(st);
+}
+
+static void ops_resume(void *st)
+{
+	if (!is_queued(st))
+		cgi_resume(st);
+}
+
+static void ops_abort(void *st)
+{
+	if (is_queued(st))
+		queued_abort((struct queued *)((char *)st - 1));
+	else
+		cgi_abort(st);
+}
+
+const struct backend_ops cgi_backend_ops = {
+	.start = cgi_start,
+	.body_ready = ops_body_ready,
+	.resume = ops_resume,
+	.abort = ops_abort,
+};

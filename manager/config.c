@@ -1,0 +1,797 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jsonpos.h"
+#include "log.h"
+
+#define MAX_DEPTH 8
+
+/* Validation context: the key path to the value being checked. */
+struct ctx {
+	const char *file;
+	const char *text;
+	size_t textlen;
+	struct jsonpos_step path[MAX_DEPTH];
+	size_t depth;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static void push_key(struct ctx *c, const char *key)
+{
+	c->path[c->depth++] = (struct jsonpos_step){key, 0};
+}
+
+static void push_index(struct ctx *c, size_t i)
+{
+	c->path[c->depth++] = (struct jsonpos_step){NULL, i};
+}
+
+static void pop(struct ctx *c)
+{
+	c->depth--;
+}
+
+static void fail_at(struct ctx *c, int at_key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fail_at(struct ctx *c, int at_key, const char *fmt, ...)
+{
+	if (c->failed)
+		return;
+	c->failed = 1;
+	int line = 1, col = 1;
+	if (c->text)
+		jsonpos_locate(c->text, c->textlen, c->path, c->depth, at_key, &line, &col);
+	char path[512];
+	size_t n = 0;
+	path[0] = 0;
+	for (size_t i = 0; i < c->depth && n < sizeof(path) - 32; i++) {
+		if (c->path[i].key)
+			n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s", i ? "." : "", c->path[i].key);
+		else
+			n += (size_t)snprintf(path + n, sizeof(path) - n, "[%zu]", c->path[i].index);
+	}
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->text)
+		snprintf(c->err, c->errlen, "%s:%d:%d: %s: %s", c->file, line, col, path, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, path, msg);
+}
+
+#define fail(c, ...) fail_at(c, 0, __VA_ARGS__)
+
+/* ---- typed getters: each checks the value at the current path ---- */
+
+static int get_int(struct ctx *c, json_t *v, long long min, long long max, long long *out)
+{
+	if (!json_is_integer(v)) {
+		fail(c, "expected an integer");
+		return -1;
+	}
+	long long n = json_integer_value(v);
+	if (n < min || n > max) {
+		if (min == 1 && max >= INT_MAX)
+			fail(c, "expected a positive integer");
+		else
+			fail(c, "expected an integer between %lld and %lld", min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+/* Size: integer bytes or "10M" style string. */
+static int get_size(struct ctx *c, json_t *v, int64_t min, int64_t max, int64_t *out)
+{
+	int64_t n;
+	if (json_is_integer(v)) {
+		n = json_integer_value(v);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		long long x = strtoll(s, &end, 10);
+		if (end == s || errno || x < 0 || s[0] == '-' || s[0] == '+' || s[0] == ' ') {
+			fail(c, "expected a size (bytes, or a number with K, M or G)");
+			return -1;
+		}
+		int shift = 0;
+		if (*end == 'K' || *end == 'k')
+			shift = 10, end++;
+		else if (*end == 'M' || *end == 'm')
+			shift = 20, end++;
+		else if (*end == 'G' || *end == 'g')
+			shift = 30, end++;
+		if (*end || x > (INT64_MAX >> shift)) {
+			fail(c, "expected a size (bytes, or a number with K, M or G)");
+			return -1;
+		}
+		n = (int64_t)x << shift;
+	} else {
+		fail(c, "expected a size (bytes, or a number with K, M or G)");
+		return -1;
+	}
+	if (n < min || n > max) {
+		fail(c, "size out of range (%lld to %lld bytes)", (long long)min, (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+/* Duration: integer seconds or "500ms", "30s", "5m", "1h". Stored in ms. */
+static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_ms)
+{
+	int64_t ms;
+	const char *what = allow_zero ? "expected a duration (seconds, 0 or more)"
+				      : "expected a positive integer";
+	if (json_is_integer(v)) {
+		long long n = json_integer_value(v);
+		if (n < 0 || n > 100000000) {
+			fail(c, "%s", what);
+			return -1;
+		}
+		ms = n * 1000;
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		long long x = strtoll(s, &end, 10);
+		if (end == s || errno || x < 0 || x > 100000000 || s[0] == '-' || s[0] == '+' || s[0] == ' ') {
+			fail(c, "expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+			return -1;
+		}
+		if (strcmp(end, "ms") == 0)
+			ms = x;
+		else if (strcmp(end, "s") == 0 || *end == 0)
+			ms = x * 1000;
+		else if (strcmp(end, "m") == 0)
+			ms = x * 60000;
+		else if (strcmp(end, "h") == 0)
+			ms = x * 3600000;
+		else {
+			fail(c, "expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+			return -1;
+		}
+	} else {
+		fail(c, "%s", what);
+		return -1;
+	}
+	if (ms == 0 && !allow_zero) {
+		fail(c, "%s", what);
+		return -1;
+	}
+	*out_ms = ms;
+	return 0;
+}
+
+static int get_string(struct ctx *c, json_t *v, char **out)
+{
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		fail(c, "expected a non-empty string");
+		return -1;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		fail(c, "string contains a NUL character");
+		return -1;
+	}
+	free(*out);
+	*out = strdup(json_string_value(v));
+	return 0;
+}
+
+/* A string or null (null = off). */
+static int get_string_or_null(struct ctx *c, json_t *v, char **out)
+{
+	if (json_is_null(v)) {
+		free(*out);
+		*out = NULL;
+		return 0;
+	}
+	return get_string(c, v, out);
+}
+
+static char **strv_append(char **v, size_t *n, char *s)
+{
+	char **nv = realloc(v, (*n + 2) * sizeof(*v));
+	if (!nv)
+		abort();
+	nv[(*n)++] = s;
+	nv[*n] = NULL;
+	return nv;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int check_unknown(struct ctx *c, json_t *obj, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v)
+	{
+		int ok = 0;
+		for (size_t i = 0; known[i]; i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok) {
+			push_key(c, key);
+			fail_at(c, 1, "unknown key");
+			pop(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int valid_env_name(const char *s)
+{
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* ---- sections ---- */
+
+static void defaults(struct config *cf)
+{
+	cf->backlog = 1024;
+	cf->workers = 2;
+	cf->timeout_ms = 30000;
+	cf->graceful_timeout_ms = 30000;
+	cf->keepalive_ms = 5000;
+	cf->header_timeout_ms = 10000;
+	cf->client_timeout_ms = 60000;
+	cf->max_connections = 1024;
+	cf->limit_request_line = 8192;
+	cf->limit_header_size = 32768;
+	cf->limit_header_count = 100;
+	cf->limit_body = 10 << 20;
+	cf->body_buffer = 64 << 10;
+	cf->access_log = strdup("-");
+	cf->log_level = LOG_INFO;
+}
+
+static void cgi_defaults(struct cgi_conf *g)
+{
+	g->timeout_ms = 60000;
+	g->queue = 100;
+	g->queue_timeout_ms = 10000;
+}
+
+static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
+{
+	char *real = realpath(root, NULL);
+	if (!real) {
+		fail(c, "cannot use %s: %s", root, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fail(c, "%s is not a directory", root);
+		free(real);
+		return -1;
+	}
+	if (access(real, R_OK | X_OK) < 0) {
+		fail(c, "cannot read %s: %s", root, strerror(errno));
+		free(real);
+		return -1;
+	}
+	g->root = real;
+	return 0;
+}
+
+static int cgi_finish(struct cgi_conf *g, const char *path)
+{
+	char *p = NULL;
+	if (asprintf(&p, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin") < 0)
+		return -1;
+	g->env = strv_append(g->env, &g->nenv, p);
+	return 0;
+}
+
+static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
+{
+	static const char *const known[] = {"type",	"root",	    "timeout", "max_concurrent", "queue",
+					    "queue_timeout", "env", "pass_env", "path", "index", NULL};
+	if (check_unknown(c, o, known) < 0)
+		return -1;
+	cgi_defaults(g);
+	json_t *v;
+	long long n;
+	char *path = NULL;
+	if ((v = json_object_get(o, "root"))) {
+		push_key(c, "root");
+		char *root = NULL;
+		if (get_string(c, v, &root) == 0)
+			set_root(c, g, root);
+		free(root);
+		pop(c);
+	} else {
+		fail(c, "missing key \"root\"");
+	}
+	if ((v = json_object_get(o, "timeout"))) {
+		push_key(c, "timeout");
+		get_duration(c, v, 0, &g->timeout_ms);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "max_concurrent"))) {
+		push_key(c, "max_concurrent");
+		if (get_int(c, v, 0, 100000, &n) == 0)
+			g->max_concurrent = (int)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "queue"))) {
+		push_key(c, "queue");
+		if (get_int(c, v, 0, 1000000, &n) == 0)
+			g->queue = (int)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "queue_timeout"))) {
+		push_key(c, "queue_timeout");
+		get_duration(c, v, 0, &g->queue_timeout_ms);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "path"))) {
+		push_key(c, "path");
+		get_string(c, v, &path);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "env"))) {
+		push_key(c, "env");
+		if (!json_is_object(v)) {
+			fail(c, "expected an object of strings");
+		} else {
+			const char *k;
+			json_t *ev;
+			json_object_foreach(v, k, ev)
+			{
+				push_key(c, k);
+				if (!valid_env_name(k))
+					fail_at(c, 1, "not a valid environment variable name");
+				else if (!json_is_string(ev))
+					fail(c, "expected a string");
+				else {
+					char *s;
+					if (asprintf(&s, "%s=%s", k, json_string_value(ev)) < 0)
+						abort();
+					g->env = strv_append(g->env, &g->nenv, s);
+				}
+				pop(c);
+			}
+		}
+		pop(c);
+	}
+	if ((v = json_object_get(o, "pass_env"))) {
+		push_key(c, "pass_env");
+		if (!json_is_array(v)) {
+			fail(c, "expected an array of variable names");
+		} else {
+			size_t i;
+			json_t *ev;
+			json_array_foreach(v, i, ev)
+			{
+				push_index(c, i);
+				if (!json_is_string(ev) || !valid_env_name(json_string_value(ev))) {
+					fail(c, "expected an environment variable name");
+				} else {
+					const char *val = getenv(json_string_value(ev));
+					if (val) {
+						char *s;
+						if (asprintf(&s, "%s=%s", json_string_value(ev), val) < 0)
+							abort();
+						g->env = strv_append(g->env, &g->nenv, s);
+					}
+				}
+				pop(c);
+			}
+		}
+		pop(c);
+	}
+	if ((v = json_object_get(o, "index"))) {
+		push_key(c, "index");
+		if (!json_is_array(v)) {
+			fail(c, "expected an array of file names");
+		} else {
+			size_t i;
+			json_t *ev;
+			json_array_foreach(v, i, ev)
+			{
+				push_index(c, i);
+				const char *s = json_is_string(ev) ? json_string_value(ev) : NULL;
+				if (!s || !*s || strchr(s, '/') || s[0] == '.')
+					fail(c, "expected a file name (no '/', not starting with '.')");
+				else
+					g->index = strv_append(g->index, &g->nindex, strdup(s));
+				pop(c);
+			}
+		}
+		pop(c);
+	}
+	if (!c->failed)
+		cgi_finish(g, path);
+	free(path);
+	return c->failed ? -1 : 0;
+}
+
+static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
+{
+	if (!json_is_object(o) || json_object_size(o) == 0) {
+		fail(c, "expected an object of backends (name -> backend)");
+		return -1;
+	}
+	cf->backends = calloc(json_object_size(o), sizeof(*cf->backends));
+	const char *name;
+	json_t *b;
+	json_object_foreach(o, name, b)
+	{
+		push_key(c, name);
+		struct backend_conf *bc = &cf->backends[cf->nbackends++];
+		bc->name = strdup(name);
+		json_t *t = json_is_object(b) ? json_object_get(b, "type") : NULL;
+		if (!json_is_object(b)) {
+			fail(c, "expected an object");
+		} else if (!t) {
+			fail(c, "missing key \"type\"");
+		} else if (!json_is_string(t) || strcmp(json_string_value(t), "cgi") != 0) {
+			push_key(c, "type");
+			fail(c, "unknown backend type (expected \"cgi\")");
+			pop(c);
+		} else {
+			bc->type = BACKEND_CGI;
+			parse_cgi(c, b, &bc->cgi);
+		}
+		pop(c);
+		if (c->failed)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
+{
+	if (!json_is_array(a) || json_array_size(a) == 0) {
+		fail(c, "expected a non-empty array of routes");
+		return -1;
+	}
+	cf->routes = calloc(json_array_size(a), sizeof(*cf->routes));
+	size_t i;
+	json_t *r;
+	json_array_foreach(a, i, r)
+	{
+		push_index(c, i);
+		static const char *const known[] = {"prefix", "backend", NULL};
+		if (!json_is_object(r)) {
+			fail(c, "expected an object {\"prefix\": ..., \"backend\": ...}");
+			return -1;
+		}
+		if (check_unknown(c, r, known) < 0)
+			return -1;
+		struct route_conf *rc = &cf->routes[cf->nroutes++];
+		json_t *p = json_object_get(r, "prefix"), *b = json_object_get(r, "backend");
+		if (!p || !b) {
+			fail(c, "missing key \"%s\"", p ? "backend" : "prefix");
+			return -1;
+		}
+		push_key(c, "prefix");
+		if (get_string(c, p, &rc->prefix) == 0 && rc->prefix[0] != '/')
+			fail(c, "a prefix must start with '/'");
+		pop(c);
+		if (c->failed)
+			return -1;
+		rc->prefix_len = strlen(rc->prefix);
+		push_key(c, "backend");
+		if (!json_is_string(b)) {
+			fail(c, "expected a backend name");
+		} else {
+			for (size_t k = 0; k < cf->nbackends; k++)
+				if (strcmp(cf->backends[k].name, json_string_value(b)) == 0)
+					rc->backend = &cf->backends[k];
+			if (!rc->backend)
+				fail(c, "no backend named \"%s\"", json_string_value(b));
+		}
+		pop(c);
+		pop(c);
+		if (c->failed)
+			return -1;
+	}
+	return 0;
+}
+
+static int check_listen_addr(const char *s)
+{
+	if (strncmp(s, "unix:", 5) == 0)
+		return s[5] == '/' && strlen(s) - 5 < 108 ? 0 : -1;
+	const char *colon = strrchr(s, ':');
+	if (!colon || !colon[1])
+		return -1;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535)
+		return -1;
+	if (s[0] == '[' && (colon == s || colon[-1] != ']'))
+		return -1;
+	return 0;
+}
+
+static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
+{
+	if (!json_is_array(a) || json_array_size(a) == 0) {
+		fail(c, "expected a non-empty array of addresses");
+		return -1;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		push_index(c, i);
+		if (!json_is_string(v) || check_listen_addr(json_string_value(v)) < 0) {
+			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+			return -1;
+		}
+		cf->listen = strv_append(cf->listen, &cf->nlisten, strdup(json_string_value(v)));
+		pop(c);
+	}
+	return 0;
+}
+
+static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
+{
+	static const char *const known[] = {"request_line", "header_count", "header_size", "body", "body_buffer",
+					    NULL};
+	if (!json_is_object(o)) {
+		fail(c, "expected an object");
+		return;
+	}
+	if (check_unknown(c, o, known) < 0)
+		return;
+	json_t *v;
+	int64_t n;
+	long long ln;
+	if ((v = json_object_get(o, "request_line"))) {
+		push_key(c, "request_line");
+		if (get_size(c, v, 64, 1 << 20, &n) == 0)
+			cf->limit_request_line = (size_t)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "header_count"))) {
+		push_key(c, "header_count");
+		if (get_int(c, v, 1, 10000, &ln) == 0)
+			cf->limit_header_count = (unsigned)ln;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "header_size"))) {
+		push_key(c, "header_size");
+		if (get_size(c, v, 256, 1 << 20, &n) == 0)
+			cf->limit_header_size = (size_t)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "body"))) {
+		push_key(c, "body");
+		if (get_size(c, v, 0, INT64_MAX / 2, &n) == 0)
+			cf->limit_body = n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "body_buffer"))) {
+		push_key(c, "body_buffer");
+		if (get_size(c, v, 0, 1 << 30, &n) == 0)
+			cf->body_buffer = (size_t)n;
+		pop(c);
+	}
+	if (!c->failed && cf->limit_request_line > cf->limit_header_size) {
+		push_key(c, "request_line");
+		fail(c, "larger than limits.header_size");
+		pop(c);
+	}
+}
+
+static void parse_top(struct ctx *c, json_t *root, struct config *cf)
+{
+	static const char *const known[] = {
+		"listen",     "backlog",    "workers",	      "timeout",	     "graceful_timeout",
+		"keepalive",  "header_timeout", "client_timeout", "max_connections", "max_requests",
+		"max_requests_jitter", "limits", "access_log", "error_log",	     "log_level",
+		"pidfile",    "server_name", "routes",	      "backends",	     NULL};
+	if (!json_is_object(root)) {
+		fail(c, "the configuration must be a JSON object");
+		return;
+	}
+	if (check_unknown(c, root, known) < 0)
+		return;
+	json_t *v;
+	long long n;
+#define KEY(k) for (int once_ = ((v = json_object_get(root, k)) != NULL) ? (push_key(c, k), 1) : 0; once_; once_ = 0, pop(c))
+	KEY("listen") parse_listen(c, v, cf);
+	KEY("backlog") if (get_int(c, v, 1, 65535, &n) == 0) cf->backlog = (int)n;
+	KEY("workers") if (get_int(c, v, 1, 1024, &n) == 0) cf->workers = (int)n;
+	KEY("timeout") get_duration(c, v, 0, &cf->timeout_ms);
+	KEY("graceful_timeout") get_duration(c, v, 1, &cf->graceful_timeout_ms);
+	KEY("keepalive") get_duration(c, v, 1, &cf->keepalive_ms);
+	KEY("header_timeout") get_duration(c, v, 0, &cf->header_timeout_ms);
+	KEY("client_timeout") get_duration(c, v, 0, &cf->client_timeout_ms);
+	KEY("max_connections") if (get_int(c, v, 1, 1000000, &n) == 0) cf->max_connections = (int)n;
+	KEY("max_requests") if (get_int(c, v, 0, LONG_MAX, &n) == 0) cf->max_requests = (long)n;
+	KEY("max_requests_jitter") if (get_int(c, v, 0, LONG_MAX, &n) == 0) cf->max_requests_jitter = (long)n;
+	KEY("limits") parse_limits(c, v, cf);
+	KEY("access_log") get_string_or_null(c, v, &cf->access_log);
+	KEY("error_log") get_string(c, v, &cf->error_log);
+	KEY("log_level")
+	{
+		if (!json_is_string(v) || (cf->log_level = log_level_parse(json_string_value(v))) < 0)
+			fail(c, "expected one of \"debug\", \"info\", \"warn\", \"error\"");
+	}
+	KEY("pidfile") get_string_or_null(c, v, &cf->pidfile);
+	KEY("server_name") get_string(c, v, &cf->server_name);
+#undef KEY
+	if (c->failed)
+		return;
+	v = json_object_get(root, "backends");
+	if (!v) {
+		fail(c, "missing key \"backends\"");
+		return;
+	}
+	push_key(c, "backends");
+	parse_backends(c, v, cf);
+	pop(c);
+	if (c->failed)
+		return;
+	v = json_object_get(root, "routes");
+	if (!v) {
+		fail(c, "missing key \"routes\"");
+		return;
+	}
+	push_key(c, "routes");
+	parse_routes(c, v, cf);
+	pop(c);
+}
+
+static char *read_file(const char *file, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= (16u << 20)) {
+				snprintf(err, errlen, "%s: larger than 16 MiB", file);
+				goto fail;
+			}
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: %s", file, strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+fail:
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+struct config *config_load(const char *file, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = read_file(file, &len, err, errlen);
+	if (!text)
+		return NULL;
+	json_error_t je;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+		free(text);
+		return NULL;
+	}
+	struct config *cf = calloc(1, sizeof(*cf));
+	defaults(cf);
+	cf->file = strdup(file);
+	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen};
+	parse_top(&c, root, cf);
+	if (!c.failed && !cf->listen)
+		cf->listen = strv_append(cf->listen, &cf->nlisten, strdup("127.0.0.1:8000"));
+	json_decref(root);
+	free(text);
+	if (c.failed) {
+		config_free(cf);
+		return NULL;
+	}
+	return cf;
+}
+
+struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
+{
+	struct config *cf = calloc(1, sizeof(*cf));
+	defaults(cf);
+	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen};
+	push_key(&c, "root");
+	cf->backends = calloc(1, sizeof(*cf->backends));
+	cf->nbackends = 1;
+	cf->backends[0].name = strdup("cgi");
+	cf->backends[0].type = BACKEND_CGI;
+	cgi_defaults(&cf->backends[0].cgi);
+	if (set_root(&c, &cf->backends[0].cgi, dir) < 0 || cgi_finish(&cf->backends[0].cgi, NULL) < 0) {
+		config_free(cf);
+		return NULL;
+	}
+	cf->routes = calloc(1, sizeof(*cf->routes));
+	cf->nroutes = 1;
+	cf->routes[0].prefix = strdup("/");
+	cf->routes[0].prefix_len = 1;
+	cf->routes[0].backend = &cf->backends[0];
+	cf->listen = strv_append(cf->listen, &cf->nlisten, strdup("127.0.0.1:8000"));
+	return cf;
+}
+
+int config_set_listen(struct config *cf, char *const *addrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (check_listen_addr(addrs[i]) < 0)
+			return -1;
+	strv_free(cf->listen, cf->nlisten);
+	cf->listen = NULL;
+	cf->nlisten = 0;
+	for (size_t i = 0; i < n; i++)
+		cf->listen = strv_append(cf->listen, &cf->nlisten, strdup(addrs[i]));
+	return 0;
+}
+
+void config_free(struct config *cf)
+{
+	if (!cf)
+		return;
+	free(cf->file);
+	strv_free(cf->listen, cf->nlisten);
+	free(cf->access_log);
+	free(cf->error_log);
+	free(cf->pidfile);
+	free(cf->server_name);
+	for (size_t i = 0; i < cf->nroutes; i++)
+		free(cf->routes[i].prefix);
+	free(cf->routes);
+	for (size_t i = 0; i < cf->nbackends; i++) {
+		struct backend_conf *b = &cf->backends[i];
+		free(b->name);
+		free(b->cgi.root);
+		strv_free(b->cgi.env, b->cgi.nenv);
+		strv_free(b->cgi.index, b->cgi.nindex);
+	}
+	free(cf->backends);
+	free(cf);
+}

@@ -1,0 +1,77 @@
+/* The configuration: loaded from JSON (jansson), validated strictly; every
+ * error names FILE:LINE:COL and the key path. */
+#ifndef CPM_CONFIG_H
+#define CPM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum backend_type { BACKEND_CGI };
+
+struct cgi_conf {
+	char *root; /* canonical absolute path */
+	int64_t timeout_ms;
+	int max_concurrent; /* 0 = unlimited */
+	int queue;
+	int64_t queue_timeout_ms;
+	char **env; /* "NAME=value", including PATH; NULL terminated */
+	size_t nenv;
+	char **index; /* file names tried for a directory */
+	size_t nindex;
+};
+
+struct backend_conf {
+	char *name;
+	enum backend_type type;
+	struct cgi_conf cgi;
+};
+
+struct route_conf {
+	char *prefix;
+	size_t prefix_len;
+	struct backend_conf *backend;
+};
+
+struct config {
+	char *file; /* NULL in --cgi mode */
+	char **listen;
+	size_t nlisten;
+	int backlog;
+	int workers;
+	int64_t timeout_ms;
+	int64_t graceful_timeout_ms;
+	int64_t keepalive_ms;
+	int64_t header_timeout_ms;
+	int64_t client_timeout_ms;
+	int max_connections;
+	long max_requests;
+	long max_requests_jitter;
+	size_t limit_request_line;
+	size_t limit_header_size;
+	unsigned limit_header_count;
+	int64_t limit_body;
+	size_t body_buffer;
+	char *access_log; /* NULL = off */
+	char *error_log;  /* NULL = stderr */
+	int log_level;
+	char *pidfile;
+	char *server_name;
+	struct route_conf *routes;
+	size_t nroutes;
+	struct backend_conf *backends;
+	size_t nbackends;
+};
+
+/* Load and validate FILE. On error returns NULL and writes one line
+ * ("FILE:LINE:COL: PATH: MESSAGE") into err. */
+struct config *config_load(const char *file, char *err, size_t errlen);
+
+/* The --cgi DIR configuration: defaults, one cgi backend at "/". */
+struct config *config_quick_cgi(const char *dir, char *err, size_t errlen);
+
+/* Replace listen with the given addresses (from -b). */
+int config_set_listen(struct config *c, char *const *addrs, size_t n);
+
+void config_free(struct config *c);
+
+#endif

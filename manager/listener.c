@@ -1,0 +1,124 @@
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int open_unix(struct listener *l, const char *path, int backlog)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_error("listen %s: path too long", l->addr);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* a stale socket from an earlier run */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0) {
+		log_error("listen %s: %s", l->addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l->fd = fd;
+	l->is_unix = 1;
+	snprintf(l->host, sizeof(l->host), "localhost");
+	snprintf(l->port, sizeof(l->port), "0");
+	return 0;
+}
+
+static int open_inet(struct listener *l, int backlog)
+{
+	char host[256];
+	const char *a = l->addr;
+	const char *colon = strrchr(a, ':');
+	size_t hl = (size_t)(colon - a);
+	if (a[0] == '[') {
+		a++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		log_error("listen %s: host too long", l->addr);
+		return -1;
+	}
+	memcpy(host, a, hl);
+	host[hl] = 0;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+	int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
+	if (rc) {
+		log_error("listen %s: %s", l->addr, gai_strerror(rc));
+		return -1;
+	}
+	/* with an empty host, prefer IPv4 "any" (the usual meaning of ":8000") */
+	struct addrinfo *ai = res;
+	for (struct addrinfo *p = res; p && !hl; p = p->ai_next)
+		if (p->ai_family == AF_INET) {
+			ai = p;
+			break;
+		}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+		log_error("listen %s: %s", l->addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	char serv[sizeof(l->port)];
+	getnameinfo((struct sockaddr *)&ss, sl, l->host, sizeof(l->host), serv, sizeof(serv),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	memcpy(l->port, serv, sizeof(l->port));
+	freeaddrinfo(res);
+	l->fd = fd;
+	return 0;
+}
+
+int listeners_open(struct listener **out, size_t *n, char *const *addrs, size_t naddrs, int backlog)
+{
+	struct listener *ls = calloc(naddrs, sizeof(*ls));
+	for (size_t i = 0; i < naddrs; i++) {
+		ls[i].fd = -1;
+		ls[i].addr = strdup(addrs[i]);
+		int rc = strncmp(addrs[i], "unix:", 5) == 0 ? open_unix(&ls[i], addrs[i] + 5, backlog)
+							       : open_inet(&ls[i], backlog);
+		if (rc < 0) {
+			listeners_close(ls, i + 1);
+			return -1;
+		}
+		log_info("listening on %s (fd %d)", ls[i].addr, ls[i].fd);
+	}
+	*out = ls;
+	*n = naddrs;
+	return 0;
+}
+
+void listeners_close(struct listener *ls, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ls[i].fd >= 0)
+			close(ls[i].fd);
+		free(ls[i].addr);
+	}
+	free(ls);
+}

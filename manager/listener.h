@@ -1,0 +1,20 @@
+/* Listening sockets, bound by the master and shared by every worker. */
+#ifndef CPM_LISTENER_H
+#define CPM_LISTENER_H
+
+#include <stddef.h>
+
+struct listener {
+	int fd;
+	char *addr;	  /* as configured */
+	char host[64];	  /* numeric host, for SERVER_NAME */
+	char port[8];	  /* for SERVER_PORT ("0" for unix sockets) */
+	int is_unix;
+};
+
+/* Bind and listen on every address. Returns 0, or -1 after logging and
+ * closing what was opened. */
+int listeners_open(struct listener **out, size_t *n, char *const *addrs, size_t naddrs, int backlog);
+void listeners_close(struct listener *l, size_t n);
+
+#endif

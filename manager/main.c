@@ -1,0 +1,132 @@
+/* cpm: command line, configuration, then the master loop. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arbiter.h"
+#include "config.h"
+#include "log.h"
+#include "proctitle.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cpm [-t] [-c FILE] [-b ADDR]... [-w N]\n"
+		   "       cpm --cgi DIR [-b ADDR]... [-w N]\n"
+		   "       cpm -v | -h\n"
+		   "\n"
+		   "  -c, --config FILE   configuration file (default etc/cpm.json, else /etc/cpm/cpm.json)\n"
+		   "  -t, --test          check the configuration and exit\n"
+		   "  -b, --bind ADDR     listen on ADDR (HOST:PORT, [V6]:PORT, :PORT, unix:/PATH); repeatable\n"
+		   "  -w, --workers N     number of worker processes\n"
+		   "      --cgi DIR       serve the executables in DIR as CGI at /, without a config file\n"
+		   "  -v, --version       print the version\n"
+		   "  -h, --help          this help\n");
+}
+
+/* fds 0, 1 and 2 must be open, or a pipe could land there and dup2 onto
+ * a CGI's stdin would clobber it */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+		{"bind", required_argument, NULL, 'b'},	  {"workers", required_argument, NULL, 'w'},
+		{"cgi", required_argument, NULL, 'C'},	  {"version", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+	};
+	ensure_std_fds();
+	proctitle_init(argc, argv);
+	const char *file = NULL, *cgi_dir = NULL;
+	int test = 0, workers = 0;
+	char **binds = NULL;
+	size_t nbinds = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:tb:w:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'b':
+			binds = realloc(binds, (nbinds + 1) * sizeof(*binds));
+			binds[nbinds++] = optarg;
+			break;
+		case 'w': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 1024) {
+				fprintf(stderr, "cpm: -w: expected a number from 1 to 1024\n");
+				return 2;
+			}
+			workers = (int)n;
+			break;
+		}
+		case 'C':
+			cgi_dir = optarg;
+			break;
+		case 'v':
+			printf("cpm %s\n", CPM_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || (cgi_dir && file)) {
+		usage(stderr);
+		return 2;
+	}
+	char err[1024];
+	struct config *cf;
+	if (cgi_dir) {
+		cf = config_quick_cgi(cgi_dir, err, sizeof(err));
+	} else {
+		if (!file)
+			file = access("etc/cpm.json", R_OK) == 0 ? "etc/cpm.json" : "/etc/cpm/cpm.json";
+		cf = config_load(file, err, sizeof(err));
+	}
+	if (!cf) {
+		fprintf(stderr, "cpm: %s\n", err);
+		return 1;
+	}
+	if (nbinds && config_set_listen(cf, binds, nbinds) < 0) {
+		fprintf(stderr, "cpm: -b: expected HOST:PORT, [V6]:PORT, :PORT or unix:/PATH\n");
+		return 2;
+	}
+	free(binds);
+	if (workers)
+		cf->workers = workers;
+	if (test) {
+		printf("cpm: configuration %s is ok\n", cgi_dir ? "--cgi" : file);
+		config_free(cf);
+		return 0;
+	}
+	log_set_level(cf->log_level);
+	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
+		return 1;
+	int rc = arbiter_run(cf);
+	config_free(cf);
+	return rc;
+}

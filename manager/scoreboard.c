@@ -1,0 +1,33 @@
+#include "scoreboard.h"
+
+#include <stddef.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "log.h"
+
+struct scoreboard *scoreboard_create(unsigned nslots)
+{
+	size_t size = sizeof(struct scoreboard) + nslots * sizeof(struct worker_slot);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		log_error("scoreboard: mmap %zu bytes failed", size);
+		return NULL;
+	}
+	struct scoreboard *sb = p; /* mmap memory is zeroed */
+	sb->nslots = nslots;
+	return sb;
+}
+
+void scoreboard_destroy(struct scoreboard *sb)
+{
+	if (sb)
+		munmap(sb, sizeof(struct scoreboard) + sb->nslots * sizeof(struct worker_slot));
+}
+
+int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,30 @@
+/* A worker process: one epoll loop serving many connections. */
+#ifndef CPM_WORKER_H
+#define CPM_WORKER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "listener.h"
+#include "scoreboard.h"
+
+/* Exit codes a worker reports to the master. */
+#define WORKER_EXIT_OK 0
+#define WORKER_EXIT_BOOT_ERROR 3
+
+/* Runs in the forked child; never returns. */
+void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct scoreboard *sb, unsigned slot,
+		long max_requests) __attribute__((noreturn));
+
+/* ---- for conn.c ---- */
+const struct config *worker_config(void);
+/* A request finished (counts toward max_requests). */
+void worker_request_done(void);
+/* Whether connections should close after their current request. */
+int worker_draining(void);
+void worker_conn_closed(void);
+/* Current Date header value and access-log time, refreshed each second. */
+const char *worker_http_date(void);
+const char *worker_log_date(void);
+
+#endif

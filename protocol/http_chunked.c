@@ -1,0 +1,187 @@
+/* Chunked transfer coding decoder (RFC 9112 7.1), resumable byte by byte. */
+#include "http_chunked.h"
+
+#include <string.h>
+
+enum {
+	S_SIZE,	       /* hex digits of chunk-size */
+	S_EXT,	       /* chunk-ext up to CRLF */
+	S_SIZE_LF,     /* after CR of the size line */
+	S_DATA,	       /* chunk data */
+	S_DATA_CR,     /* CRLF after data */
+	S_DATA_LF,
+	S_TRAILER,     /* start of a trailer line (or the final empty line) */
+	S_TRAILER_LINE,
+	S_TRAILER_LF,  /* after CR of a trailer line */
+	S_FINAL_LF,    /* after CR of the final empty line */
+	S_DONE,
+};
+
+#define MAX_LINE 4096	  /* chunk-size line with extensions */
+#define MAX_TRAILERS 8192 /* all trailer fields together */
+
+void http_chunked_init(struct http_chunked *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->state = S_SIZE;
+}
+
+static int hexval(unsigned char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, char *out, size_t *consumed,
+			size_t *produced)
+{
+	size_t i = 0, o = 0;
+	int rc = CHUNKED_MORE;
+	while (i < inlen) {
+		unsigned char ch = (unsigned char)in[i];
+		switch (c->state) {
+		case S_SIZE: {
+			int h = hexval(ch);
+			if (h >= 0) {
+				if (c->digits >= 15)
+					goto bad; /* would overflow 2^60: nobody sends that */
+				c->remaining = c->remaining * 16 + (uint64_t)h;
+				c->digits++;
+				i++;
+				break;
+			}
+			if (c->digits == 0)
+				goto bad;
+			if (ch == ';' || ch == ' ' || ch == '\t') {
+				c->state = S_EXT;
+				c->line_len = c->digits;
+				break;
+			}
+			if (ch == '\r') {
+				c->state = S_SIZE_LF;
+				i++;
+				break;
+			}
+			if (ch == '\n')
+				goto size_done_lf;
+			goto bad;
+		}
+		case S_EXT:
+			/* chunk-ext: BWS ";" ext-name [ "=" ext-value ]; we only
+			 * check that it is printable and bounded. */
+			if (ch == '\r') {
+				c->state = S_SIZE_LF;
+				i++;
+				break;
+			}
+			if (ch == '\n')
+				goto size_done_lf;
+			if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+				goto bad;
+			if (++c->line_len > MAX_LINE)
+				goto bad;
+			i++;
+			break;
+		case S_SIZE_LF:
+			if (ch != '\n')
+				goto bad;
+		size_done_lf:
+			i++;
+			c->digits = 0;
+			c->line_len = 0;
+			c->state = c->remaining ? S_DATA : S_TRAILER;
+			break;
+		case S_DATA: {
+			size_t n = inlen - i;
+			if (n > c->remaining)
+				n = (size_t)c->remaining;
+			if (out + o != in + i)
+				memmove(out + o, in + i, n);
+			o += n;
+			i += n;
+			c->remaining -= n;
+			if (c->remaining == 0)
+				c->state = S_DATA_CR;
+			break;
+		}
+		case S_DATA_CR:
+			if (ch == '\r') {
+				c->state = S_DATA_LF;
+				i++;
+				break;
+			}
+			/* fall through: accept a bare LF like the head parser */
+			/* FALLTHROUGH */
+		case S_DATA_LF:
+			if (ch != '\n')
+				goto bad;
+			i++;
+			c->state = S_SIZE;
+			break;
+		case S_TRAILER:
+			if (ch == '\r') {
+				c->state = S_FINAL_LF;
+				i++;
+				break;
+			}
+			if (ch == '\n') {
+				i++;
+				c->state = S_DONE;
+				rc = CHUNKED_DONE;
+				goto out;
+			}
+			c->state = S_TRAILER_LINE;
+			break;
+		case S_TRAILER_LINE:
+			if (ch == '\r') {
+				c->state = S_TRAILER_LF;
+				i++;
+				break;
+			}
+			if (ch == '\n') {
+				i++;
+				c->state = S_TRAILER;
+				break;
+			}
+			if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+				goto bad;
+			if (++c->trailer_len > MAX_TRAILERS)
+				goto bad;
+			i++;
+			break;
+		case S_TRAILER_LF:
+			if (ch != '\n')
+				goto bad;
+			i++;
+			c->state = S_TRAILER;
+			break;
+		case S_FINAL_LF:
+			if (ch != '\n')
+				goto bad;
+			i++;
+			c->state = S_DONE;
+			rc = CHUNKED_DONE;
+			goto out;
+		case S_DONE:
+			rc = CHUNKED_DONE;
+			goto out;
+		default:
+			goto bad;
+		}
+	}
+	if (c->state == S_DONE)
+		rc = CHUNKED_DONE;
+out:
+	*consumed = i;
+	*produced = o;
+	return rc;
+bad:
+	*consumed = i;
+	*produced = o;
+	return CHUNKED_ERROR;
+}

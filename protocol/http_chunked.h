@@ -1,0 +1,32 @@
+/* Decoder for the chunked transfer coding (RFC 9112 7.1). Pure and
+ * resumable byte by byte: feed it any split of the input. */
+#ifndef CPM_HTTP_CHUNKED_H
+#define CPM_HTTP_CHUNKED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_chunked {
+	int state;
+	uint64_t remaining; /* bytes left in the current chunk */
+	size_t line_len;    /* bytes of the current size/trailer line */
+	size_t trailer_len; /* bytes of all trailer lines so far */
+	unsigned digits;
+};
+
+enum {
+	CHUNKED_MORE = 0,  /* consumed all input, need more */
+	CHUNKED_DONE = 1,  /* the last chunk and trailers are complete */
+	CHUNKED_ERROR = -1 /* malformed: 400 */
+};
+
+void http_chunked_init(struct http_chunked *c);
+
+/* Decode in[0..inlen) into out (may be the same buffer as in: out never runs
+ * ahead of in). *consumed and *produced are set. Returns CHUNKED_MORE,
+ * CHUNKED_DONE (stops right after the final CRLF; bytes after it are not
+ * consumed) or CHUNKED_ERROR. */
+int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, char *out, size_t *consumed,
+			size_t *produced);
+
+#endif

@@ -1,0 +1,27 @@
+/* URL path handling for routing and script lookup. Pure. */
+#ifndef CPM_URL_H
+#define CPM_URL_H
+
+#include <stddef.h>
+
+enum {
+	URL_OK = 0,
+	URL_BAD = -1,	   /* malformed escape or NUL: 400 */
+	URL_FORBIDDEN = -2 /* dot segment, encoded slash, NUL, dotfile: 404 */
+};
+
+/* Percent-decode path[0..len) into out (room for len + 1 bytes), NUL
+ * terminated; *outlen is set. Rejects a malformed escape, %00 and NUL
+ * (URL_BAD), and an encoded '/' (URL_FORBIDDEN). */
+int url_decode_path(const char *path, size_t len, char *out, size_t *outlen);
+
+/* Check a decoded path: must start with '/'; no "." or ".." segment and no
+ * segment starting with '.' (URL_FORBIDDEN). Empty segments ("//") are
+ * allowed. */
+int url_check_segments(const char *path, size_t len);
+
+/* Whether decoded path p starts with route prefix pre at a segment
+ * boundary. */
+int url_prefix_match(const char *p, size_t plen, const char *pre, size_t prelen);
+
+#endif
