@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run ../shared/conformance (HTTP/1.1 + CGI corpus) against a real cpm.
+# Required cases must pass; advisory ones are reported.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+corpus=${CONFORMANCE_DIR:-$here/../shared/conformance}
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/cgi-bin"
+cp "$corpus/echo.cgi" "$work/cgi-bin/echo.cgi"
+chmod +x "$work/cgi-bin/echo.cgi"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$port"],
+  "workers": 2,
+  "access_log": null,
+  "error_log": "$work/error.log",
+  "routes": [ { "prefix": "/cgi-bin/", "backend": "cgi" } ],
+  "backends": { "cgi": { "type": "cgi", "root": "$work/cgi-bin" } }
+}
+JSON
+"$here/cpm" -c "$work/cpm.json" &
+pid=$!
+for _ in $(seq 50); do
+	python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
+	sleep 0.1
+done
+python3 "$corpus/run.py" --host 127.0.0.1 --port "$port" --prefix /cgi-bin/echo.cgi --json "$work/report.json" "$@"
