@@ -246,6 +246,17 @@ static void detach(struct cgi_req *r)
 
 static void release_slot(const struct backend_conf *b);
 
+/* The client is gone or the response broke after its head: stop the
+ * script and tell the worker this exchange is over. */
+static void give_up(struct cgi_req *r)
+{
+	struct exchange *x = r->x;
+	detach(r);
+	kill_group(r, SIGTERM);
+	if (x)
+		exchange_response_end(x, 0);
+}
+
 static void on_timeout(struct timer *t)
 {
 	struct cgi_req *r = (struct cgi_req *)((char *)t - offsetof(struct cgi_req, timeout));
@@ -361,16 +372,14 @@ static int head_complete(struct cgi_req *r)
 	if (resp.status == 0)
 		resp.status = 200;
 	if (exchange_response_head(r->x, &resp) < 0) {
-		detach(r);
-		kill_group(r, SIGTERM);
+		give_up(r);
 		return -1;
 	}
 	size_t rest = r->head_len - resp.head_len;
 	if (rest) {
 		int more = exchange_response_body(r->x, r->head + resp.head_len, rest);
 		if (more < 0) {
-			detach(r);
-			kill_group(r, SIGTERM);
+			give_up(r);
 			return -1;
 		}
 		if (more == 0)
@@ -446,8 +455,7 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			continue;
 		int more = exchange_response_body(r->x, buf, (size_t)n);
 		if (more < 0) {
-			detach(r);
-			kill_group(r, SIGTERM);
+			give_up(r);
 			break;
 		}
 		if (more == 0) {
@@ -602,9 +610,13 @@ static int spawn(struct cgi_req *r, const struct script *s, char **envp, int in_
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	sigset_t none, all;
+	/* the worker blocks the signals it handles (signalfd) and ignores
+	 * only SIGPIPE: an empty mask and SIGPIPE back to default are all a
+	 * script needs (each extra default costs a syscall in the child) */
+	sigset_t none, dfl;
 	sigemptyset(&none);
-	sigfillset(&all);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
 	/* the child's fds are all >= 3 (0-2 stay open in the worker), so
@@ -615,7 +627,7 @@ static int spawn(struct cgi_req *r, const struct script *s, char **envp, int in_
 	posix_spawn_file_actions_addchdir_np(&fa, s->dir);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigdefault(&at, &dfl);
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP |
 					      POSIX_SPAWN_USEVFORK);

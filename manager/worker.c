@@ -23,7 +23,7 @@
 #include "proctitle.h"
 
 #define MAX_EVENTS 128
-#define ACCEPT_BATCH 32
+#define ACCEPT_BATCH 1
 #define TIMERS_PER_TURN 256
 
 static struct {
