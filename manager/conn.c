@@ -887,6 +887,32 @@ static void conn_parse(struct conn *c)
 	dispatch(c);
 }
 
+/* The input buffer moved (realloc while a body streams): the parsed
+ * request's slices still point into the old one. */
+static void rebase_slice(struct http_slice *sl, uintptr_t old, size_t len, char *now)
+{
+	uintptr_t p = (uintptr_t)sl->p;
+	if (sl->p && p >= old && p < old + len)
+		sl->p = now + (p - old);
+}
+
+static void rebase_one(struct http_request *r, uintptr_t old, size_t len, char *now)
+{
+	struct http_slice *sl[] = {&r->method, &r->target, &r->path, &r->query, &r->authority, &r->host};
+	for (size_t i = 0; i < sizeof(sl) / sizeof(sl[0]); i++)
+		rebase_slice(sl[i], old, len, now);
+}
+
+static void rebase_request(struct conn *c, uintptr_t old, size_t len, char *now)
+{
+	rebase_one(&c->req, old, len, now);
+	rebase_one(&c->rreq, old, len, now);
+	for (unsigned i = 0; i < c->req.nheaders; i++) {
+		rebase_slice(&c->hdrs[i].name, old, len, now);
+		rebase_slice(&c->hdrs[i].value, old, len, now);
+	}
+}
+
 /* Read from the client into the input buffer. Returns bytes read, 0 on
  * EOF, -1 on EAGAIN with nothing read, -2 on error. */
 static ssize_t conn_fill(struct conn *c)
@@ -911,7 +937,15 @@ static ssize_t conn_fill(struct conn *c)
 			want_cap = c->in_cap;
 	}
 	if (want_cap > c->in_cap) {
-		c->in = realloc(c->in, want_cap);
+		char *in = malloc(want_cap);
+		if (!in)
+			abort();
+		if (c->in_len)
+			memcpy(in, c->in, c->in_len);
+		if (c->state != CS_HEAD)
+			rebase_request(c, (uintptr_t)c->in, c->in_cap, in);
+		free(c->in);
+		c->in = in;
 		c->in_cap = want_cap;
 	}
 	if (c->in_len == c->in_cap)

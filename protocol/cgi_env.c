@@ -13,6 +13,8 @@ struct arena {
 
 static char *put(struct arena *a, const char *s, size_t n)
 {
+	if (n == 0)
+		return a->p + a->len;
 	if (a->len + n > a->cap) {
 		a->overflow = 1;
 		return NULL;
