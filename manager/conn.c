@@ -392,8 +392,9 @@ static void finish(struct conn *c)
 	c->bst = NULL;
 	if (c->body_left > 0)
 		c->close_after = 1; /* an unread body: framing is lost */
-	if (worker_draining())
-		c->close_after = 1;
+	/* a draining worker still keeps this connection open if its response
+	 * promised keep-alive: the next request is answered with
+	 * Connection: close (or the keepalive timeout ends it) */
 	schedule(c);
 }
 

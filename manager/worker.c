@@ -193,8 +193,15 @@ void worker_conn_closed(void)
 	update_accepting();
 }
 
-static void start_draining(const char *why)
+/* close_idle: a graceful stop closes idle keep-alive connections at once
+ * (as nginx does); a max_requests recycle lets each one carry one more
+ * request (answered with Connection: close) or reach its keepalive
+ * timeout, so a client never races a close it could not expect. */
+static int drain_close_idle;
+
+static void start_draining(const char *why, int close_idle)
 {
+	drain_close_idle |= close_idle;
 	if (w.draining)
 		return;
 	log_info("worker %u: %s; finishing %u connection(s)", w.id, why, w.nconns);
@@ -207,7 +214,8 @@ static void start_draining(const char *why)
 			close(w.lev[i].fd);
 			w.lev[i].fd = -1;
 		}
-	conn_close_idle();
+	if (close_idle)
+		conn_close_idle();
 }
 
 void worker_request_done(void)
@@ -215,7 +223,7 @@ void worker_request_done(void)
 	w.served++;
 	w.slot->requests = (uint64_t)w.served;
 	if (w.max_requests && w.served >= w.max_requests)
-		start_draining("max_requests reached");
+		start_draining("max_requests reached", 0);
 }
 
 /* ---- signals ---- */
@@ -238,7 +246,7 @@ static void on_signal(struct ev *ev, uint32_t events)
 			reap();
 			break;
 		case SIGQUIT:
-			start_draining("graceful stop");
+			start_draining("graceful stop", 1);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -308,7 +316,8 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 		conn_run_pending();
 		w.slot->cgi_running = cgi_running();
 		if (w.draining) {
-			conn_close_idle();
+			if (drain_close_idle)
+				conn_close_idle();
 			if (w.nconns == 0 && cgi_running() == 0) {
 				log_info("worker %u: exiting after %ld request(s)", id, w.served);
 				_exit(WORKER_EXIT_OK);
