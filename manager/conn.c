@@ -463,7 +463,7 @@ static void send_error(struct conn *c, int status, const char *extra, int close)
 	char body[128];
 	int blen = snprintf(body, sizeof(body), "%d %s\n", status, reason);
 	c->status = status;
-	if (close || c->body_left > 0 || !c->req.keep_alive || worker_draining())
+	if (close || c->body_left > 0 || !c->req.keep_alive || worker_draining() || cf->keepalive_ms == 0)
 		c->close_after = 1;
 	out_printf(c, "HTTP/1.1 %d %s\r\n", status, reason);
 	put_common_headers(c);
@@ -577,7 +577,7 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 	} else {
 		c->close_after = 1; /* close-delimited */
 	}
-	if (!c->req.keep_alive || worker_draining())
+	if (!c->req.keep_alive || worker_draining() || cf->keepalive_ms == 0)
 		c->close_after = 1;
 	if (c->close_after)
 		out_printf(c, "Connection: close\r\n");
