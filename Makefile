@@ -81,6 +81,11 @@ conformance: all
 bench: all
 	t/bench/run.sh
 
+# libFuzzer targets (clang): FUZZ_SECONDS each
+FUZZ_SECONDS ?= 60
+fuzz:
+	t/fuzz/run.sh $(FUZZ_SECONDS)
+
 lint:
 	clang-format --dry-run --Werror $(SRCS) */*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE $(SRCS)
@@ -95,4 +100,4 @@ install: all
 	install -m 644 etc/cpm.json $(DESTDIR)$(PREFIX)/share/doc/cpm/cpm.json
 
 clean:
-	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/*.o
+	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config
