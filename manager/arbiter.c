@@ -262,6 +262,7 @@ int arbiter_run(struct config *cf)
 		write_pidfile(cf->pidfile);
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	log_info("cpm %s master (pid %ld) starting %u worker(s)", CPM_VERSION, (long)getpid(), A.nworkers);
+	log_started();
 
 	for (;;) {
 		spawn_missing();

@@ -520,7 +520,7 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 	return 0;
 }
 
-static int check_listen_addr(const char *s)
+int config_listen_valid(const char *s)
 {
 	if (strncmp(s, "unix:", 5) == 0)
 		return s[5] == '/' && strlen(s) - 5 < 108 ? 0 : -1;
@@ -547,7 +547,7 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 	json_array_foreach(a, i, v)
 	{
 		push_index(c, i);
-		if (!json_is_string(v) || check_listen_addr(json_string_value(v)) < 0) {
+		if (!json_is_string(v) || config_listen_valid(json_string_value(v)) < 0) {
 			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
 			return -1;
 		}
@@ -762,7 +762,7 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 int config_set_listen(struct config *cf, char *const *addrs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (check_listen_addr(addrs[i]) < 0)
+		if (config_listen_valid(addrs[i]) < 0)
 			return -1;
 	strv_free(cf->listen, cf->nlisten);
 	cf->listen = NULL;

@@ -69,6 +69,9 @@ struct config *config_load(const char *file, char *err, size_t errlen);
 /* The --cgi DIR configuration: defaults, one cgi backend at "/". */
 struct config *config_quick_cgi(const char *dir, char *err, size_t errlen);
 
+/* 0 if s is HOST:PORT, [V6]:PORT, :PORT or unix:/PATH, else -1. */
+int config_listen_valid(const char *s);
+
 /* Replace listen with the given addresses (from -b). */
 int config_set_listen(struct config *c, char *const *addrs, size_t n);
 

@@ -11,6 +11,7 @@
 static int level = LOG_INFO;
 static int error_fd = 2;
 static int access_fd = -1;
+static int startup = 1; /* errors also go to stderr until serving */
 
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
@@ -66,6 +67,11 @@ int log_open_access(const char *path)
 	return open_log(path, &access_fd);
 }
 
+void log_started(void)
+{
+	startup = 0;
+}
+
 int log_access_enabled(void)
 {
 	return access_fd >= 0;
@@ -92,6 +98,8 @@ void log_vmsg(int l, const char *fmt, va_list ap)
 	n += m;
 	line[n++] = '\n';
 	ssize_t w = write(error_fd, line, (size_t)n);
+	if (startup && error_fd != 2 && l >= LOG_ERROR)
+		w = write(2, line, (size_t)n);
 	(void)w;
 	errno = saved;
 }

@@ -15,6 +15,8 @@ int log_open_error(const char *path);
 /* Open the access log (NULL = off, "-" = stderr). Returns 0 / -1. */
 int log_open_access(const char *path);
 int log_access_enabled(void);
+/* Startup is over: errors stop being copied to stderr. */
+void log_started(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap);

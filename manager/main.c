@@ -67,6 +67,10 @@ int main(int argc, char **argv)
 			test = 1;
 			break;
 		case 'b':
+			if (config_listen_valid(optarg) < 0) {
+				fprintf(stderr, "cpm: -b %s: expected HOST:PORT, [V6]:PORT, :PORT or unix:/PATH\n", optarg);
+				return 2;
+			}
 			binds = realloc(binds, (nbinds + 1) * sizeof(*binds));
 			binds[nbinds++] = optarg;
 			break;

@@ -1,0 +1,2 @@
+#!/bin/sh
+printf 'Location: /env.sh?via=redirect\r\n\r\n'

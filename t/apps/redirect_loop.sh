@@ -1,0 +1,2 @@
+#!/bin/sh
+printf 'Location: /redirect_loop.sh\r\n\r\n'

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "something went sideways" >&2
+printf 'Content-Type: text/plain\r\n\r\nok\n'

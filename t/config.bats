@@ -1,0 +1,85 @@
+#!/usr/bin/env bats
+load helpers
+
+check() {
+	printf '%s\n' "$1" >"$BATS_TEST_TMPDIR/c.json"
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/c.json"
+}
+
+@test "an unknown key is an error at its line and column" {
+	check '{
+  "listen": ["127.0.0.1:1"],
+  "wokers": 2,
+  "routes": [], "backends": {}
+}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:3:3: wokers: unknown key"
+}
+
+@test "a wrong type points at the value" {
+	check '{
+  "routes": [{"prefix": "/", "backend": "scripts"}],
+  "backends": {
+    "scripts": {
+      "type": "cgi",
+      "root": "/tmp",
+      "timeout": "soon"
+    }
+  }
+}'
+	assert_equal "$status" 1
+	assert_output --regexp "c.json:7:18: backends.scripts.timeout: expected a duration"
+}
+
+@test "a negative timeout is rejected" {
+	check '{"routes": [{"prefix": "/", "backend": "s"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp", "timeout": -1}}}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:2:63: backends.s.timeout: expected a positive integer"
+}
+
+@test "a route to an undefined backend is an error" {
+	check '{"routes": [{"prefix": "/", "backend": "nope"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_equal "$status" 1
+	assert_output --partial 'c.json:1:40: routes[0].backend: no backend named "nope"'
+}
+
+@test "a missing CGI root is an error" {
+	check '{"routes": [{"prefix": "/", "backend": "s"}],
+ "backends": {"s": {"type": "cgi", "root": "/does/not/exist"}}}'
+	assert_equal "$status" 1
+	assert_output --partial "backends.s.root: cannot use /does/not/exist: No such file or directory"
+}
+
+@test "a JSON syntax error carries line and column" {
+	check '{
+  "workers": 2,,
+}'
+	assert_equal "$status" 1
+	assert_output --regexp 'c.json:2:[0-9]+: '
+}
+
+@test "a duplicate key is an error" {
+	check '{"workers": 2, "workers": 3, "routes": [], "backends": {}}'
+	assert_equal "$status" 1
+	assert_output --partial "duplicate"
+}
+
+@test "sizes and durations accept suffixes" {
+	check '{"keepalive": "1m", "header_timeout": "500ms",
+ "limits": {"body": "10M", "header_size": "64K", "request_line": 4096},
+ "routes": [{"prefix": "/", "backend": "s"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_success
+	check '{"limits": {"body": "10X"}, "routes": [{"prefix": "/", "backend": "s"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_equal "$status" 1
+	assert_output --partial "limits.body: expected a size"
+}
+
+@test "an unreadable config file is a clear error" {
+	run "$CPM" -t -c /nonexistent.json
+	assert_equal "$status" 1
+	assert_output --partial "/nonexistent.json: No such file or directory"
+}

@@ -1,0 +1,97 @@
+# Shared helpers for the bats suite: start the real cpm on a free port,
+# talk to it with curl or raw sockets, stop it and check nothing is left.
+load /usr/lib/bats/bats-support/load
+load /usr/lib/bats/bats-assert/load
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+CPM=$ROOT/cpm
+APPS=$ROOT/t/apps
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# cpm_config [extra top-level JSON members] [extra cgi backend members]
+# Writes $BATS_TEST_TMPDIR/cpm.json serving t/apps at / and examples/ at /ex/.
+cpm_config() {
+	CPM_PORT=${CPM_PORT:-$(free_port)}
+	local top=${1:-} cgi=${2:-}
+	[ -n "$top" ] && top="$top,"
+	[ -n "$cgi" ] && cgi=", $cgi"
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$CPM_PORT"],
+  "workers": ${CPM_WORKERS:-2},
+  "access_log": "$BATS_TEST_TMPDIR/access.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  $top
+  "routes": [
+    { "prefix": "/ex/", "backend": "examples" },
+    { "prefix": "/", "backend": "apps" }
+  ],
+  "backends": {
+    "apps": { "type": "cgi", "root": "${CPM_ROOT:-$APPS}", "timeout": ${CPM_CGI_TIMEOUT:-10} $cgi },
+    "examples": { "type": "cgi", "root": "$ROOT/examples" }
+  }
+}
+JSON
+}
+
+# cpm_start [args...]: start cpm -c $BATS_TEST_TMPDIR/cpm.json (written by
+# cpm_config if absent) and wait until the port answers.
+cpm_start() {
+	[ -f "$BATS_TEST_TMPDIR/cpm.json" ] || cpm_config
+	CPM_LOG=$BATS_TEST_TMPDIR/error.log
+	"$CPM" -c "$BATS_TEST_TMPDIR/cpm.json" "$@" >>"$BATS_TEST_TMPDIR/stderr.log" 2>&1 &
+	CPM_PID=$!
+	local i
+	for i in $(seq 100); do
+		if python3 -c "import socket; socket.create_connection(('127.0.0.1',$CPM_PORT),0.2)" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$CPM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "cpm did not start:" >&2
+	cat "$BATS_TEST_TMPDIR/stderr.log" "$CPM_LOG" >&2 2>/dev/null
+	return 1
+}
+
+# cpm_stop: QUIT, wait (bounded), then KILL.
+cpm_stop() {
+	[ -n "${CPM_PID:-}" ] || return 0
+	kill -QUIT "$CPM_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 100); do
+		kill -0 "$CPM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$CPM_PID" 2>/dev/null || true
+	wait "$CPM_PID" 2>/dev/null || true
+	CPM_PID=
+}
+
+workers_of() {
+	pgrep -P "$1" -f "cpm: worker" || true
+}
+
+teardown() {
+	local master=${CPM_PID:-}
+	local kids=""
+	[ -n "$master" ] && kids=$(workers_of "$master")
+	cpm_stop
+	# nothing cpm started may outlive it
+	local k
+	for k in $kids; do
+		! kill -0 "$k" 2>/dev/null || { echo "worker $k survived" >&2; kill -KILL "$k"; return 1; }
+	done
+}
+
+url() {
+	echo "http://127.0.0.1:$CPM_PORT$1"
+}
+
+# raw "bytes with \r\n escapes" [timeout]: send, print all that comes back
+raw() {
+	python3 "$ROOT/t/rawhttp.py" "$CPM_PORT" "$1" "${2:-3}"
+}
