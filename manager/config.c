@@ -305,6 +305,10 @@ static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
 
 static int cgi_finish(struct cgi_conf *g, const char *path)
 {
+	/* PATH from "env" or "pass_env" wins over "path" and the default */
+	for (size_t i = 0; i < g->nenv; i++)
+		if (strncmp(g->env[i], "PATH=", 5) == 0)
+			return 0;
 	char *p = NULL;
 	if (asprintf(&p, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin") < 0)
 		return -1;

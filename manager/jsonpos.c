@@ -66,6 +66,44 @@ static int skip_value(struct scan *sc)
 	}
 }
 
+/* Compare a raw JSON string body [b, e) with a decoded name: handles the
+ * simple escapes and \\uXXXX for code points below 0x80. */
+static int key_equals(const char *b, const char *e, const char *name)
+{
+	while (b < e) {
+		unsigned char c = (unsigned char)*b++;
+		if (c == '\\' && b < e) {
+			char esc = *b++;
+			switch (esc) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'u': {
+				unsigned v = 0;
+				for (int k = 0; k < 4; k++, b++) {
+					if (b >= e)
+						return 0;
+					char h = *b;
+					v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+							: h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+				}
+				if (v >= 0x80)
+					return 0; /* not needed for config keys */
+				c = (unsigned char)v;
+				break;
+			}
+			default: c = (unsigned char)esc; break;
+			}
+		}
+		if (!*name || (unsigned char)*name != c)
+			return 0;
+		name++;
+	}
+	return *name == 0;
+}
+
 static void position(const char *text, const char *at, int *line, int *col)
 {
 	int l = 1, c = 1;
@@ -106,7 +144,7 @@ int jsonpos_locate(const char *text, size_t len, const struct jsonpos_step *path
 					break;
 				sc.p++;
 				ws(&sc);
-				if ((size_t)(e - b) == strlen(path[d].key) && memcmp(b, path[d].key, (size_t)(e - b)) == 0) {
+				if (key_equals(b, e, path[d].key)) {
 					found = sc.p;
 					break;
 				}

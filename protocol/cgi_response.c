@@ -80,9 +80,10 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 	/* find the empty line */
 	size_t end = 0;
 	size_t i = *scan;
-	if (i == 0 && len > 0 && buf[0] == '\n')
-		return -1; /* no header at all */
-	if (i == 0 && len > 1 && buf[0] == '\r' && buf[1] == '\n')
+	/* an empty line first: no header at all (also when the CR came alone) */
+	if (len > 0 && buf[0] == '\n')
+		return -1;
+	if (len > 1 && buf[0] == '\r' && buf[1] == '\n')
 		return -1;
 	for (; i < len; i++) {
 		if (buf[i] != '\n')

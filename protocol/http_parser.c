@@ -313,9 +313,9 @@ static int apply_header(struct http_request *r, const struct http_header *h, int
 		struct http_slice item;
 		while (list_next(h->value, &pos, &item)) {
 			if (http_slice_ieq(item, "close"))
-				r->keep_alive = 0;
+				r->conn_close = 1; /* wins over keep-alive, wherever it is */
 			else if (http_slice_ieq(item, "keep-alive") && r->version_minor == 0)
-				r->keep_alive = 2; /* 1.0 keep-alive, unless close seen */
+				r->keep_alive = 1;
 		}
 	} else if (http_slice_ieq(h->name, "expect")) {
 		if (http_slice_ieq(h->value, "100-continue"))
@@ -343,6 +343,9 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 	if (end == 0) {
 		const char *nl = memchr(buf + start, '\n', len - start);
 		size_t line_len = nl ? (size_t)(nl - (buf + start)) : len - start;
+		/* the CR of a CRLF is not part of the line */
+		if (line_len && buf[start + line_len - 1] == '\r')
+			line_len--;
 		if (line_len > lim->request_line)
 			return -414;
 		if (len > lim->header_size)
@@ -384,8 +387,8 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 		if (rc)
 			return rc;
 	}
-	if (req->keep_alive == 2)
-		req->keep_alive = 1;
+	if (req->conn_close)
+		req->keep_alive = 0;
 	if (te_seen && (cl_seen || req->version_minor == 0))
 		return -400;
 	if (req->version_minor >= 1 && !req->has_host)

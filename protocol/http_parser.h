@@ -51,6 +51,7 @@ struct http_request {
 	int64_t content_length; /* -1 when absent */
 	int chunked;
 	int keep_alive;
+	int conn_close; /* "Connection: close" was seen */
 	int expect_continue;
 	int has_host;
 	size_t head_len; /* bytes of the head, including the empty line */

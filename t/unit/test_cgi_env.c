@@ -1,0 +1,310 @@
+/* Unit tests for protocol/cgi_env.c */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../protocol/cgi_env.h"
+#include "../../protocol/http_parser.h"
+#include "unit.h"
+
+#define MAXH 64
+static struct http_limits LIM = {.request_line = 8192, .header_size = 32768, .header_count = MAXH};
+static struct http_header H[MAXH];
+static struct http_request R;
+static char ARENA[16384];
+static char *ENVP[256];
+
+static int parse(const char *s)
+{
+	size_t scan = 0;
+	return http_parse_request(s, strlen(s), &LIM, H, &R, &scan);
+}
+
+/* The value of NAME in envp, or NULL. */
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; envp[i]; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/* How many entries start with prefix. */
+static int env_count_prefix(char *const *envp, const char *prefix)
+{
+	int c = 0;
+	for (size_t i = 0; envp[i]; i++)
+		c += strncmp(envp[i], prefix, strlen(prefix)) == 0;
+	return c;
+}
+
+/* Every entry is NAME=value, names are unique, entries lie in the arena. */
+static int env_well_formed(char *const *envp, int n, const char *arena, size_t cap)
+{
+	for (int i = 0; i < n; i++) {
+		if (!envp[i] || envp[i] < arena || envp[i] >= arena + cap)
+			return 0;
+		const char *eq = strchr(envp[i], '=');
+		if (!eq || eq == envp[i] || envp[i] + strlen(envp[i]) >= arena + cap)
+			return 0;
+		for (int j = 0; j < i; j++)
+			if (strncmp(envp[j], envp[i], (size_t)(eq - envp[i]) + 1) == 0)
+				return 0;
+	}
+	return envp[n] == NULL;
+}
+
+static struct cgi_env_in base_in(void)
+{
+	static const char *const extra[] = {"PATH=/usr/bin:/bin", "FOO=bar"};
+	struct cgi_env_in in = {
+		.req = &R,
+		.script_name = "/cgi-bin/s.sh",
+		.path_info = "/extra/path",
+		.script_filename = "/srv/cgi/s.sh",
+		.document_root = "/srv/cgi",
+		.server_name = "configured.example",
+		.server_port = "8080",
+		.server_software = "cpm/0.1.0",
+		.remote_addr = "192.0.2.7",
+		.remote_port = "54321",
+		.https = 0,
+		.has_body = 1,
+		.content_length = 5,
+		.extra = extra,
+		.nextra = 2,
+	};
+	return in;
+}
+
+static const char *const FULL_REQ = "POST /cgi-bin/s.sh/extra/path?a=1&b=%20 HTTP/1.1\r\n"
+				    "Host: example.com:8080\r\n"
+				    "User-Agent: unit/1\r\n"
+				    "X-Forwarded-For: 198.51.100.1\r\n"
+				    "x-lower-case: v\r\n"
+				    "Proxy: http://evil:1/\r\n"
+				    "X_Under: spoof\r\n"
+				    "Authorization: Basic dXNlcjpwdw==\r\n"
+				    "Content-Type: text/plain\r\n"
+				    "Content-Length: 5\r\n"
+				    "Accept: text/html\r\n"
+				    "Cookie: c=1\r\n"
+				    "accept: text/plain\r\n"
+				    "Cookie: d=2\r\n"
+				    "Connection: keep-alive\r\n"
+				    "Keep-Alive: timeout=5\r\n"
+				    "TE: trailers\r\n"
+				    "Trailer: X\r\n"
+				    "Upgrade: h2c\r\n"
+				    "Accept: */*\r\n"
+				    "\r\n";
+
+static void test_full(void)
+{
+	CHECK_EQ_INT(parse(FULL_REQ), 1);
+	struct cgi_env_in in = base_in();
+	int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	if (n <= 0)
+		return;
+	CHECK(env_well_formed(ENVP, n, ARENA, sizeof(ARENA)));
+
+	CHECK_EQ_STR(env_get(ENVP, "GATEWAY_INTERFACE"), "CGI/1.1");
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_SOFTWARE"), "cpm/0.1.0");
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "example.com");
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_PORT"), "8080");
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_PROTOCOL"), "HTTP/1.1");
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_METHOD"), "POST");
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_URI"), "/cgi-bin/s.sh/extra/path?a=1&b=%20");
+	CHECK_EQ_STR(env_get(ENVP, "SCRIPT_NAME"), "/cgi-bin/s.sh");
+	CHECK_EQ_STR(env_get(ENVP, "PATH_INFO"), "/extra/path");
+	CHECK_EQ_STR(env_get(ENVP, "PATH_TRANSLATED"), "/srv/cgi/extra/path");
+	CHECK_EQ_STR(env_get(ENVP, "QUERY_STRING"), "a=1&b=%20");
+	CHECK_EQ_STR(env_get(ENVP, "SCRIPT_FILENAME"), "/srv/cgi/s.sh");
+	CHECK_EQ_STR(env_get(ENVP, "DOCUMENT_ROOT"), "/srv/cgi");
+	CHECK_EQ_STR(env_get(ENVP, "REMOTE_ADDR"), "192.0.2.7");
+	CHECK_EQ_STR(env_get(ENVP, "REMOTE_PORT"), "54321");
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_LENGTH"), "5");
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_TYPE"), "text/plain");
+	CHECK_EQ_STR(env_get(ENVP, "AUTH_TYPE"), "Basic");
+	CHECK_EQ_STR(env_get(ENVP, "HTTPS"), NULL);
+	/* HTTP_* */
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_HOST"), "example.com:8080");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_USER_AGENT"), "unit/1");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_X_FORWARDED_FOR"), "198.51.100.1");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_X_LOWER_CASE"), "v");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_ACCEPT"), "text/html, text/plain, */*");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_COOKIE"), "c=1; d=2");
+	CHECK_EQ_INT(env_count_prefix(ENVP, "HTTP_ACCEPT="), 1);
+	CHECK_EQ_INT(env_count_prefix(ENVP, "HTTP_COOKIE="), 1);
+	/* not passed */
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_PROXY"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_X_UNDER"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_AUTHORIZATION"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_CONTENT_TYPE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_CONTENT_LENGTH"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_CONNECTION"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_KEEP_ALIVE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_TE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_TRAILER"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_UPGRADE"), NULL);
+	CHECK_EQ_INT(env_count_prefix(ENVP, "HTTP_"), 6);
+	/* no credentials anywhere */
+	for (int i = 0; i < n; i++)
+		CHECK(strstr(ENVP[i], "dXNlcjpwdw==") == NULL);
+	/* extras come last, in order */
+	CHECK_EQ_STR(ENVP[n - 2], "PATH=/usr/bin:/bin");
+	CHECK_EQ_STR(ENVP[n - 1], "FOO=bar");
+	CHECK(ENVP[n] == NULL);
+	/* exactly the expected set: 18 fixed + 6 HTTP_ + 2 extra */
+	CHECK_EQ_INT(n, 26);
+
+	/* HTTPS */
+	in.https = 1;
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "HTTPS"), "on");
+}
+
+static void test_minimal(void)
+{
+	/* GET without body, query or PATH_INFO */
+	CHECK_EQ_INT(parse("GET /s.sh HTTP/1.1\r\nHost: h.example\r\n\r\n"), 1);
+	struct cgi_env_in in = base_in();
+	in.script_name = "/s.sh";
+	in.path_info = "";
+	in.has_body = 0;
+	in.content_length = 0;
+	in.extra = NULL;
+	in.nextra = 0;
+	int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	if (n <= 0)
+		return;
+	CHECK(env_well_formed(ENVP, n, ARENA, sizeof(ARENA)));
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "h.example");
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_METHOD"), "GET");
+	CHECK_EQ_STR(env_get(ENVP, "QUERY_STRING"), "");
+	CHECK_EQ_STR(env_get(ENVP, "PATH_INFO"), "");
+	CHECK_EQ_STR(env_get(ENVP, "PATH_TRANSLATED"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_LENGTH"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_TYPE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "AUTH_TYPE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_URI"), "/s.sh");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_HOST"), "h.example");
+	CHECK_EQ_INT(env_count_prefix(ENVP, "HTTP_"), 1);
+	CHECK_EQ_STR(ENVP[n - 1], "HTTP_HOST=h.example");
+
+	/* a chunked body: CONTENT_LENGTH is the decoded length */
+	CHECK_EQ_INT(parse("PUT /s.sh HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"), 1);
+	in.has_body = 1;
+	in.content_length = 123456789012LL;
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_LENGTH"), "123456789012");
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_METHOD"), "PUT");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_TRANSFER_ENCODING"), NULL);
+
+	/* Authorization with a scheme only; Bearer */
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer abc.def\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "AUTH_TYPE"), "Bearer");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_AUTHORIZATION"), NULL);
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: h\r\nAUTHORIZATION: Digest\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "AUTH_TYPE"), "Digest");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_AUTHORIZATION"), NULL);
+	/* case-insensitive exclusions */
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: h\r\nPROXY: x\r\nproxy: y\r\nCONTENT-TYPE: a/b\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_PROXY"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_CONTENT_TYPE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_TYPE"), "a/b");
+	/* Proxy-Authorization-like names that merely start with an excluded
+	 * name are passed */
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: h\r\nProxy-Foo: 1\r\nTE-X: 2\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_PROXY_FOO"), "1");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_TE_X"), "2");
+}
+
+static void test_server_name(void)
+{
+	struct cgi_env_in in = base_in();
+	int n;
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "[::1]");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_HOST"), "[::1]:80");
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: [2001:db8::1]\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "[2001:db8::1]");
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: plain.example\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "plain.example");
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: 10.0.0.1:8443\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "10.0.0.1");
+	/* HTTP/1.0 without Host: the configured name */
+	CHECK_EQ_INT(parse("GET / HTTP/1.0\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "configured.example");
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_PROTOCOL"), "HTTP/1.0");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_HOST"), NULL);
+	/* absolute-form: the authority */
+	CHECK_EQ_INT(parse("GET http://abs.example:81/x?q HTTP/1.1\r\nHost: other\r\n\r\n"), 1);
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "abs.example");
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_URI"), "http://abs.example:81/x?q");
+	CHECK_EQ_STR(env_get(ENVP, "QUERY_STRING"), "q");
+}
+
+static void test_arena(void)
+{
+	CHECK_EQ_INT(parse(FULL_REQ), 1);
+	struct cgi_env_in in = base_in();
+	int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	if (n <= 0)
+		return;
+	size_t need = 0;
+	for (int i = 0; i < n; i++)
+		need += strlen(ENVP[i]) + 1;
+	/* exactly enough room */
+	char *exact = malloc(need);
+	char **envp = malloc(((size_t)n + 1) * sizeof(char *));
+	CHECK_EQ_INT(cgi_env_build(&in, exact, need, envp, (size_t)n + 1), n);
+	CHECK(env_well_formed(envp, n, exact, need));
+	CHECK_EQ_STR(env_get(envp, "HTTP_COOKIE"), "c=1; d=2");
+	free(exact);
+	/* every smaller arena fails */
+	int bad = 0;
+	for (size_t cap = 0; cap < need; cap++) {
+		char *a = malloc(cap + 1);
+		if (cgi_env_build(&in, a, cap, ENVP, 256) != -1) {
+			fprintf(stderr, "arena of %zu (need %zu) did not fail\n", cap, need);
+			bad++;
+		}
+		free(a);
+	}
+	CHECK_EQ_INT(bad, 0);
+	/* envp too small: n + 1 entries are needed for the NULL */
+	char **small = malloc(((size_t)n + 1) * sizeof(char *));
+	CHECK_EQ_INT(cgi_env_build(&in, ARENA, sizeof(ARENA), small, (size_t)n), -1);
+	CHECK_EQ_INT(cgi_env_build(&in, ARENA, sizeof(ARENA), small, 1), -1);
+	CHECK_EQ_INT(cgi_env_build(&in, ARENA, sizeof(ARENA), small, 0), -1);
+	CHECK_EQ_INT(cgi_env_build(&in, ARENA, sizeof(ARENA), small, (size_t)n + 1), n);
+	free(small);
+	free(envp);
+}
+
+int main(void)
+{
+	test_full();
+	test_minimal();
+	test_server_name();
+	test_arena();
+	return unit_done();
+}
