@@ -5,7 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${CONFORMANCE_DIR:-$here/../shared/conformance}
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 mkdir -p "$work/cgi-bin"
 cp "$corpus/echo.cgi" "$work/cgi-bin/echo.cgi"
 chmod +x "$work/cgi-bin/echo.cgi"
@@ -20,10 +21,21 @@ cat >"$work/cpm.json" <<JSON
   "backends": { "cgi": { "type": "cgi", "root": "$work/cgi-bin" } }
 }
 JSON
-"$here/cpm" -c "$work/cpm.json" &
+"$here/cpm" -c "$work/cpm.json" 2>"$work/stderr.log" &
 pid=$!
 for _ in $(seq 50); do
 	python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
 	sleep 0.1
 done
-python3 "$corpus/run.py" --host 127.0.0.1 --port "$port" --prefix /cgi-bin/echo.cgi --json "$work/report.json" "$@"
+rc=0
+python3 "$corpus/run.py" --host 127.0.0.1 --port "$port" --prefix /cgi-bin/echo.cgi --json "$work/report.json" "$@" || rc=$?
+# a sanitizer build reports on stderr: any report fails the run
+if grep -E "runtime error|AddressSanitizer|LeakSanitizer" "$work/stderr.log"; then
+	echo "conformance: sanitizer reports above"
+	rc=1
+fi
+if grep -E "worker [0-9]+ \(pid [0-9]+\) (killed by signal|exited with code [1-9])" "$work/error.log"; then
+	echo "conformance: a worker died"
+	rc=1
+fi
+exit $rc
