@@ -25,6 +25,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define QUICK_DEATH_MS 1000	/* a worker dying sooner than this is failing */
+#define BOOT_FAILURES_MAX 10	/* ...and this many such deaths in a row halt */
 
 static int sigpipe[2] = {-1, -1};
 
@@ -153,6 +154,11 @@ static void reap(void)
 			A.next_spawn_ms = now + delay;
 			log_warn("workers are dying at start (%d in a row); next start in %lld ms", A.failures,
 				 (long long)delay);
+			if (A.failures >= BOOT_FAILURES_MAX && !A.stopping) {
+				log_error("%d workers in a row died within %d ms of starting; stopping", A.failures,
+					  QUICK_DEATH_MS);
+				A.halt = 1;
+			}
 		} else if (clean || now - A.w[i].started_ms >= QUICK_DEATH_MS) {
 			A.failures = 0;
 		}

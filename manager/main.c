@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 		case 'b':
 			if (config_listen_valid(optarg) < 0) {
 				fprintf(stderr, "cpm: -b %s: expected HOST:PORT, [V6]:PORT, :PORT or unix:/PATH\n", optarg);
+				usage(stderr);
 				return 2;
 			}
 			binds = realloc(binds, (nbinds + 1) * sizeof(*binds));
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 			long n = strtol(optarg, &end, 10);
 			if (*end || n < 1 || n > 1024) {
 				fprintf(stderr, "cpm: -w: expected a number from 1 to 1024\n");
+				usage(stderr);
 				return 2;
 			}
 			workers = (int)n;

@@ -35,7 +35,7 @@ load helpers
 	cpm_start -b "127.0.0.1:$CPM_PORT" -w 3
 	run curl -s "$(url /env.sh)"
 	assert_success
-	assert_output --partial "SERVER_PORT=$port"
+	assert_line "SERVER_PORT=$CPM_PORT"
 	run bash -c "pgrep -P $CPM_PID -f 'cpm: worker' | wc -l"
 	assert_output 3
 }

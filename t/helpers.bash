@@ -75,16 +75,39 @@ workers_of() {
 	pgrep -P "$1" -f "cpm: worker" || true
 }
 
+# cgi_groups_of MASTER: process groups of the CGI programs its workers run
+cgi_groups_of() {
+	local w
+	for w in $(workers_of "$1"); do
+		ps -o pgid= --ppid "$w" 2>/dev/null || true
+	done | sort -u
+}
+
+# live_in_group PGID: processes of the group still running (zombies aside:
+# once cpm is gone, pid 1 may be slow to reap what it inherited)
+live_in_group() {
+	ps -o pid=,stat= -g "$1" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'
+}
+
 teardown() {
 	local master=${CPM_PID:-}
-	local kids=""
-	[ -n "$master" ] && kids=$(workers_of "$master")
+	local kids="" groups=""
+	if [ -n "$master" ]; then
+		kids=$(workers_of "$master")
+		groups=$(cgi_groups_of "$master")
+	fi
 	cpm_stop
-	# nothing cpm started may outlive it
-	local k
+	# nothing cpm started may outlive it: workers, CGI programs and what
+	# they forked (each CGI program leads its own process group)
+	local k g left rc=0
 	for k in $kids; do
-		! kill -0 "$k" 2>/dev/null || { echo "worker $k survived" >&2; kill -KILL "$k"; return 1; }
+		! kill -0 "$k" 2>/dev/null || { echo "worker $k survived" >&2; kill -KILL "$k"; rc=1; }
 	done
+	for g in $groups; do
+		left=$(live_in_group "$g")
+		[ -z "$left" ] || { echo "CGI process group $g survived: $left" >&2; kill -KILL -- "-$g"; rc=1; }
+	done
+	return $rc
 }
 
 url() {
@@ -94,4 +117,9 @@ url() {
 # raw "bytes with \r\n escapes" [timeout]: send, print all that comes back
 raw() {
 	python3 "$ROOT/t/rawhttp.py" "$CPM_PORT" "$1" "${2:-3}"
+}
+
+# raw_http PORT "bytes" [timeout]: raw against any port
+raw_http() {
+	python3 "$ROOT/t/rawhttp.py" "$1" "$2" "${3:-3}"
 }
