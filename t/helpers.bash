@@ -107,6 +107,10 @@ teardown() {
 		left=$(live_in_group "$g")
 		[ -z "$left" ] || { echo "CGI process group $g survived: $left" >&2; kill -KILL -- "-$g"; rc=1; }
 	done
+	# a sanitizer build (make test SANITIZE=1) reports on stderr
+	if grep -sE "runtime error|AddressSanitizer" "$BATS_TEST_TMPDIR/stderr.log" "$BATS_TEST_TMPDIR/error.log" >&2; then
+		rc=1
+	fi
 	return $rc
 }
 
