@@ -32,16 +32,25 @@ static int sigpipe[2] = {-1, -1};
 struct wk {
 	pid_t pid;
 	int64_t started_ms;
-	int killed; /* timeout kill sent */
+	int killed;   /* timeout kill sent */
+	unsigned gen; /* configuration generation it runs */
+	int retiring; /* told to finish and exit */
 };
+
+/* Scoreboard slots: room for the largest worker count twice over, since
+ * old and new workers overlap during a reload. */
+#define SLOTS (2 * 1024 + 64)
 
 static struct {
 	struct config *cf;
 	struct listener *ls;
 	size_t nls;
 	struct scoreboard *sb;
+	const struct arbiter_opts *opts;
 	struct wk *w;
-	unsigned nworkers;
+	unsigned nworkers; /* slots */
+	unsigned target;   /* workers wanted for the current generation */
+	unsigned gen;
 	int stopping;	/* 0, 'g' graceful, 'f' fast */
 	int64_t stop_since;
 	int kill_sent;
@@ -118,8 +127,8 @@ static void spawn_worker(unsigned i)
 		return;
 	}
 	slot->pid = pid;
-	A.w[i] = (struct wk){.pid = pid, .started_ms = monotonic_ms()};
-	log_info("worker %u started (pid %ld)", i, (long)pid);
+	A.w[i] = (struct wk){.pid = pid, .started_ms = monotonic_ms(), .gen = A.gen};
+	log_info("worker %u started (pid %ld, generation %u)", i, (long)pid, A.gen);
 }
 
 static void reap(void)
@@ -200,17 +209,147 @@ static void check_heartbeats(void)
 	}
 }
 
+static unsigned current(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < A.nworkers; i++)
+		n += A.w[i].pid > 0 && A.w[i].gen == A.gen && !A.w[i].retiring;
+	return n;
+}
+
 static void spawn_missing(void)
 {
 	if (A.stopping || A.halt || monotonic_ms() < A.next_spawn_ms)
 		return;
-	for (unsigned i = 0; i < A.nworkers; i++) {
+	for (unsigned i = 0, have = current(); i < A.nworkers && have < A.target; i++) {
 		if (A.w[i].pid > 0)
 			continue;
 		spawn_worker(i);
+		have++;
 		if (A.failures)
 			return; /* one at a time while failing */
 	}
+}
+
+/* Tell a worker to finish its requests and exit. SIGUSR2 lets its idle
+ * keep-alive connections carry one more request (answered with
+ * Connection: close), so a reload never races a client. */
+static void retire(unsigned i)
+{
+	if (A.w[i].pid <= 0 || A.w[i].retiring)
+		return;
+	A.w[i].retiring = 1;
+	kill(A.w[i].pid, SIGUSR2);
+}
+
+static void retire_old(void)
+{
+	for (unsigned i = 0; i < A.nworkers; i++)
+		if (A.w[i].pid > 0 && A.w[i].gen != A.gen)
+			retire(i);
+}
+
+static struct config *load_config(char *err, size_t errlen)
+{
+	const struct arbiter_opts *o = A.opts;
+	struct config *cf = o->cgi_dir ? config_quick_cgi(o->cgi_dir, err, errlen)
+				       : config_load(o->config_file, err, errlen);
+	if (!cf)
+		return NULL;
+	if (o->nbinds)
+		config_set_listen(cf, o->binds, o->nbinds);
+	if (o->workers)
+		cf->workers = o->workers;
+	return cf;
+}
+
+/* Listeners for cf: the ones already open for the same address are kept
+ * (so no connection is refused), new ones are bound, the rest closed. */
+static int swap_listeners(const struct config *cf)
+{
+	struct listener *nl = calloc(cf->nlisten, sizeof(*nl));
+	int *reused = calloc(A.nls, sizeof(int));
+	size_t i;
+	for (i = 0; i < cf->nlisten; i++) {
+		size_t k;
+		for (k = 0; k < A.nls; k++)
+			if (!reused[k] && strcmp(A.ls[k].addr, cf->listen[i]) == 0)
+				break;
+		if (k < A.nls) {
+			nl[i] = A.ls[k];
+			nl[i].addr = strdup(A.ls[k].addr);
+			reused[k] = 1;
+			continue;
+		}
+		struct listener *one;
+		size_t n1;
+		if (listeners_open(&one, &n1, &cf->listen[i], 1, cf->backlog) < 0)
+			break;
+		nl[i] = one[0];
+		free(one);
+	}
+	if (i < cf->nlisten) {
+		/* undo: close only what was opened for this attempt */
+		for (size_t k = 0; k < i; k++) {
+			int was_reused = 0;
+			for (size_t j = 0; j < A.nls; j++)
+				was_reused |= A.ls[j].fd == nl[k].fd;
+			if (!was_reused)
+				close(nl[k].fd);
+			free(nl[k].addr);
+		}
+		free(nl);
+		free(reused);
+		return -1;
+	}
+	for (size_t k = 0; k < A.nls; k++) {
+		if (!reused[k]) {
+			log_info("closing listener %s", A.ls[k].addr);
+			if (strncmp(A.ls[k].addr, "unix:", 5) == 0)
+				unlink(A.ls[k].addr + 5);
+			close(A.ls[k].fd);
+		}
+		free(A.ls[k].addr);
+	}
+	free(A.ls);
+	free(reused);
+	A.ls = nl;
+	A.nls = cf->nlisten;
+	return 0;
+}
+
+static void reopen_logs(const struct config *cf)
+{
+	log_set_level(cf->log_level);
+	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
+		log_error("reopening logs failed; keeping the previous ones where possible");
+}
+
+/* HUP: a new configuration, or none at all if it does not load. */
+static void reload(void)
+{
+	char err[1024];
+	struct config *cf = load_config(err, sizeof(err));
+	if (!cf) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (swap_listeners(cf) < 0) {
+		log_error("reload failed, keeping the running configuration: cannot listen as configured");
+		config_free(cf);
+		return;
+	}
+	struct config *old = A.cf;
+	A.cf = cf;
+	reopen_logs(cf);
+	config_free(old);
+	A.gen++;
+	A.target = (unsigned)cf->workers;
+	A.failures = 0;
+	A.next_spawn_ms = 0;
+	log_info("reloaded %s: generation %u, %u worker(s)", cf->file ? cf->file : "--cgi", A.gen, A.target);
+	spawn_missing();
+	retire_old();
 }
 
 static void begin_stop(int how)
@@ -236,6 +375,40 @@ static void handle_signal(int sig)
 	case SIGTERM:
 		begin_stop('f');
 		break;
+	case SIGHUP:
+		if (!A.stopping)
+			reload();
+		break;
+	case SIGTTIN:
+		if (A.target < 1024 && !A.stopping) {
+			A.target++;
+			log_info("TTIN: %u worker(s)", A.target);
+		}
+		break;
+	case SIGTTOU:
+		if (A.target > 1 && !A.stopping) {
+			A.target--;
+			log_info("TTOU: %u worker(s)", A.target);
+			for (unsigned i = A.nworkers; i-- > 0;)
+				if (A.w[i].pid > 0 && A.w[i].gen == A.gen && !A.w[i].retiring) {
+					retire(i);
+					break;
+				}
+		}
+		break;
+	case SIGWINCH:
+		if (!A.stopping) {
+			log_info("WINCH: stopping workers gracefully; HUP starts them again");
+			A.target = 0;
+			for (unsigned i = 0; i < A.nworkers; i++)
+				retire(i);
+		}
+		break;
+	case SIGUSR1:
+		log_info("USR1: reopening logs");
+		reopen_logs(A.cf);
+		kill_all(SIGUSR1);
+		break;
 	default:
 		log_info("signal %d ignored (not implemented yet)", sig);
 		break;
@@ -251,23 +424,26 @@ static void write_pidfile(const char *path)
 		log_error("pidfile %s: %s", path, strerror(errno));
 }
 
-int arbiter_run(struct config *cf)
+int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 {
 	A.cf = cf;
+	A.opts = opts;
 	proctitle_set("cpm: master");
 	if (setup_signals() < 0)
 		return 1;
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
 		return 1;
-	A.nworkers = (unsigned)cf->workers;
+	A.nworkers = SLOTS;
+	A.target = (unsigned)cf->workers;
 	A.sb = scoreboard_create(A.nworkers);
 	if (!A.sb)
 		return 1;
 	A.w = calloc(A.nworkers, sizeof(*A.w));
-	if (cf->pidfile)
-		write_pidfile(cf->pidfile);
+	char *pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
+	if (pidfile)
+		write_pidfile(pidfile);
 	srandom((unsigned)(getpid() ^ time(NULL)));
-	log_info("cpm %s master (pid %ld) starting %u worker(s)", CPM_VERSION, (long)getpid(), A.nworkers);
+	log_info("cpm %s master (pid %ld) starting %u worker(s)", CPM_VERSION, (long)getpid(), A.target);
 	log_started();
 
 	for (;;) {
@@ -277,7 +453,7 @@ int arbiter_run(struct config *cf)
 		if (A.stopping && alive() == 0)
 			break;
 		if (A.stopping && !A.kill_sent) {
-			int64_t limit = A.stopping == 'g' ? cf->graceful_timeout_ms + 1000 : STOP_KILL_MS;
+			int64_t limit = A.stopping == 'g' ? A.cf->graceful_timeout_ms + 1000 : STOP_KILL_MS;
 			if (monotonic_ms() - A.stop_since > limit) {
 				log_warn("workers still running after %lld ms; killing them", (long long)limit);
 				kill_all(SIGKILL);
@@ -302,12 +478,13 @@ int arbiter_run(struct config *cf)
 		reap(); /* in case a SIGCHLD was coalesced */
 		check_heartbeats();
 	}
-	if (cf->pidfile)
-		unlink(cf->pidfile);
+	if (pidfile)
+		unlink(pidfile);
+	free(pidfile);
 	listeners_close(A.ls, A.nls);
-	for (size_t i = 0; i < cf->nlisten; i++)
-		if (strncmp(cf->listen[i], "unix:", 5) == 0)
-			unlink(cf->listen[i] + 5);
+	for (size_t i = 0; i < A.cf->nlisten; i++)
+		if (strncmp(A.cf->listen[i], "unix:", 5) == 0)
+			unlink(A.cf->listen[i] + 5);
 	log_info("master exiting");
 	return A.halt ? 1 : 0;
 }

@@ -5,7 +5,17 @@
 
 #include "config.h"
 
-/* Run until stopped; returns the process exit status. */
-int arbiter_run(struct config *cf);
+/* What the command line said, kept for reloads. */
+struct arbiter_opts {
+	const char *config_file; /* NULL in --cgi mode */
+	const char *cgi_dir;
+	char **binds; /* -b, replacing listen */
+	size_t nbinds;
+	int workers; /* -w, 0 = from the config */
+};
+
+/* Run until stopped; returns the process exit status. Takes cf over (a
+ * reload replaces and frees it). */
+int arbiter_run(struct config *cf, const struct arbiter_opts *opts);
 
 #endif

@@ -121,18 +121,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cpm: -b: expected HOST:PORT, [V6]:PORT, :PORT or unix:/PATH\n");
 		return 2;
 	}
-	free(binds);
 	if (workers)
 		cf->workers = workers;
 	if (test) {
 		printf("cpm: configuration %s is ok\n", cgi_dir ? "--cgi" : file);
 		config_free(cf);
+		free(binds);
 		return 0;
 	}
 	log_set_level(cf->log_level);
 	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
 		return 1;
-	int rc = arbiter_run(cf);
-	config_free(cf);
-	return rc;
+	struct arbiter_opts ao = {.config_file = cgi_dir ? NULL : file,
+				  .cgi_dir = cgi_dir,
+				  .binds = binds,
+				  .nbinds = nbinds,
+				  .workers = workers};
+	return arbiter_run(cf, &ao);
 }

@@ -248,6 +248,14 @@ static void on_signal(struct ev *ev, uint32_t events)
 		case SIGQUIT:
 			start_draining("graceful stop", 1);
 			break;
+		case SIGUSR2:
+			/* the master replaces this worker (reload, TTOU, WINCH) */
+			start_draining("retired by the master", 0);
+			break;
+		case SIGUSR1:
+			if (log_open_error(w.cf->error_log) < 0 || log_open_access(w.cf->access_log) < 0)
+				log_error("worker %u: reopening logs failed", w.id);
+			break;
 		case SIGTERM:
 		case SIGINT:
 			cgi_kill_all();
