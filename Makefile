@@ -18,7 +18,7 @@ PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response
 BACKENDS = backends/cgi.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
-           manager/scoreboard.c manager/timer.c
+           manager/scoreboard.c manager/timer.c manager/process.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \

@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "listener.h"
 #include "log.h"
+#include "process.h"
 #include "proctitle.h"
 #include "scoreboard.h"
 #include "worker.h"
@@ -325,8 +327,17 @@ static void reopen_logs(const struct config *cf)
 		log_error("reopening logs failed; keeping the previous ones where possible");
 }
 
+static void reload_config(void);
+
 /* HUP: a new configuration, or none at all if it does not load. */
 static void reload(void)
+{
+	process_notify("RELOADING=1");
+	reload_config();
+	process_notify("READY=1");
+}
+
+static void reload_config(void)
 {
 	char err[1024];
 	struct config *cf = load_config(err, sizeof(err));
@@ -358,6 +369,7 @@ static void begin_stop(int how)
 		return;
 	A.stopping = how;
 	A.stop_since = monotonic_ms();
+	process_notify("STOPPING=1");
 	log_info("%s stop: signalling %u worker(s)", how == 'g' ? "graceful" : "fast", alive());
 	kill_all(how == 'g' ? SIGQUIT : SIGTERM);
 }
@@ -415,15 +427,6 @@ static void handle_signal(int sig)
 	}
 }
 
-static void write_pidfile(const char *path)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
-	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) < 0)
-		log_error("pidfile %s: %s", path, strerror(errno));
-}
-
 int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 {
 	A.cf = cf;
@@ -431,7 +434,28 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	proctitle_set("cpm: master");
 	if (setup_signals() < 0)
 		return 1;
+	int nfds = process_listen_fds();
+	if (nfds > 0) {
+		int fds[1024];
+		for (int k = 0; k < nfds; k++)
+			fds[k] = 3 + k;
+		listeners_adopt(fds, (size_t)nfds);
+		log_info("systemd passed %d listening socket(s)", nfds);
+	}
+	if (cf->pidfile && pidfile_check(cf->pidfile) < 0)
+		return 1;
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
+		return 1;
+	listeners_adopt_done();
+	if (cf->user && geteuid() != 0)
+		log_warn("not started as root: workers keep running as uid %ld, not as %s", (long)geteuid(), cf->user);
+	if (cf->umask >= 0)
+		umask((mode_t)cf->umask);
+	if (cf->chdir && chdir(cf->chdir) < 0) {
+		log_error("chdir %s: %s", cf->chdir, strerror(errno));
+		return 1;
+	}
+	if (opts->daemon && process_daemonize(!cf->error_log || strcmp(cf->error_log, "-") == 0) < 0)
 		return 1;
 	A.nworkers = SLOTS;
 	A.target = (unsigned)cf->workers;
@@ -440,11 +464,15 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 		return 1;
 	A.w = calloc(A.nworkers, sizeof(*A.w));
 	char *pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
-	if (pidfile)
-		write_pidfile(pidfile);
+	if (pidfile && pidfile_write(pidfile) < 0)
+		return 1;
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	log_info("cpm %s master (pid %ld) starting %u worker(s)", CPM_VERSION, (long)getpid(), A.target);
 	log_started();
+	spawn_missing();
+	char ready[64];
+	snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld", (long)getpid());
+	process_notify(ready);
 
 	for (;;) {
 		spawn_missing();

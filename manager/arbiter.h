@@ -12,6 +12,7 @@ struct arbiter_opts {
 	char **binds; /* -b, replacing listen */
 	size_t nbinds;
 	int workers; /* -w, 0 = from the config */
+	int daemon;  /* -D */
 };
 
 /* Run until stopped; returns the process exit status. Takes cf over (a

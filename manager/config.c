@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +273,7 @@ static void defaults(struct config *cf)
 	cf->limit_body = 10 << 20;
 	cf->body_buffer = 64 << 10;
 	cf->access_log = strdup("-");
+	cf->umask = -1;
 	cf->log_level = LOG_INFO;
 }
 
@@ -617,7 +620,8 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 		"listen",     "backlog",    "workers",	      "timeout",	     "graceful_timeout",
 		"keepalive",  "header_timeout", "client_timeout", "max_connections", "max_requests",
 		"max_requests_jitter", "limits", "access_log", "error_log",	     "log_level",
-		"pidfile",    "server_name", "routes",	      "backends",	     NULL};
+		"pidfile",    "server_name", "routes",	      "backends",	     "user",
+		"group",      "umask",	     "chdir",	      NULL};
 	if (!json_is_object(root)) {
 		fail(c, "the configuration must be a JSON object");
 		return;
@@ -648,6 +652,53 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	KEY("pidfile") get_string_or_null(c, v, &cf->pidfile);
 	KEY("server_name") get_string(c, v, &cf->server_name);
+	KEY("user")
+	{
+		char *name = NULL;
+		if (get_string(c, v, &name) == 0) {
+			struct passwd *pw = getpwnam(name);
+			if (!pw) {
+				fail(c, "no such user \"%s\"", name);
+			} else {
+				cf->user = name;
+				name = NULL;
+				cf->uid = pw->pw_uid;
+				if (!cf->gid)
+					cf->gid = pw->pw_gid;
+			}
+		}
+		free(name);
+	}
+	KEY("group")
+	{
+		char *name = NULL;
+		if (get_string(c, v, &name) == 0) {
+			struct group *gr = getgrnam(name);
+			if (!gr)
+				fail(c, "no such group \"%s\"", name);
+			else
+				cf->gid = gr->gr_gid, cf->group_set = 1;
+		}
+		free(name);
+	}
+	KEY("umask")
+	{
+		/* JSON has no octal: "022" as a string, or a plain integer */
+		long long m = -1;
+		if (json_is_string(v)) {
+			char *end;
+			m = strtoll(json_string_value(v), &end, 8);
+			if (*end || !*json_string_value(v))
+				m = -1;
+		} else if (json_is_integer(v)) {
+			m = json_integer_value(v);
+		}
+		if (m < 0 || m > 0777)
+			fail(c, "expected an octal mode such as \"022\"");
+		else
+			cf->umask = (int)m;
+	}
+	KEY("chdir") get_string(c, v, &cf->chdir);
 #undef KEY
 	if (c->failed)
 		return;
@@ -786,6 +837,8 @@ void config_free(struct config *cf)
 	free(cf->error_log);
 	free(cf->pidfile);
 	free(cf->server_name);
+	free(cf->user);
+	free(cf->chdir);
 	for (size_t i = 0; i < cf->nroutes; i++)
 		free(cf->routes[i].prefix);
 	free(cf->routes);

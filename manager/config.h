@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum backend_type { BACKEND_CGI };
 
@@ -56,6 +57,12 @@ struct config {
 	int log_level;
 	char *pidfile;
 	char *server_name;
+	char *user; /* workers run as this user (when started as root) */
+	uid_t uid;
+	gid_t gid;  /* the user's group, or "group" */
+	int group_set;
+	int umask; /* -1: leave it */
+	char *chdir;
 	struct route_conf *routes;
 	size_t nroutes;
 	struct backend_conf *backends;

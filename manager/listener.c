@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,6 +15,52 @@
 
 #include "log.h"
 
+/* Sockets handed over by systemd (or a previous cpm), to be matched with
+ * the configured addresses before anything is bound. */
+static int *adopt_fds;
+static size_t nadopt;
+
+void listeners_adopt(const int *fds, size_t n)
+{
+	adopt_fds = realloc(adopt_fds, (nadopt + n) * sizeof(int));
+	memcpy(adopt_fds + nadopt, fds, n * sizeof(int));
+	nadopt += n;
+}
+
+static int take_adopted(const struct sockaddr *want, socklen_t wlen)
+{
+	for (size_t i = 0; i < nadopt; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockname(adopt_fds[i], (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != want->sa_family)
+			continue;
+		int same;
+		if (want->sa_family == AF_UNIX)
+			same = strcmp(((struct sockaddr_un *)&ss)->sun_path, ((const struct sockaddr_un *)want)->sun_path) == 0;
+		else
+			same = sl == wlen && memcmp(&ss, want, sl) == 0;
+		if (!same)
+			continue;
+		int fd = adopt_fds[i];
+		adopt_fds[i] = adopt_fds[--nadopt];
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		return fd;
+	}
+	return -1;
+}
+
+void listeners_adopt_done(void)
+{
+	for (size_t i = 0; i < nadopt; i++) {
+		log_warn("inherited socket fd %d matches no listen address; closing it", adopt_fds[i]);
+		close(adopt_fds[i]);
+	}
+	free(adopt_fds);
+	adopt_fds = NULL;
+	nadopt = 0;
+}
+
 static int open_unix(struct listener *l, const char *path, int backlog)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -22,6 +69,15 @@ static int open_unix(struct listener *l, const char *path, int backlog)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
+	int afd = take_adopted((struct sockaddr *)&sun, sizeof(sun));
+	if (afd >= 0) {
+		l->fd = afd;
+		l->is_unix = 1;
+		snprintf(l->host, sizeof(l->host), "localhost");
+		snprintf(l->port, sizeof(l->port), "0");
+		log_info("listen %s: inherited fd %d", l->addr, afd);
+		return 0;
+	}
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path); /* a stale socket from an earlier run */
@@ -68,14 +124,19 @@ static int open_inet(struct listener *l, int backlog)
 			ai = p;
 			break;
 		}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = take_adopted(ai->ai_addr, ai->ai_addrlen);
+	int adopted = fd >= 0;
+	if (adopted)
+		log_info("listen %s: inherited fd %d", l->addr, fd);
+	else
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
-	if (fd >= 0) {
+	if (fd >= 0 && !adopted) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+	if (fd < 0 || (!adopted && (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0))) {
 		log_error("listen %s: %s", l->addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);

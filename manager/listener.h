@@ -17,4 +17,10 @@ struct listener {
 int listeners_open(struct listener **out, size_t *n, char *const *addrs, size_t naddrs, int backlog);
 void listeners_close(struct listener *l, size_t n);
 
+/* Listening sockets inherited from systemd or a previous cpm: listeners_open
+ * uses one whose address matches instead of binding. listeners_adopt_done
+ * closes those no address claimed. */
+void listeners_adopt(const int *fds, size_t n);
+void listeners_adopt_done(void);
+
 #endif

@@ -15,7 +15,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cpm [-t] [-c FILE] [-b ADDR]... [-w N]\n"
+	fprintf(f, "usage: cpm [-tD] [-c FILE] [-b ADDR]... [-w N]\n"
 		   "       cpm --cgi DIR [-b ADDR]... [-w N]\n"
 		   "       cpm -v | -h\n"
 		   "\n"
@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		   "  -t, --test          check the configuration and exit\n"
 		   "  -b, --bind ADDR     listen on ADDR (HOST:PORT, [V6]:PORT, :PORT, unix:/PATH); repeatable\n"
 		   "  -w, --workers N     number of worker processes\n"
+		   "  -D, --daemon        run in the background (after binding)\n"
 		   "      --cgi DIR       serve the executables in DIR as CGI at /, without a config file\n"
 		   "  -v, --version       print the version\n"
 		   "  -h, --help          this help\n");
@@ -49,22 +50,25 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
 		{"bind", required_argument, NULL, 'b'},	  {"workers", required_argument, NULL, 'w'},
 		{"cgi", required_argument, NULL, 'C'},	  {"version", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},	  {"daemon", no_argument, NULL, 'D'},	  {NULL, 0, NULL, 0},
 	};
 	ensure_std_fds();
 	proctitle_init(argc, argv);
 	const char *file = NULL, *cgi_dir = NULL;
-	int test = 0, workers = 0;
+	int test = 0, workers = 0, daemon = 0;
 	char **binds = NULL;
 	size_t nbinds = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "c:tb:w:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tb:w:vhD", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'D':
+			daemon = 1;
 			break;
 		case 'b':
 			if (config_listen_valid(optarg) < 0) {
@@ -136,6 +140,7 @@ int main(int argc, char **argv)
 				  .cgi_dir = cgi_dir,
 				  .binds = binds,
 				  .nbinds = nbinds,
-				  .workers = workers};
+				  .workers = workers,
+				  .daemon = daemon};
 	return arbiter_run(cf, &ao);
 }

@@ -20,6 +20,7 @@
 #include "../protocol/http_response.h"
 #include "conn.h"
 #include "log.h"
+#include "process.h"
 #include "proctitle.h"
 
 #define MAX_EVENTS 128
@@ -299,7 +300,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	for (size_t i = 0; i < nls; i++)
 		w.lev[i] = (struct ev){.fd = ls[i].fd, .handler = on_listener};
 	w.accept_timer.fire = on_accept_timer;
-	if (conn_init(cf) < 0)
+	if (conn_init(cf) < 0 || process_drop_privileges(cf) < 0)
 		_exit(WORKER_EXIT_BOOT_ERROR);
 	update_accepting();
 	w.slot->state = SLOT_READY;

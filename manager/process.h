@@ -1,0 +1,34 @@
+/* Process utilities for the master and workers: daemonizing, the pidfile,
+ * dropping privileges, systemd readiness and socket activation. */
+#ifndef CPM_PROCESS_H
+#define CPM_PROCESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* Fork into the background: the parent exits 0, the child leads a new
+ * session with stdin/stdout on /dev/null (stderr too unless keep_stderr).
+ * Returns 0 in the child, -1 on error. */
+int process_daemonize(int keep_stderr);
+
+/* Fails (-1, logged) if path names a running process other than us; a
+ * stale file is fine. */
+int pidfile_check(const char *path);
+/* Write our pid atomically (temp file + rename). Returns 0 / -1. */
+int pidfile_write(const char *path);
+
+/* In a worker: become cf->user / cf->group when running as root. */
+int process_drop_privileges(const struct config *cf);
+
+/* sd_notify(3) without libsystemd: a datagram to $NOTIFY_SOCKET. A no-op
+ * when the variable is unset. */
+void process_notify(const char *state);
+
+/* Socket activation: the fds systemd passed ($LISTEN_PID, $LISTEN_FDS),
+ * made close-on-exec; the variables are removed. Returns their count
+ * (fds are 3 .. 3+n-1), 0 if none. */
+int process_listen_fds(void);
+
+#endif
