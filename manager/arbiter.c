@@ -5,6 +5,7 @@
 #include "arbiter.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,7 +60,12 @@ static struct {
 	int failures;	/* consecutive quick deaths */
 	int64_t next_spawn_ms;
 	int halt;	/* a worker could not boot */
+	pid_t upgrade_pid; /* the new master started by USR2 */
+	int upgraded;	   /* we are such a new master */
+	char *pidfile;	   /* the pidfile we own now (".oldbin" after USR2) */
 } A;
+
+static void upgrade_exited(int status);
 
 static void on_signal(int sig)
 {
@@ -88,6 +94,108 @@ static int setup_signals(void)
 		sigaction(handled[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
+}
+
+#define INHERIT_ENV "CPM_INHERIT_FDS"
+
+/* USR2: start the binary again with the listening sockets inherited. The
+ * pidfile becomes PIDFILE.oldbin; it is renamed back if the new master
+ * dies. Then WINCH + QUIT here finish the upgrade, or HUP here + QUIT
+ * there roll it back. */
+static void upgrade(void)
+{
+	if (A.upgrade_pid > 0) {
+		log_warn("USR2: a new master (pid %ld) is already running", (long)A.upgrade_pid);
+		return;
+	}
+	char fds[4096];
+	size_t n = 0;
+	fds[0] = 0;
+	for (size_t i = 0; i < A.nls && n < sizeof(fds) - 16; i++)
+		n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%d", i ? ";" : "", A.ls[i].fd);
+	char *oldbin = NULL;
+	if (A.pidfile) {
+		if (asprintf(&oldbin, "%s.oldbin", A.pidfile) < 0 || rename(A.pidfile, oldbin) < 0) {
+			log_error("USR2: renaming the pidfile %s: %s", A.pidfile, strerror(errno));
+			free(oldbin);
+			return;
+		}
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (size_t i = 0; i < A.nls; i++)
+			fcntl(A.ls[i].fd, F_SETFD, 0); /* exactly these survive exec */
+		setenv(INHERIT_ENV, fds, 1);
+		sigset_t none;
+		sigemptyset(&none);
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		for (size_t k = 0; k < sizeof(handled) / sizeof(handled[0]); k++)
+			sigaction(handled[k], &sa, NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(A.opts->exe, A.opts->argv);
+		log_error("USR2: exec %s: %s", A.opts->exe, strerror(errno));
+		_exit(127);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		log_error("USR2: fork: %s", strerror(errno));
+		if (oldbin)
+			rename(oldbin, A.pidfile);
+		free(oldbin);
+		return;
+	}
+	A.upgrade_pid = pid;
+	if (oldbin) {
+		free(A.pidfile);
+		A.pidfile = oldbin;
+	}
+	log_info("USR2: started a new master (pid %ld) with %zu inherited listener(s)", (long)pid, A.nls);
+}
+
+static void upgrade_exited(int status)
+{
+	log_error("the new master (pid %ld) exited (%s %d); this master keeps serving",
+		  (long)A.upgrade_pid, WIFEXITED(status) ? "code" : "signal",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	A.upgrade_pid = 0;
+	size_t n = A.pidfile ? strlen(A.pidfile) : 0;
+	if (n > 7 && strcmp(A.pidfile + n - 7, ".oldbin") == 0) {
+		char *orig = strndup(A.pidfile, n - 7);
+		if (rename(A.pidfile, orig) == 0) {
+			free(A.pidfile);
+			A.pidfile = orig;
+		} else {
+			free(orig);
+		}
+	}
+}
+
+/* Started by USR2: take the listening sockets the old master passed. */
+static int adopt_inherited(void)
+{
+	const char *v = getenv(INHERIT_ENV);
+	if (!v)
+		return 0;
+	int fds[1024];
+	size_t n = 0;
+	for (const char *p = v; *p && n < 1024;) {
+		char *end;
+		long fd = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (fd > 2 && fcntl((int)fd, F_GETFD) >= 0)
+			fds[n++] = (int)fd;
+		p = *end == ';' ? end + 1 : end;
+	}
+	unsetenv(INHERIT_ENV);
+	listeners_adopt(fds, n);
+	log_info("inherited %zu listening socket(s) from the previous master", n);
+	return 1;
 }
 
 static long jitter(long max)
@@ -142,8 +250,11 @@ static void reap(void)
 		for (i = 0; i < A.nworkers; i++)
 			if (A.w[i].pid == pid)
 				break;
-		if (i == A.nworkers)
+		if (i == A.nworkers) {
+			if (pid == A.upgrade_pid)
+				upgrade_exited(status);
 			continue;
+		}
 		int64_t now = monotonic_ms();
 		double secs = (double)(now - A.w[i].started_ms) / 1000.0;
 		int clean = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_OK;
@@ -416,6 +527,10 @@ static void handle_signal(int sig)
 				retire(i);
 		}
 		break;
+	case SIGUSR2:
+		if (!A.stopping)
+			upgrade();
+		break;
 	case SIGUSR1:
 		log_info("USR1: reopening logs");
 		reopen_logs(A.cf);
@@ -434,6 +549,7 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	proctitle_set("cpm: master");
 	if (setup_signals() < 0)
 		return 1;
+	int upgraded = A.upgraded = adopt_inherited();
 	int nfds = process_listen_fds();
 	if (nfds > 0) {
 		int fds[1024];
@@ -455,7 +571,9 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 		log_error("chdir %s: %s", cf->chdir, strerror(errno));
 		return 1;
 	}
-	if (opts->daemon && process_daemonize(!cf->error_log || strcmp(cf->error_log, "-") == 0) < 0)
+	/* a master started by USR2 is already in the background: forking
+	 * again would look like its death to the old master */
+	if (opts->daemon && !upgraded && process_daemonize(!cf->error_log || strcmp(cf->error_log, "-") == 0) < 0)
 		return 1;
 	A.nworkers = SLOTS;
 	A.target = (unsigned)cf->workers;
@@ -463,8 +581,8 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (!A.sb)
 		return 1;
 	A.w = calloc(A.nworkers, sizeof(*A.w));
-	char *pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
-	if (pidfile && pidfile_write(pidfile) < 0)
+	A.pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
+	if (A.pidfile && pidfile_write(A.pidfile) < 0)
 		return 1;
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	log_info("cpm %s master (pid %ld) starting %u worker(s)", CPM_VERSION, (long)getpid(), A.target);
@@ -506,11 +624,13 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 		reap(); /* in case a SIGCHLD was coalesced */
 		check_heartbeats();
 	}
-	if (pidfile)
-		unlink(pidfile);
-	free(pidfile);
+	if (A.pidfile)
+		unlink(A.pidfile);
+	free(A.pidfile);
 	listeners_close(A.ls, A.nls);
-	for (size_t i = 0; i < A.cf->nlisten; i++)
+	/* unix socket files stay when another master serves them: a new one
+	 * (USR2), or the old one we were started by (a rollback) */
+	for (size_t i = 0; i < A.cf->nlisten && A.upgrade_pid <= 0 && !A.upgraded; i++)
 		if (strncmp(A.cf->listen[i], "unix:", 5) == 0)
 			unlink(A.cf->listen[i] + 5);
 	log_info("master exiting");

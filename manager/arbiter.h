@@ -13,6 +13,8 @@ struct arbiter_opts {
 	size_t nbinds;
 	int workers; /* -w, 0 = from the config */
 	int daemon;  /* -D */
+	const char *exe; /* this binary's path, for USR2 */
+	char **argv;	 /* the command line, for USR2 */
 };
 
 /* Run until stopped; returns the process exit status. Takes cf over (a

@@ -53,6 +53,15 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},	  {"daemon", no_argument, NULL, 'D'},	  {NULL, 0, NULL, 0},
 	};
 	ensure_std_fds();
+	/* the path and arguments to exec again on USR2 (before proctitle
+	 * reuses the argv area); the path is read now, so a binary replaced
+	 * on disk later is the one started */
+	static char exe[4096];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[el > 0 ? el : 0] = 0;
+	char **argv_copy = calloc((size_t)argc + 1, sizeof(char *));
+	for (int i = 0; i < argc; i++)
+		argv_copy[i] = strdup(argv[i]);
 	proctitle_init(argc, argv);
 	const char *file = NULL, *cgi_dir = NULL;
 	int test = 0, workers = 0, daemon = 0;
@@ -141,6 +150,8 @@ int main(int argc, char **argv)
 				  .binds = binds,
 				  .nbinds = nbinds,
 				  .workers = workers,
-				  .daemon = daemon};
+				  .daemon = daemon,
+				  .exe = exe[0] ? exe : argv_copy[0],
+				  .argv = argv_copy};
 	return arbiter_run(cf, &ao);
 }
