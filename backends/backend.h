@@ -86,6 +86,11 @@ struct backend_ops {
 	void (*abort)(void *st);      /* the client is gone: free st soon */
 };
 
+/* The scoreboard this worker reports into (read by the status backend). */
+struct scoreboard;
+const struct scoreboard *loop_scoreboard(void);
+
 extern const struct backend_ops cgi_backend_ops;
+extern const struct backend_ops status_backend_ops;
 
 #endif

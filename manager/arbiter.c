@@ -466,6 +466,7 @@ static void reload_config(void)
 	reopen_logs(cf);
 	config_free(old);
 	A.gen++;
+	A.sb->generation = A.gen;
 	A.target = (unsigned)cf->workers;
 	A.failures = 0;
 	A.next_spawn_ms = 0;
@@ -580,6 +581,9 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	A.sb = scoreboard_create(A.nworkers);
 	if (!A.sb)
 		return 1;
+	A.sb->master_pid = getpid(); /* after -D: the daemon's pid */
+	A.sb->started_ms = monotonic_ms();
+	A.sb->started_unix = time(NULL);
 	A.w = calloc(A.nworkers, sizeof(*A.w));
 	A.pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
 	if (A.pidfile && pidfile_write(A.pidfile) < 0)

@@ -462,9 +462,13 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 			fail(c, "expected an object");
 		} else if (!t) {
 			fail(c, "missing key \"type\"");
+		} else if (json_is_string(t) && strcmp(json_string_value(t), "status") == 0) {
+			static const char *const known[] = {"type", NULL};
+			bc->type = BACKEND_STATUS;
+			check_unknown(c, b, known);
 		} else if (!json_is_string(t) || strcmp(json_string_value(t), "cgi") != 0) {
 			push_key(c, "type");
-			fail(c, "unknown backend type (expected \"cgi\")");
+			fail(c, "unknown backend type (expected \"cgi\" or \"status\")");
 			pop(c);
 		} else {
 			bc->type = BACKEND_CGI;

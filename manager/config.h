@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum backend_type { BACKEND_CGI };
+enum backend_type { BACKEND_CGI, BACKEND_STATUS };
 
 struct cgi_conf {
 	char *root; /* canonical absolute path */

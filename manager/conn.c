@@ -386,7 +386,7 @@ static void access_log(struct conn *c)
 static void finish(struct conn *c)
 {
 	access_log(c);
-	worker_request_done();
+	worker_request_done(c->status);
 	c->state = CS_DONE;
 	c->ops = NULL;
 	c->bst = NULL;
@@ -706,6 +706,8 @@ static const struct backend_ops *ops_for(const struct backend_conf *b)
 	switch (b->type) {
 	case BACKEND_CGI:
 		return &cgi_backend_ops;
+	case BACKEND_STATUS:
+		return &status_backend_ops;
 	}
 	return NULL;
 }

@@ -25,6 +25,13 @@ void scoreboard_destroy(struct scoreboard *sb)
 		munmap(sb, sizeof(struct scoreboard) + sb->nslots * sizeof(struct worker_slot));
 }
 
+void scoreboard_count(struct scoreboard *sb, int status)
+{
+	int k = status >= 100 && status <= 599 ? status / 100 : 0;
+	__atomic_fetch_add(&sb->requests, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&sb->by_class[k], 1, __ATOMIC_RELAXED);
+}
+
 int64_t monotonic_ms(void)
 {
 	struct timespec ts;

@@ -21,8 +21,17 @@ struct worker_slot {
 
 struct scoreboard {
 	unsigned nslots;
+	volatile pid_t master_pid;
+	volatile int64_t started_ms;   /* CLOCK_MONOTONIC */
+	volatile int64_t started_unix; /* wall clock, for humans */
+	volatile unsigned generation;  /* configuration reloads */
+	uint64_t requests;	       /* all workers ever; atomic adds */
+	uint64_t by_class[6];	       /* index status / 100; [0] = other */
 	struct worker_slot slots[];
 };
+
+/* Count a finished request (atomic: every worker writes here). */
+void scoreboard_count(struct scoreboard *sb, int status);
 
 struct scoreboard *scoreboard_create(unsigned nslots);
 void scoreboard_destroy(struct scoreboard *sb);

@@ -33,6 +33,7 @@ static struct {
 	size_t nls;
 	struct ev *lev;
 	struct worker_slot *slot;
+	struct scoreboard *sb;
 	unsigned id;
 	int epfd;
 	struct ev sig;
@@ -96,6 +97,11 @@ struct timer_heap *loop_timers(void)
 const struct config *worker_config(void)
 {
 	return w.cf;
+}
+
+const struct scoreboard *loop_scoreboard(void)
+{
+	return w.sb;
 }
 
 int worker_draining(void)
@@ -219,10 +225,11 @@ static void start_draining(const char *why, int close_idle)
 		conn_close_idle();
 }
 
-void worker_request_done(void)
+void worker_request_done(int status)
 {
 	w.served++;
 	w.slot->requests = (uint64_t)w.served;
+	scoreboard_count(w.sb, status);
 	if (w.max_requests && w.served >= w.max_requests)
 		start_draining("max_requests reached", 0);
 }
@@ -275,6 +282,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	w.nls = nls;
 	w.id = id;
 	w.slot = &sb->slots[id];
+	w.sb = sb;
 	w.max_requests = max_requests;
 	proctitle_set("cpm: worker %u", id);
 	refresh_time();

@@ -19,7 +19,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 /* ---- for conn.c ---- */
 const struct config *worker_config(void);
 /* A request finished (counts toward max_requests). */
-void worker_request_done(void);
+void worker_request_done(int status);
 /* Whether connections should close after their current request. */
 int worker_draining(void);
 void worker_conn_closed(void);
