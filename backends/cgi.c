@@ -20,13 +20,14 @@
 #include <unistd.h>
 
 #include "../manager/log.h"
+#include "../manager/xalloc.h"
 #include "../protocol/cgi_env.h"
 
-#define HEAD_MAX (32 * 1024)
-#define HEAD_FIELDS 100
+#define HEAD_MAX      (32 * 1024)
+#define HEAD_FIELDS   100
 #define KILL_GRACE_MS 5000
-#define ERRLINE_MAX 1024
-#define READ_CHUNK (32 * 1024)
+#define ERRLINE_MAX   1024
+#define READ_CHUNK    (32 * 1024)
 
 extern char **environ;
 
@@ -38,15 +39,15 @@ struct cgi_req {
 	char *head;
 	size_t head_len, head_scan;
 	int head_done;
-	int discard;	    /* reading output only to throw it away */
-	char *redirect;	    /* local redirect target, sent at EOF */
+	int discard;	/* reading output only to throw it away */
+	char *redirect; /* local redirect target, sent at EOF */
 	int exited;
 	int term_sent;
 	struct timer timeout;
-	char script[256];   /* for log lines */
+	char script[256]; /* for log lines */
 	char errline[ERRLINE_MAX];
 	size_t errlen;
-	int body_done;	    /* stdin closed */
+	int body_done;		     /* stdin closed */
 	struct cgi_req *next, *prev; /* running list */
 };
 
@@ -77,7 +78,7 @@ static struct bstat *bstat(const struct backend_conf *b)
 	for (size_t i = 0; i < nbstats; i++)
 		if (bstats[i].b == b)
 			return &bstats[i];
-	bstats = realloc(bstats, (nbstats + 1) * sizeof(*bstats));
+	bstats = xrealloc(bstats, (nbstats + 1) * sizeof(*bstats));
 	bstats[nbstats] = (struct bstat){b, 0, 0};
 	return &bstats[nbstats++];
 }
@@ -356,8 +357,8 @@ static int head_complete(struct cgi_req *r)
 	if (rc == 0)
 		return 0;
 	if (rc < 0) {
-		bad_gateway(r, r->head_len >= HEAD_MAX ? "response header block too large"
-						       : "malformed response header");
+		bad_gateway(r,
+			    r->head_len >= HEAD_MAX ? "response header block too large" : "malformed response header");
 		return -1;
 	}
 	r->head_done = 1;
@@ -548,8 +549,7 @@ static void on_queue_timeout(struct timer *t)
 	char ra[64];
 	retry_after(q->b, ra, sizeof(ra));
 	queue_remove(q);
-	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name,
-		 (long long)(loop_now_ms() - q->since));
+	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - q->since));
 	exchange_error(q->x, 503, ra);
 	free(q);
 }
@@ -630,7 +630,7 @@ static int spawn(struct cgi_req *r, const struct script *s, char **envp, int in_
 	posix_spawnattr_setsigdefault(&at, &dfl);
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP |
-					      POSIX_SPAWN_USEVFORK);
+					  POSIX_SPAWN_USEVFORK);
 	char *argv[] = {(char *)s->filename, NULL};
 	int rc = posix_spawn(&r->pid, s->filename, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
@@ -692,20 +692,20 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	size_t envcap = info->req->nheaders + g->nenv + 32;
 	char **envp = malloc(envcap * sizeof(char *));
 	struct cgi_env_in ein = {
-		.req = info->req,
-		.script_name = s.name,
-		.path_info = s.path_info,
-		.script_filename = s.filename,
-		.document_root = g->root,
-		.server_name = info->server_name,
-		.server_port = info->server_port,
-		.server_software = "cpm/" CPM_VERSION,
-		.remote_addr = info->remote_addr,
-		.remote_port = info->remote_port,
-		.has_body = info->has_body,
-		.content_length = info->content_length,
-		.extra = (const char *const *)g->env,
-		.nextra = g->nenv,
+	    .req = info->req,
+	    .script_name = s.name,
+	    .path_info = s.path_info,
+	    .script_filename = s.filename,
+	    .document_root = g->root,
+	    .server_name = info->server_name,
+	    .server_port = info->server_port,
+	    .server_software = "cpm/" CPM_VERSION,
+	    .remote_addr = info->remote_addr,
+	    .remote_port = info->remote_port,
+	    .has_body = info->has_body,
+	    .content_length = info->content_length,
+	    .extra = (const char *const *)g->env,
+	    .nextra = g->nenv,
 	};
 	if (cgi_env_build(&ein, arena, arena_cap, envp, envcap) < 0) {
 		free(arena);
@@ -810,8 +810,8 @@ static void ops_abort(void *st)
 }
 
 const struct backend_ops cgi_backend_ops = {
-	.start = cgi_start,
-	.body_ready = ops_body_ready,
-	.resume = ops_resume,
-	.abort = ops_abort,
+    .start = cgi_start,
+    .body_ready = ops_body_ready,
+    .resume = ops_resume,
+    .abort = ops_abort,
 };

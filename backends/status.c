@@ -50,16 +50,16 @@ static const char *const classes[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx
 static void json(struct out *o, const struct scoreboard *sb, int64_t now)
 {
 	put(o, "{\"master\":{\"pid\":%ld,\"uptime_seconds\":%.3f,\"started\":%lld,\"generation\":%u},\n",
-	    (long)sb->master_pid, (double)(now - sb->started_ms) / 1000.0, (long long)sb->started_unix,
-	    sb->generation);
+	    (long)sb->master_pid, (double)(now - sb->started_ms) / 1000.0, (long long)sb->started_unix, sb->generation);
 	put(o, "\"workers\":[");
 	int first = 1;
 	for (unsigned i = 0; i < sb->nslots; i++) {
 		const struct worker_slot *s = &sb->slots[i];
 		if (s->state == SLOT_FREE || s->pid <= 0)
 			continue;
-		put(o, "%s\n {\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"requests\":%llu,\"connections\":%u,"
-		       "\"cgi_running\":%u,\"heartbeat_age_ms\":%lld,\"uptime_seconds\":%.3f}",
+		put(o,
+		    "%s\n {\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"requests\":%llu,\"connections\":%u,"
+		    "\"cgi_running\":%u,\"heartbeat_age_ms\":%lld,\"uptime_seconds\":%.3f}",
 		    first ? "" : ",", i, (long)s->pid, state_name(s->state), (unsigned long long)s->requests,
 		    s->connections, s->cgi_running, (long long)(now - s->heartbeat_ms),
 		    (double)(now - s->started_ms) / 1000.0);
@@ -73,23 +73,25 @@ static void json(struct out *o, const struct scoreboard *sb, int64_t now)
 
 static void prometheus(struct out *o, const struct scoreboard *sb, int64_t now)
 {
-	put(o, "# HELP cpm_master_uptime_seconds Time since the master started.\n"
-	       "# TYPE cpm_master_uptime_seconds gauge\n"
-	       "cpm_master_uptime_seconds %.3f\n",
+	put(o,
+	    "# HELP cpm_master_uptime_seconds Time since the master started.\n"
+	    "# TYPE cpm_master_uptime_seconds gauge\n"
+	    "cpm_master_uptime_seconds %.3f\n",
 	    (double)(now - sb->started_ms) / 1000.0);
-	put(o, "# HELP cpm_config_generation Configuration reloads since start.\n"
-	       "# TYPE cpm_config_generation gauge\n"
-	       "cpm_config_generation %u\n",
+	put(o,
+	    "# HELP cpm_config_generation Configuration reloads since start.\n"
+	    "# TYPE cpm_config_generation gauge\n"
+	    "cpm_config_generation %u\n",
 	    sb->generation);
 	put(o, "# HELP cpm_requests_total Requests answered, by status class.\n"
 	       "# TYPE cpm_requests_total counter\n");
 	for (int k = 0; k < 6; k++)
 		put(o, "cpm_requests_total{class=\"%s\"} %llu\n", classes[k], (unsigned long long)sb->by_class[k]);
 	static const char *const metrics[][3] = {
-		{"cpm_worker_requests_total", "counter", "Requests served by a worker."},
-		{"cpm_worker_connections", "gauge", "Open client connections of a worker."},
-		{"cpm_worker_cgi_running", "gauge", "CGI programs a worker is running."},
-		{"cpm_worker_heartbeat_age_seconds", "gauge", "Time since a worker's last heartbeat."},
+	    {"cpm_worker_requests_total", "counter", "Requests served by a worker."},
+	    {"cpm_worker_connections", "gauge", "Open client connections of a worker."},
+	    {"cpm_worker_cgi_running", "gauge", "CGI programs a worker is running."},
+	    {"cpm_worker_heartbeat_age_seconds", "gauge", "Time since a worker's last heartbeat."},
 	};
 	for (size_t m = 0; m < 4; m++) {
 		put(o, "# HELP %s %s\n# TYPE %s %s\n", metrics[m][0], metrics[m][2], metrics[m][0], metrics[m][1]);
@@ -127,11 +129,10 @@ static void *status_start(struct exchange *x, const struct exchange_info *info)
 
 	const char *ctype = prom ? "text/plain; version=0.0.4" : "application/json";
 	struct http_header fields[2] = {
-		{{"Content-Type", 12}, {ctype, strlen(ctype)}},
-		{{"Cache-Control", 13}, {"no-store", 8}},
+	    {{"Content-Type", 12}, {ctype, strlen(ctype)}},
+	    {{"Cache-Control", 13}, {"no-store", 8}},
 	};
-	struct cgi_response resp = {.status = 200, .fields = fields, .nfields = 2,
-				    .content_length = (int64_t)o.len};
+	struct cgi_response resp = {.status = 200, .fields = fields, .nfields = 2, .content_length = (int64_t)o.len};
 	if (exchange_response_head(x, &resp) < 0 || exchange_response_body(x, o.p, o.len) < 0)
 		exchange_response_end(x, 0);
 	else
@@ -146,8 +147,8 @@ static void status_noop(void *st)
 }
 
 const struct backend_ops status_backend_ops = {
-	.start = status_start,
-	.body_ready = status_noop,
-	.resume = status_noop,
-	.abort = status_noop,
+    .start = status_start,
+    .body_ready = status_noop,
+    .resume = status_noop,
+    .abort = status_noop,
 };

@@ -24,11 +24,11 @@
 #include "scoreboard.h"
 #include "worker.h"
 
-#define STOP_KILL_MS 5000	/* fast stop: TERM, then KILL after this */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 10000
-#define QUICK_DEATH_MS 1000	/* a worker dying sooner than this is failing */
-#define BOOT_FAILURES_MAX 10	/* ...and this many such deaths in a row halt */
+#define STOP_KILL_MS	  5000 /* fast stop: TERM, then KILL after this */
+#define BACKOFF_MIN_MS	  100
+#define BACKOFF_MAX_MS	  10000
+#define QUICK_DEATH_MS	  1000 /* a worker dying sooner than this is failing */
+#define BOOT_FAILURES_MAX 10   /* ...and this many such deaths in a row halt */
 
 static int sigpipe[2] = {-1, -1};
 
@@ -54,12 +54,12 @@ static struct {
 	unsigned nworkers; /* slots */
 	unsigned target;   /* workers wanted for the current generation */
 	unsigned gen;
-	int stopping;	/* 0, 'g' graceful, 'f' fast */
+	int stopping; /* 0, 'g' graceful, 'f' fast */
 	int64_t stop_since;
 	int kill_sent;
-	int failures;	/* consecutive quick deaths */
+	int failures; /* consecutive quick deaths */
 	int64_t next_spawn_ms;
-	int halt;	/* a worker could not boot */
+	int halt;	   /* a worker could not boot */
 	pid_t upgrade_pid; /* the new master started by USR2 */
 	int upgraded;	   /* we are such a new master */
 	char *pidfile;	   /* the pidfile we own now (".oldbin" after USR2) */
@@ -76,8 +76,7 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static const int handled[] = {SIGCHLD, SIGQUIT, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN,
-			      SIGTTOU};
+static const int handled[] = {SIGCHLD, SIGQUIT, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU};
 
 static int setup_signals(void)
 {
@@ -159,9 +158,8 @@ static void upgrade(void)
 
 static void upgrade_exited(int status)
 {
-	log_error("the new master (pid %ld) exited (%s %d); this master keeps serving",
-		  (long)A.upgrade_pid, WIFEXITED(status) ? "code" : "signal",
-		  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	log_error("the new master (pid %ld) exited (%s %d); this master keeps serving", (long)A.upgrade_pid,
+		  WIFEXITED(status) ? "code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	A.upgrade_pid = 0;
 	size_t n = A.pidfile ? strlen(A.pidfile) : 0;
 	if (n > 7 && strcmp(A.pidfile + n - 7, ".oldbin") == 0) {
@@ -259,8 +257,9 @@ static void reap(void)
 		double secs = (double)(now - A.w[i].started_ms) / 1000.0;
 		int clean = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_OK;
 		if (WIFEXITED(status))
-			log_msg(clean ? LOG_INFO : LOG_ERROR, "worker %u (pid %ld) exited with code %d after %.3f seconds",
-				i, (long)pid, WEXITSTATUS(status), secs);
+			log_msg(clean ? LOG_INFO : LOG_ERROR,
+				"worker %u (pid %ld) exited with code %d after %.3f seconds", i, (long)pid,
+				WEXITSTATUS(status), secs);
 		else
 			log_error("worker %u (pid %ld) killed by signal %d after %.3f seconds", i, (long)pid,
 				  WTERMSIG(status), secs);
@@ -365,8 +364,8 @@ static void retire_old(void)
 static struct config *load_config(char *err, size_t errlen)
 {
 	const struct arbiter_opts *o = A.opts;
-	struct config *cf = o->cgi_dir ? config_quick_cgi(o->cgi_dir, err, errlen)
-				       : config_load(o->config_file, err, errlen);
+	struct config *cf =
+	    o->cgi_dir ? config_quick_cgi(o->cgi_dir, err, errlen) : config_load(o->config_file, err, errlen);
 	if (!cf)
 		return NULL;
 	if (o->nbinds)
@@ -489,16 +488,10 @@ static void begin_stop(int how)
 static void handle_signal(int sig)
 {
 	switch (sig) {
-	case SIGCHLD:
-		reap();
-		break;
-	case SIGQUIT:
-		begin_stop('g');
-		break;
+	case SIGCHLD: reap(); break;
+	case SIGQUIT: begin_stop('g'); break;
 	case SIGINT:
-	case SIGTERM:
-		begin_stop('f');
-		break;
+	case SIGTERM: begin_stop('f'); break;
 	case SIGHUP:
 		if (!A.stopping)
 			reload();
@@ -537,9 +530,7 @@ static void handle_signal(int sig)
 		reopen_logs(A.cf);
 		kill_all(SIGUSR1);
 		break;
-	default:
-		log_info("signal %d ignored (not implemented yet)", sig);
-		break;
+	default: log_info("signal %d ignored (not implemented yet)", sig); break;
 	}
 }
 

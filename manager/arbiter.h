@@ -11,8 +11,8 @@ struct arbiter_opts {
 	const char *cgi_dir;
 	char **binds; /* -b, replacing listen */
 	size_t nbinds;
-	int workers; /* -w, 0 = from the config */
-	int daemon;  /* -D */
+	int workers;	 /* -w, 0 = from the config */
+	int daemon;	 /* -D */
 	const char *exe; /* this binary's path, for USR2 */
 	char **argv;	 /* the command line, for USR2 */
 };

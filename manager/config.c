@@ -15,6 +15,7 @@
 
 #include "jsonpos.h"
 #include "log.h"
+#include "xalloc.h"
 
 #define MAX_DEPTH 8
 
@@ -140,8 +141,7 @@ static int get_size(struct ctx *c, json_t *v, int64_t min, int64_t max, int64_t 
 static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_ms)
 {
 	int64_t ms;
-	const char *what = allow_zero ? "expected a duration (seconds, 0 or more)"
-				      : "expected a positive integer";
+	const char *what = allow_zero ? "expected a duration (seconds, 0 or more)" : "expected a positive integer";
 	if (json_is_integer(v)) {
 		long long n = json_integer_value(v);
 		if (n < 0 || n > 100000000) {
@@ -229,8 +229,7 @@ static int check_unknown(struct ctx *c, json_t *obj, const char *const *known)
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach (obj, key, v) {
 		int ok = 0;
 		for (size_t i = 0; known[i]; i++)
 			ok |= strcmp(key, known[i]) == 0;
@@ -249,8 +248,7 @@ static int valid_env_name(const char *s)
 	if (!*s || (*s >= '0' && *s <= '9'))
 		return 0;
 	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_'))
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
 			return 0;
 	return 1;
 }
@@ -321,8 +319,8 @@ static int cgi_finish(struct cgi_conf *g, const char *path)
 
 static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
-	static const char *const known[] = {"type",	"root",	    "timeout", "max_concurrent", "queue",
-					    "queue_timeout", "env", "pass_env", "path", "index", NULL};
+	static const char *const known[] = {"type", "root",	"timeout", "max_concurrent", "queue", "queue_timeout",
+					    "env",  "pass_env", "path",	   "index",	     NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
 	cgi_defaults(g);
@@ -373,8 +371,7 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 		} else {
 			const char *k;
 			json_t *ev;
-			json_object_foreach(v, k, ev)
-			{
+			json_object_foreach (v, k, ev) {
 				push_key(c, k);
 				if (!valid_env_name(k))
 					fail_at(c, 1, "not a valid environment variable name");
@@ -398,8 +395,7 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 		} else {
 			size_t i;
 			json_t *ev;
-			json_array_foreach(v, i, ev)
-			{
+			json_array_foreach (v, i, ev) {
 				push_index(c, i);
 				if (!json_is_string(ev) || !valid_env_name(json_string_value(ev))) {
 					fail(c, "expected an environment variable name");
@@ -424,8 +420,7 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 		} else {
 			size_t i;
 			json_t *ev;
-			json_array_foreach(v, i, ev)
-			{
+			json_array_foreach (v, i, ev) {
 				push_index(c, i);
 				const char *s = json_is_string(ev) ? json_string_value(ev) : NULL;
 				if (!s || !*s || strchr(s, '/') || s[0] == '.')
@@ -452,8 +447,7 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 	cf->backends = calloc(json_object_size(o), sizeof(*cf->backends));
 	const char *name;
 	json_t *b;
-	json_object_foreach(o, name, b)
-	{
+	json_object_foreach (o, name, b) {
 		push_key(c, name);
 		struct backend_conf *bc = &cf->backends[cf->nbackends++];
 		bc->name = strdup(name);
@@ -490,8 +484,7 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 	cf->routes = calloc(json_array_size(a), sizeof(*cf->routes));
 	size_t i;
 	json_t *r;
-	json_array_foreach(a, i, r)
-	{
+	json_array_foreach (a, i, r) {
 		push_index(c, i);
 		static const char *const known[] = {"prefix", "backend", NULL};
 		if (!json_is_object(r)) {
@@ -555,8 +548,7 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 	}
 	size_t i;
 	json_t *v;
-	json_array_foreach(a, i, v)
-	{
+	json_array_foreach (a, i, v) {
 		push_index(c, i);
 		if (!json_is_string(v) || config_listen_valid(json_string_value(v)) < 0) {
 			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
@@ -570,8 +562,7 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 
 static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 {
-	static const char *const known[] = {"request_line", "header_count", "header_size", "body", "body_buffer",
-					    NULL};
+	static const char *const known[] = {"request_line", "header_count", "header_size", "body", "body_buffer", NULL};
 	if (!json_is_object(o)) {
 		fail(c, "expected an object");
 		return;
@@ -620,12 +611,30 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 
 static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 {
-	static const char *const known[] = {
-		"listen",     "backlog",    "workers",	      "timeout",	     "graceful_timeout",
-		"keepalive",  "header_timeout", "client_timeout", "max_connections", "max_requests",
-		"max_requests_jitter", "limits", "access_log", "error_log",	     "log_level",
-		"pidfile",    "server_name", "routes",	      "backends",	     "user",
-		"group",      "umask",	     "chdir",	      NULL};
+	static const char *const known[] = {"listen",
+					    "backlog",
+					    "workers",
+					    "timeout",
+					    "graceful_timeout",
+					    "keepalive",
+					    "header_timeout",
+					    "client_timeout",
+					    "max_connections",
+					    "max_requests",
+					    "max_requests_jitter",
+					    "limits",
+					    "access_log",
+					    "error_log",
+					    "log_level",
+					    "pidfile",
+					    "server_name",
+					    "routes",
+					    "backends",
+					    "user",
+					    "group",
+					    "umask",
+					    "chdir",
+					    NULL};
 	if (!json_is_object(root)) {
 		fail(c, "the configuration must be a JSON object");
 		return;
@@ -634,7 +643,8 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 		return;
 	json_t *v;
 	long long n;
-#define KEY(k) for (int once_ = ((v = json_object_get(root, k)) != NULL) ? (push_key(c, k), 1) : 0; once_; once_ = 0, pop(c))
+#define KEY(k)                                                                                                         \
+	for (int once_ = ((v = json_object_get(root, k)) != NULL) ? (push_key(c, k), 1) : 0; once_; once_ = 0, pop(c))
 	KEY("listen") parse_listen(c, v, cf);
 	KEY("backlog") if (get_int(c, v, 1, 65535, &n) == 0) cf->backlog = (int)n;
 	KEY("workers") if (get_int(c, v, 1, 1024, &n) == 0) cf->workers = (int)n;
@@ -742,7 +752,7 @@ static char *read_file(const char *file, size_t *len, char *err, size_t errlen)
 				goto fail;
 			}
 			cap *= 2;
-			buf = realloc(buf, cap + 1);
+			buf = xrealloc(buf, cap + 1);
 		}
 		ssize_t r = read(fd, buf + n, cap - n);
 		if (r < 0) {

@@ -59,7 +59,7 @@ struct config {
 	char *server_name;
 	char *user; /* workers run as this user (when started as root) */
 	uid_t uid;
-	gid_t gid;  /* the user's group, or "group" */
+	gid_t gid; /* the user's group, or "group" */
 	int group_set;
 	int umask; /* -1: leave it */
 	char *chdir;

@@ -27,10 +27,10 @@
 #include "log.h"
 #include "worker.h"
 
-#define IN_INIT 4096
-#define IN_BODY_ROOM 16384 /* read buffer room for a streamed body */
-#define OUT_HIGH (256 * 1024)
-#define OUT_LOW (64 * 1024)
+#define IN_INIT	      4096
+#define IN_BODY_ROOM  16384 /* read buffer room for a streamed body */
+#define OUT_HIGH      (256 * 1024)
+#define OUT_LOW	      (64 * 1024)
 #define MAX_REDIRECTS 10
 
 enum cstate {
@@ -48,7 +48,7 @@ struct conn {
 
 	char *in;
 	size_t in_len, in_cap, in_off; /* unconsumed bytes are [in_off, in_len) */
-	size_t keep; /* [0, keep) holds the current request head: never moved */
+	size_t keep;		       /* [0, keep) holds the current request head: never moved */
 	size_t scan;
 	size_t head_max;
 	int64_t head_start_ms; /* first byte of the head; 0 while idle */
@@ -362,8 +362,8 @@ static void access_log(struct conn *c)
 		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/1.%d", r->version_minor);
 	}
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", c->status,
-			      (unsigned long long)c->body_bytes);
+	n +=
+	    (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", c->status, (unsigned long long)c->body_bytes);
 	struct http_slice ref = r->method.len ? find_header(r, "referer") : (struct http_slice){NULL, 0};
 	struct http_slice ua = r->method.len ? find_header(r, "user-agent") : (struct http_slice){NULL, 0};
 	if (ref.len)
@@ -704,10 +704,8 @@ static const struct route_conf *route(const char *path, size_t len)
 static const struct backend_ops *ops_for(const struct backend_conf *b)
 {
 	switch (b->type) {
-	case BACKEND_CGI:
-		return &cgi_backend_ops;
-	case BACKEND_STATUS:
-		return &status_backend_ops;
+	case BACKEND_CGI: return &cgi_backend_ops;
+	case BACKEND_STATUS: return &status_backend_ops;
 	}
 	return NULL;
 }
@@ -856,11 +854,17 @@ static void conn_parse(struct conn *c)
 	if (rc < 0) {
 		if (rc != -400 || r->method.len == 0)
 			memset(r, 0, sizeof(*r));
-		static const char *const why[] = {[0] = "malformed request", [1] = "request line too long",
-						  [2] = "request head too large", [3] = "unsupported coding",
+		static const char *const why[] = {[0] = "malformed request",
+						  [1] = "request line too long",
+						  [2] = "request head too large",
+						  [3] = "unsupported coding",
 						  [4] = "unsupported HTTP version"};
 		int st = -rc;
-		const char *w = st == 414 ? why[1] : st == 431 ? why[2] : st == 501 ? why[3] : st == 505 ? why[4] : why[0];
+		const char *w = st == 414   ? why[1]
+				: st == 431 ? why[2]
+				: st == 501 ? why[3]
+				: st == 505 ? why[4]
+					    : why[0];
 		fail_request(c, st, w);
 		return;
 	}
@@ -1019,8 +1023,7 @@ static void conn_read(struct conn *c, uint32_t events)
 		else
 			conn_update(c);
 		return;
-	case CS_DONE:
-		return;
+	case CS_DONE: return;
 	}
 }
 
@@ -1052,9 +1055,7 @@ static void on_timer(struct timer *t)
 		}
 		conn_close(c);
 		return;
-	case CS_DONE:
-		conn_close(c);
-		return;
+	case CS_DONE: conn_close(c); return;
 	}
 }
 
@@ -1066,15 +1067,10 @@ static void conn_update(struct conn *c)
 	uint32_t ev = EPOLLRDHUP;
 	int reading = 0;
 	switch (c->state) {
-	case CS_HEAD:
-		reading = c->in_len < limits.header_size + 1;
-		break;
-	case CS_SPOOL:
-		reading = 1;
-		break;
+	case CS_HEAD: reading = c->in_len < limits.header_size + 1; break;
+	case CS_SPOOL: reading = 1; break;
 	case CS_ACTIVE:
-		reading = c->body_left > 0 && !c->ended &&
-			  (c->in_len - c->in_off) < (size_t)IN_BODY_ROOM;
+		reading = c->body_left > 0 && !c->ended && (c->in_len - c->in_off) < (size_t)IN_BODY_ROOM;
 		break;
 	case CS_DONE:
 		ev = 0; /* flushing: a half-closed client still gets its answer */

@@ -37,8 +37,7 @@ static int skip_value(struct scan *sc)
 		return -1;
 	const char *b, *e;
 	switch (*sc->p) {
-	case '"':
-		return str(sc, &b, &e);
+	case '"': return str(sc, &b, &e);
 	case '{':
 	case '[': {
 		int depth = 0;
@@ -86,8 +85,10 @@ static int key_equals(const char *b, const char *e, const char *name)
 					if (b >= e)
 						return 0;
 					char h = *b;
-					v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-							: h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+					v = v * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
+								: h >= 'a' && h <= 'f' ? h - 'a' + 10
+								: h >= 'A' && h <= 'F' ? h - 'A' + 10
+										       : 99);
 				}
 				if (v >= 0x80)
 					return 0; /* not needed for config keys */
@@ -119,8 +120,8 @@ static void position(const char *text, const char *at, int *line, int *col)
 	*col = c;
 }
 
-int jsonpos_locate(const char *text, size_t len, const struct jsonpos_step *path, size_t n, int want_key,
-		   int *line, int *col)
+int jsonpos_locate(const char *text, size_t len, const struct jsonpos_step *path, size_t n, int want_key, int *line,
+		   int *col)
 {
 	struct scan sc = {text, text, text + len};
 	const char *best;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "xalloc.h"
 
 /* Sockets handed over by systemd (or a previous cpm), to be matched with
  * the configured addresses before anything is bound. */
@@ -22,7 +23,7 @@ static size_t nadopt;
 
 void listeners_adopt(const int *fds, size_t n)
 {
-	adopt_fds = realloc(adopt_fds, (nadopt + n) * sizeof(int));
+	adopt_fds = xrealloc(adopt_fds, (nadopt + n) * sizeof(int));
 	memcpy(adopt_fds + nadopt, fds, n * sizeof(int));
 	nadopt += n;
 }
@@ -36,7 +37,8 @@ static int take_adopted(const struct sockaddr *want, socklen_t wlen)
 			continue;
 		int same;
 		if (want->sa_family == AF_UNIX)
-			same = strcmp(((struct sockaddr_un *)&ss)->sun_path, ((const struct sockaddr_un *)want)->sun_path) == 0;
+			same = strcmp(((struct sockaddr_un *)&ss)->sun_path,
+				      ((const struct sockaddr_un *)want)->sun_path) == 0;
 		else
 			same = sl == wlen && memcmp(&ss, want, sl) == 0;
 		if (!same)
@@ -162,7 +164,7 @@ int listeners_open(struct listener **out, size_t *n, char *const *addrs, size_t 
 		ls[i].fd = -1;
 		ls[i].addr = strdup(addrs[i]);
 		int rc = strncmp(addrs[i], "unix:", 5) == 0 ? open_unix(&ls[i], addrs[i] + 5, backlog)
-							       : open_inet(&ls[i], backlog);
+							    : open_inet(&ls[i], backlog);
 		if (rc < 0) {
 			listeners_close(ls, i + 1);
 			return -1;

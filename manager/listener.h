@@ -6,9 +6,9 @@
 
 struct listener {
 	int fd;
-	char *addr;	  /* as configured */
-	char host[64];	  /* numeric host, for SERVER_NAME */
-	char port[8];	  /* for SERVER_PORT ("0" for unix sockets) */
+	char *addr;    /* as configured */
+	char host[64]; /* numeric host, for SERVER_NAME */
+	char port[8];  /* for SERVER_PORT ("0" for unix sockets) */
 	int is_unix;
 };
 

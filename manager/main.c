@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "proctitle.h"
+#include "xalloc.h"
 
 static void usage(FILE *f)
 {
@@ -47,10 +48,15 @@ static void ensure_std_fds(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-		{"bind", required_argument, NULL, 'b'},	  {"workers", required_argument, NULL, 'w'},
-		{"cgi", required_argument, NULL, 'C'},	  {"version", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	  {"daemon", no_argument, NULL, 'D'},	  {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"bind", required_argument, NULL, 'b'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"cgi", required_argument, NULL, 'C'},
+	    {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"daemon", no_argument, NULL, 'D'},
+	    {NULL, 0, NULL, 0},
 	};
 	ensure_std_fds();
 	/* the path and arguments to exec again on USR2 (before proctitle
@@ -70,22 +76,17 @@ int main(int argc, char **argv)
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:tb:w:vhD", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			file = optarg;
-			break;
-		case 't':
-			test = 1;
-			break;
-		case 'D':
-			daemon = 1;
-			break;
+		case 'c': file = optarg; break;
+		case 't': test = 1; break;
+		case 'D': daemon = 1; break;
 		case 'b':
 			if (config_listen_valid(optarg) < 0) {
-				fprintf(stderr, "cpm: -b %s: expected HOST:PORT, [V6]:PORT, :PORT or unix:/PATH\n", optarg);
+				fprintf(stderr, "cpm: -b %s: expected HOST:PORT, [V6]:PORT, :PORT or unix:/PATH\n",
+					optarg);
 				usage(stderr);
 				return 2;
 			}
-			binds = realloc(binds, (nbinds + 1) * sizeof(*binds));
+			binds = xrealloc(binds, (nbinds + 1) * sizeof(*binds));
 			binds[nbinds++] = optarg;
 			break;
 		case 'w': {
@@ -99,18 +100,10 @@ int main(int argc, char **argv)
 			workers = (int)n;
 			break;
 		}
-		case 'C':
-			cgi_dir = optarg;
-			break;
-		case 'v':
-			printf("cpm %s\n", CPM_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'C': cgi_dir = optarg; break;
+		case 'v': printf("cpm %s\n", CPM_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc || (cgi_dir && file)) {

@@ -23,8 +23,8 @@
 #include "process.h"
 #include "proctitle.h"
 
-#define MAX_EVENTS 128
-#define ACCEPT_BATCH 1
+#define MAX_EVENTS	128
+#define ACCEPT_BATCH	1
 #define TIMERS_PER_TURN 256
 
 static struct {
@@ -42,10 +42,10 @@ static struct {
 	time_t date_sec;
 	char http_date[32];
 	char log_date[40];
-	int accepting;	  /* listeners in the loop */
+	int accepting;	   /* listeners in the loop */
 	int accept_paused; /* after EMFILE */
 	struct timer accept_timer;
-	int draining;	  /* QUIT or max_requests: finish and exit */
+	int draining; /* QUIT or max_requests: finish and exit */
 	int64_t drain_since;
 	unsigned nconns;
 	long served;
@@ -250,12 +250,8 @@ static void on_signal(struct ev *ev, uint32_t events)
 	struct signalfd_siginfo si;
 	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap();
-			break;
-		case SIGQUIT:
-			start_draining("graceful stop", 1);
-			break;
+		case SIGCHLD: reap(); break;
+		case SIGQUIT: start_draining("graceful stop", 1); break;
 		case SIGUSR2:
 			/* the master replaces this worker (reload, TTOU, WINCH) */
 			start_draining("retired by the master", 0);
@@ -265,11 +261,8 @@ static void on_signal(struct ev *ev, uint32_t events)
 				log_error("worker %u: reopening logs failed", w.id);
 			break;
 		case SIGTERM:
-		case SIGINT:
-			cgi_kill_all();
-			_exit(WORKER_EXIT_OK);
-		default:
-			break; /* HUP, USR1, ...: the master's business */
+		case SIGINT: cgi_kill_all(); _exit(WORKER_EXIT_OK);
+		default: break; /* HUP, USR1, ...: the master's business */
 		}
 	}
 }

@@ -9,7 +9,7 @@
 #include "scoreboard.h"
 
 /* Exit codes a worker reports to the master. */
-#define WORKER_EXIT_OK 0
+#define WORKER_EXIT_OK	       0
 #define WORKER_EXIT_BOOT_ERROR 3
 
 /* Runs in the forked child; never returns. */

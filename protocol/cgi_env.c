@@ -57,9 +57,9 @@ static void setvar_s(struct arena *a, const char *name, const char *v)
 
 static int header_excluded(struct http_slice name)
 {
-	static const char *const excluded[] = {"proxy", "authorization", "content-type", "content-length",
-					       "connection", "keep-alive", "te", "trailer", "transfer-encoding",
-					       "upgrade"};
+	static const char *const excluded[] = {
+	    "proxy", "authorization", "content-type",	   "content-length", "connection", "keep-alive",
+	    "te",    "trailer",	      "transfer-encoding", "upgrade"};
 	for (size_t i = 0; i < name.len; i++)
 		if (name.p[i] == '_')
 			return 1; /* could spoof a '-' name */

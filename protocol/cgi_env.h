@@ -20,9 +20,9 @@ struct cgi_env_in {
 	const char *remote_addr;
 	const char *remote_port;
 	int https;
-	int has_body;		     /* CONTENT_LENGTH is set only with a body */
-	long long content_length;    /* the true length (decoded for chunked) */
-	const char *const *extra;    /* "NAME=value" appended last (env, PATH) */
+	int has_body;		  /* CONTENT_LENGTH is set only with a body */
+	long long content_length; /* the true length (decoded for chunked) */
+	const char *const *extra; /* "NAME=value" appended last (env, PATH) */
 	size_t nextra;
 };
 

@@ -4,8 +4,9 @@
 
 static int is_dropped(struct http_slice name)
 {
-	static const char *const dropped[] = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
-					      "upgrade", "proxy-connection", "date", "server"};
+	static const char *const dropped[] = {"connection", "keep-alive", "transfer-encoding", "te",
+					      "trailer",    "upgrade",	  "proxy-connection",  "date",
+					      "server"};
 	for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
 		if (http_slice_ieq(name, dropped[i]))
 			return 1;
@@ -74,8 +75,8 @@ static int parse_line(const char *line, size_t n, struct http_header *h)
 	return 0;
 }
 
-int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields,
-		       unsigned max_fields, struct cgi_response *r, size_t *scan)
+int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
+		       struct cgi_response *r, size_t *scan)
 {
 	/* find the empty line */
 	size_t end = 0;

@@ -9,14 +9,14 @@
 #include "http_parser.h"
 
 struct cgi_response {
-	int status;		     /* from Status:, 0 when absent */
-	struct http_slice reason;    /* from Status:, may be empty */
-	struct http_slice location;  /* len 0 when absent */
+	int status;		    /* from Status:, 0 when absent */
+	struct http_slice reason;   /* from Status:, may be empty */
+	struct http_slice location; /* len 0 when absent */
 	int has_content_type;
-	int64_t content_length;	     /* -1 when absent */
-	struct http_header *fields;  /* every field to pass on, in order */
+	int64_t content_length;	    /* -1 when absent */
+	struct http_header *fields; /* every field to pass on, in order */
 	unsigned nfields;
-	size_t head_len;	     /* bytes of the header block with its end */
+	size_t head_len; /* bytes of the header block with its end */
 };
 
 /* Parse buf[0..len). Returns 1 when the block is complete, 0 when more is
@@ -26,8 +26,8 @@ struct cgi_response {
  * bytes. Fields not passed to the client (Status, hop-by-hop fields, Date,
  * Server, Content-Length) are left out of fields[]. *scan must be 0 on the
  * first call. */
-int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields,
-		       unsigned max_fields, struct cgi_response *r, size_t *scan);
+int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
+		       struct cgi_response *r, size_t *scan);
 
 /* Whether a Location value is a local path ("/x", not "//host"). */
 int cgi_location_is_local(struct http_slice loc);

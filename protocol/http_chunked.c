@@ -4,20 +4,20 @@
 #include <string.h>
 
 enum {
-	S_SIZE,	       /* hex digits of chunk-size */
-	S_EXT,	       /* chunk-ext up to CRLF */
-	S_SIZE_LF,     /* after CR of the size line */
-	S_DATA,	       /* chunk data */
-	S_DATA_CR,     /* CRLF after data */
+	S_SIZE,	   /* hex digits of chunk-size */
+	S_EXT,	   /* chunk-ext up to CRLF */
+	S_SIZE_LF, /* after CR of the size line */
+	S_DATA,	   /* chunk data */
+	S_DATA_CR, /* CRLF after data */
 	S_DATA_LF,
-	S_TRAILER,     /* start of a trailer line (or the final empty line) */
+	S_TRAILER, /* start of a trailer line (or the final empty line) */
 	S_TRAILER_LINE,
-	S_TRAILER_LF,  /* after CR of a trailer line */
-	S_FINAL_LF,    /* after CR of the final empty line */
+	S_TRAILER_LF, /* after CR of a trailer line */
+	S_FINAL_LF,   /* after CR of the final empty line */
 	S_DONE,
 };
 
-#define MAX_LINE 4096	  /* chunk-size line with extensions */
+#define MAX_LINE     4096 /* chunk-size line with extensions */
 #define MAX_TRAILERS 8192 /* all trailer fields together */
 
 void http_chunked_init(struct http_chunked *c)
@@ -167,11 +167,8 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 			c->state = S_DONE;
 			rc = CHUNKED_DONE;
 			goto out;
-		case S_DONE:
-			rc = CHUNKED_DONE;
-			goto out;
-		default:
-			goto bad;
+		case S_DONE: rc = CHUNKED_DONE; goto out;
+		default: goto bad;
 		}
 	}
 	if (c->state == S_DONE)

@@ -18,8 +18,8 @@ struct http_header {
 };
 
 struct http_limits {
-	size_t request_line; /* 414 past this */
-	size_t header_size;  /* 431 past this: the whole head */
+	size_t request_line;   /* 414 past this */
+	size_t header_size;    /* 431 past this: the whole head */
 	unsigned header_count; /* 431 past this */
 };
 
@@ -40,11 +40,11 @@ struct http_request {
 	struct http_slice method;
 	enum http_method method_id;
 	struct http_slice target;    /* as sent */
-	struct http_slice path;      /* raw (not decoded) path of the target */
+	struct http_slice path;	     /* raw (not decoded) path of the target */
 	struct http_slice query;     /* after '?', without it; len 0 if none */
 	struct http_slice authority; /* host of an absolute-form target */
 	int has_query;
-	int version_minor; /* HTTP/1.x */
+	int version_minor;	     /* HTTP/1.x */
 	struct http_header *headers; /* caller's array, header_count entries */
 	unsigned nheaders;
 	struct http_slice host; /* Host field value (or authority) */

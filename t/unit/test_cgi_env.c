@@ -58,21 +58,21 @@ static struct cgi_env_in base_in(void)
 {
 	static const char *const extra[] = {"PATH=/usr/bin:/bin", "FOO=bar"};
 	struct cgi_env_in in = {
-		.req = &R,
-		.script_name = "/cgi-bin/s.sh",
-		.path_info = "/extra/path",
-		.script_filename = "/srv/cgi/s.sh",
-		.document_root = "/srv/cgi",
-		.server_name = "configured.example",
-		.server_port = "8080",
-		.server_software = "cpm/0.1.0",
-		.remote_addr = "192.0.2.7",
-		.remote_port = "54321",
-		.https = 0,
-		.has_body = 1,
-		.content_length = 5,
-		.extra = extra,
-		.nextra = 2,
+	    .req = &R,
+	    .script_name = "/cgi-bin/s.sh",
+	    .path_info = "/extra/path",
+	    .script_filename = "/srv/cgi/s.sh",
+	    .document_root = "/srv/cgi",
+	    .server_name = "configured.example",
+	    .server_port = "8080",
+	    .server_software = "cpm/0.1.0",
+	    .remote_addr = "192.0.2.7",
+	    .remote_port = "54321",
+	    .https = 0,
+	    .has_body = 1,
+	    .content_length = 5,
+	    .extra = extra,
+	    .nextra = 2,
 	};
 	return in;
 }

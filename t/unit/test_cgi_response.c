@@ -152,8 +152,9 @@ static void test_fields(void)
 	CHECK_SLICE(F[2].value, "b=2");
 	CHECK_SLICE(F[3].name, "X-Custom");
 	CHECK_SLICE(F[3].value, "spaced value");
-	static const char *const gone[] = {"content-length", "connection", "transfer-encoding", "date", "server",
-					   "keep-alive", "upgrade", "trailer", "te", "proxy-connection"};
+	static const char *const gone[] = {
+	    "content-length", "connection", "transfer-encoding", "date", "server",
+	    "keep-alive",     "upgrade",    "trailer",		 "te",	 "proxy-connection"};
 	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
 		CHECK(field(&r, gone[i]) == NULL);
 

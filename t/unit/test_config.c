@@ -11,9 +11,9 @@
 #include "../../manager/log.h"
 #include "unit.h"
 
-static char TMP[64];     /* temp directory */
-static char ROOT[128];   /* an existing directory (scripts root), canonical */
-static char CFG[128];    /* the config file */
+static char TMP[64];	 /* temp directory */
+static char ROOT[128];	 /* an existing directory (scripts root), canonical */
+static char CFG[128];	 /* the config file */
 static char NOTDIR[128]; /* a regular file */
 static char ERR[1024];
 
@@ -94,39 +94,40 @@ static void test_full(void)
 {
 	setenv("CPM_UNIT_PASS", "passed-value", 1);
 	unsetenv("CPM_UNIT_ABSENT");
-	struct config *c = load("{\n"
-				"  \"listen\": [\"127.0.0.1:8080\", \"[::1]:8081\", \":8082\", \"unix:/tmp/cpm.sock\"],\n"
-				"  \"backlog\": 128,\n"
-				"  \"workers\": 4,\n"
-				"  \"timeout\": \"5m\",\n"
-				"  \"graceful_timeout\": 0,\n"
-				"  \"keepalive\": \"500ms\",\n"
-				"  \"header_timeout\": \"30s\",\n"
-				"  \"client_timeout\": \"1h\",\n"
-				"  \"max_connections\": 10,\n"
-				"  \"max_requests\": 1000,\n"
-				"  \"max_requests_jitter\": 50,\n"
-				"  \"limits\": {\"request_line\": \"4K\", \"header_count\": 50, \"header_size\": \"64K\",\n"
-				"             \"body\": \"1G\", \"body_buffer\": 1000},\n"
-				"  \"access_log\": null,\n"
-				"  \"error_log\": \"/tmp/cpm-unit-error.log\",\n"
-				"  \"log_level\": \"debug\",\n"
-				"  \"pidfile\": \"/tmp/cpm-unit.pid\",\n"
-				"  \"server_name\": \"example.org\",\n"
-				"  \"routes\": [\n"
-				"    {\"prefix\": \"/cgi-bin/\", \"backend\": \"scripts\"},\n"
-				"    {\"prefix\": \"/\", \"backend\": \"other\"}\n"
-				"  ],\n"
-				"  \"backends\": {\n"
-				"    \"scripts\": {\n"
-				"      \"type\": \"cgi\", \"root\": \"@ROOT@/\", \"timeout\": 5, \"max_concurrent\": 3,\n"
-				"      \"queue\": 7, \"queue_timeout\": \"2s\", \"env\": {\"FOO\": \"bar\", \"B_2\": \"\"},\n"
-				"      \"pass_env\": [\"CPM_UNIT_PASS\", \"CPM_UNIT_ABSENT\"], \"path\": \"/opt/bin:/bin\",\n"
-				"      \"index\": [\"index.cgi\", \"index.sh\"]\n"
-				"    },\n"
-				"    \"other\": {\"type\": \"cgi\", \"root\": \"@ROOT@\"}\n"
-				"  }\n"
-				"}\n");
+	struct config *c =
+	    load("{\n"
+		 "  \"listen\": [\"127.0.0.1:8080\", \"[::1]:8081\", \":8082\", \"unix:/tmp/cpm.sock\"],\n"
+		 "  \"backlog\": 128,\n"
+		 "  \"workers\": 4,\n"
+		 "  \"timeout\": \"5m\",\n"
+		 "  \"graceful_timeout\": 0,\n"
+		 "  \"keepalive\": \"500ms\",\n"
+		 "  \"header_timeout\": \"30s\",\n"
+		 "  \"client_timeout\": \"1h\",\n"
+		 "  \"max_connections\": 10,\n"
+		 "  \"max_requests\": 1000,\n"
+		 "  \"max_requests_jitter\": 50,\n"
+		 "  \"limits\": {\"request_line\": \"4K\", \"header_count\": 50, \"header_size\": \"64K\",\n"
+		 "             \"body\": \"1G\", \"body_buffer\": 1000},\n"
+		 "  \"access_log\": null,\n"
+		 "  \"error_log\": \"/tmp/cpm-unit-error.log\",\n"
+		 "  \"log_level\": \"debug\",\n"
+		 "  \"pidfile\": \"/tmp/cpm-unit.pid\",\n"
+		 "  \"server_name\": \"example.org\",\n"
+		 "  \"routes\": [\n"
+		 "    {\"prefix\": \"/cgi-bin/\", \"backend\": \"scripts\"},\n"
+		 "    {\"prefix\": \"/\", \"backend\": \"other\"}\n"
+		 "  ],\n"
+		 "  \"backends\": {\n"
+		 "    \"scripts\": {\n"
+		 "      \"type\": \"cgi\", \"root\": \"@ROOT@/\", \"timeout\": 5, \"max_concurrent\": 3,\n"
+		 "      \"queue\": 7, \"queue_timeout\": \"2s\", \"env\": {\"FOO\": \"bar\", \"B_2\": \"\"},\n"
+		 "      \"pass_env\": [\"CPM_UNIT_PASS\", \"CPM_UNIT_ABSENT\"], \"path\": \"/opt/bin:/bin\",\n"
+		 "      \"index\": [\"index.cgi\", \"index.sh\"]\n"
+		 "    },\n"
+		 "    \"other\": {\"type\": \"cgi\", \"root\": \"@ROOT@\"}\n"
+		 "  }\n"
+		 "}\n");
 	CHECK(c != NULL);
 	if (!c) {
 		fprintf(stderr, "  error: %s\n", ERR);
@@ -277,9 +278,9 @@ static void test_defaults(void)
 	CHECK(strstr(ERR, "/nonexistent/cpm-unit") != NULL);
 }
 
-#define TAIL_ROUTES "  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\"}],\n"
+#define TAIL_ROUTES   "  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\"}],\n"
 #define TAIL_BACKENDS "  \"backends\": {\"b\": {\"type\": \"cgi\", \"root\": \"@ROOT@\"}}\n"
-#define TAIL TAIL_ROUTES TAIL_BACKENDS "}\n"
+#define TAIL	      TAIL_ROUTES TAIL_BACKENDS "}\n"
 
 static void test_errors(void)
 {
@@ -409,7 +410,7 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"fastcgi\", \"root\": \"/\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:19: backends.b.type: unknown backend type (expected \"cgi\")");
+		   "4:19: backends.b.type: unknown backend type (expected \"cgi\" or \"status\")");
 }
 
 /* errors whose column depends on ROOT's length are checked separately */
@@ -427,8 +428,8 @@ static void test_errors_after_root(void)
 		   "}\n",
 		   want);
 	snprintf(want, sizeof(want), "4:%zu: backends.b.index[1]: expected a file name (no '/', not starting with '.')",
-		 (size_t)(strlen("    \"b\": {\"type\": \"cgi\", \"root\": \"") + rl + strlen("\", \"index\": [\"a\", ") +
-			  1));
+		 (size_t)(strlen("    \"b\": {\"type\": \"cgi\", \"root\": \"") + rl +
+			  strlen("\", \"index\": [\"a\", ") + 1));
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"cgi\", \"root\": \"@ROOT@\", \"index\": [\"a\", \"../x\"]}\n"
 		   "  }\n"
@@ -457,7 +458,8 @@ static void test_syntax_and_duplicates(void)
 			  "  \"workers\": 2,\n" TAIL,
 			  "3:");
 	CHECK(strstr(ERR, "duplicate") != NULL);
-	EXPECT_ERR_PREFIX("{\n" TAIL_ROUTES "  \"backends\": {\"b\": {\"type\": \"cgi\", \"root\": \"/\", \"root\": \"/\"}}\n"
+	EXPECT_ERR_PREFIX("{\n" TAIL_ROUTES
+			  "  \"backends\": {\"b\": {\"type\": \"cgi\", \"root\": \"/\", \"root\": \"/\"}}\n"
 			  "}\n",
 			  "3:");
 	CHECK(strstr(ERR, "duplicate") != NULL);
@@ -492,7 +494,8 @@ static void test_sizes_durations(void)
 	c = load("{\"limits\": {\"body\": \"1G\", \"body_buffer\": 0, \"header_size\": 300},\n"
 		 " \"limits\": {}}");
 	CHECK(c == NULL); /* duplicate */
-	c = load("{\"limits\": {\"body\": \"1G\", \"body_buffer\": 0, \"header_size\": 300, \"request_line\": 100},\n" TAIL);
+	c = load(
+	    "{\"limits\": {\"body\": \"1G\", \"body_buffer\": 0, \"header_size\": 300, \"request_line\": 100},\n" TAIL);
 	CHECK(c != NULL);
 	if (c) {
 		CHECK_EQ_INT(c->limit_body, 1073741824LL);
@@ -507,8 +510,8 @@ static void test_sizes_durations(void)
 		CHECK_EQ_INT(c->limit_body, 12345);
 		config_free(c);
 	}
-	static const char *const bad_sizes[] = {"\"10X\"", "\"10 M\"", "\"M\"", "\"-1\"", "\"\"", "\"1.5M\"",
-						"\"+5\"", "\" 5\"", "\"10MB\"", "true", "1.5"};
+	static const char *const bad_sizes[] = {"\"10X\"", "\"10 M\"", "\"M\"",	   "\"-1\"", "\"\"", "\"1.5M\"",
+						"\"+5\"",  "\" 5\"",   "\"10MB\"", "true",   "1.5"};
 	for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
 		char buf[512];
 		snprintf(buf, sizeof(buf), "{\n  \"limits\": {\"body\": %s},\n" TAIL, bad_sizes[i]);
@@ -573,8 +576,8 @@ static void test_listen_valid(void)
 	CHECK_EQ_INT(config_listen_valid(longpath), -1);
 }
 
-static void locate(const char *text, const struct jsonpos_step *path, size_t n, int want_key, int rc, int line,
-		   int col, int srcline)
+static void locate(const char *text, const struct jsonpos_step *path, size_t n, int want_key, int rc, int line, int col,
+		   int srcline)
 {
 	int l = -1, c = -1;
 	int got = jsonpos_locate(text, strlen(text), path, n, want_key, &l, &c);
@@ -582,7 +585,7 @@ static void locate(const char *text, const struct jsonpos_step *path, size_t n, 
 	unit_check_int(l, line, __FILE__, srcline, "line", "expected");
 	unit_check_int(c, col, __FILE__, srcline, "col", "expected");
 }
-#define LOCATE(text, path, want_key, rc, line, col)                                                         \
+#define LOCATE(text, path, want_key, rc, line, col)                                                                    \
 	locate(text, path, sizeof(path) / sizeof(path[0]), want_key, rc, line, col, __LINE__)
 
 static void test_jsonpos(void)

@@ -82,10 +82,9 @@ static void test_get(void)
 	static const struct {
 		const char *m;
 		enum http_method id;
-	} ms[] = {{"GET", HTTP_GET},	     {"HEAD", HTTP_HEAD},	{"POST", HTTP_POST},
-		  {"PUT", HTTP_PUT},	     {"DELETE", HTTP_DELETE},	{"OPTIONS", HTTP_OPTIONS},
-		  {"TRACE", HTTP_TRACE},     {"PATCH", HTTP_PATCH},	{"PROPFIND", HTTP_OTHER},
-		  {"get", HTTP_OTHER},	     {"GETX", HTTP_OTHER}};
+	} ms[] = {{"GET", HTTP_GET},	    {"HEAD", HTTP_HEAD},       {"POST", HTTP_POST},   {"PUT", HTTP_PUT},
+		  {"DELETE", HTTP_DELETE},  {"OPTIONS", HTTP_OPTIONS}, {"TRACE", HTTP_TRACE}, {"PATCH", HTTP_PATCH},
+		  {"PROPFIND", HTTP_OTHER}, {"get", HTTP_OTHER},       {"GETX", HTTP_OTHER}};
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
 		char buf[128];
 		snprintf(buf, sizeof(buf), "%s / HTTP/1.1\r\nHost: h\r\n\r\n", ms[i].m);

@@ -41,7 +41,7 @@ static void test_decode(void)
 	ok_dec("/caf%C3%A9", "/caf\xc3\xa9");
 	ok_dec("/100%25", "/100%");
 	ok_dec("/%2525", "/%25"); /* decoded once only */
-	ok_dec("/a+b", "/a+b");   /* '+' is not a space in a path */
+	ok_dec("/a+b", "/a+b");	  /* '+' is not a space in a path */
 	ok_dec("/%2e%2E/x", "/../x");
 	ok_dec("/%5c", "/\\");
 	/* an encoded slash */

@@ -50,8 +50,7 @@ static inline int unit_check_int(long long got, long long want, const char *file
 	int ok = got == want;
 	(*unit_counter(!ok))++;
 	if (!ok)
-		fprintf(stderr, "%s:%d: FAIL: %s == %s: got %lld, expected %lld\n", file, line, expr, wexpr, got,
-			want);
+		fprintf(stderr, "%s:%d: FAIL: %s == %s: got %lld, expected %lld\n", file, line, expr, wexpr, got, want);
 	return ok;
 }
 
@@ -89,21 +88,19 @@ static inline int unit_done(void)
 	return f ? 1 : 0;
 }
 
-#define CHECK(cond) unit_check(!!(cond), __FILE__, __LINE__, #cond)
-#define CHECK_EQ_INT(got, want)                                                                             \
-	unit_check_int((long long)(got), (long long)(want), __FILE__, __LINE__, #got, #want)
+#define CHECK(cond)		unit_check(!!(cond), __FILE__, __LINE__, #cond)
+#define CHECK_EQ_INT(got, want) unit_check_int((long long)(got), (long long)(want), __FILE__, __LINE__, #got, #want)
 /* Both may be NULL (then both must be). */
-#define CHECK_EQ_STR(got, want)                                                                             \
-	do {                                                                                                \
-		const char *g_ = (got), *w_ = (want);                                                       \
-		unit_check_mem(g_, g_ ? strlen(g_) : 0, w_, w_ ? strlen(w_) : 0, __FILE__, __LINE__, #got); \
+#define CHECK_EQ_STR(got, want)                                                                                        \
+	do {                                                                                                           \
+		const char *g_ = (got), *w_ = (want);                                                                  \
+		unit_check_mem(g_, g_ ? strlen(g_) : 0, w_, w_ ? strlen(w_) : 0, __FILE__, __LINE__, #got);            \
 	} while (0)
 /* A struct with .p and .len (struct http_slice) against a C string. */
-#define CHECK_SLICE(slice, want)                                                                            \
-	do {                                                                                                \
-		const char *w_ = (want);                                                                    \
-		unit_check_mem((slice).p ? (slice).p : "", (slice).len, w_, strlen(w_), __FILE__, __LINE__, \
-			       #slice);                                                                     \
+#define CHECK_SLICE(slice, want)                                                                                       \
+	do {                                                                                                           \
+		const char *w_ = (want);                                                                               \
+		unit_check_mem((slice).p ? (slice).p : "", (slice).len, w_, strlen(w_), __FILE__, __LINE__, #slice);   \
 	} while (0)
 /* Bytes got[0..glen) against want[0..wlen). */
 #define CHECK_MEM(got, glen, want, wlen) unit_check_mem((got), (glen), (want), (wlen), __FILE__, __LINE__, #got)
