@@ -555,6 +555,8 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
 		return 1;
 	listeners_adopt_done();
+	if (!cf->user && geteuid() == 0)
+		log_warn("running as root without a \"user\" key: workers and CGI programs run as root");
 	if (cf->user && geteuid() != 0)
 		log_warn("not started as root: workers keep running as uid %ld, not as %s", (long)geteuid(), cf->user);
 	if (cf->umask >= 0)
