@@ -14,7 +14,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
-           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c
+           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c
 BACKENDS = backends/cgi.c backends/status.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
@@ -22,9 +22,9 @@ MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/conn.c mana
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
-           t/unit/test_url t/unit/test_config t/unit/test_timer
+           t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi
 EXAMPLES = examples/hello
-DEPS     = build-essential libjansson-dev
+DEPS     = build-essential libjansson-dev libfcgi-dev
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz
@@ -100,4 +100,4 @@ install: all
 	install -m 644 etc/cpm.json $(DESTDIR)$(PREFIX)/share/doc/cpm/cpm.json
 
 clean:
-	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config
+	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi
