@@ -1,0 +1,147 @@
+#include "script.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../manager/log.h"
+#include "../protocol/cgi_env.h"
+
+static int open_beneath(int rootfd, const char *rel)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+}
+
+int script_find(const struct script_conf *g, const struct exchange_info *info, struct script *s)
+{
+	int rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		log_error("%s: cannot open root %s: %s", info->backend->name, g->root, strerror(errno));
+		return 500;
+	}
+	char rel[4096];
+	size_t rl = 0;
+	const char *p = info->rest;
+	int status = 404;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		const char *seg = p;
+		while (*p && *p != '/')
+			p++;
+		size_t sl = (size_t)(p - seg);
+		int last = 0;
+		if (sl == 0) {
+			/* the path names a directory: try the index files */
+			last = 1;
+		} else {
+			if (rl + sl + 2 >= sizeof(rel)) {
+				status = 414;
+				break;
+			}
+			if (rl)
+				rel[rl++] = '/';
+			memcpy(rel + rl, seg, sl);
+			rl += sl;
+			rel[rl] = 0;
+		}
+		struct stat st;
+		int fd = -1;
+		if (!last) {
+			fd = open_beneath(rootfd, rel);
+			if (fd < 0) {
+				status = errno == EXDEV || errno == ELOOP ? 403 : errno == EACCES ? 403 : 404;
+				break;
+			}
+			if (fstat(fd, &st) < 0) {
+				close(fd);
+				break;
+			}
+			close(fd);
+			if (S_ISDIR(st.st_mode))
+				continue;
+		} else {
+			/* index files of the directory rel */
+			int found = 0;
+			for (size_t i = 0; i < g->nindex && !found; i++) {
+				char cand[sizeof(rel)];
+				if ((size_t)snprintf(cand, sizeof(cand), "%s%s%s", rel, rl ? "/" : "", g->index[i]) >=
+				    sizeof(cand))
+					continue;
+				fd = open_beneath(rootfd, cand);
+				if (fd < 0)
+					continue;
+				if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+					found = 1;
+					memcpy(rel, cand, sizeof(rel));
+					rl = strlen(rel);
+				}
+				close(fd);
+			}
+			if (!found)
+				break;
+		}
+		if (!S_ISREG(st.st_mode))
+			break;
+		if (g->need_exec && !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
+			status = 403;
+			break;
+		}
+		if ((size_t)snprintf(s->filename, sizeof(s->filename), "%s/%s", g->root, rel) >= sizeof(s->filename) ||
+		    (size_t)snprintf(s->name, sizeof(s->name), "%s/%s", info->route_prefix, rel) >= sizeof(s->name)) {
+			status = 414;
+			break;
+		}
+		memcpy(s->dir, s->filename, sizeof(s->dir));
+		char *slash = strrchr(s->dir, '/');
+		*slash = 0;
+		if (s->dir[0] == 0)
+			strcpy(s->dir, "/");
+		s->path_info = last ? "" : p;
+		status = 0;
+		break;
+	}
+	close(rootfd);
+	return status;
+}
+
+char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
+		  char *const *extra, size_t nextra, char **arena)
+{
+	size_t arena_cap = info->req->head_len * 2 + 8192;
+	for (size_t i = 0; i < nextra; i++)
+		arena_cap += strlen(extra[i]) + 1;
+	*arena = malloc(arena_cap);
+	size_t envcap = info->req->nheaders + nextra + 32;
+	char **envp = malloc(envcap * sizeof(char *));
+	struct cgi_env_in ein = {
+	    .req = info->req,
+	    .script_name = s->name,
+	    .path_info = s->path_info,
+	    .script_filename = s->filename,
+	    .document_root = document_root,
+	    .server_name = info->server_name,
+	    .server_port = info->server_port,
+	    .server_software = "cpm/" CPM_VERSION,
+	    .remote_addr = info->remote_addr,
+	    .remote_port = info->remote_port,
+	    .has_body = info->has_body,
+	    .content_length = info->content_length,
+	    .extra = (const char *const *)extra,
+	    .nextra = nextra,
+	};
+	if (!*arena || !envp || cgi_env_build(&ein, *arena, arena_cap, envp, envcap) < 0) {
+		free(*arena);
+		free(envp);
+		*arena = NULL;
+		return NULL;
+	}
+	return envp;
+}

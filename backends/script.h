@@ -1,0 +1,33 @@
+/* What the cgi and fastcgi backends share: finding the script a URL names
+ * under a root, and the CGI environment for it. */
+#ifndef CPM_SCRIPT_H
+#define CPM_SCRIPT_H
+
+#include "backend.h"
+
+struct script {
+	char filename[4096]; /* absolute path to exec */
+	char dir[4096];	     /* its directory: the script's cwd */
+	char name[4096];     /* SCRIPT_NAME */
+	const char *path_info;
+};
+
+struct script_conf {
+	const char *root;
+	char *const *index;
+	size_t nindex;
+	int need_exec; /* cgi: the file must be executable (else 403) */
+};
+
+/* Walk info->rest under root: the first regular file is the script, the
+ * rest of the path is PATH_INFO. A symlink is followed only while it stays
+ * under root. Returns 0 or an HTTP status (403, 404, 414, 500). */
+int script_find(const struct script_conf *g, const struct exchange_info *info, struct script *s);
+
+/* The CGI/1.1 environment for s, with extra "NAME=value" strings last.
+ * Returns a NULL-terminated array whose strings live in *arena (free both),
+ * or NULL if it does not fit. */
+char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
+		  char *const *extra, size_t nextra, char **arena);
+
+#endif
