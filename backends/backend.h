@@ -30,6 +30,9 @@ int loop_add(struct ev *ev, uint32_t events);
 int loop_mod(struct ev *ev, uint32_t events);
 void loop_del(struct ev *ev); /* removes and closes ev->fd; sets it to -1 */
 int64_t loop_now_ms(void);
+/* free(p) once the current batch of events is handled: for anything that
+ * owns a struct ev, since the batch may still hold an event for it. */
+void loop_free_later(void *p);
 struct timer_heap *loop_timers(void);
 /* Called with the pid and wait status of every child the worker reaps. */
 void backend_child_exited(pid_t pid, int status);
@@ -92,5 +95,6 @@ const struct scoreboard *loop_scoreboard(void);
 
 extern const struct backend_ops cgi_backend_ops;
 extern const struct backend_ops status_backend_ops;
+extern const struct backend_ops fastcgi_backend_ops;
 
 #endif

@@ -107,7 +107,7 @@ static void req_free_if_done(struct cgi_req *r)
 		r->next->prev = r->prev;
 	free(r->head);
 	free(r->redirect);
-	free(r);
+	loop_free_later(r);
 }
 
 static void flush_errline(struct cgi_req *r)

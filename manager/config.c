@@ -317,12 +317,64 @@ static int cgi_finish(struct cgi_conf *g, const char *path)
 	return 0;
 }
 
+static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_root);
+
 static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
 	static const char *const known[] = {"type", "root",	"timeout", "max_concurrent", "queue", "queue_timeout",
 					    "env",  "pass_env", "path",	   "index",	     NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
+	return parse_common(c, o, g, 1);
+}
+
+static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
+{
+	static const char *const known[] = {"type", "address",	"script", "root",  "timeout",
+					    "env",  "pass_env", "path",	  "index", NULL};
+	if (check_unknown(c, o, known) < 0)
+		return -1;
+	json_t *v = json_object_get(o, "address");
+	if (!v) {
+		fail(c, "missing key \"address\"");
+		return -1;
+	}
+	push_key(c, "address");
+	if (json_is_string(v)) {
+		if (config_listen_valid(json_string_value(v)) < 0)
+			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+		else
+			g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(v)));
+	} else if (json_is_array(v) && json_array_size(v) > 0) {
+		size_t i;
+		json_t *a;
+		json_array_foreach (v, i, a) {
+			push_index(c, i);
+			if (!json_is_string(a) || config_listen_valid(json_string_value(a)) < 0)
+				fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+			else
+				g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(a)));
+			pop(c);
+		}
+	} else {
+		fail(c, "expected an address or a non-empty array of addresses");
+	}
+	pop(c);
+	if ((v = json_object_get(o, "script"))) {
+		push_key(c, "script");
+		if (get_string(c, v, &g->script) == 0 && g->script[0] != '/')
+			fail(c, "expected an absolute path");
+		pop(c);
+	} else if (!json_object_get(o, "root")) {
+		fail(c, "needs \"script\" (one application file) or \"root\" (files under a directory)");
+	}
+	if (c->failed)
+		return -1;
+	return parse_common(c, o, g, 0);
+}
+
+static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_root)
+{
 	cgi_defaults(g);
 	json_t *v;
 	long long n;
@@ -334,7 +386,7 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 			set_root(c, g, root);
 		free(root);
 		pop(c);
-	} else {
+	} else if (need_root) {
 		fail(c, "missing key \"root\"");
 	}
 	if ((v = json_object_get(o, "timeout"))) {
@@ -460,9 +512,12 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 			static const char *const known[] = {"type", NULL};
 			bc->type = BACKEND_STATUS;
 			check_unknown(c, b, known);
+		} else if (json_is_string(t) && strcmp(json_string_value(t), "fastcgi") == 0) {
+			bc->type = BACKEND_FASTCGI;
+			parse_fastcgi(c, b, &bc->cgi);
 		} else if (!json_is_string(t) || strcmp(json_string_value(t), "cgi") != 0) {
 			push_key(c, "type");
-			fail(c, "unknown backend type (expected \"cgi\" or \"status\")");
+			fail(c, "unknown backend type (expected \"cgi\", \"fastcgi\" or \"status\")");
 			pop(c);
 		} else {
 			bc->type = BACKEND_CGI;
@@ -862,6 +917,8 @@ void config_free(struct config *cf)
 		free(b->cgi.root);
 		strv_free(b->cgi.env, b->cgi.nenv);
 		strv_free(b->cgi.index, b->cgi.nindex);
+		strv_free(b->cgi.addrs, b->cgi.naddrs);
+		free(b->cgi.script);
 	}
 	free(cf->backends);
 	free(cf);

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum backend_type { BACKEND_CGI, BACKEND_STATUS };
+enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI };
 
 struct cgi_conf {
 	char *root; /* canonical absolute path */
@@ -19,6 +19,10 @@ struct cgi_conf {
 	size_t nenv;
 	char **index; /* file names tried for a directory */
 	size_t nindex;
+	/* fastcgi (an external server) */
+	char **addrs; /* tried in turn, round-robin */
+	size_t naddrs;
+	char *script; /* a fixed SCRIPT_FILENAME, or NULL: split under root */
 };
 
 struct backend_conf {

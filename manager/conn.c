@@ -311,7 +311,7 @@ static void conn_close(struct conn *c)
 	free(c->in);
 	free(c->out);
 	free(c->hdrs);
-	free(c);
+	loop_free_later(c);
 	worker_conn_closed();
 }
 
@@ -706,6 +706,7 @@ static const struct backend_ops *ops_for(const struct backend_conf *b)
 	switch (b->type) {
 	case BACKEND_CGI: return &cgi_backend_ops;
 	case BACKEND_STATUS: return &status_backend_ops;
+	case BACKEND_FASTCGI: return &fastcgi_backend_ops;
 	}
 	return NULL;
 }

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "process.h"
 #include "proctitle.h"
+#include "xalloc.h"
 
 #define MAX_EVENTS	128
 #define ACCEPT_BATCH	1
@@ -82,6 +83,27 @@ void loop_del(struct ev *ev)
 	close(ev->fd);
 	ev->fd = -1;
 	ev->events = 0;
+}
+
+/* Objects that own an fd in the loop are freed after the current batch of
+ * events, so an event already fetched for them never meets freed memory. */
+static void **deferred;
+static size_t ndeferred, deferred_cap;
+
+void loop_free_later(void *p)
+{
+	if (ndeferred == deferred_cap) {
+		deferred_cap = deferred_cap ? deferred_cap * 2 : 64;
+		deferred = xrealloc(deferred, deferred_cap * sizeof(*deferred));
+	}
+	deferred[ndeferred++] = p;
+}
+
+static void free_deferred(void)
+{
+	for (size_t i = 0; i < ndeferred; i++)
+		free(deferred[i]);
+	ndeferred = 0;
 }
 
 int64_t loop_now_ms(void)
@@ -319,12 +341,14 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 		w.slot->heartbeat_ms = w.now_ms;
 		for (int i = 0; i < n; i++) {
 			struct ev *ev = events[i].data.ptr;
-			ev->handler(ev, events[i].events);
+			if (ev->fd >= 0) /* not closed by an earlier event of this batch */
+				ev->handler(ev, events[i].events);
 		}
 		conn_run_pending();
 		timer_run(&w.timers, w.now_ms, TIMERS_PER_TURN);
 		conn_run_pending();
 		w.slot->cgi_running = cgi_running();
+		free_deferred();
 		if (w.draining) {
 			if (drain_close_idle)
 				conn_close_idle();
