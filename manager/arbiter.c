@@ -62,6 +62,7 @@ static struct {
 	int halt;	   /* a worker could not boot */
 	pid_t upgrade_pid; /* the new master started by USR2 */
 	int upgraded;	   /* we are such a new master */
+	pid_t old_master;  /* ...started by this one (our parent while it lives) */
 	char *pidfile;	   /* the pidfile we own now (".oldbin" after USR2) */
 } A;
 
@@ -97,6 +98,12 @@ static int setup_signals(void)
 
 #define INHERIT_ENV "CPM_INHERIT_FDS"
 
+/* Started by USR2 and the master that started us still runs. */
+static int old_master_alive(void)
+{
+	return A.old_master > 0 && getppid() == A.old_master;
+}
+
 /* USR2: start the binary again with the listening sockets inherited. The
  * pidfile becomes PIDFILE.oldbin; it is renamed back if the new master
  * dies. Then WINCH + QUIT here finish the upgrade, or HUP here + QUIT
@@ -105,6 +112,11 @@ static void upgrade(void)
 {
 	if (A.upgrade_pid > 0) {
 		log_warn("USR2: a new master (pid %ld) is already running", (long)A.upgrade_pid);
+		return;
+	}
+	if (old_master_alive()) {
+		log_warn("USR2 ignored: the previous master (pid %ld) still runs; finish that upgrade first",
+			 (long)getppid());
 		return;
 	}
 	char fds[4096];
@@ -128,6 +140,8 @@ static void upgrade(void)
 		for (size_t i = 0; i < A.nls; i++)
 			fcntl(A.ls[i].fd, F_SETFD, 0); /* exactly these survive exec */
 		setenv(INHERIT_ENV, fds, 1);
+		if (A.opts->start_dir && A.opts->start_dir[0] && chdir(A.opts->start_dir) < 0)
+			_exit(127);
 		sigset_t none;
 		sigemptyset(&none);
 		struct sigaction sa;
@@ -158,6 +172,9 @@ static void upgrade(void)
 
 static void upgrade_exited(int status)
 {
+	char ready[64];
+	snprintf(ready, sizeof(ready), "MAINPID=%ld\nREADY=1", (long)getpid());
+	process_notify(ready); /* a rollback: this master is the main one again */
 	log_error("the new master (pid %ld) exited (%s %d); this master keeps serving", (long)A.upgrade_pid,
 		  WIFEXITED(status) ? "code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	A.upgrade_pid = 0;
@@ -191,7 +208,7 @@ static int adopt_inherited(void)
 		p = *end == ';' ? end + 1 : end;
 	}
 	unsetenv(INHERIT_ENV);
-	listeners_adopt(fds, n);
+	listeners_adopt(fds, n, 0);
 	log_info("inherited %zu listening socket(s) from the previous master", n);
 	return 1;
 }
@@ -417,7 +434,7 @@ static int swap_listeners(const struct config *cf)
 	for (size_t k = 0; k < A.nls; k++) {
 		if (!reused[k]) {
 			log_info("closing listener %s", A.ls[k].addr);
-			if (strncmp(A.ls[k].addr, "unix:", 5) == 0)
+			if (A.ls[k].is_unix && !A.ls[k].from_systemd)
 				unlink(A.ls[k].addr + 5);
 			close(A.ls[k].fd);
 		}
@@ -480,7 +497,10 @@ static void begin_stop(int how)
 		return;
 	A.stopping = how;
 	A.stop_since = monotonic_ms();
-	process_notify("STOPPING=1");
+	/* not when another master carries the service on: the new one after
+	 * an upgrade, or the old one we roll back to */
+	if (A.upgrade_pid <= 0 && !old_master_alive())
+		process_notify("STOPPING=1");
 	log_info("%s stop: signalling %u worker(s)", how == 'g' ? "graceful" : "fast", alive());
 	kill_all(how == 'g' ? SIGQUIT : SIGTERM);
 }
@@ -542,12 +562,14 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (setup_signals() < 0)
 		return 1;
 	int upgraded = A.upgraded = adopt_inherited();
+	if (upgraded)
+		A.old_master = getppid();
 	int nfds = process_listen_fds();
 	if (nfds > 0) {
 		int fds[1024];
 		for (int k = 0; k < nfds; k++)
 			fds[k] = 3 + k;
-		listeners_adopt(fds, (size_t)nfds);
+		listeners_adopt(fds, (size_t)nfds, 1);
 		log_info("systemd passed %d listening socket(s)", nfds);
 	}
 	if (cf->pidfile && pidfile_check(cf->pidfile) < 0)
@@ -624,12 +646,13 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (A.pidfile)
 		unlink(A.pidfile);
 	free(A.pidfile);
+	/* unix socket files stay when another master serves them (a new one
+	 * after USR2, or the old one we roll back to) and when systemd owns
+	 * them */
+	for (size_t i = 0; i < A.nls && A.upgrade_pid <= 0 && !old_master_alive(); i++)
+		if (A.ls[i].is_unix && !A.ls[i].from_systemd)
+			unlink(A.ls[i].addr + 5);
 	listeners_close(A.ls, A.nls);
-	/* unix socket files stay when another master serves them: a new one
-	 * (USR2), or the old one we were started by (a rollback) */
-	for (size_t i = 0; i < A.cf->nlisten && A.upgrade_pid <= 0 && !A.upgraded; i++)
-		if (strncmp(A.cf->listen[i], "unix:", 5) == 0)
-			unlink(A.cf->listen[i] + 5);
 	log_info("master exiting");
 	return A.halt ? 1 : 0;
 }

@@ -11,10 +11,11 @@ struct arbiter_opts {
 	const char *cgi_dir;
 	char **binds; /* -b, replacing listen */
 	size_t nbinds;
-	int workers;	 /* -w, 0 = from the config */
-	int daemon;	 /* -D */
-	const char *exe; /* this binary's path, for USR2 */
-	char **argv;	 /* the command line, for USR2 */
+	int workers;	       /* -w, 0 = from the config */
+	int daemon;	       /* -D */
+	const char *exe;       /* this binary's path, for USR2 */
+	char **argv;	       /* the command line, for USR2 */
+	const char *start_dir; /* where it was given, for USR2 after "chdir" */
 };
 
 /* Run until stopped; returns the process exit status. Takes cf over (a

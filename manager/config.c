@@ -282,9 +282,39 @@ static void cgi_defaults(struct cgi_conf *g)
 	g->queue_timeout_ms = 10000;
 }
 
+/* Relative paths in the configuration are relative to the directory cpm
+ * started in, also when a reload runs after "chdir". */
+static char *base_dir;
+
+void config_set_base_dir(const char *dir)
+{
+	free(base_dir);
+	base_dir = dir ? strdup(dir) : NULL;
+}
+
+/* p made absolute against base_dir (a new string), or a copy. */
+static char *absolute(const char *p)
+{
+	char *r;
+	if (!p || p[0] == '/' || strcmp(p, "-") == 0 || !base_dir)
+		return p ? strdup(p) : NULL;
+	if (asprintf(&r, "%s/%s", base_dir, p) < 0)
+		abort();
+	return r;
+}
+
+static void make_absolute(char **p)
+{
+	char *a = absolute(*p);
+	free(*p);
+	*p = a;
+}
+
 static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
 {
-	char *real = realpath(root, NULL);
+	char *abs = absolute(root);
+	char *real = realpath(abs, NULL);
+	free(abs);
 	if (!real) {
 		fail(c, "cannot use %s: %s", root, strerror(errno));
 		return -1;
@@ -771,6 +801,10 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 #undef KEY
 	if (c->failed)
 		return;
+	make_absolute(&cf->access_log);
+	make_absolute(&cf->error_log);
+	make_absolute(&cf->pidfile);
+	make_absolute(&cf->chdir);
 	v = json_object_get(root, "backends");
 	if (!v) {
 		fail(c, "missing key \"backends\"");

@@ -83,6 +83,10 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen);
 /* 0 if s is HOST:PORT, [V6]:PORT, :PORT or unix:/PATH, else -1. */
 int config_listen_valid(const char *s);
 
+/* Resolve relative paths in configurations against dir (the directory
+ * cpm started in), not against the current directory of the moment. */
+void config_set_base_dir(const char *dir);
+
 /* Replace listen with the given addresses (from -b). */
 int config_set_listen(struct config *c, char *const *addrs, size_t n);
 

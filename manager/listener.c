@@ -19,16 +19,20 @@
 /* Sockets handed over by systemd (or a previous cpm), to be matched with
  * the configured addresses before anything is bound. */
 static int *adopt_fds;
+static int *adopt_sd; /* from systemd */
 static size_t nadopt;
 
-void listeners_adopt(const int *fds, size_t n)
+void listeners_adopt(const int *fds, size_t n, int from_systemd)
 {
 	adopt_fds = xrealloc(adopt_fds, (nadopt + n) * sizeof(int));
+	adopt_sd = xrealloc(adopt_sd, (nadopt + n) * sizeof(int));
 	memcpy(adopt_fds + nadopt, fds, n * sizeof(int));
+	for (size_t i = 0; i < n; i++)
+		adopt_sd[nadopt + i] = from_systemd;
 	nadopt += n;
 }
 
-static int take_adopted(const struct sockaddr *want, socklen_t wlen)
+static int take_adopted(const struct sockaddr *want, socklen_t wlen, int *from_systemd)
 {
 	for (size_t i = 0; i < nadopt; i++) {
 		struct sockaddr_storage ss;
@@ -44,7 +48,9 @@ static int take_adopted(const struct sockaddr *want, socklen_t wlen)
 		if (!same)
 			continue;
 		int fd = adopt_fds[i];
+		*from_systemd = adopt_sd[i];
 		adopt_fds[i] = adopt_fds[--nadopt];
+		adopt_sd[i] = adopt_sd[nadopt];
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		return fd;
@@ -59,7 +65,9 @@ void listeners_adopt_done(void)
 		close(adopt_fds[i]);
 	}
 	free(adopt_fds);
+	free(adopt_sd);
 	adopt_fds = NULL;
+	adopt_sd = NULL;
 	nadopt = 0;
 }
 
@@ -71,7 +79,7 @@ static int open_unix(struct listener *l, const char *path, int backlog)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-	int afd = take_adopted((struct sockaddr *)&sun, sizeof(sun));
+	int afd = take_adopted((struct sockaddr *)&sun, sizeof(sun), &l->from_systemd);
 	if (afd >= 0) {
 		l->fd = afd;
 		l->is_unix = 1;
@@ -126,7 +134,7 @@ static int open_inet(struct listener *l, int backlog)
 			ai = p;
 			break;
 		}
-	int fd = take_adopted(ai->ai_addr, ai->ai_addrlen);
+	int fd = take_adopted(ai->ai_addr, ai->ai_addrlen, &l->from_systemd);
 	int adopted = fd >= 0;
 	if (adopted)
 		log_info("listen %s: inherited fd %d", l->addr, fd);

@@ -10,6 +10,7 @@ struct listener {
 	char host[64]; /* numeric host, for SERVER_NAME */
 	char port[8];  /* for SERVER_PORT ("0" for unix sockets) */
 	int is_unix;
+	int from_systemd; /* socket activation: systemd owns the file */
 };
 
 /* Bind and listen on every address. Returns 0, or -1 after logging and
@@ -20,7 +21,7 @@ void listeners_close(struct listener *l, size_t n);
 /* Listening sockets inherited from systemd or a previous cpm: listeners_open
  * uses one whose address matches instead of binding. listeners_adopt_done
  * closes those no address claimed. */
-void listeners_adopt(const int *fds, size_t n);
+void listeners_adopt(const int *fds, size_t n, int from_systemd);
 void listeners_adopt_done(void);
 
 #endif

@@ -110,7 +110,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* relative paths (the config file's, and those in it) stay relative
+	 * to this directory across a later "chdir", reloads and USR2 */
+	char cwd[4096];
+	if (getcwd(cwd, sizeof(cwd)))
+		config_set_base_dir(cwd);
 	char err[1024];
+	const char *shown = "--cgi";
 	struct config *cf;
 	if (cgi_dir) {
 		cf = config_quick_cgi(cgi_dir, err, sizeof(err));
@@ -118,6 +124,12 @@ int main(int argc, char **argv)
 		if (!file)
 			file = access("etc/cpm.json", R_OK) == 0 ? "etc/cpm.json" : "/etc/cpm/cpm.json";
 		cf = config_load(file, err, sizeof(err));
+		shown = file;
+		if (cf && file[0] != '/' && cwd[0]) {
+			static char abs_file[8192];
+			snprintf(abs_file, sizeof(abs_file), "%s/%s", cwd, file);
+			file = abs_file; /* what a reload reads */
+		}
 	}
 	if (!cf) {
 		fprintf(stderr, "cpm: %s\n", err);
@@ -130,7 +142,7 @@ int main(int argc, char **argv)
 	if (workers)
 		cf->workers = workers;
 	if (test) {
-		printf("cpm: configuration %s is ok\n", cgi_dir ? "--cgi" : file);
+		printf("cpm: configuration %s is ok\n", shown);
 		config_free(cf);
 		free(binds);
 		return 0;
@@ -145,6 +157,7 @@ int main(int argc, char **argv)
 				  .workers = workers,
 				  .daemon = daemon,
 				  .exe = exe[0] ? exe : argv_copy[0],
-				  .argv = argv_copy};
+				  .argv = argv_copy,
+				  .start_dir = cwd};
 	return arbiter_run(cf, &ao);
 }
