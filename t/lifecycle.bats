@@ -44,6 +44,47 @@ worker_pid() { # worker_pid N: pid of "cpm: worker N"
 	ps -o pid=,args= --ppid "$CPM_PID" | awk -v t="cpm: worker $1" '{p=$1; $1=""; sub(/^ /,"")} $0==t {print p}'
 }
 
+nworkers() { # "cpm: worker" children of the master, retiring ones included
+	workers_of "$CPM_PID" | wc -l
+}
+
+has_workers() { # has_workers N
+	[ "$(nworkers)" -eq "$1" ]
+}
+
+log_count() { # log_count PATTERN N: N lines of the error log match
+	[ "$(grep -c -- "$1" "$CPM_LOG")" -eq "$2" ]
+}
+
+lines_in() { # lines_in FILE N
+	[ "$(wc -l <"$1")" -eq "$2" ]
+}
+
+mark_is() { # mark_is VALUE: /env.sh sees CPM_MARK=VALUE
+	[ "$(curl -s "$(url /env.sh)" | grep '^CPM_MARK=')" = "CPM_MARK=$1" ]
+}
+
+# set_listen PORT...: the config listens on 127.0.0.1:PORT for each
+set_listen() {
+	local l
+	l=$(printf '"127.0.0.1:%s", ' "$@")
+	sed -i "s|^  \"listen\": .*|  \"listen\": [${l%, }],|" "$BATS_TEST_TMPDIR/cpm.json"
+}
+
+answers() { # answers PORT
+	[ "$(curl -s -m 2 "http://127.0.0.1:$1/ex/hello.sh")" = "Hello, world!" ]
+}
+
+refused() { # refused PORT: connect() is refused (curl exit status 7)
+	local rc=0
+	curl -s -m 2 -o /dev/null "http://127.0.0.1:$1/ex/hello.sh" || rc=$?
+	[ "$rc" -eq 7 ]
+}
+
+listen_inode() { # listen_inode PORT: inode of the socket listening on 127.0.0.1:PORT
+	awk -v a="$(printf '0100007F:%04X' "$1")" '$2 == a && $4 == "0A" {print $10}' /proc/net/tcp
+}
+
 @test "a worker killed with SIGKILL is replaced" {
 	cpm_start
 	old=$(worker_pid 0)
@@ -195,28 +236,234 @@ PY
 	[ ! -e "$pf" ]
 }
 
-@test "HUP is ignored in 0.1: same master, same workers, still serving" {
+@test "HUP, TTIN, TTOU, USR1 and WINCH do not stop the master" {
 	cpm_start
-	before=$(workers_of "$CPM_PID" | sort)
-	kill -HUP "$CPM_PID"
-	sleep 0.5
+	# one at a time: standard signals pending together arrive in number order
+	for s in HUP TTIN TTOU USR1 WINCH HUP; do
+		kill -"$s" "$CPM_PID"
+		sleep 0.2
+	done
 	run kill -0 "$CPM_PID"
 	assert_success
-	assert_equal "$(workers_of "$CPM_PID" | sort)" "$before"
+	wait_for has_workers 2
 	run curl -s "$(url /ex/hello.sh)"
 	assert_output "Hello, world!"
 }
 
-@test "TTIN, TTOU, USR1, USR2 and WINCH do not stop the server" {
+@test "HUP with a changed config: the same master, new workers running it" {
+	cpm_config '' '"env": {"CPM_MARK": "one"}'
 	cpm_start
-	for s in TTIN TTOU USR1 USR2 WINCH; do
-		kill -"$s" "$CPM_PID"
-	done
-	sleep 0.3
+	run curl -s "$(url /env.sh)"
+	assert_line CPM_MARK=one
+	before=$(workers_of "$CPM_PID" | sort)
+	[ "$(wc -w <<<"$before")" -eq 2 ]
+	cpm_config '' '"env": {"CPM_MARK": "two"}'
+	kill -HUP "$CPM_PID"
+	wait_for mark_is two
 	run kill -0 "$CPM_PID"
 	assert_success
+	# the old generation exits (no connection holds it), two new workers
+	# are children of the same master
+	for k in $before; do
+		wait_for gone "$k"
+	done
+	wait_for has_workers 2
+	after=$(workers_of "$CPM_PID" | sort)
+	assert_equal "$(comm -12 <(echo "$before") <(echo "$after"))" ""
+	run grep -E "reloaded .*/cpm\.json: generation 1, 2 worker" "$CPM_LOG"
+	assert_success
+	run curl -s "$(url /env.sh)"
+	assert_line CPM_MARK=two
+}
+
+@test "HUP with a broken config changes nothing and logs FILE:LINE:COL" {
+	cpm_config '' '"env": {"CPM_MARK": "one"}'
+	cpm_start
+	before=$(workers_of "$CPM_PID" | sort)
+	cf=$BATS_TEST_TMPDIR/cpm.json
+	# a JSON syntax error
+	printf '{\n  "workers": 3,,\n}\n' >"$cf"
+	kill -HUP "$CPM_PID"
+	wait_for log_count 'reload failed' 1
+	run grep -F "reload failed, keeping the running configuration: $cf:2:" "$CPM_LOG"
+	assert_success
+	assert_output --regexp "configuration: .*/cpm\.json:2:[0-9]+: "
+	# valid JSON with an invalid value, and a change that must not apply
+	CPM_WORKERS=0 cpm_config '' '"env": {"CPM_MARK": "two"}'
+	kill -HUP "$CPM_PID"
+	wait_for log_count 'reload failed' 2
+	run grep -F "reload failed, keeping the running configuration: $cf:3:" "$CPM_LOG"
+	assert_success
+	assert_output --regexp "configuration: .*/cpm\.json:3:[0-9]+: workers: expected an integer between 1 and 1024$"
+	sleep 0.3
+	assert_equal "$(workers_of "$CPM_PID" | sort)" "$before"
+	run curl -s "$(url /env.sh)"
+	assert_line CPM_MARK=one
+	refute_line CPM_MARK=two
+	run log_count 'reloaded' 0
+	assert_success
+}
+
+@test "10 HUPs under load, every 3rd with a broken config: no request fails" {
+	cpm_start
+	stop=$BATS_TEST_TMPDIR/stop
+	# 2 threads with a new connection per request, 2 on keep-alive ones
+	python3 "$ROOT/t/hammer.py" "$CPM_PORT" /ex/hello.sh "$stop" 15 2 2 \
+		>"$BATS_TEST_TMPDIR/load" 2>"$BATS_TEST_TMPDIR/load.err" &
+	load=$!
+	sleep 0.5
+	for i in $(seq 10); do
+		if [ $((i % 3)) -eq 0 ]; then
+			printf '{ "workers": 2,, }\n' >"$BATS_TEST_TMPDIR/cpm.json"
+		else
+			cpm_config '' "\"env\": {\"CPM_MARK\": \"$i\"}"
+		fi
+		kill -HUP "$CPM_PID"
+		sleep 0.4
+	done
+	sleep 0.5
+	touch "$stop"
+	wait "$load"
+	cat "$BATS_TEST_TMPDIR/load" "$BATS_TEST_TMPDIR/load.err" # shown on failure
+	eval "$(tail -n 1 "$BATS_TEST_TMPDIR/load")"
+	assert_equal "$refused" 0
+	assert_equal "$failed" 0
+	assert_equal "$bad_status" 0
+	assert_equal "$bad_body" 0
+	assert_equal "$ok" "$requests"
+	[ "$requests" -ge 50 ]
+	# keep-alive connections carried several requests each, and the
+	# reloads closed them (after a last response with Connection: close)
+	[ "$ka_connections" -ge 8 ]
+	[ "$ka_requests" -ge $((2 * ka_connections)) ]
+	run log_count 'reloaded ' 7
+	assert_success
+	run log_count 'reload failed' 3
+	assert_success
+	# every retired worker exits once its connections are done
+	wait_for has_workers 2
+}
+
+@test "HUP adds and removes listen addresses; an unchanged one keeps its socket" {
+	b=$(free_port)
+	c=$(free_port)
+	cpm_config
+	set_listen "$CPM_PORT" "$b"
+	cpm_start
+	run answers "$b"
+	assert_success
+	run refused "$c"
+	assert_success
+	inode=$(listen_inode "$CPM_PORT")
+	[ -n "$inode" ]
+	stop=$BATS_TEST_TMPDIR/stop
+	python3 "$ROOT/t/hammer.py" "$CPM_PORT" /ex/hello.sh "$stop" 15 1 1 \
+		>"$BATS_TEST_TMPDIR/load" 2>"$BATS_TEST_TMPDIR/load.err" &
+	load=$!
+	sleep 0.3
+	set_listen "$CPM_PORT" "$c"
+	kill -HUP "$CPM_PID"
+	wait_for answers "$c"
+	wait_for refused "$b"
+	run listen_inode "$b"
+	assert_output ""
+	assert_equal "$(listen_inode "$CPM_PORT")" "$inode"
+	sleep 0.3
+	touch "$stop"
+	wait "$load"
+	cat "$BATS_TEST_TMPDIR/load" "$BATS_TEST_TMPDIR/load.err" # shown on failure
+	eval "$(tail -n 1 "$BATS_TEST_TMPDIR/load")"
+	assert_equal "$refused" 0
+	assert_equal "$failed" 0
+	assert_equal "$ok" "$requests"
+	[ "$requests" -ge 10 ]
+}
+
+@test "TTIN adds a worker, TTOU retires the highest-numbered one, never below 1" {
+	cpm_start
+	kill -TTIN "$CPM_PID"
+	wait_for has_workers 3
+	[ -n "$(worker_pid 2)" ]
+	kill -TTOU "$CPM_PID"
+	wait_for has_workers 2
+	[ -z "$(worker_pid 2)" ]
+	[ -n "$(worker_pid 1)" ]
+	kill -TTOU "$CPM_PID"
+	wait_for has_workers 1
+	[ -n "$(worker_pid 0)" ]
+	kill -TTOU "$CPM_PID"
+	sleep 0.5
+	run nworkers
+	assert_output 1
+	[ -n "$(worker_pid 0)" ]
 	run curl -s "$(url /ex/hello.sh)"
 	assert_output "Hello, world!"
+}
+
+@test "WINCH retires every worker but keeps the master and its listeners; HUP restarts them" {
+	cpm_start
+	kids=$(workers_of "$CPM_PID")
+	kill -WINCH "$CPM_PID"
+	wait_for has_workers 0
+	for k in $kids; do
+		run gone "$k"
+		assert_success
+	done
+	sleep 0.5
+	run nworkers
+	assert_output 0 # and none is started again
+	run kill -0 "$CPM_PID"
+	assert_success
+	# the listener is still open: a request waits in its backlog...
+	curl -s -m 10 -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' "$(url /ex/hello.sh)" >"$BATS_TEST_TMPDIR/code" &
+	curl_pid=$!
+	sleep 0.5
+	run kill -0 "$curl_pid"
+	assert_success
+	# ...and is answered once HUP has started workers again
+	kill -HUP "$CPM_PID"
+	wait "$curl_pid" || true
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/code")" 200
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/body")" "Hello, world!"
+	wait_for has_workers 2
+	run curl -s "$(url /ex/hello.sh)"
+	assert_output "Hello, world!"
+}
+
+@test "USR1 reopens the logs: no line lost or duplicated across a rotation" {
+	cpm_start
+	d=$BATS_TEST_TMPDIR
+	for i in $(seq 5); do
+		curl -s -o /dev/null "$(url /ex/hello.sh)"
+	done
+	wait_for lines_in "$d/access.log" 5
+	mv "$d/access.log" "$d/access.log.1"
+	mv "$d/error.log" "$d/error.log.1"
+	kill -USR1 "$CPM_PID"
+	wait_for test -e "$d/error.log" # the master has reopened its logs
+	sleep 0.5                       # and relayed USR1 to the workers
+	for i in $(seq 3); do
+		curl -s -o /dev/null "$(url /stderr.sh)" # the worker logs its stderr
+	done
+	kill -TTIN "$CPM_PID" # the master logs this
+	wait_for lines_in "$d/access.log" 3
+	wait_for log_count 'TTIN: 3 worker' 1
+	wait_for log_count 'something went sideways' 3
+	sleep 0.3 # nothing more arrives, in either file
+	run lines_in "$d/access.log.1" 5
+	assert_success
+	run grep -c 'GET /ex/hello.sh ' "$d/access.log.1"
+	assert_output 5
+	run lines_in "$d/access.log" 3
+	assert_success
+	run grep -c 'GET /stderr.sh ' "$d/access.log"
+	assert_output 3
+	run grep -c 'USR1: reopening logs' "$d/error.log.1"
+	assert_output 1
+	run grep -c -e 'something went sideways' -e 'TTIN' "$d/error.log.1"
+	assert_output 0
+	run log_count 'something went sideways' 3
+	assert_success
 }
 
 @test "a worker whose heartbeat stops is killed after timeout and replaced" {
