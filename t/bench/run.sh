@@ -33,6 +33,15 @@ fi
 [ -x "$CPM_BIN" ] || { echo "t/bench/run.sh: no cpm binary at $CPM_BIN" >&2; exit 1; }
 export CPM_BIN
 
+# run-peers.sh wipes and reuses one run directory and fixed ports: one run at a time.
+RUN=${PEERS_RUN_DIR:-/tmp/cpm-peers-run}
+LOCK=${RUN%/}.lock
+exec 9>>"$LOCK"
+if ! flock -n 9; then
+    echo "t/bench/run.sh: another benchmark run holds $LOCK; wait for it to finish" >&2
+    exit 1
+fi
+
 RES=${BENCH_RESULTS:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RES"
 RES=$(cd "$RES" && pwd)
@@ -43,6 +52,12 @@ echo "cpm: $CPM_BIN ($("$CPM_BIN" -v 2>&1))  results: $RES" >&2
 "$PEERS_DIR/run-peers.sh" --extra "$BENCH/stacks-cpm.sh" \
     --only 'nginx-fcgiwrap|cpm-cgi|lighttpd-cgi' --no-spawn "$@"
 rc=$?
+
+# Keep this run's server logs and configs with its results ($RUN is wiped by the next run).
+if [ -f "$RES/env.txt" ]; then    # (setup ran: $RUN belongs to this run)
+    mkdir -p "$RES/run-logs"
+    cp -p "$RUN"/logs/* "$RUN"/conf/* "$RES/run-logs/" 2>/dev/null || true
+fi
 
 # Ratio summary from this run's reps.tsv only (absolute numbers do not carry across runs).
 /usr/bin/env python3 - "$RES" <<'PY' | tee "$RES/ratios.md"
@@ -78,8 +93,17 @@ fpath = os.path.join(res, "failures.tsv")
 if os.path.exists(fpath):
     with open(fpath, newline="") as f:
         fails = list(csv.DictReader(f, delimiter="\t"))
+    if fails:
+        print()
     for r in fails:
-        print(f"\nFAILED: {r['stack']} {r['backend']} c{r['conns']}: {r['reason']}")
+        print(f"FAILED: {r['stack']} {r['backend']} c{r['conns']}: {r['reason']}")
 print(f"\nfull table: {res}/table.md")
 PY
+
+log=$RES/run-logs/cpm-cgi.err
+if [ -f "$log" ]; then
+    nerr=$(grep -c '\[error\]' "$log"); nwarn=$(grep -c '\[warn\]' "$log")
+    echo "cpm log ($log): $nerr error, $nwarn warn line(s)" | tee -a "$RES/ratios.md"
+    grep -E '\[(error|warn)\]' "$log" | head -10 | sed 's/^/  /' | tee -a "$RES/ratios.md"
+fi
 exit "$rc"
