@@ -38,6 +38,7 @@ struct fcgi_req {
 	unsigned char *out;
 	size_t out_len, out_off, out_cap;
 	int stdin_done;
+	int body_fd; /* a spooled (chunked) body, read from here; or -1 */
 	struct fcgi_decoder dec;
 	char *head;
 	size_t head_len, head_scan;
@@ -87,8 +88,11 @@ static void finish(struct fcgi_req *r)
 	req_free(r);
 }
 
+static void flush_errline(struct fcgi_req *r);
+
 static void fail(struct fcgi_req *r, int status, const char *why)
 {
+	flush_errline(r);
 	log_error("fastcgi %s (%s): %s", r->b->name, r->b->cgi.addrs[r->addr], why);
 	struct exchange *x = r->x;
 	int head = r->head_done && !r->discard;
@@ -212,7 +216,22 @@ static void feed_stdin(struct fcgi_req *r)
 	while (!r->stdin_done && r->out_len - r->out_off < OUT_MAX) {
 		const char *p;
 		int eof;
-		size_t n = exchange_body_peek(r->x, &p, &eof);
+		size_t n;
+		char fbuf[16384];
+		if (r->body_fd >= 0) {
+			ssize_t k = read(r->body_fd, fbuf, sizeof(fbuf));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				log_error("fastcgi %s: reading the spooled body: %s", r->b->name, strerror(errno));
+				k = 0; /* the app sees a short body and CONTENT_LENGTH tells it */
+			}
+			n = (size_t)k;
+			p = fbuf;
+			eof = k == 0;
+		} else {
+			n = exchange_body_peek(r->x, &p, &eof);
+		}
 		if (n == 0) {
 			if (!eof)
 				return;
@@ -230,7 +249,8 @@ static void feed_stdin(struct fcgi_req *r)
 		out_put(r, h, fcgi_encode_stdin_header(h, REQUEST_ID, n, &pad));
 		out_put(r, p, n);
 		out_put(r, zeros, pad);
-		exchange_body_consume(r->x, n);
+		if (r->body_fd < 0)
+			exchange_body_consume(r->x, n);
 	}
 }
 
@@ -420,6 +440,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->x = x;
 	r->b = b;
 	r->sock.fd = -1;
+	r->body_fd = info->body_fd; /* owned by the connection */
 	fcgi_decoder_init(&r->dec, REQUEST_ID);
 	size_t cap = 16 + fcgi_params_size(envp);
 	r->out = malloc(cap + OUT_MAX);

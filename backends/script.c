@@ -26,7 +26,7 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 		log_error("%s: cannot open root %s: %s", info->backend->name, g->root, strerror(errno));
 		return 500;
 	}
-	char rel[4096];
+	char rel[4096] = "";
 	size_t rl = 0;
 	const char *p = info->rest;
 	int status = 404;

@@ -410,7 +410,12 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"fastcgi\", \"root\": \"/\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:19: backends.b.type: unknown backend type (expected \"cgi\" or \"status\")");
+		   "4:10: backends.b: missing key \"address\"");
+	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
+		   "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
+		   "  }\n"
+		   "}\n",
+		   "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\" or \"status\")");
 }
 
 /* errors whose column depends on ROOT's length are checked separately */

@@ -1,0 +1,441 @@
+#!/usr/bin/env bats
+# The fastcgi backend against real FastCGI servers: the libfcgi apps of
+# t/apps-fcgi run under spawn-fcgi, and t/apps-fcgi/fake.py for the
+# END_REQUEST statuses libfcgi cannot send.
+load helpers
+
+FCGI_APPS="echo big slow stderr crash"
+
+setup_file() {
+	command -v gcc >/dev/null || {
+		echo "gcc is missing: install build-essential" >&2
+		return 1
+	}
+	[ -f /usr/include/fcgiapp.h ] || {
+		echo "fcgiapp.h is missing: install libfcgi-dev" >&2
+		return 1
+	}
+	command -v spawn-fcgi >/dev/null || {
+		echo "spawn-fcgi is missing: install spawn-fcgi" >&2
+		return 1
+	}
+	local a
+	for a in $FCGI_APPS; do
+		gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/$a" "$ROOT/t/apps-fcgi/$a.c" -lfcgi || {
+			echo "cannot build t/apps-fcgi/$a.c against libfcgi" >&2
+			return 1
+		}
+	done
+}
+
+setup() {
+	FCGI_PIDS=()
+	# unix socket paths are limited to 108 bytes: keep them short
+	SOCKDIR=$(mktemp -d /tmp/cpm-fcgi.XXXXXX)
+}
+
+# the teardown of helpers.bash, kept as helpers_teardown
+eval "$(declare -f teardown | sed '1s/^teardown/helpers_teardown/')"
+
+teardown() {
+	local rc=0 p
+	helpers_teardown || rc=1
+	# every app started here dies with the test; spawn-fcgi -n execs the
+	# app in its own process, so its pid is the app's
+	for p in "${FCGI_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		! kill -0 "$p" 2>/dev/null || { echo "FastCGI app $p survived" >&2; rc=1; }
+	done
+	rm -rf "$SOCKDIR"
+	return $rc
+}
+
+# fcgi_unix APP: run APP under spawn-fcgi on a new unix socket; sets ADDR.
+fcgi_unix() {
+	local sock=$SOCKDIR/$1.${#FCGI_PIDS[@]}.sock
+	spawn-fcgi -n -s "$sock" -- "$BATS_FILE_TMPDIR/$1" >>"$BATS_TEST_TMPDIR/spawn.log" 2>&1 3>&- &
+	FCGI_PIDS+=($!)
+	ADDR=unix:$sock
+	local i
+	for i in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		sleep 0.05
+	done
+	echo "spawn-fcgi did not create $sock" >&2
+	cat "$BATS_TEST_TMPDIR/spawn.log" >&2
+	return 1
+}
+
+# fcgi_tcp APP: the same on a free TCP port of 127.0.0.1; sets ADDR.
+fcgi_tcp() {
+	local port
+	port=$(free_port)
+	spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$BATS_FILE_TMPDIR/$1" >>"$BATS_TEST_TMPDIR/spawn.log" 2>&1 3>&- &
+	FCGI_PIDS+=($!)
+	ADDR=127.0.0.1:$port
+	local i
+	for i in $(seq 100); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "spawn-fcgi did not listen on $port" >&2
+	cat "$BATS_TEST_TMPDIR/spawn.log" >&2
+	return 1
+}
+
+# fake_fcgi MODE [LOG]: t/apps-fcgi/fake.py on a new unix socket; sets ADDR.
+fake_fcgi() {
+	local sock=$SOCKDIR/fake.${#FCGI_PIDS[@]}.sock
+	python3 "$ROOT/t/apps-fcgi/fake.py" "$sock" "$@" >>"$BATS_TEST_TMPDIR/spawn.log" 2>&1 3>&- &
+	FCGI_PIDS+=($!)
+	ADDR=unix:$sock
+	local i
+	for i in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		sleep 0.05
+	done
+	echo "fake.py did not create $sock" >&2
+	return 1
+}
+
+# fcgi_config 'BACKEND MEMBERS' [PREFIX]: cpm.json routing PREFIX (default
+# /app) to the fastcgi backend "php" with those members besides the type.
+fcgi_config() {
+	CPM_PORT=${CPM_PORT:-$(free_port)}
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$CPM_PORT"],
+  "workers": ${CPM_WORKERS:-2},
+  "access_log": "$BATS_TEST_TMPDIR/access.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "routes": [ { "prefix": "${2:-/app}", "backend": "php" } ],
+  "backends": {
+    "php": { "type": "fastcgi", $1 }
+  }
+}
+JSON
+}
+
+# a refused TCP address: a port nobody listens on
+dead_tcp() {
+	echo "127.0.0.1:$(free_port)"
+}
+
+@test "GET through a fastcgi backend with a fixed script" {
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -si "$(url /app)"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line --regexp '^Content-Type: text/plain'
+	assert_line --regexp '^Server: cpm/'
+	assert_line "GATEWAY_INTERFACE=CGI/1.1"
+	assert_line "REQUEST_METHOD=GET"
+	assert_line "body-length=0"
+}
+
+@test "script mode: SCRIPT_NAME is the route prefix, PATH_INFO the rest, SCRIPT_FILENAME fixed" {
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s "$(url '/app/a/b%20c?x=%41&y')"
+	assert_line "SCRIPT_NAME=/app"
+	assert_line "PATH_INFO=/a/b c"
+	assert_line "QUERY_STRING=x=%41&y"
+	assert_line "SCRIPT_FILENAME=/srv/www/app.php"
+	assert_line "REQUEST_URI=/app/a/b%20c?x=%41&y"
+	run curl -s "$(url /app)"
+	assert_line "SCRIPT_NAME=/app"
+	assert_line "PATH_INFO="
+	assert_line "QUERY_STRING="
+	refute_line --partial "PATH_TRANSLATED="
+}
+
+@test "the app gets the RFC 3875 variables, env, pass_env and path" {
+	export CPM_TEST_PASSED=from-outside
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\", \"env\": {\"APP_MODE\": \"test\"},
+		\"pass_env\": [\"CPM_TEST_PASSED\"], \"path\": \"/opt/bin:/bin\""
+	cpm_start
+	run curl -s -H 'Content-Type: text/x-test' -u user:pw --data 'abc' "$(url /app/extra?a=b)"
+	for v in GATEWAY_INTERFACE=CGI/1.1 "SERVER_SOFTWARE=cpm/" SERVER_NAME=127.0.0.1 "SERVER_PORT=$CPM_PORT" \
+		SERVER_PROTOCOL=HTTP/1.1 REQUEST_METHOD=POST REMOTE_ADDR=127.0.0.1 "REMOTE_PORT=" \
+		CONTENT_TYPE=text/x-test CONTENT_LENGTH=3 AUTH_TYPE=Basic; do
+		assert_line --partial "$v"
+	done
+	assert_line "APP_MODE=test"
+	assert_line "CPM_TEST_PASSED=from-outside"
+	assert_line "PATH=/opt/bin:/bin"
+	assert_line "body-length=3"
+	refute_line --partial HTTP_AUTHORIZATION
+}
+
+@test "root mode splits the path at the first regular file, executable or not" {
+	root=$BATS_TEST_TMPDIR/www
+	mkdir -p "$root/sub/dir"
+	echo '<?php' >"$root/sub/page.php"
+	echo '<?php' >"$root/sub/index.php"
+	chmod 644 "$root/sub/page.php" "$root/sub/index.php"
+	root=$(realpath "$root")
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"root\": \"$root\", \"index\": [\"index.php\"]" /php
+	cpm_start
+	run curl -s "$(url '/php/sub/page.php/x/y?q=1')"
+	assert_line "SCRIPT_NAME=/php/sub/page.php"
+	assert_line "PATH_INFO=/x/y"
+	assert_line "PATH_TRANSLATED=$root/x/y"
+	assert_line "SCRIPT_FILENAME=$root/sub/page.php"
+	assert_line "DOCUMENT_ROOT=$root"
+	assert_line "QUERY_STRING=q=1"
+	run curl -s "$(url /php/sub/)"
+	assert_line "SCRIPT_NAME=/php/sub/index.php"
+	assert_line "SCRIPT_FILENAME=$root/sub/index.php"
+	assert_line "PATH_INFO="
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /php/sub/nope.php)"
+	assert_output 404
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /php/sub/dir/)"
+	assert_output 404
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /php/sub/%2e%2e/%2e%2e/etc/passwd)"
+	assert_output 404
+}
+
+@test "root mode: the root directory itself gets its index file" {
+	root=$BATS_TEST_TMPDIR/www
+	mkdir -p "$root/sub/dir"
+	echo '<?php' >"$root/index.php"
+	root=$(realpath "$root")
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"root\": \"$root\", \"index\": [\"index.php\"]" /php
+	cpm_start
+	for _ in 1 2 3 4; do
+		run curl -s "$(url /php/)"
+		assert_line "SCRIPT_FILENAME=$root/index.php"
+		assert_line "PATH_INFO="
+	done
+}
+
+@test "script and root together: script is SCRIPT_FILENAME, root only DOCUMENT_ROOT" {
+	root=$(realpath "$BATS_TEST_TMPDIR")
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\", \"root\": \"$root\""
+	cpm_start
+	run curl -s "$(url /app/not/a/file)"
+	assert_line "SCRIPT_FILENAME=/srv/www/app.php"
+	assert_line "SCRIPT_NAME=/app"
+	assert_line "PATH_INFO=/not/a/file"
+	assert_line "DOCUMENT_ROOT=$root"
+}
+
+@test "a 1 MB POST body arrives intact" {
+	head -c 1048576 /dev/urandom >"$BATS_TEST_TMPDIR/body"
+	want=$(sha256sum <"$BATS_TEST_TMPDIR/body" | cut -d' ' -f1)
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s --data-binary @"$BATS_TEST_TMPDIR/body" "$(url /app)"
+	assert_line "CONTENT_LENGTH=1048576"
+	assert_line "body-length=1048576"
+	assert_line "body-sha256=$want"
+}
+
+@test "a chunked request body held in memory arrives intact with its CONTENT_LENGTH" {
+	head -c 30000 /dev/urandom >"$BATS_TEST_TMPDIR/body"
+	want=$(sha256sum <"$BATS_TEST_TMPDIR/body" | cut -d' ' -f1)
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s -H 'Transfer-Encoding: chunked' --data-binary @"$BATS_TEST_TMPDIR/body" "$(url /app)"
+	assert_line "CONTENT_LENGTH=30000"
+	assert_line "body-length=30000"
+	assert_line "body-sha256=$want"
+}
+
+@test "a chunked request body spooled to a file (over body_buffer) arrives intact" {
+	head -c 300000 /dev/urandom >"$BATS_TEST_TMPDIR/body"
+	want=$(sha256sum <"$BATS_TEST_TMPDIR/body" | cut -d' ' -f1)
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s -H 'Transfer-Encoding: chunked' --data-binary @"$BATS_TEST_TMPDIR/body" "$(url /app)"
+	assert_line "CONTENT_LENGTH=300000"
+	assert_line "body-length=300000"
+	assert_line "body-sha256=$want"
+}
+
+@test "a 10 MB response arrives intact" {
+	fcgi_unix big
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/big\""
+	cpm_start
+	want=$(head -c 10485760 /dev/zero | tr '\0' a | sha256sum)
+	run bash -c "curl -s '$(url /app)' | sha256sum"
+	assert_output "$want"
+	# a slower reader: cpm stops reading from the app while the client lags
+	run bash -c "curl -s --limit-rate 20M '$(url /app)' | sha256sum"
+	assert_output "$want"
+}
+
+@test "a TCP address works like a unix one" {
+	fcgi_tcp echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s "$(url /app/tcp)"
+	assert_line "PATH_INFO=/tcp"
+}
+
+@test "addresses are used round-robin" {
+	fcgi_unix echo
+	a=$ADDR
+	fcgi_tcp echo
+	b=$ADDR
+	CPM_WORKERS=1 fcgi_config "\"address\": [\"$a\", \"$b\"], \"script\": \"/srv/www/app.php\""
+	cpm_start
+	for _ in 1 2 3 4; do
+		curl -s "$(url /app)" | grep '^app-pid='
+	done >"$BATS_TEST_TMPDIR/pids"
+	run sort -u "$BATS_TEST_TMPDIR/pids"
+	assert_equal "${#lines[@]}" 2
+}
+
+@test "failover: a refused address is skipped and the next one answers" {
+	fcgi_unix echo
+	CPM_WORKERS=1 fcgi_config "\"address\": [\"$(dead_tcp)\", \"unix:$SOCKDIR/missing.sock\", \"$ADDR\"],
+		\"script\": \"/srv/www/app.php\""
+	cpm_start
+	for _ in 1 2 3 4 5 6; do
+		run curl -s -o /dev/null -w '%{http_code}' "$(url /app)"
+		assert_output 200
+	done
+	grep -qE "fastcgi php: connect 127\.0\.0\.1:[0-9]+: Connection refused" "$CPM_LOG"
+	grep -q "fastcgi php: connect unix:$SOCKDIR/missing.sock: No such file or directory" "$CPM_LOG"
+}
+
+@test "all addresses refuse: 502" {
+	fcgi_config "\"address\": [\"$(dead_tcp)\", \"unix:$SOCKDIR/missing.sock\"], \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /app)"
+	assert_output 502
+	grep -q "fastcgi php.*no address accepts connections" "$CPM_LOG"
+}
+
+@test "the app exits before answering: 502" {
+	fcgi_unix crash
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/crash\""
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?early')"
+	assert_output 502
+	grep -q "fastcgi php (unix:$SOCKDIR/.*): connection closed before END_REQUEST" "$CPM_LOG"
+}
+
+@test "the app exits after its header: the response is cut, never complete" {
+	fcgi_unix crash
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/crash\""
+	cpm_start
+	run curl -s "$(url /app)"
+	assert_equal "$status" 18 # partial file: no last chunk
+	assert_output --partial partial
+}
+
+@test "stderr lines reach the error log as fastcgi NAME: LINE" {
+	fcgi_unix stderr
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/stderr\""
+	cpm_start
+	run curl -s "$(url /app)"
+	assert_output ok
+	sleep 0.2
+	run cat "$CPM_LOG"
+	assert_line --regexp '\[warn\] cpm\[[0-9]+\]: fastcgi php: something went sideways in /app$'
+}
+
+@test "an app slower than timeout gets 504 after about timeout" {
+	fcgi_unix slow
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/slow\", \"timeout\": 1"
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code} %{time_total}' "$(url '/app?5')"
+	assert_output --regexp '^504 1\.'
+	grep -q "fastcgi php (unix:.*): timeout" "$CPM_LOG"
+}
+
+@test "an app within timeout answers" {
+	fcgi_unix slow
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/slow\", \"timeout\": 3"
+	cpm_start
+	run curl -s "$(url '/app?1')"
+	assert_output "slept 1"
+}
+
+@test "httpoxy: Proxy is not passed through FastCGI; names with underscores are dropped" {
+	fcgi_unix echo
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/app.php\""
+	cpm_start
+	run curl -s -H 'Proxy: http://evil:1' -H 'X_Forwarded_For: spoof' -H 'X-Forwarded-For: real' "$(url /app)"
+	refute_line --partial HTTP_PROXY
+	refute_line --partial evil
+	assert_line "HTTP_X_FORWARDED_FOR=real"
+	refute_line --partial spoof
+}
+
+@test "END_REQUEST overloaded or cannot multiplex: 503; unknown role: 502" {
+	fake_fcgi overloaded
+	over=$ADDR
+	fake_fcgi cant_mpx
+	mpx=$ADDR
+	fake_fcgi unknown_role
+	role=$ADDR
+	CPM_PORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$CPM_PORT"],
+  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "access_log": null,
+  "routes": [ { "prefix": "/over", "backend": "over" }, { "prefix": "/mpx", "backend": "mpx" },
+              { "prefix": "/role", "backend": "role" } ],
+  "backends": {
+    "over": { "type": "fastcgi", "address": "$over", "script": "/x" },
+    "mpx": { "type": "fastcgi", "address": "$mpx", "script": "/x" },
+    "role": { "type": "fastcgi", "address": "$role", "script": "/x" }
+  }
+}
+JSON
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /over)"
+	assert_output 503
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /mpx)"
+	assert_output 503
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /role)"
+	assert_output 502
+}
+
+@test "a client that disconnects makes cpm close the app connection" {
+	fake_fcgi hold "$BATS_TEST_TMPDIR/closed"
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\""
+	cpm_start
+	curl -s -m 1 "$(url /app)" || true
+	sleep 0.5
+	run cat "$BATS_TEST_TMPDIR/closed"
+	assert_output closed
+	grep -q "fastcgi php: client gone, closing the application connection" "$CPM_LOG"
+}
+
+@test "cpm -t: a fastcgi backend needs an address and a script or a root" {
+	CPM_PORT=1
+	fcgi_config "\"script\": \"/x\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --partial 'backends.php: missing key "address"'
+	fcgi_config "\"address\": \"unix:/run/x.sock\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --partial 'needs "script"'
+	fcgi_config "\"address\": \"nowhere\", \"script\": \"/x\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --partial 'backends.php.address: expected'
+	fcgi_config "\"address\": \"unix:/run/x.sock\", \"script\": \"x\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --partial 'backends.php.script: expected an absolute path'
+	fcgi_config "\"address\": [\"unix:/run/x.sock\", \"127.0.0.1:9000\"], \"root\": \"/\", \"timeout\": \"5s\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_success
+}
