@@ -237,7 +237,8 @@ static void feed_stdin(struct fcgi_req *r)
 				return;
 			unsigned char h[FCGI_HEADER_LEN];
 			size_t pad;
-			out_put(r, h, fcgi_encode_stdin_header(h, REQUEST_ID, 0, &pad));
+			size_t hl = fcgi_encode_stdin_header(h, REQUEST_ID, 0, &pad);
+			out_put(r, h, hl);
 			r->stdin_done = 1;
 			return;
 		}
@@ -246,7 +247,8 @@ static void feed_stdin(struct fcgi_req *r)
 		unsigned char h[FCGI_HEADER_LEN];
 		static const unsigned char zeros[8];
 		size_t pad;
-		out_put(r, h, fcgi_encode_stdin_header(h, REQUEST_ID, n, &pad));
+		size_t hl = fcgi_encode_stdin_header(h, REQUEST_ID, n, &pad);
+		out_put(r, h, hl);
 		out_put(r, p, n);
 		out_put(r, zeros, pad);
 		if (r->body_fd < 0)
