@@ -252,16 +252,11 @@ static int head_complete(struct cgi_req *r)
 		return -1;
 	}
 	r->head_done = 1;
-	if (resp.location.len && resp.status == 0) {
-		if (cgi_location_is_local(resp.location)) {
-			r->discard = 1;
-			r->redirect = strndup(resp.location.p, resp.location.len);
-			return 1;
-		}
-		resp.status = 302;
+	if (cgi_response_resolve(&resp)) {
+		r->discard = 1;
+		r->redirect = strndup(resp.location.p, resp.location.len);
+		return 1;
 	}
-	if (resp.status == 0)
-		resp.status = 200;
 	if (exchange_response_head(r->x, &resp) < 0) {
 		give_up(r);
 		return -1;

@@ -157,6 +157,18 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 	return 1;
 }
 
+int cgi_response_resolve(struct cgi_response *r)
+{
+	if (r->location.len && r->status == 0) {
+		if (cgi_location_is_local(r->location))
+			return 1;
+		r->status = 302;
+	}
+	if (r->status == 0)
+		r->status = 200;
+	return 0;
+}
+
 int cgi_location_is_local(struct http_slice loc)
 {
 	return loc.len >= 1 && loc.p[0] == '/' && (loc.len == 1 || loc.p[1] != '/');

@@ -29,6 +29,11 @@ struct cgi_response {
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan);
 
+/* RFC 3875 6.2: a Location without Status is a local redirect (returns 1:
+ * the caller re-dispatches to r->location) or, for an absolute URL, a 302;
+ * no Status at all is 200. Returns 0 with r->status set otherwise. */
+int cgi_response_resolve(struct cgi_response *r);
+
 /* Whether a Location value is a local path ("/x", not "//host"). */
 int cgi_location_is_local(struct http_slice loc);
 
