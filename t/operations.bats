@@ -487,7 +487,7 @@ PY
 	run cat "$NOUT"
 	assert_output "READY=1|MAINPID=$master"
 	kill -HUP "$master"
-	within 3 test "$(wc -l <"$NOUT")" -ge 3
+	within 10 test "$(wc -l <"$NOUT")" -ge 3
 	kill -QUIT "$master"
 	wait_exit "$master" 5
 	assert_equal "$EXIT_STATUS" 0
