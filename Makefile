@@ -18,13 +18,13 @@ PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response
 BACKENDS = backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
-           manager/scoreboard.c manager/timer.c manager/process.c
+           manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi
-EXAMPLES = examples/hello
-DEPS     = build-essential libjansson-dev libfcgi-dev
+EXAMPLES = examples/hello examples/counter
+DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz
@@ -39,6 +39,9 @@ cpm: $(OBJS)
 
 examples/hello: examples/hello.c
 	$(CC) $(CFLAGS) -o $@ $<
+
+examples/counter: examples/counter.c
+	$(CC) $(CFLAGS) -o $@ $< -lfcgi
 
 t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \

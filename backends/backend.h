@@ -89,9 +89,15 @@ struct backend_ops {
 	void (*abort)(void *st);      /* the client is gone: free st soon */
 };
 
-/* The scoreboard this worker reports into (read by the status backend). */
+/* The scoreboard this worker reports into (the status backend reads it,
+ * the fastcgi backend picks pool processes in it) and this worker's slot. */
 struct scoreboard;
-const struct scoreboard *loop_scoreboard(void);
+struct worker_slot;
+struct scoreboard *loop_scoreboard(void);
+struct worker_slot *loop_worker_slot(void);
+/* Move ev's fd (still registered) to to, with events: no syscall beyond
+ * one epoll_ctl. ev is left without an fd. */
+int loop_move(struct ev *ev, struct ev *to, uint32_t events);
 
 extern const struct backend_ops cgi_backend_ops;
 extern const struct backend_ops status_backend_ops;

@@ -491,8 +491,45 @@ void cgi_kill_all(void)
 
 /* ---- spawning ---- */
 
+/* With resource limits or no_new_privs: vfork, set them, exec. The child
+ * shares our memory until it execs, so it only makes syscalls, and says
+ * why exec failed through child_errno. */
+static int spawn_limited(struct cgi_req *r, const struct script *s, char **envp, int in_fd, int out_fd, int err_fd)
+{
+	static volatile int child_errno;
+	char *argv[] = {(char *)s->filename, NULL};
+	sigset_t none;
+	sigemptyset(&none);
+	child_errno = 0;
+	pid_t pid = vfork();
+	if (pid == 0) {
+		if (setpgid(0, 0) < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0 ||
+		    chdir(s->dir) < 0 || script_child_limits(&r->b->cgi) < 0) {
+			child_errno = errno;
+			_exit(127);
+		}
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		closefrom(3);
+		execve(s->filename, argv, envp);
+		child_errno = errno;
+		_exit(127);
+	}
+	if (pid < 0)
+		return errno;
+	if (child_errno) {
+		int e = child_errno;
+		waitpid(pid, NULL, 0);
+		return e;
+	}
+	r->pid = pid;
+	return 0;
+}
+
 static int spawn(struct cgi_req *r, const struct script *s, char **envp, int in_fd, int out_fd, int err_fd)
 {
+	if (script_has_limits(&r->b->cgi))
+		return spawn_limited(r, s, envp, in_fd, out_fd, err_fd);
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	/* the worker blocks the signals it handles (signalfd) and ignores

@@ -1,10 +1,21 @@
-/* The fastcgi backend, client side: one connection per request to an
- * external FastCGI server (php-fpm, spawn-fcgi, a libfcgi app), tried in
- * turn over the configured addresses. The request is BEGIN_REQUEST, the
- * CGI environment as PARAMS, the body as STDIN records with backpressure;
+/* The fastcgi backend, client side. The request is BEGIN_REQUEST, the CGI
+ * environment as PARAMS, the body as STDIN records with backpressure;
  * STDOUT goes through the CGI response parser and streams to the client,
- * STDERR to the error log, END_REQUEST ends it. */
+ * STDERR to the error log, END_REQUEST ends it.
+ *
+ * External servers (php-fpm, spawn-fcgi): one connection per request, tried
+ * in turn over the configured addresses.
+ *
+ * Pools (processes the master runs, one socket each): a process serves one
+ * connection at a time, so a worker owns the process it has a connection
+ * to (the scoreboard slot's owner) and keeps that connection open
+ * (FCGI_KEEP_CONN) for its next request while nobody else waits. Requests
+ * that find every process taken wait in a per-worker queue; the worker
+ * then asks the owners of idle connections to let go (SIGURG) and retries
+ * every few milliseconds, until queue_timeout (503). A request past its
+ * timeout gets 504 and its process is killed by the master. */
 #include <errno.h>
+#include <signal.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,9 +28,11 @@
 #include <unistd.h>
 
 #include "../manager/log.h"
+#include "../manager/scoreboard.h"
 #include "../manager/xalloc.h"
 #include "../protocol/fcgi.h"
 #include "backend.h"
+#include "fastcgi.h"
 #include "script.h"
 
 #define HEAD_MAX    (32 * 1024)
@@ -27,6 +40,7 @@
 #define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
 #define READ_CHUNK  (32 * 1024)
 #define REQUEST_ID  1
+#define RETRY_MS    5 /* a queued request looks for a free process this often */
 
 struct fcgi_req {
 	struct exchange *x;
@@ -44,14 +58,50 @@ struct fcgi_req {
 	size_t head_len, head_scan;
 	int head_done;
 	int discard;
+	int cut; /* the application answered before taking the whole body */
 	char *redirect;
 	int paused;
 	struct timer timeout;
 	char errline[1024];
 	size_t errlen;
+	/* pools */
+	int pool;      /* pool id, -1 for an external server */
+	int has_slot;  /* holds a process: slot, pid */
+	unsigned slot; /* index into the scoreboard's pool slots */
+	pid_t pid;
+	int reused; /* on a kept connection */
+	int retried;
+	int got_bytes;	      /* the application said something */
+	int body_taken;	      /* request body consumed from the client */
+	int killed;	      /* timed out: the master kills the process */
+	unsigned char *begin; /* BEGIN_REQUEST + PARAMS, to start over */
+	size_t begin_len;
+	struct fcgi_req *qnext; /* waiting for a process */
+	int queued;
 };
 
 static size_t next_addr; /* round-robin start, per worker */
+
+/* A kept connection to a pool process, between requests. */
+struct idle_conn {
+	struct ev sock;
+	int pool;
+	unsigned slot;
+	pid_t pid;
+	struct idle_conn *next;
+};
+
+static struct pool_state {
+	struct fcgi_req *qhead, *qtail;
+	struct idle_conn *idle;
+	struct timer retry;
+	unsigned rot; /* where the next search for a free process starts */
+} PS[POOLS_MAX];
+
+static pid_t me;
+
+static void pool_release(struct fcgi_req *r, int keep);
+static void queue_remove(struct fcgi_req *r);
 
 static void out_put(struct fcgi_req *r, const void *p, size_t n)
 {
@@ -72,14 +122,26 @@ static void out_put(struct fcgi_req *r, const void *p, size_t n)
 	r->out_len += n;
 }
 
-static void req_free(struct fcgi_req *r)
+/* keep: the connection is clean (END_REQUEST after the whole request was
+ * sent) and may carry another request. */
+static void req_free_keep(struct fcgi_req *r, int keep)
 {
 	timer_cancel(loop_timers(), &r->timeout);
+	if (r->queued)
+		queue_remove(r);
+	if (r->pool >= 0)
+		pool_release(r, keep);
 	loop_del(&r->sock);
 	free(r->out);
 	free(r->head);
 	free(r->redirect);
+	free(r->begin);
 	loop_free_later(r);
+}
+
+static void req_free(struct fcgi_req *r)
+{
+	req_free_keep(r, 0);
 }
 
 /* The exchange is over (answered or gone): drop everything. */
@@ -88,12 +150,17 @@ static void finish(struct fcgi_req *r)
 	req_free(r);
 }
 
+static int pool_retry(struct fcgi_req *r);
+static const char *req_addr(const struct fcgi_req *r);
+
 static void flush_errline(struct fcgi_req *r);
 
 static void fail(struct fcgi_req *r, int status, const char *why)
 {
+	if (status == 502 && pool_retry(r))
+		return;
 	flush_errline(r);
-	log_error("fastcgi %s (%s): %s", r->b->name, r->b->cgi.addrs[r->addr], why);
+	log_error("fastcgi %s (%s): %s", r->b->name, req_addr(r), why);
 	struct exchange *x = r->x;
 	int head = r->head_done && !r->discard;
 	finish(r);
@@ -196,7 +263,8 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	struct exchange *x = r->x;
 	char *redirect = r->redirect;
 	r->redirect = NULL;
-	finish(r);
+	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut;
+	req_free_keep(r, clean);
 	if (redirect) {
 		exchange_redirect(x, redirect, strlen(redirect));
 		free(redirect);
@@ -246,8 +314,10 @@ static void feed_stdin(struct fcgi_req *r)
 		out_put(r, h, hl);
 		out_put(r, p, n);
 		out_put(r, zeros, pad);
-		if (r->body_fd < 0)
+		if (r->body_fd < 0) {
 			exchange_body_consume(r->x, n);
+			r->body_taken = 1;
+		}
 	}
 }
 
@@ -271,7 +341,11 @@ static void on_socket(struct ev *ev, uint32_t events)
 		socklen_t el = sizeof(err);
 		getsockopt(r->sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
 		if (err) {
-			log_warn("fastcgi %s: connect %s: %s", r->b->name, r->b->cgi.addrs[r->addr], strerror(err));
+			log_warn("fastcgi %s: connect %s: %s", r->b->name, req_addr(r), strerror(err));
+			if (r->pool >= 0) {
+				fail(r, 502, "cannot connect to the pool process");
+				return;
+			}
 			loop_del(&r->sock);
 			if (start_connect(r) < 0)
 				fail(r, 502, "no address accepts connections");
@@ -294,6 +368,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 				/* the app answered without reading all of its body */
 				r->out_off = r->out_len;
 				r->stdin_done = 1;
+				r->cut = 1;
 				break;
 			}
 			fail(r, 502, "connection lost while sending the request");
@@ -312,6 +387,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 				fail(r, 502, "connection closed before END_REQUEST");
 				return;
 			}
+			r->got_bytes = 1;
 			size_t i = 0;
 			while (i < (size_t)n) {
 				struct fcgi_event e;
@@ -322,6 +398,8 @@ static void on_socket(struct ev *ev, uint32_t events)
 				} else if (e.type == FCGI_EV_STDERR) {
 					on_stderr(r, e.data, e.len);
 				} else if (e.type == FCGI_EV_END) {
+					if (i < (size_t)n)
+						r->cut = 1; /* more than one answer: not reusable */
 					on_end(r, &e);
 					return;
 				} else if (e.type == FCGI_EV_ERROR) {
@@ -403,9 +481,380 @@ static int start_connect(struct fcgi_req *r)
 	return -1;
 }
 
+/* ---- pools ---- */
+
+static struct pool_slot *pslot(unsigned k)
+{
+	return &loop_scoreboard()->pool_slots[k];
+}
+
+static struct pool_header *phdr(int id)
+{
+	return &loop_scoreboard()->pools[id];
+}
+
+static const char *req_addr(const struct fcgi_req *r)
+{
+	if (r->pool < 0)
+		return r->b->cgi.addrs[r->addr];
+	return r->has_slot ? pslot(r->slot)->addr : "pool";
+}
+
+/* Let go of the process at slot k (if it is still the one we knew). */
+static void owner_drop(unsigned k, pid_t pid)
+{
+	struct pool_slot *s = pslot(k);
+	pid_t mine = me;
+	if (s->pid == pid)
+		__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static void idle_unlink(struct idle_conn *ic)
+{
+	struct idle_conn **pp = &PS[ic->pool].idle;
+	while (*pp && *pp != ic)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = ic->next;
+}
+
+static void idle_close(struct idle_conn *ic)
+{
+	idle_unlink(ic);
+	loop_del(&ic->sock);
+	owner_drop(ic->slot, ic->pid);
+	loop_free_later(ic);
+}
+
+/* Anything on an idle connection (the process closed it or died) ends it. */
+static void on_idle(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	idle_close((struct idle_conn *)((char *)ev - offsetof(struct idle_conn, sock)));
+}
+
+/* Workers other than this one with requests waiting for pool id. */
+static int others_waiting(int id)
+{
+	return phdr(id)->waiting - (PS[id].qhead != NULL);
+}
+
+void fastcgi_release_idle(void)
+{
+	for (int id = 0; id < POOLS_MAX; id++)
+		if (PS[id].idle && others_waiting(id) > 0)
+			while (PS[id].idle)
+				idle_close(PS[id].idle);
+}
+
+static void set_waiting(int id, int on)
+{
+	struct worker_slot *ws = loop_worker_slot();
+	uint64_t bit = 1ULL << id;
+	if (on && !(ws->pools_waiting & bit)) {
+		ws->pools_waiting |= bit;
+		__atomic_fetch_add(&phdr(id)->waiting, 1, __ATOMIC_ACQ_REL);
+		scoreboard_wake(loop_scoreboard()); /* it may start another process */
+	} else if (!on && (ws->pools_waiting & bit)) {
+		ws->pools_waiting &= ~bit;
+		__atomic_fetch_sub(&phdr(id)->waiting, 1, __ATOMIC_ACQ_REL);
+	}
+}
+
+static void queue_remove(struct fcgi_req *r)
+{
+	struct pool_state *ps = &PS[r->pool];
+	struct fcgi_req **pp = &ps->qhead, *prev = NULL;
+	while (*pp && *pp != r)
+		prev = *pp, pp = &(*pp)->qnext;
+	if (*pp)
+		*pp = r->qnext;
+	if (ps->qtail == r)
+		ps->qtail = prev;
+	r->queued = 0;
+	r->qnext = NULL;
+	if (!ps->qhead)
+		set_waiting(r->pool, 0);
+}
+
+/* Processes of pool id this worker holds, and its fair share of them. */
+static int over_share(int id)
+{
+	const struct pool_header *h = phdr(id);
+	unsigned mine = 0, ready = 0;
+	for (unsigned k = h->base; k < h->base + h->nslots; k++) {
+		mine += pslot(k)->owner == me;
+		ready += pslot(k)->state == PSLOT_READY;
+	}
+	unsigned wanting = h->waiting > 0 ? (unsigned)h->waiting : 1;
+	unsigned share = ready / wanting ? ready / wanting : 1;
+	return mine > share;
+}
+
+static int sockaddr_for(const char *a, struct sockaddr_storage *ss, socklen_t *sl);
+static void update_events(struct fcgi_req *r);
+static void on_socket(struct ev *ev, uint32_t events);
+static void on_timeout(struct timer *t);
+
+/* r has its process: send. */
+static void pool_begin(struct fcgi_req *r)
+{
+	struct pool_slot *s = pslot(r->slot);
+	s->request_start_ms = loop_now_ms();
+	s->last_used_ms = loop_now_ms();
+	r->timeout.fire = on_timeout;
+	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
+	update_events(r);
+}
+
+/* Claim a free process for r: a kept connection of ours first, then a
+ * process nobody holds. Returns 1 when r has one (connecting or connected). */
+static int pool_acquire(struct fcgi_req *r)
+{
+	struct pool_state *ps = &PS[r->pool];
+	while (ps->idle) {
+		struct idle_conn *ic = ps->idle;
+		struct pool_slot *s = pslot(ic->slot);
+		int zero = 0;
+		if (s->pid != ic->pid || s->state != PSLOT_READY ||
+		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			idle_close(ic);
+			continue;
+		}
+		idle_unlink(ic);
+		loop_move(&ic->sock, &r->sock, EPOLLOUT | EPOLLIN);
+		r->sock.handler = on_socket;
+		loop_free_later(ic);
+		r->slot = ic->slot;
+		r->pid = ic->pid;
+		r->has_slot = 1;
+		r->reused = 1;
+		r->connected = 1;
+		return 1;
+	}
+	const struct pool_header *h = phdr(r->pool);
+	for (unsigned i = 0; i < h->nslots; i++) {
+		unsigned k = h->base + (ps->rot + i) % h->nslots;
+		struct pool_slot *s = pslot(k);
+		pid_t none = 0;
+		int zero = 0;
+		if (s->state != PSLOT_READY || s->owner != 0 ||
+		    !__atomic_compare_exchange_n(&s->owner, &none, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		pid_t pid = s->pid;
+		if (s->state != PSLOT_READY || pid <= 0 ||
+		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			owner_drop(k, pid);
+			continue;
+		}
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		int fd = -1;
+		if (sockaddr_for(s->addr, &ss, &sl) == 0)
+			fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd >= 0 && ss.ss_family != AF_UNIX) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&ss, sl);
+		if (rc < 0 && (fd < 0 || errno != EINPROGRESS)) {
+			log_warn("fastcgi %s: connect %s: %s", r->b->name, s->addr, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			s->busy = 0;
+			owner_drop(k, pid);
+			continue;
+		}
+		ps->rot = (ps->rot + i + 1) % h->nslots;
+		r->sock = (struct ev){.fd = fd, .handler = NULL};
+		r->connected = rc == 0;
+		r->slot = k;
+		r->pid = pid;
+		r->has_slot = 1;
+		r->reused = 0;
+		return 1;
+	}
+	return 0;
+}
+
+static void on_retry(struct timer *t)
+{
+	struct pool_state *ps = (struct pool_state *)((char *)t - offsetof(struct pool_state, retry));
+	int id = (int)(ps - PS);
+	while (ps->qhead) {
+		struct fcgi_req *r = ps->qhead;
+		if (!pool_acquire(r))
+			break;
+		queue_remove(r);
+		timer_cancel(loop_timers(), &r->timeout);
+		r->sock.handler = on_socket;
+		if (r->sock.events == 0)
+			loop_add(&r->sock, EPOLLOUT);
+		pool_begin(r);
+	}
+	if (!ps->qhead)
+		return;
+	/* ask the workers holding idle processes to let them go */
+	const struct pool_header *h = phdr(id);
+	for (unsigned k = h->base; k < h->base + h->nslots; k++) {
+		struct pool_slot *s = pslot(k);
+		pid_t owner = s->owner;
+		if (owner > 0 && owner != me && s->busy == 0 && s->state == PSLOT_READY)
+			kill(owner, SIGURG);
+	}
+	timer_arm(loop_timers(), &ps->retry, loop_now_ms() + RETRY_MS);
+}
+
+static void retry_after(const struct backend_conf *b, char *buf, size_t len)
+{
+	long secs = (long)(b->cgi.timeout_ms / 1000 / 4);
+	snprintf(buf, len, "Retry-After: %ld", secs < 1 ? 1 : secs > 60 ? 60 : secs);
+}
+
+static void on_queue_timeout(struct timer *t)
+{
+	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
+	log_warn("fastcgi %s: no free process within %lld ms; 503", r->b->name, (long long)r->b->cgi.queue_timeout_ms);
+	struct exchange *x = r->x;
+	char ra[64];
+	retry_after(r->b, ra, sizeof(ra));
+	req_free(r);
+	exchange_error(x, 503, ra);
+}
+
+/* Start r on a process of its pool, or queue it. */
+static void pool_dispatch(struct fcgi_req *r)
+{
+	struct pool_state *ps = &PS[r->pool];
+	if (!ps->qhead && pool_acquire(r)) {
+		r->sock.handler = on_socket;
+		if (r->sock.events == 0)
+			loop_add(&r->sock, EPOLLOUT);
+		pool_begin(r);
+		return;
+	}
+	r->queued = 1;
+	r->qnext = NULL;
+	if (ps->qtail)
+		ps->qtail->qnext = r;
+	else
+		ps->qhead = r;
+	ps->qtail = r;
+	set_waiting(r->pool, 1);
+	r->timeout.fire = on_queue_timeout;
+	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.queue_timeout_ms);
+	if (!ps->retry.idx) {
+		ps->retry.fire = on_retry;
+		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* this turn: others may let go at once */
+	}
+}
+
+/* r is done with its process. keep: the connection is clean. */
+static void pool_release(struct fcgi_req *r, int keep)
+{
+	if (!r->has_slot)
+		return;
+	r->has_slot = 0;
+	struct pool_slot *s = pslot(r->slot);
+	struct pool_state *ps = &PS[r->pool];
+	int same = s->pid == r->pid;
+	if (same && !r->killed) {
+		s->request_start_ms = 0;
+		s->last_used_ms = loop_now_ms();
+		if (keep) {
+			/* a complete request: count it against max_requests */
+			uint64_t served = __atomic_add_fetch(&s->served, 1, __ATOMIC_ACQ_REL);
+			__atomic_fetch_add(&phdr(r->pool)->requests, 1, __ATOMIC_RELAXED);
+			long max = r->b->cgi.pool->max_requests;
+			int ready = PSLOT_READY;
+			if (max > 0 && served >= (uint64_t)max) {
+				keep = 0;
+				if (__atomic_compare_exchange_n(&s->state, &ready, PSLOT_DRAINING, 0, __ATOMIC_ACQ_REL,
+								__ATOMIC_ACQUIRE))
+					scoreboard_wake(loop_scoreboard());
+			}
+		}
+		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
+	} else {
+		keep = 0;
+	}
+	int others = others_waiting(r->pool);
+	if (keep && r->sock.fd >= 0 && s->state == PSLOT_READY) {
+		int zero = 0;
+		if (ps->qhead && (others <= 0 || !over_share(r->pool)) &&
+		    __atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			/* hand the connection to the next request of ours */
+			struct fcgi_req *n = ps->qhead;
+			queue_remove(n);
+			timer_cancel(loop_timers(), &n->timeout);
+			loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
+			n->sock.handler = on_socket;
+			n->slot = r->slot;
+			n->pid = r->pid;
+			n->has_slot = 1;
+			n->reused = 1;
+			n->connected = 1;
+			pool_begin(n);
+			return;
+		}
+		if (!ps->qhead && others <= 0) {
+			struct idle_conn *ic = calloc(1, sizeof(*ic));
+			if (ic) {
+				ic->pool = r->pool;
+				ic->slot = r->slot;
+				ic->pid = r->pid;
+				ic->sock.handler = on_idle;
+				loop_move(&r->sock, &ic->sock, EPOLLIN);
+				ic->next = ps->idle;
+				ps->idle = ic;
+				return;
+			}
+		}
+	}
+	loop_del(&r->sock);
+	if (!r->killed)
+		owner_drop(r->slot, r->pid);
+	if (ps->qhead) {
+		ps->retry.fire = on_retry;
+		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* a process may be free now */
+	}
+}
+
+/* A kept connection failed before the application said anything: it
+ * closed it between requests (or died). Start over on a fresh connection
+ * when the request can be sent again. Returns 1 if it did. */
+static int pool_retry(struct fcgi_req *r)
+{
+	if (r->pool < 0 || !r->reused || r->retried || r->got_bytes || r->body_taken || r->head_done)
+		return 0;
+	if (r->body_fd >= 0 && lseek(r->body_fd, 0, SEEK_SET) < 0)
+		return 0;
+	r->retried = 1;
+	timer_cancel(loop_timers(), &r->timeout);
+	pool_release(r, 0);
+	loop_del(&r->sock);
+	r->out_off = 0;
+	r->out_len = r->begin_len;
+	memcpy(r->out, r->begin, r->begin_len);
+	r->stdin_done = 0;
+	r->cut = 0;
+	r->connected = 0;
+	r->reused = 0;
+	fcgi_decoder_init(&r->dec, REQUEST_ID);
+	log_debug("fastcgi %s: a kept connection was closed; sending the request again", r->b->name);
+	pool_dispatch(r);
+	return 1;
+}
+
 static void on_timeout(struct timer *t)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
+	if (r->pool >= 0 && r->has_slot) {
+		/* that process is stuck: the master kills it and starts another */
+		r->killed = 1;
+		pslot(r->slot)->kill = r->pid;
+		scoreboard_wake(loop_scoreboard());
+	}
 	fail(r, 504, "timeout");
 }
 
@@ -438,14 +887,30 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->b = b;
 	r->sock.fd = -1;
 	r->body_fd = info->body_fd; /* owned by the connection */
+	r->pool = g->pool ? g->pool->id : -1;
 	fcgi_decoder_init(&r->dec, REQUEST_ID);
 	size_t cap = 16 + fcgi_params_size(envp);
 	r->out = malloc(cap + OUT_MAX);
 	r->out_cap = cap + OUT_MAX;
-	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, 0);
+	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, g->pool != NULL);
 	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, REQUEST_ID, envp);
 	free(envp);
 	free(arena);
+	if (g->pool) {
+		if (r->pool < 0) {
+			log_error("fastcgi %s: the pool did not start (see the master's log)", b->name);
+			req_free(r);
+			exchange_error(x, 503, NULL);
+			return NULL;
+		}
+		if (!me)
+			me = getpid();
+		r->begin = malloc(r->out_len);
+		memcpy(r->begin, r->out, r->out_len);
+		r->begin_len = r->out_len;
+		pool_dispatch(r);
+		return r;
+	}
 	next_addr++;
 	if (start_connect(r) < 0) {
 		log_error("fastcgi %s: no address accepts connections", b->name);
@@ -461,7 +926,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 static void fastcgi_body_ready(void *st)
 {
 	struct fcgi_req *r = st;
-	if (r->connected) {
+	if (r->connected && !r->queued) {
 		feed_stdin(r);
 		update_events(r);
 	}
@@ -471,15 +936,26 @@ static void fastcgi_resume(void *st)
 {
 	struct fcgi_req *r = st;
 	r->paused = 0;
-	update_events(r);
+	if (!r->queued && r->sock.fd >= 0)
+		update_events(r);
 }
 
 static void fastcgi_abort(void *st)
 {
 	struct fcgi_req *r = st;
-	log_info("fastcgi %s: client gone, closing the application connection", r->b->name);
-	/* no connection is reused, so closing it is the abort the
-	 * application sees */
+	if (r->queued) {
+		req_free(r);
+		return;
+	}
+	log_info("fastcgi %s: client gone, aborting the request", r->b->name);
+	if (r->connected && r->sock.fd >= 0) {
+		/* best effort, the connection is closed right after: a dirty
+		 * connection is never reused */
+		unsigned char rec[FCGI_HEADER_LEN];
+		size_t n = fcgi_encode_abort(rec, REQUEST_ID);
+		ssize_t w = write(r->sock.fd, rec, n);
+		(void)w;
+	}
 	req_free(r);
 }
 

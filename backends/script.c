@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -144,4 +146,38 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 		return NULL;
 	}
 	return envp;
+}
+
+int script_has_limits(const struct cgi_conf *g)
+{
+	return g->rl.cpu >= 0 || g->rl.as >= 0 || g->rl.nofile >= 0 || g->rl.nproc >= 0 || g->no_new_privs;
+}
+
+int script_child_limits(const struct cgi_conf *g)
+{
+	const struct {
+		int res;
+		int64_t v;
+	} lim[] = {
+	    {RLIMIT_CPU, g->rl.cpu}, {RLIMIT_AS, g->rl.as}, {RLIMIT_NOFILE, g->rl.nofile}, {RLIMIT_NPROC, g->rl.nproc}};
+	for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+		if (lim[i].v < 0)
+			continue;
+		struct rlimit rl = {(rlim_t)lim[i].v, (rlim_t)lim[i].v};
+		/* a hard limit below the current one needs no privilege; raising
+		 * one does: then keep the hard limit and lower the soft one */
+		if (setrlimit(lim[i].res, &rl) < 0) {
+			struct rlimit cur;
+			if (getrlimit(lim[i].res, &cur) < 0)
+				return -1;
+			rl.rlim_max = cur.rlim_max;
+			if (rl.rlim_cur > cur.rlim_max)
+				rl.rlim_cur = cur.rlim_max;
+			if (setrlimit(lim[i].res, &rl) < 0)
+				return -1;
+		}
+	}
+	if (g->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return 0;
 }

@@ -30,4 +30,12 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
 		  char *const *extra, size_t nextra, char **arena);
 
+/* In a child about to exec (after fork or vfork: syscalls only): the
+ * backend's resource limits and no_new_privs. Returns 0, or -1 with errno. */
+int script_child_limits(const struct cgi_conf *g);
+
+/* 1 if g asks for any of them (cgi then spawns with vfork, not
+ * posix_spawn, which has no hook for them). */
+int script_has_limits(const struct cgi_conf *g);
+
 #endif

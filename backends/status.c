@@ -45,6 +45,109 @@ static const char *state_name(int st)
 	}
 }
 
+static const char *pool_state_name(int st)
+{
+	switch (st) {
+	case PSLOT_READY: return "ready";
+	case PSLOT_DRAINING: return "draining";
+	case PSLOT_DOWN: return "down";
+	default: return "free";
+	}
+}
+
+/* s as the inside of a JSON string or a Prometheus label value: both
+ * escape '"' and '\\'; control characters become \u00XX (JSON) or are
+ * dropped (Prometheus has only \n). */
+static void put_escaped(struct out *o, const char *s, int json_rules)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			put(o, "\\%c", c);
+		else if (c < 0x20)
+			json_rules ? put(o, "\\u%04x", c) : (void)0;
+		else
+			put(o, "%c", c);
+	}
+}
+
+static void json_pools(struct out *o, const struct scoreboard *sb, int64_t now)
+{
+	put(o, "\"pools\":[");
+	int first = 1;
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		const struct pool_header *h = &sb->pools[id];
+		if (!h->active)
+			continue;
+		put(o, "%s\n {\"name\":\"", first ? "" : ",");
+		put_escaped(o, h->name, 1);
+		put(o, "\",\"requests\":%llu,\"workers_waiting\":%d,\"processes\":[", (unsigned long long)h->requests,
+		    h->waiting);
+		for (unsigned k = 0; k < h->nslots; k++) {
+			const struct pool_slot *s = &sb->pool_slots[h->base + k];
+			int64_t started = s->request_start_ms;
+			put(o,
+			    "%s\n  {\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"busy\":%s,\"requests\":%llu,"
+			    "\"restarts\":%llu,\"request_age_ms\":%lld,\"uptime_seconds\":%.3f}",
+			    k ? "," : "", k, (long)s->pid, pool_state_name(s->state), s->busy == 1 ? "true" : "false",
+			    (unsigned long long)s->served, (unsigned long long)(s->restarts ? s->restarts - 1 : 0),
+			    (long long)(s->busy == 1 && started ? now - started : 0),
+			    s->pid > 0 ? (double)(now - s->started_ms) / 1000.0 : 0.0);
+		}
+		put(o, "]}");
+		first = 0;
+	}
+	put(o, "],\n");
+}
+
+static void prometheus_pools(struct out *o, const struct scoreboard *sb)
+{
+	put(o, "# HELP cpm_pool_requests_total Requests a FastCGI pool completed.\n"
+	       "# TYPE cpm_pool_requests_total counter\n");
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		if (sb->pools[id].active) {
+			put(o, "cpm_pool_requests_total{pool=\"");
+			put_escaped(o, sb->pools[id].name, 0);
+			put(o, "\"} %llu\n", (unsigned long long)sb->pools[id].requests);
+		}
+	put(o, "# HELP cpm_pool_processes FastCGI pool processes, by state.\n"
+	       "# TYPE cpm_pool_processes gauge\n");
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		const struct pool_header *h = &sb->pools[id];
+		if (!h->active)
+			continue;
+		unsigned n[4] = {0}, busy = 0;
+		for (unsigned k = 0; k < h->nslots; k++) {
+			const struct pool_slot *s = &sb->pool_slots[h->base + k];
+			if (s->pid > 0 && s->state >= 0 && s->state < 4)
+				n[s->state]++;
+			busy += s->pid > 0 && s->busy == 1;
+		}
+		static const char *const st[] = {"ready", "draining", "busy"};
+		unsigned v[] = {n[PSLOT_READY], n[PSLOT_DRAINING], busy};
+		for (int i = 0; i < 3; i++) {
+			put(o, "cpm_pool_processes{pool=\"");
+			put_escaped(o, h->name, 0);
+			put(o, "\",state=\"%s\"} %u\n", st[i], v[i]);
+		}
+	}
+	put(o, "# HELP cpm_pool_restarts_total Processes started again in a pool slot.\n"
+	       "# TYPE cpm_pool_restarts_total counter\n");
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		const struct pool_header *h = &sb->pools[id];
+		if (!h->active)
+			continue;
+		unsigned long long r = 0;
+		for (unsigned k = 0; k < h->nslots; k++) {
+			uint64_t x = sb->pool_slots[h->base + k].restarts;
+			r += x ? x - 1 : 0;
+		}
+		put(o, "cpm_pool_restarts_total{pool=\"");
+		put_escaped(o, h->name, 0);
+		put(o, "\"} %llu\n", r);
+	}
+}
+
 static const char *const classes[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
 static void json(struct out *o, const struct scoreboard *sb, int64_t now)
@@ -65,7 +168,9 @@ static void json(struct out *o, const struct scoreboard *sb, int64_t now)
 		    (double)(now - s->started_ms) / 1000.0);
 		first = 0;
 	}
-	put(o, "],\n\"pools\":[],\n\"requests\":{\"total\":%llu", (unsigned long long)sb->requests);
+	put(o, "],\n");
+	json_pools(o, sb, now);
+	put(o, "\"requests\":{\"total\":%llu", (unsigned long long)sb->requests);
 	for (int k = 0; k < 6; k++)
 		put(o, ",\"%s\":%llu", classes[k], (unsigned long long)sb->by_class[k]);
 	put(o, "}}\n");
@@ -111,6 +216,7 @@ static void prometheus(struct out *o, const struct scoreboard *sb, int64_t now)
 				put(o, "%.3f\n", (double)(now - s->heartbeat_ms) / 1000.0);
 		}
 	}
+	prometheus_pools(o, sb);
 }
 
 static void *status_start(struct exchange *x, const struct exchange_info *info)

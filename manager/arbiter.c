@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "listener.h"
+#include "pool.h"
 #include "log.h"
 #include "process.h"
 #include "proctitle.h"
@@ -31,6 +32,7 @@
 #define BOOT_FAILURES_MAX 10   /* ...and this many such deaths in a row halt */
 
 static int sigpipe[2] = {-1, -1};
+static int wakepipe[2] = {-1, -1}; /* workers -> master: a pool needs attention */
 
 struct wk {
 	pid_t pid;
@@ -239,6 +241,8 @@ static void spawn_worker(unsigned i)
 			sigaction(handled[k], &sa, NULL);
 		close(sigpipe[0]);
 		close(sigpipe[1]);
+		close(wakepipe[0]);
+		pools_close_fds();
 		srandom((unsigned)getpid());
 		sigset_t none;
 		sigemptyset(&none);
@@ -268,8 +272,11 @@ static void reap(void)
 		if (i == A.nworkers) {
 			if (pid == A.upgrade_pid)
 				upgrade_exited(status);
+			else
+				pools_reaped(pid, status);
 			continue;
 		}
+		pools_worker_gone(pid, i);
 		int64_t now = monotonic_ms();
 		double secs = (double)(now - A.w[i].started_ms) / 1000.0;
 		int clean = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_OK;
@@ -336,6 +343,16 @@ static void check_heartbeats(void)
 			w->killed = 1;
 		}
 	}
+}
+
+/* The oldest configuration generation a live worker runs. */
+static unsigned oldest_gen(void)
+{
+	unsigned g = UINT32_MAX;
+	for (unsigned i = 0; i < A.nworkers; i++)
+		if (A.w[i].pid > 0 && A.w[i].gen < g)
+			g = A.w[i].gen;
+	return g;
 }
 
 static unsigned current(void)
@@ -472,11 +489,17 @@ static void reload_config(void)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
+	if (pools_check(cf) < 0) {
+		log_error("reload failed, keeping the running configuration: too many pools");
+		config_free(cf);
+		return;
+	}
 	if (swap_listeners(cf) < 0) {
 		log_error("reload failed, keeping the running configuration: cannot listen as configured");
 		config_free(cf);
 		return;
 	}
+	pools_reconcile(cf, A.gen + 1);
 	struct config *old = A.cf;
 	A.cf = cf;
 	reopen_logs(cf);
@@ -600,6 +623,14 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	A.sb->started_ms = monotonic_ms();
 	A.sb->started_unix = time(NULL);
 	A.w = calloc(A.nworkers, sizeof(*A.w));
+	if (pipe2(wakepipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("pipe: %s", strerror(errno));
+		return 1;
+	}
+	A.sb->wake_fd = wakepipe[1];
+	pools_init(A.sb);
+	if (pools_reconcile(cf, A.gen) < 0)
+		return 1;
 	A.pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
 	if (A.pidfile && pidfile_write(A.pidfile) < 0)
 		return 1;
@@ -625,24 +656,30 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 				A.kill_sent = 1;
 			}
 		}
-		struct pollfd pfd = {.fd = sigpipe[0], .events = POLLIN};
-		int timeout = 1000;
+		struct pollfd pfd[2 + POOL_SLOTS_MAX] = {{.fd = sigpipe[0], .events = POLLIN},
+							 {.fd = wakepipe[0], .events = POLLIN}};
+		size_t npfd = 2 + pools_pollfds(pfd + 2, POOL_SLOTS_MAX);
+		int timeout = pools_tick(oldest_gen());
 		if (A.next_spawn_ms) {
 			int64_t d = A.next_spawn_ms - monotonic_ms();
 			if (d < timeout)
 				timeout = d < 0 ? 0 : (int)d;
 		}
-		if (A.stopping)
+		if (A.stopping && timeout > 100)
 			timeout = 100;
-		poll(&pfd, 1, timeout);
+		poll(pfd, npfd, timeout);
 		unsigned char sigs[64];
 		ssize_t n;
 		while ((n = read(sigpipe[0], sigs, sizeof(sigs))) > 0)
 			for (ssize_t k = 0; k < n; k++)
 				handle_signal(sigs[k]);
+		while (read(wakepipe[0], sigs, sizeof(sigs)) > 0)
+			;
+		pools_on_poll(pfd + 2, npfd - 2);
 		reap(); /* in case a SIGCHLD was coalesced */
 		check_heartbeats();
 	}
+	pools_shutdown(STOP_KILL_MS);
 	if (A.pidfile)
 		unlink(A.pidfile);
 	free(A.pidfile);

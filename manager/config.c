@@ -277,6 +277,7 @@ static void defaults(struct config *cf)
 
 static void cgi_defaults(struct cgi_conf *g)
 {
+	g->rl = (struct rlimits_conf){-1, -1, -1, -1};
 	g->timeout_ms = 60000;
 	g->queue = 100;
 	g->queue_timeout_ms = 10000;
@@ -351,52 +352,287 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 
 static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
-	static const char *const known[] = {"type", "root",	"timeout", "max_concurrent", "queue", "queue_timeout",
-					    "env",  "pass_env", "path",	   "index",	     NULL};
+	static const char *const known[] = {"type",	     "root",	     "timeout",	 "max_concurrent", "queue",
+					    "queue_timeout", "env",	     "pass_env", "path",	   "index",
+					    "rlimits",	     "no_new_privs", NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
 	return parse_common(c, o, g, 1);
 }
 
-static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
+/* "rlimits": {"cpu": 10, "as": "512M", "nofile": 1024, "nproc": 64} */
+static void parse_rlimits(struct ctx *c, json_t *o, struct rlimits_conf *rl)
 {
-	static const char *const known[] = {"type", "address",	"script", "root",  "timeout",
-					    "env",  "pass_env", "path",	  "index", NULL};
+	static const char *const known[] = {"cpu", "as", "nofile", "nproc", NULL};
+	if (!json_is_object(o)) {
+		fail(c, "expected an object (cpu, as, nofile, nproc)");
+		return;
+	}
 	if (check_unknown(c, o, known) < 0)
+		return;
+	json_t *v;
+	long long n;
+	if ((v = json_object_get(o, "cpu"))) {
+		push_key(c, "cpu");
+		int64_t ms;
+		if (get_duration(c, v, 0, &ms) == 0) {
+			if (ms < 1000)
+				fail(c, "expected at least one second");
+			rl->cpu = ms / 1000;
+		}
+		pop(c);
+	}
+	if ((v = json_object_get(o, "as"))) {
+		push_key(c, "as");
+		get_size(c, v, 1 << 20, INT64_MAX, &rl->as);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "nofile"))) {
+		push_key(c, "nofile");
+		if (get_int(c, v, 3, 1 << 20, &n) == 0)
+			rl->nofile = n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "nproc"))) {
+		push_key(c, "nproc");
+		if (get_int(c, v, 1, 1 << 22, &n) == 0)
+			rl->nproc = n;
+		pop(c);
+	}
+}
+
+/* A user name: its uid and, unless gid_set, its group. */
+static int parse_user(struct ctx *c, json_t *v, char **name_out, uid_t *uid, gid_t *gid, int gid_set)
+{
+	char *name = NULL;
+	if (get_string(c, v, &name) < 0)
 		return -1;
-	json_t *v = json_object_get(o, "address");
-	if (!v) {
-		fail(c, "missing key \"address\"");
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		fail(c, "no such user \"%s\"", name);
+		free(name);
 		return -1;
 	}
-	push_key(c, "address");
-	if (json_is_string(v)) {
-		if (config_listen_valid(json_string_value(v)) < 0)
-			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
-		else
-			g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(v)));
-	} else if (json_is_array(v) && json_array_size(v) > 0) {
+	*uid = pw->pw_uid;
+	if (!gid_set)
+		*gid = pw->pw_gid;
+	free(*name_out);
+	*name_out = name;
+	return 0;
+}
+
+static int parse_group(struct ctx *c, json_t *v, gid_t *gid)
+{
+	char *name = NULL;
+	if (get_string(c, v, &name) < 0)
+		return -1;
+	struct group *gr = getgrnam(name);
+	if (!gr)
+		fail(c, "no such group \"%s\"", name);
+	else
+		*gid = gr->gr_gid;
+	free(name);
+	return gr ? 0 : -1;
+}
+
+/* A program to run: absolute, relative to the start directory, or found
+ * in PATH now (so a typo is a configuration error, not a crash loop). */
+static char *find_program(struct ctx *c, const char *name)
+{
+	if (strchr(name, '/')) {
+		char *abs = absolute(name);
+		if (access(abs, X_OK) < 0) {
+			fail(c, "cannot run %s: %s", abs, strerror(errno));
+			free(abs);
+			return NULL;
+		}
+		return abs;
+	}
+	const char *path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path; *p;) {
+		const char *e = strchrnul(p, ':');
+		char *cand;
+		if (asprintf(&cand, "%.*s/%s", (int)(e - p), p, name) < 0)
+			abort();
+		if (access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		p = *e ? e + 1 : e;
+	}
+	fail(c, "%s: not found in /usr/local/bin:/usr/bin:/bin (give a path)", name);
+	return NULL;
+}
+
+static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
+{
+	json_t *v = json_object_get(o, "command");
+	long long n;
+	push_key(c, "command");
+	if (!json_is_array(v) || json_array_size(v) == 0) {
+		fail(c, "expected an array: the program and its arguments");
+	} else {
 		size_t i;
 		json_t *a;
 		json_array_foreach (v, i, a) {
 			push_index(c, i);
-			if (!json_is_string(a) || config_listen_valid(json_string_value(a)) < 0)
-				fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
-			else
-				g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(a)));
+			char *s = NULL;
+			if (get_string(c, a, &s) == 0) {
+				if (i == 0) {
+					char *prog = find_program(c, s);
+					free(s);
+					s = prog;
+				}
+				if (s)
+					p->argv = strv_append(p->argv, &p->argc, s);
+			}
 			pop(c);
 		}
-	} else {
-		fail(c, "expected an address or a non-empty array of addresses");
 	}
 	pop(c);
+	p->min = p->max = 1;
+	p->idle_timeout_ms = 10000;
+	json_t *procs = json_object_get(o, "processes"), *mn = json_object_get(o, "min"),
+	       *mx = json_object_get(o, "max");
+	if (procs) {
+		push_key(c, "processes");
+		if (mn || mx)
+			fail_at(c, 1, "give either \"processes\" or \"min\" and \"max\"");
+		else if (get_int(c, procs, 1, 256, &n) == 0)
+			p->min = p->max = (int)n;
+		pop(c);
+	} else if (mn || mx) {
+		if (!mn || !mx) {
+			push_key(c, mn ? "min" : "max");
+			fail_at(c, 1, "\"min\" and \"max\" go together");
+			pop(c);
+		} else {
+			push_key(c, "min");
+			if (get_int(c, mn, 0, 256, &n) == 0)
+				p->min = (int)n;
+			pop(c);
+			push_key(c, "max");
+			if (get_int(c, mx, 1, 256, &n) == 0) {
+				p->max = (int)n;
+				if (p->max < p->min)
+					fail(c, "smaller than \"min\"");
+			}
+			pop(c);
+		}
+	}
+	if ((v = json_object_get(o, "idle_timeout"))) {
+		push_key(c, "idle_timeout");
+		get_duration(c, v, 0, &p->idle_timeout_ms);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "max_requests"))) {
+		push_key(c, "max_requests");
+		if (get_int(c, v, 0, LONG_MAX, &n) == 0)
+			p->max_requests = (long)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "cwd"))) {
+		push_key(c, "cwd");
+		if (get_string(c, v, &p->cwd) == 0) {
+			make_absolute(&p->cwd);
+			struct stat st;
+			if (stat(p->cwd, &st) < 0 || !S_ISDIR(st.st_mode))
+				fail(c, "%s is not a directory", p->cwd);
+		}
+		pop(c);
+	}
+	json_t *grp = json_object_get(o, "group");
+	if (grp) {
+		push_key(c, "group");
+		parse_group(c, grp, &p->gid);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "user"))) {
+		push_key(c, "user");
+		parse_user(c, v, &p->user, &p->uid, &p->gid, grp != NULL);
+		pop(c);
+	} else if (grp) {
+		push_key(c, "group");
+		fail_at(c, 1, "\"group\" needs \"user\"");
+		pop(c);
+	}
+	if ((v = json_object_get(o, "socket"))) {
+		push_key(c, "socket");
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "tcp") == 0)
+			p->tcp = 1;
+		else if (strcmp(s, "unix") != 0)
+			fail(c, "expected \"unix\" or \"tcp\"");
+		pop(c);
+	}
+	p->id = -1;
+}
+
+static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
+{
+	static const char *const known[] = {"type",	    "address",	     "script", "root",	       "timeout",
+					    "env",	    "pass_env",	     "path",   "index",	       "command",
+					    "processes",    "min",	     "max",    "idle_timeout", "max_requests",
+					    "cwd",	    "user",	     "group",  "socket",       "rlimits",
+					    "no_new_privs", "queue_timeout", NULL};
+	static const char *const pool_only[] = {
+	    "processes", "min",	   "max",     "idle_timeout", "max_requests",  "cwd", "user",
+	    "group",	 "socket", "rlimits", "no_new_privs", "queue_timeout", NULL};
+	if (check_unknown(c, o, known) < 0)
+		return -1;
+	json_t *v = json_object_get(o, "address"), *cmd = json_object_get(o, "command");
+	if (!v && !cmd) {
+		fail(c, "needs \"command\" (cpm runs the application) or \"address\" (it runs elsewhere)");
+		return -1;
+	}
+	if (v && cmd) {
+		push_key(c, "command");
+		fail_at(c, 1, "give \"command\" or \"address\", not both");
+		pop(c);
+		return -1;
+	}
+	if (cmd) {
+		g->pool = calloc(1, sizeof(*g->pool));
+		parse_pool(c, o, g->pool);
+	} else {
+		for (size_t i = 0; pool_only[i]; i++)
+			if (json_object_get(o, pool_only[i])) {
+				push_key(c, pool_only[i]);
+				fail_at(c, 1, "only for a pool (a backend with \"command\")");
+				pop(c);
+				return -1;
+			}
+		push_key(c, "address");
+		if (json_is_string(v)) {
+			if (config_listen_valid(json_string_value(v)) < 0)
+				fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+			else
+				g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(v)));
+		} else if (json_is_array(v) && json_array_size(v) > 0) {
+			size_t i;
+			json_t *a;
+			json_array_foreach (v, i, a) {
+				push_index(c, i);
+				if (!json_is_string(a) || config_listen_valid(json_string_value(a)) < 0)
+					fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+				else
+					g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(a)));
+				pop(c);
+			}
+		} else {
+			fail(c, "expected an address or a non-empty array of addresses");
+		}
+		pop(c);
+	}
 	if ((v = json_object_get(o, "script"))) {
 		push_key(c, "script");
 		if (get_string(c, v, &g->script) == 0 && g->script[0] != '/')
 			fail(c, "expected an absolute path");
 		pop(c);
 	} else if (!json_object_get(o, "root")) {
-		fail(c, "needs \"script\" (one application file) or \"root\" (files under a directory)");
+		if (g->pool && g->pool->argc)
+			g->script = strdup(g->pool->argv[0]); /* the application is the script */
+		else if (!g->pool)
+			fail(c, "needs \"script\" (one application file) or \"root\" (files under a directory)");
 	}
 	if (c->failed)
 		return -1;
@@ -493,6 +729,19 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 				pop(c);
 			}
 		}
+		pop(c);
+	}
+	if ((v = json_object_get(o, "rlimits"))) {
+		push_key(c, "rlimits");
+		parse_rlimits(c, v, &g->rl);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "no_new_privs"))) {
+		push_key(c, "no_new_privs");
+		if (!json_is_boolean(v))
+			fail(c, "expected true or false");
+		else
+			g->no_new_privs = json_is_true(v);
 		pop(c);
 	}
 	if ((v = json_object_get(o, "index"))) {
@@ -751,35 +1000,8 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	KEY("pidfile") get_string_or_null(c, v, &cf->pidfile);
 	KEY("server_name") get_string(c, v, &cf->server_name);
-	KEY("user")
-	{
-		char *name = NULL;
-		if (get_string(c, v, &name) == 0) {
-			struct passwd *pw = getpwnam(name);
-			if (!pw) {
-				fail(c, "no such user \"%s\"", name);
-			} else {
-				cf->user = name;
-				name = NULL;
-				cf->uid = pw->pw_uid;
-				if (!cf->gid)
-					cf->gid = pw->pw_gid;
-			}
-		}
-		free(name);
-	}
-	KEY("group")
-	{
-		char *name = NULL;
-		if (get_string(c, v, &name) == 0) {
-			struct group *gr = getgrnam(name);
-			if (!gr)
-				fail(c, "no such group \"%s\"", name);
-			else
-				cf->gid = gr->gr_gid, cf->group_set = 1;
-		}
-		free(name);
-	}
+	KEY("user") parse_user(c, v, &cf->user, &cf->uid, &cf->gid, cf->group_set);
+	KEY("group") if (parse_group(c, v, &cf->gid) == 0) cf->group_set = 1;
 	KEY("umask")
 	{
 		/* JSON has no octal: "022" as a string, or a plain integer */
@@ -953,6 +1175,12 @@ void config_free(struct config *cf)
 		strv_free(b->cgi.index, b->cgi.nindex);
 		strv_free(b->cgi.addrs, b->cgi.naddrs);
 		free(b->cgi.script);
+		if (b->cgi.pool) {
+			strv_free(b->cgi.pool->argv, b->cgi.pool->argc);
+			free(b->cgi.pool->cwd);
+			free(b->cgi.pool->user);
+			free(b->cgi.pool);
+		}
 	}
 	free(cf->backends);
 	free(cf);

@@ -9,6 +9,29 @@
 
 enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI };
 
+/* Resource limits applied to backend processes; -1 = leave as is. */
+struct rlimits_conf {
+	int64_t cpu; /* seconds */
+	int64_t as;  /* bytes */
+	int64_t nofile;
+	int64_t nproc;
+};
+
+/* A fastcgi backend whose processes cpm runs ("command"). */
+struct pool_conf {
+	char **argv; /* argv[0] is an absolute path; NULL terminated */
+	size_t argc;
+	int min, max; /* processes: min == max unless scaling */
+	int64_t idle_timeout_ms;
+	long max_requests; /* per process, 0 = no limit */
+	char *cwd;
+	char *user; /* when started as root: the processes run as this user */
+	uid_t uid;
+	gid_t gid;
+	int tcp; /* 127.0.0.1 with a port per process instead of a unix socket */
+	int id;	 /* run time: the pool's index in the scoreboard (the master sets it) */
+};
+
 struct cgi_conf {
 	char *root; /* canonical absolute path */
 	int64_t timeout_ms;
@@ -22,7 +45,11 @@ struct cgi_conf {
 	/* fastcgi (an external server) */
 	char **addrs; /* tried in turn, round-robin */
 	size_t naddrs;
-	char *script; /* a fixed SCRIPT_FILENAME, or NULL: split under root */
+	char *script;		/* a fixed SCRIPT_FILENAME, or NULL: split under root */
+	struct pool_conf *pool; /* fastcgi run by cpm, or NULL (external) */
+	/* processes started for this backend */
+	struct rlimits_conf rl;
+	int no_new_privs;
 };
 
 struct backend_conf {

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -37,4 +38,11 @@ int64_t monotonic_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void scoreboard_wake(const struct scoreboard *sb)
+{
+	char c = 'p';
+	ssize_t r = write(sb->wake_fd, &c, 1); /* non-blocking: a full pipe wakes it anyway */
+	(void)r;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../backends/cgi.h"
+#include "../backends/fastcgi.h"
 #include "../protocol/http_response.h"
 #include "conn.h"
 #include "log.h"
@@ -121,9 +122,24 @@ const struct config *worker_config(void)
 	return w.cf;
 }
 
-const struct scoreboard *loop_scoreboard(void)
+struct scoreboard *loop_scoreboard(void)
 {
 	return w.sb;
+}
+
+struct worker_slot *loop_worker_slot(void)
+{
+	return w.slot;
+}
+
+int loop_move(struct ev *ev, struct ev *to, uint32_t events)
+{
+	struct epoll_event e = {.events = events, .data.ptr = to};
+	to->fd = ev->fd;
+	to->events = events;
+	ev->fd = -1;
+	ev->events = 0;
+	return epoll_ctl(w.epfd, EPOLL_CTL_MOD, to->fd, &e);
 }
 
 int worker_draining(void)
@@ -278,6 +294,10 @@ static void on_signal(struct ev *ev, uint32_t events)
 			/* the master replaces this worker (reload, TTOU, WINCH) */
 			start_draining("retired by the master", 0);
 			break;
+		case SIGURG:
+			/* another worker waits for a pool process we hold idle */
+			fastcgi_release_idle();
+			break;
 		case SIGUSR1:
 			if (log_open_error(w.cf->error_log) < 0 || log_open_access(w.cf->access_log) < 0)
 				log_error("worker %u: reopening logs failed", w.id);
@@ -305,7 +325,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 
 	sigset_t set;
 	sigemptyset(&set);
-	int sigs[] = {SIGCHLD, SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU};
+	int sigs[] = {SIGCHLD, SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGURG};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);

@@ -414,7 +414,7 @@ JSON
 	sleep 0.5
 	run cat "$BATS_TEST_TMPDIR/closed"
 	assert_output closed
-	grep -q "fastcgi php: client gone, closing the application connection" "$CPM_LOG"
+	grep -q "fastcgi php: client gone, aborting the request" "$CPM_LOG"
 }
 
 @test "cpm -t: a fastcgi backend needs an address and a script or a root" {
@@ -422,7 +422,7 @@ JSON
 	fcgi_config "\"script\": \"/x\""
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_failure
-	assert_output --partial 'backends.php: missing key "address"'
+	assert_output --partial 'backends.php: needs "command" (cpm runs the application) or "address" (it runs elsewhere)'
 	fcgi_config "\"address\": \"unix:/run/x.sock\""
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_failure

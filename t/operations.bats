@@ -173,14 +173,14 @@ upgrade() {
 	OPS_MASTERS="$OPS_MASTERS $NEW"
 }
 
-# notify_listen: a unix datagram socket at $NSOCK (12 s at most); each
+# notify_listen: a unix datagram socket at $NSOCK (30 s at most); each
 # datagram becomes a line of $NOUT, its newlines written as "|"
 notify_listen() {
 	NSOCK=$BATS_TEST_TMPDIR/notify.sock
 	NOUT=$BATS_TEST_TMPDIR/notify.out
 	python3 -c 'import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(0.2)
-end = time.time() + 12
+end = time.time() + 30
 with open(sys.argv[2], "w") as f:
     while time.time() < end:
         try:

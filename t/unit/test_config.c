@@ -410,7 +410,7 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"fastcgi\", \"root\": \"/\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:10: backends.b: missing key \"address\"");
+		   "4:10: backends.b: needs \"command\" (cpm runs the application) or \"address\" (it runs elsewhere)");
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
 		   "  }\n"

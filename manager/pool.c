@@ -1,0 +1,835 @@
+/* FastCGI process pools, master side (see pool.h). */
+
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../backends/script.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+#define QUICK_DEATH_MS 1000  /* a process dying sooner than this is failing */
+#define STOP_KILL_MS   5000  /* TERM, then KILL after this */
+#define DRAIN_MAX_MS   60000 /* a draining process busy this long is stopped anyway */
+#define SCALE_UP_MS    100   /* at most one more process per pool this often */
+#define HUNG_MARGIN_MS 5000  /* past the request timeout: the master kills by itself */
+#define ERRLINE_MAX    1024
+
+/* What a process is started with: a private copy, so a pool outlives the
+ * configuration it came from and a reload can compare. */
+struct spec {
+	char **argv;
+	char **env;
+	char *cwd;
+	int has_user;
+	uid_t uid;
+	gid_t gid;
+	int tcp;
+	struct rlimits_conf rl;
+	int nnp;
+};
+
+struct proc {
+	pid_t pid;
+	int lfd;   /* its listening socket (kept across restarts) */
+	int errfd; /* read end of its stdout/stderr pipe, or -1 */
+	char err[ERRLINE_MAX];
+	size_t errlen;
+	pid_t errpid; /* whose output is in err */
+	int want;     /* this position should run a process */
+	int stopping; /* TERM sent (recycle, scale down, retire) */
+	int killed;   /* KILL sent for a hung request */
+	int64_t term_ms;
+	int64_t started_ms;
+	int64_t next_spawn_ms;
+	int failures;
+	char path[108]; /* unix socket file, "" for tcp */
+};
+
+struct pool {
+	int used;
+	char name[64];
+	struct spec spec;
+	int min, max;
+	int64_t idle_timeout_ms;
+	int64_t timeout_ms;
+	long max_requests;
+	unsigned base;
+	struct proc *p; /* max of them */
+	int64_t last_scale_ms;
+	unsigned retired_gen; /* 0: in use */
+};
+
+static struct {
+	struct scoreboard *sb;
+	struct pool pools[POOLS_MAX];
+	unsigned char slot_used[POOL_SLOTS_MAX];
+	char *dir; /* where the unix sockets live */
+	uid_t sock_uid;
+	gid_t sock_gid;
+} P;
+
+static struct pool_slot *slot_of(struct pool *pl, unsigned k)
+{
+	return &P.sb->pool_slots[pl->base + k];
+}
+
+void pools_init(struct scoreboard *sb)
+{
+	P.sb = sb;
+}
+
+/* ---- specs ---- */
+
+static char **strv_dup(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	char **r = xmalloc((n + 1) * sizeof(*r));
+	for (size_t i = 0; i < n; i++)
+		r[i] = xstrdup(v[i]);
+	r[n] = NULL;
+	return r;
+}
+
+static void strv_release(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int strv_equal(char *const *a, char *const *b)
+{
+	size_t i;
+	for (i = 0; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return !a[i] && !b[i];
+}
+
+/* The user processes run as: the pool's, else the workers'. */
+static void spec_user(const struct config *cf, const struct backend_conf *b, int *has, uid_t *uid, gid_t *gid)
+{
+	const struct pool_conf *pc = b->cgi.pool;
+	*has = 0;
+	if (geteuid() != 0)
+		return;
+	if (pc->user) {
+		*has = 1, *uid = pc->uid, *gid = pc->gid;
+	} else if (cf->user) {
+		*has = 1, *uid = cf->uid, *gid = cf->gid;
+	}
+}
+
+static void spec_make(struct spec *s, const struct config *cf, const struct backend_conf *b)
+{
+	const struct pool_conf *pc = b->cgi.pool;
+	s->argv = strv_dup(pc->argv);
+	s->env = strv_dup(b->cgi.env);
+	s->cwd = pc->cwd ? xstrdup(pc->cwd) : NULL;
+	spec_user(cf, b, &s->has_user, &s->uid, &s->gid);
+	s->tcp = pc->tcp;
+	s->rl = b->cgi.rl;
+	s->nnp = b->cgi.no_new_privs;
+}
+
+static int spec_same(const struct spec *s, const struct config *cf, const struct backend_conf *b)
+{
+	const struct pool_conf *pc = b->cgi.pool;
+	int has;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	spec_user(cf, b, &has, &uid, &gid);
+	return strv_equal(s->argv, pc->argv) && strv_equal(s->env, b->cgi.env) &&
+	       ((!s->cwd && !pc->cwd) || (s->cwd && pc->cwd && strcmp(s->cwd, pc->cwd) == 0)) && s->has_user == has &&
+	       (!has || (s->uid == uid && s->gid == gid)) && s->tcp == pc->tcp &&
+	       memcmp(&s->rl, &b->cgi.rl, sizeof(s->rl)) == 0 && s->nnp == b->cgi.no_new_privs;
+}
+
+static void spec_free(struct spec *s)
+{
+	strv_release(s->argv);
+	strv_release(s->env);
+	free(s->cwd);
+}
+
+/* ---- sockets ---- */
+
+static int make_dir(void)
+{
+	if (P.dir)
+		return 0;
+	const char *base = getenv("RUNTIME_DIRECTORY"); /* systemd's RuntimeDirectory= */
+	if (!base || !*base || strchr(base, ':'))
+		base = getenv("TMPDIR");
+	if (!base || !*base || strlen(base) > 40)
+		base = "/tmp";
+	char *d;
+	if (asprintf(&d, "%s/cpm.%ld.XXXXXX", base, (long)getpid()) < 0)
+		return -1;
+	if (!mkdtemp(d)) {
+		log_error("pools: cannot create a socket directory under %s: %s", base, strerror(errno));
+		free(d);
+		return -1;
+	}
+	/* workers connect, as their user; nobody else gets in */
+	if (geteuid() == 0 && P.sock_uid && chown(d, P.sock_uid, P.sock_gid) < 0)
+		log_warn("pools: chown %s: %s", d, strerror(errno));
+	P.dir = d;
+	return 0;
+}
+
+/* The listening socket of position k. Returns 0, or -1 (logged). */
+static int open_socket(struct pool *pl, unsigned k)
+{
+	struct proc *pr = &pl->p[k];
+	struct pool_slot *s = slot_of(pl, k);
+	if (pl->spec.tcp) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t sl = sizeof(sin);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 1024) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&sin, &sl) < 0) {
+			log_error("pool %s[%u]: a TCP socket on 127.0.0.1: %s", pl->name, k, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		pr->lfd = fd;
+		pr->path[0] = 0;
+		snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", ntohs(sin.sin_port));
+		return 0;
+	}
+	if (make_dir() < 0)
+		return -1;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%u.%u.sock", P.dir, pl->base, k);
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path))
+		return -1;
+	unlink(sun.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1024) < 0) {
+		log_error("pool %s[%u]: socket %s: %s", pl->name, k, sun.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (geteuid() == 0 && P.sock_uid && chown(sun.sun_path, P.sock_uid, P.sock_gid) < 0)
+		log_warn("pool %s[%u]: chown %s: %s", pl->name, k, sun.sun_path, strerror(errno));
+	chmod(sun.sun_path, 0600);
+	pr->lfd = fd;
+	snprintf(pr->path, sizeof(pr->path), "%s", sun.sun_path);
+	snprintf(s->addr, sizeof(s->addr), "unix:%s", sun.sun_path);
+	return 0;
+}
+
+static void close_socket(struct proc *pr)
+{
+	if (pr->lfd >= 0)
+		close(pr->lfd);
+	pr->lfd = -1;
+	if (pr->path[0])
+		unlink(pr->path);
+	pr->path[0] = 0;
+}
+
+/* ---- processes ---- */
+
+/* In the child: never returns. */
+static void child_exec(struct pool *pl, unsigned k, int errw)
+{
+	struct proc *pr = &pl->p[k];
+	const struct spec *s = &pl->spec;
+	setpgid(0, 0); /* a kill reaches whatever the application started */
+	if (dup2(pr->lfd, 0) < 0 || dup2(errw, 1) < 0 || dup2(errw, 2) < 0)
+		_exit(126);
+	if (s->cwd && chdir(s->cwd) < 0) {
+		dprintf(2, "chdir %s: %s\n", s->cwd, strerror(errno));
+		_exit(126);
+	}
+	if (s->has_user) {
+		if (setgroups(0, NULL) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0) {
+			dprintf(2, "cannot become uid %ld gid %ld: %s\n", (long)s->uid, (long)s->gid, strerror(errno));
+			_exit(126);
+		}
+	}
+	/* limits last: RLIMIT_NPROC counts the new user's processes */
+	struct cgi_conf lim = {.rl = s->rl, .no_new_privs = s->nnp};
+	if (script_child_limits(&lim) < 0) {
+		dprintf(2, "setting resource limits: %s\n", strerror(errno));
+		_exit(126);
+	}
+	closefrom(3);
+	size_t n = 0;
+	while (s->env[n])
+		n++;
+	char **envp = calloc(n + 2, sizeof(*envp));
+	memcpy(envp, s->env, n * sizeof(*envp));
+	if (s->tcp)
+		envp[n] = "FCGI_WEB_SERVER_ADDRS=127.0.0.1";
+	/* argv[0] is what ps shows: "cpm: pool NAME[k]" */
+	size_t argc = 0;
+	while (s->argv[argc])
+		argc++;
+	char **argv = calloc(argc + 1, sizeof(*argv));
+	memcpy(argv, s->argv, argc * sizeof(*argv));
+	char title[96];
+	snprintf(title, sizeof(title), "cpm: pool %s[%u]", pl->name, k);
+	argv[0] = title;
+	execve(s->argv[0], argv, envp);
+	dprintf(2, "exec %s: %s\n", s->argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void spawn(struct pool *pl, unsigned k)
+{
+	struct proc *pr = &pl->p[k];
+	struct pool_slot *s = slot_of(pl, k);
+	if (pr->lfd < 0 && open_socket(pl, k) < 0) {
+		pr->next_spawn_ms = monotonic_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		log_error("pool %s[%u]: pipe: %s", pl->name, k, strerror(errno));
+		return;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		for (int sig = 1; sig < NSIG; sig++)
+			sigaction(sig, &sa, NULL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		child_exec(pl, k, ep[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(ep[1]);
+	if (pid < 0) {
+		log_error("pool %s[%u]: fork: %s", pl->name, k, strerror(errno));
+		close(ep[0]);
+		pr->next_spawn_ms = monotonic_ms() + BACKOFF_MIN_MS;
+		return;
+	}
+	fcntl(ep[0], F_SETFL, O_NONBLOCK);
+	if (pr->errfd >= 0)
+		close(pr->errfd); /* a grandchild may still hold the old one: let it go */
+	pr->errfd = ep[0];
+	pr->errlen = 0;
+	pr->errpid = pid;
+	pr->pid = pid;
+	pr->stopping = pr->killed = 0;
+	pr->started_ms = monotonic_ms();
+	s->owner = 0;
+	s->busy = 0;
+	s->kill = 0;
+	s->served = 0;
+	s->request_start_ms = 0;
+	s->started_ms = s->last_used_ms = pr->started_ms;
+	s->restarts++;
+	s->pid = pid;
+	__atomic_store_n(&s->state, PSLOT_READY, __ATOMIC_RELEASE);
+	log_info("pool %s[%u]: started pid %ld (%s)", pl->name, k, (long)pid, s->addr);
+}
+
+/* Stop the process at k: it gets no new request, TERM now. */
+static void stop_proc(struct pool *pl, unsigned k, const char *why)
+{
+	struct proc *pr = &pl->p[k];
+	if (pr->pid <= 0 || pr->stopping)
+		return;
+	struct pool_slot *s = slot_of(pl, k);
+	s->state = PSLOT_DRAINING;
+	pr->stopping = 1;
+	pr->term_ms = monotonic_ms();
+	log_info("pool %s[%u]: stopping pid %ld (%s)", pl->name, k, (long)pr->pid, why);
+	kill(pr->pid, SIGTERM);
+}
+
+static void flush_err(struct proc *pr, struct pool *pl, unsigned k)
+{
+	if (!pr->errlen)
+		return;
+	log_warn("pool %s[%u] pid %ld: %.*s", pl->name, k, (long)pr->errpid, (int)pr->errlen, pr->err);
+	pr->errlen = 0;
+}
+
+static void read_err(struct pool *pl, unsigned k)
+{
+	struct proc *pr = &pl->p[k];
+	char buf[4096];
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(pr->errfd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			flush_err(pr, pl, k);
+			close(pr->errfd);
+			pr->errfd = -1;
+			return;
+		}
+		if (n < 0)
+			return;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			if (c == '\n') {
+				flush_err(pr, pl, k);
+				continue;
+			}
+			if (pr->errlen == sizeof(pr->err))
+				flush_err(pr, pl, k);
+			pr->err[pr->errlen++] = ((unsigned char)c < 0x20 && c != '\t') ? '?' : c;
+		}
+	}
+}
+
+/* ---- pools ---- */
+
+static int alloc_slots(unsigned n, unsigned *base)
+{
+	for (unsigned b = 0; b + n <= POOL_SLOTS_MAX; b++) {
+		unsigned k;
+		for (k = 0; k < n && !P.slot_used[b + k]; k++)
+			;
+		if (k == n) {
+			memset(P.slot_used + b, 1, n);
+			*base = b;
+			return 0;
+		}
+		b += k;
+	}
+	return -1;
+}
+
+static void pool_update(struct pool *pl, const struct backend_conf *b)
+{
+	const struct pool_conf *pc = b->cgi.pool;
+	pl->min = pc->min;
+	pl->idle_timeout_ms = pc->idle_timeout_ms;
+	pl->max_requests = pc->max_requests;
+	pl->timeout_ms = b->cgi.timeout_ms;
+	for (int k = 0; k < pl->max; k++)
+		if (k < pl->min)
+			pl->p[k].want = 1;
+}
+
+static int pool_create(const struct config *cf, const struct backend_conf *b, unsigned id)
+{
+	struct pool *pl = &P.pools[id];
+	const struct pool_conf *pc = b->cgi.pool;
+	if (alloc_slots((unsigned)pc->max, &pl->base) < 0)
+		return -1;
+	pl->used = 1;
+	pl->retired_gen = 0;
+	snprintf(pl->name, sizeof(pl->name), "%s", b->name);
+	spec_make(&pl->spec, cf, b);
+	pl->max = pc->max;
+	pl->p = xcalloc((size_t)pl->max, sizeof(*pl->p));
+	for (int k = 0; k < pl->max; k++) {
+		pl->p[k].lfd = pl->p[k].errfd = -1;
+		memset((void *)slot_of(pl, (unsigned)k), 0, sizeof(struct pool_slot));
+	}
+	pool_update(pl, b);
+	struct pool_header *h = &P.sb->pools[id];
+	snprintf(h->name, sizeof(h->name), "%s", b->name);
+	h->base = pl->base;
+	h->nslots = (unsigned)pl->max;
+	h->waiting = 0;
+	h->requests = 0;
+	h->active = 1;
+	log_info("pool %s: %d to %d process(es) of %s", pl->name, pl->min, pl->max, pl->spec.argv[0]);
+	return 0;
+}
+
+static void pool_destroy(struct pool *pl)
+{
+	for (int k = 0; k < pl->max; k++) {
+		close_socket(&pl->p[k]);
+		if (pl->p[k].errfd >= 0)
+			close(pl->p[k].errfd);
+		memset((void *)slot_of(pl, (unsigned)k), 0, sizeof(struct pool_slot));
+	}
+	memset(P.slot_used + pl->base, 0, (size_t)pl->max);
+	P.sb->pools[pl - P.pools].active = 0;
+	log_info("pool %s: closed", pl->name);
+	spec_free(&pl->spec);
+	free(pl->p);
+	memset(pl, 0, sizeof(*pl));
+}
+
+/* Which running pool (index) serves b unchanged, or -1. taken: pools
+ * already matched. */
+static int match(const struct config *cf, const struct backend_conf *b, const int *taken)
+{
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		if (pl->used && !pl->retired_gen && !taken[id] && strcmp(pl->name, b->name) == 0 &&
+		    pl->max == b->cgi.pool->max && spec_same(&pl->spec, cf, b))
+			return (int)id;
+	}
+	return -1;
+}
+
+int pools_check(const struct config *cf)
+{
+	int taken[POOLS_MAX] = {0};
+	size_t need = 0, slots = 0, free_pools = 0, free_slots = 0;
+	for (size_t i = 0; i < cf->nbackends; i++) {
+		const struct backend_conf *b = &cf->backends[i];
+		if (b->type != BACKEND_FASTCGI || !b->cgi.pool)
+			continue;
+		int id = match(cf, b, taken);
+		if (id >= 0)
+			taken[id] = 1;
+		else
+			need++, slots += (size_t)b->cgi.pool->max;
+	}
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		free_pools += !P.pools[id].used;
+	for (unsigned k = 0; k < POOL_SLOTS_MAX; k++)
+		free_slots += !P.slot_used[k];
+	if (need > free_pools || slots > free_slots) {
+		log_error("pools: %zu new pool(s) with %zu process slot(s) do not fit next to the running ones "
+			  "(%zu pools and %zu slots free)",
+			  need, slots, free_pools, free_slots);
+		return -1;
+	}
+	return 0;
+}
+
+int pools_reconcile(struct config *cf, unsigned gen)
+{
+	if (pools_check(cf) < 0)
+		return -1;
+	if (geteuid() == 0 && cf->user)
+		P.sock_uid = cf->uid, P.sock_gid = cf->gid;
+	int keep[POOLS_MAX] = {0};
+	for (size_t i = 0; i < cf->nbackends; i++) {
+		struct backend_conf *b = &cf->backends[i];
+		if (b->type != BACKEND_FASTCGI || !b->cgi.pool)
+			continue;
+		b->cgi.pool->id = match(cf, b, keep);
+		if (b->cgi.pool->id >= 0)
+			keep[b->cgi.pool->id] = 1;
+	}
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		if (P.pools[id].used && !P.pools[id].retired_gen && !keep[id]) {
+			P.pools[id].retired_gen = gen;
+			log_info("pool %s: replaced or removed; stopping it once the workers using it are gone",
+				 P.pools[id].name);
+		}
+	for (size_t i = 0; i < cf->nbackends; i++) {
+		struct backend_conf *b = &cf->backends[i];
+		if (b->type != BACKEND_FASTCGI || !b->cgi.pool)
+			continue;
+		if (b->cgi.pool->id >= 0) {
+			pool_update(&P.pools[b->cgi.pool->id], b);
+			continue;
+		}
+		for (unsigned id = 0; id < POOLS_MAX; id++)
+			if (!P.pools[id].used) {
+				if (pool_create(cf, b, id) < 0) {
+					log_error("pool %s: its slots are fragmented; not started", b->name);
+					break;
+				}
+				b->cgi.pool->id = (int)id;
+				break;
+			}
+	}
+	pools_tick(UINT32_MAX);
+	return 0;
+}
+
+static int live(const struct pool *pl)
+{
+	int n = 0;
+	for (int k = 0; k < pl->max; k++)
+		n += pl->p[k].want;
+	return n;
+}
+
+static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t now)
+{
+	int next = 1000;
+	struct pool_header *h = &P.sb->pools[id];
+	if (pl->retired_gen && oldest_gen >= pl->retired_gen) {
+		int running = 0;
+		for (int k = 0; k < pl->max; k++) {
+			pl->p[k].want = 0;
+			if (pl->p[k].pid > 0) {
+				running++;
+				stop_proc(pl, (unsigned)k, "pool retired");
+			}
+		}
+		if (!running) {
+			pool_destroy(pl);
+			return next;
+		}
+	}
+	/* scale up: a worker has requests waiting and every process is taken */
+	if (!pl->retired_gen && h->waiting > 0 && live(pl) < pl->max && now - pl->last_scale_ms >= SCALE_UP_MS) {
+		for (int k = 0; k < pl->max; k++)
+			if (!pl->p[k].want && pl->p[k].pid <= 0) {
+				pl->p[k].want = 1;
+				pl->p[k].next_spawn_ms = 0;
+				pl->last_scale_ms = now;
+				log_info("pool %s: requests are waiting; starting process %d of at most %d", pl->name,
+					 live(pl), pl->max);
+				break;
+			}
+	}
+	if (h->waiting > 0 && live(pl) < pl->max)
+		next = SCALE_UP_MS;
+	for (int k = 0; k < pl->max; k++) {
+		struct proc *pr = &pl->p[k];
+		struct pool_slot *s = slot_of(pl, (unsigned)k);
+		if (pr->pid <= 0) {
+			if (pr->want && !pl->retired_gen) {
+				if (now >= pr->next_spawn_ms)
+					spawn(pl, (unsigned)k);
+				else if (pr->next_spawn_ms - now < next)
+					next = (int)(pr->next_spawn_ms - now);
+			}
+			continue;
+		}
+		/* a worker gave up on a request here, or nobody did and it is far
+		 * past the timeout (its worker died): kill it */
+		int64_t started = s->request_start_ms;
+		int hung =
+		    s->kill == pr->pid || (s->busy == 1 && started && now - started > pl->timeout_ms + HUNG_MARGIN_MS);
+		if (hung && !pr->killed) {
+			log_error("pool %s[%u]: pid %ld did not answer within %lld ms; killing it", pl->name, k,
+				  (long)pr->pid, (long long)pl->timeout_ms);
+			s->state = PSLOT_DOWN;
+			kill(-pr->pid, SIGKILL);
+			kill(pr->pid, SIGKILL);
+			pr->killed = 1;
+			continue;
+		}
+		if (pr->stopping) {
+			if (!pr->killed && now - pr->term_ms > STOP_KILL_MS) {
+				log_warn("pool %s[%u]: pid %ld still running %d ms after TERM; killing it", pl->name, k,
+					 (long)pr->pid, STOP_KILL_MS);
+				kill(-pr->pid, SIGKILL);
+				kill(pr->pid, SIGKILL);
+				pr->killed = 1;
+			}
+			continue;
+		}
+		/* max_requests: a worker marked it draining; stop it once idle */
+		if (s->state == PSLOT_DRAINING) {
+			int zero = 0;
+			if (__atomic_compare_exchange_n(&s->busy, &zero, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+			    now - s->last_used_ms > DRAIN_MAX_MS)
+				stop_proc(pl, (unsigned)k, "max_requests reached");
+			else
+				next = next > 20 ? 20 : next;
+			continue;
+		}
+		/* scale down: idle past idle_timeout, more than min running */
+		if (pl->min < pl->max && live(pl) > pl->min && s->busy == 0 && h->waiting == 0 &&
+		    now - s->last_used_ms > pl->idle_timeout_ms) {
+			int zero = 0;
+			if (__atomic_compare_exchange_n(&s->busy, &zero, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				pr->want = 0;
+				stop_proc(pl, (unsigned)k, "idle");
+			}
+		}
+	}
+	return next;
+}
+
+int pools_tick(unsigned oldest_gen)
+{
+	int64_t now = monotonic_ms();
+	int next = 1000;
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		if (P.pools[id].used) {
+			int n = pool_tick(&P.pools[id], id, oldest_gen, now);
+			if (n < next)
+				next = n;
+		}
+	return next;
+}
+
+int pools_reaped(pid_t pid, int status)
+{
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		if (!pl->used)
+			continue;
+		for (int k = 0; k < pl->max; k++) {
+			struct proc *pr = &pl->p[k];
+			if (pr->pid != pid)
+				continue;
+			struct pool_slot *s = slot_of(pl, (unsigned)k);
+			int64_t now = monotonic_ms();
+			double secs = (double)(now - pr->started_ms) / 1000.0;
+			int expected = pr->stopping || pr->killed;
+			if (pr->errfd >= 0)
+				read_err(pl, (unsigned)k); /* its last words first */
+			if (WIFEXITED(status))
+				log_msg(expected ? LOG_INFO : LOG_ERROR,
+					"pool %s[%u]: pid %ld exited with code %d after %.3f s", pl->name, k, (long)pid,
+					WEXITSTATUS(status), secs);
+			else
+				log_msg(expected ? LOG_INFO : LOG_ERROR,
+					"pool %s[%u]: pid %ld killed by signal %d after %.3f s", pl->name, k, (long)pid,
+					WTERMSIG(status), secs);
+			s->state = PSLOT_DOWN;
+			s->pid = 0;
+			s->owner = 0;
+			s->busy = 0;
+			pr->pid = 0;
+			if (!expected && now - pr->started_ms < QUICK_DEATH_MS) {
+				pr->failures++;
+				int64_t delay = (int64_t)BACKOFF_MIN_MS << (pr->failures < 10 ? pr->failures : 10);
+				if (delay > BACKOFF_MAX_MS)
+					delay = BACKOFF_MAX_MS;
+				pr->next_spawn_ms = now + delay;
+				log_warn("pool %s[%u]: died %d time(s) in a row within %d ms of starting; next start "
+					 "in %lld ms",
+					 pl->name, k, pr->failures, QUICK_DEATH_MS, (long long)delay);
+			} else {
+				if (!expected || now - pr->started_ms >= QUICK_DEATH_MS)
+					pr->failures = 0;
+				pr->next_spawn_ms = 0;
+			}
+			pr->stopping = pr->killed = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void pools_worker_gone(pid_t pid, unsigned worker_index)
+{
+	uint64_t mask = P.sb->slots[worker_index].pools_waiting;
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		if (mask & (1ULL << id))
+			__atomic_fetch_sub(&P.sb->pools[id].waiting, 1, __ATOMIC_RELAXED);
+		struct pool *pl = &P.pools[id];
+		if (!pl->used)
+			continue;
+		for (int k = 0; k < pl->max; k++) {
+			struct pool_slot *s = slot_of(pl, (unsigned)k);
+			pid_t owner = pid;
+			if (__atomic_compare_exchange_n(&s->owner, &owner, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+			    s->busy == 1)
+				s->busy = 0; /* its request died with it */
+		}
+	}
+	P.sb->slots[worker_index].pools_waiting = 0;
+}
+
+void pools_close_fds(void)
+{
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++) {
+			struct proc *pr = &P.pools[id].p[k];
+			if (pr->lfd >= 0)
+				close(pr->lfd);
+			if (pr->errfd >= 0)
+				close(pr->errfd);
+		}
+}
+
+size_t pools_pollfds(struct pollfd *p, size_t max)
+{
+	size_t n = 0;
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		for (int k = 0; pl->used && k < pl->max && n < max; k++)
+			if (pl->p[k].errfd >= 0)
+				p[n++] = (struct pollfd){.fd = pl->p[k].errfd, .events = POLLIN};
+	}
+	return n;
+}
+
+void pools_on_poll(const struct pollfd *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!p[i].revents)
+			continue;
+		for (unsigned id = 0; id < POOLS_MAX; id++) {
+			struct pool *pl = &P.pools[id];
+			for (int k = 0; pl->used && k < pl->max; k++)
+				if (pl->p[k].errfd == p[i].fd)
+					read_err(pl, (unsigned)k);
+		}
+	}
+}
+
+unsigned pools_alive(void)
+{
+	unsigned n = 0;
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++)
+			n += P.pools[id].p[k].pid > 0;
+	return n;
+}
+
+void pools_shutdown(int64_t timeout_ms)
+{
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++) {
+			P.pools[id].p[k].want = 0;
+			stop_proc(&P.pools[id], (unsigned)k, "shutting down");
+		}
+	int64_t end = monotonic_ms() + timeout_ms;
+	int killed = 0;
+	while (pools_alive() > 0) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			pools_reaped(pid, status);
+			continue;
+		}
+		if (pid < 0 && errno == ECHILD)
+			break;
+		if (!killed && monotonic_ms() > end) {
+			for (unsigned id = 0; id < POOLS_MAX; id++)
+				for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++)
+					if (P.pools[id].p[k].pid > 0) {
+						log_warn("pool %s[%d]: pid %ld ignored TERM; killing it",
+							 P.pools[id].name, k, (long)P.pools[id].p[k].pid);
+						kill(-P.pools[id].p[k].pid, SIGKILL);
+						kill(P.pools[id].p[k].pid, SIGKILL);
+					}
+			killed = 1;
+		}
+		usleep(20000);
+	}
+	for (unsigned id = 0; id < POOLS_MAX; id++)
+		if (P.pools[id].used)
+			pool_destroy(&P.pools[id]);
+	if (P.dir) {
+		rmdir(P.dir);
+		free(P.dir);
+		P.dir = NULL;
+	}
+}
