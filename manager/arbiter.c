@@ -134,29 +134,18 @@ static void upgrade(void)
 			return;
 		}
 	}
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
+	pid_t pid = process_fork();
 	if (pid == 0) {
 		for (size_t i = 0; i < A.nls; i++)
 			fcntl(A.ls[i].fd, F_SETFD, 0); /* exactly these survive exec */
 		setenv(INHERIT_ENV, fds, 1);
 		if (A.opts->start_dir && A.opts->start_dir[0] && chdir(A.opts->start_dir) < 0)
 			_exit(127);
-		sigset_t none;
-		sigemptyset(&none);
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		for (size_t k = 0; k < sizeof(handled) / sizeof(handled[0]); k++)
-			sigaction(handled[k], &sa, NULL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		process_unblock_signals();
 		execv(A.opts->exe, A.opts->argv);
 		log_error("USR2: exec %s: %s", A.opts->exe, strerror(errno));
 		_exit(127);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("USR2: fork: %s", strerror(errno));
 		if (oldbin)
@@ -228,28 +217,15 @@ static void spawn_worker(unsigned i)
 	slot->started_ms = slot->heartbeat_ms = monotonic_ms();
 	long maxreq = A.cf->max_requests ? A.cf->max_requests + jitter(A.cf->max_requests_jitter) : 0;
 
-	/* signals blocked around fork: the child never runs our handlers */
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
+	pid_t pid = process_fork(); /* the worker sets its own signal mask */
 	if (pid == 0) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		for (size_t k = 0; k < sizeof(handled) / sizeof(handled[0]); k++)
-			sigaction(handled[k], &sa, NULL);
 		close(sigpipe[0]);
 		close(sigpipe[1]);
 		close(wakepipe[0]);
 		pools_close_fds();
 		srandom((unsigned)getpid());
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		worker_run(A.cf, A.ls, A.nls, A.sb, i, maxreq);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));
 		slot->state = SLOT_FREE;

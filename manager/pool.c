@@ -20,6 +20,7 @@
 
 #include "../backends/script.h"
 #include "log.h"
+#include "process.h"
 #include "xalloc.h"
 
 #define BACKOFF_MIN_MS 100
@@ -294,6 +295,7 @@ static void child_exec(struct pool *pl, unsigned k, int errw)
 	char title[96];
 	snprintf(title, sizeof(title), "cpm: pool %s[%u]", pl->name, k);
 	argv[0] = title;
+	process_unblock_signals();
 	execve(s->argv[0], argv, envp);
 	dprintf(2, "exec %s: %s\n", s->argv[0], strerror(errno));
 	_exit(127);
@@ -312,22 +314,9 @@ static void spawn(struct pool *pl, unsigned k)
 		log_error("pool %s[%u]: pipe: %s", pl->name, k, strerror(errno));
 		return;
 	}
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		for (int sig = 1; sig < NSIG; sig++)
-			sigaction(sig, &sa, NULL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+	pid_t pid = process_fork();
+	if (pid == 0)
 		child_exec(pl, k, ep[1]);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(ep[1]);
 	if (pid < 0) {
 		log_error("pool %s[%u]: fork: %s", pl->name, k, strerror(errno));

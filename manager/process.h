@@ -19,6 +19,14 @@ int pidfile_check(const char *path);
 /* Write our pid atomically (temp file + rename). Returns 0 / -1. */
 int pidfile_write(const char *path);
 
+/* fork() with every signal blocked around it, so the child never runs the
+ * parent's handlers. In the child (0 returned) every disposition is back
+ * to default and every signal is still blocked: it sets the mask it wants
+ * (process_unblock_signals before an exec). In the parent the mask is
+ * restored. -1 with errno on failure. */
+pid_t process_fork(void);
+void process_unblock_signals(void);
+
 /* In a worker: become cf->user / cf->group when running as root. */
 int process_drop_privileges(const struct config *cf);
 

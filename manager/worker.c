@@ -328,7 +328,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	int sigs[] = {SIGCHLD, SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGURG};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(SIG_SETMASK, &set, NULL); /* all were blocked since the fork */
 	signal(SIGPIPE, SIG_IGN);
 
 	w.epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -50,7 +50,7 @@ export PEERS_RESULTS_DIR=$RES
 
 echo "cpm: $CPM_BIN ($("$CPM_BIN" -v 2>&1))  results: $RES" >&2
 "$PEERS_DIR/run-peers.sh" --extra "$BENCH/stacks-cpm.sh" \
-    --only 'nginx-fcgiwrap|cpm-cgi|lighttpd-cgi' --no-spawn "$@"
+    --only '^(nginx-fcgiwrap|cpm-cgi|lighttpd-cgi|nginx-fcgi-ka|nginx-fcgi|cpm-fcgi)$' --no-spawn "$@"
 rc=$?
 
 # Keep this run's server logs and configs with its results ($RUN is wiped by the next run).
@@ -81,14 +81,28 @@ for r in reps:
 med = {k: statistics.median(v) for k, v in rps.items()}
 def fmt(x): return f"{x:,.0f}" if x is not None else "-"
 def ratio(a, b): return f"{a / b:.2f}" if a is not None and b else "-"
-print("### cpm-cgi vs peers (same run; median req/s; ratio = cpm ÷ peer)\n")
-print("| backend | c | cpm-cgi | nginx-fcgiwrap | **cpm ÷ nginx-fcgiwrap** | lighttpd-cgi | cpm ÷ lighttpd-cgi | cpm non-2xx | cpm sock err |")
-print("|---|---|---|---|---|---|---|---|---|")
+if any(b != "fcgi-hello" for b, c in order):
+    print("### cpm-cgi vs peers (same run; median req/s; ratio = cpm ÷ peer)\n")
+    print("| backend | c | cpm-cgi | nginx-fcgiwrap | **cpm ÷ nginx-fcgiwrap** | lighttpd-cgi | cpm ÷ lighttpd-cgi | cpm non-2xx | cpm sock err |")
+    print("|---|---|---|---|---|---|---|---|---|")
 for b, c in order:
+    if b == "fcgi-hello":
+        continue
     cpm, ngx, lig = (med.get((s, b, c)) for s in ("cpm-cgi", "nginx-fcgiwrap", "lighttpd-cgi"))
     e = err.get(("cpm-cgi", b, c))
     print(f"| {b} | {c} | {fmt(cpm)} | {fmt(ngx)} | **{ratio(cpm, ngx)}** | {fmt(lig)} | {ratio(cpm, lig)} "
           f"| {e[0] if e else '-'} | {e[1] if e else '-'} |")
+if ("fcgi-hello", 32) in order:
+    print("\n### cpm-fcgi (pool, KEEP_CONN) vs nginx -> spawn-fcgi (same run; median req/s)\n")
+    print("| backend | c | cpm-fcgi | nginx-fcgi-ka | **cpm ÷ nginx-fcgi-ka** | nginx-fcgi | cpm ÷ nginx-fcgi | cpm non-2xx | cpm sock err |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for b, c in order:
+        if b != "fcgi-hello":
+            continue
+        cpm, ka, nk = (med.get((s, b, c)) for s in ("cpm-fcgi", "nginx-fcgi-ka", "nginx-fcgi"))
+        e = err.get(("cpm-fcgi", b, c))
+        print(f"| {b} | {c} | {fmt(cpm)} | {fmt(ka)} | **{ratio(cpm, ka)}** | {fmt(nk)} | {ratio(cpm, nk)} "
+              f"| {e[0] if e else '-'} | {e[1] if e else '-'} |")
 fpath = os.path.join(res, "failures.tsv")
 if os.path.exists(fpath):
     with open(fpath, newline="") as f:
@@ -100,10 +114,10 @@ if os.path.exists(fpath):
 print(f"\nfull table: {res}/table.md")
 PY
 
-log=$RES/run-logs/cpm-cgi.err
-if [ -f "$log" ]; then
+for log in "$RES"/run-logs/cpm-cgi.err "$RES"/run-logs/cpm-fcgi.err; do
+    [ -f "$log" ] || continue
     nerr=$(grep -c '\[error\]' "$log"); nwarn=$(grep -c '\[warn\]' "$log")
     echo "cpm log ($log): $nerr error, $nwarn warn line(s)" | tee -a "$RES/ratios.md"
     grep -E '\[(error|warn)\]' "$log" | head -10 | sed 's/^/  /' | tee -a "$RES/ratios.md"
-fi
+done
 exit "$rc"

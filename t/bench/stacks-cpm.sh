@@ -34,3 +34,29 @@ JSON
     wait_port 18090
 }
 stack cpm-cgi start_cpm_cgi 18090 "${CGI_TESTS[@]}"
+
+# cpm-fcgi: the fcgi-hello libfcgi app as a cpm pool, next to nginx-fcgi-ka (nginx ->
+# spawn-fcgi -F $FCGI_PROCS, upstream keepalive) and nginx-fcgi (a connection per
+# request). Same process count, same user, 2 workers, keep-alive on.
+start_cpm_fcgi() {
+    [ -x "$CPM_BIN" ] || { log "cpm binary not found at $CPM_BIN (build it or set CPM_BIN)"; return 1; }
+    cat >"$RUN/conf/cpm-fcgi.json" <<JSON
+{
+  "listen": ["127.0.0.1:18091"],
+  "workers": 2,
+  "user": "www-data",
+  "access_log": null,
+  "error_log": "$RUN/logs/cpm-fcgi.err",
+  "keepalive": 60,
+  "routes": [ { "prefix": "/fcgi", "backend": "hello" } ],
+  "backends": {
+    "hello": { "type": "fastcgi", "command": ["$RUN/bin/fcgi-hello"], "processes": ${FCGI_PROCS:-4} }
+  }
+}
+JSON
+    "$CPM_BIN" -t -c "$RUN/conf/cpm-fcgi.json" >>"$RUN/logs/cpm-fcgi.out" 2>&1 \
+        || { log "cpm rejected $RUN/conf/cpm-fcgi.json (see $RUN/logs/cpm-fcgi.out)"; return 1; }
+    track_bg "$CPM_BIN" -c "$RUN/conf/cpm-fcgi.json"
+    wait_port 18091
+}
+stack cpm-fcgi start_cpm_fcgi 18091 "fcgi-hello /fcgi 32"
