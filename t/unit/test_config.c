@@ -442,6 +442,96 @@ static void test_errors_after_root(void)
 		   want);
 }
 
+static void test_pools(void)
+{
+	/* a pool: defaults, then every key */
+	struct config *c =
+	    load("{\n" TAIL_ROUTES "  \"backends\": {\"b\": {\"type\": \"fastcgi\", \"command\": [\"true\"]}}\n"
+		 "}\n");
+	CHECK(c != NULL);
+	if (c) {
+		const struct cgi_conf *g = &c->backends[0].cgi;
+		CHECK(g->pool != NULL && g->naddrs == 0);
+		if (g->pool) {
+			CHECK(g->pool->argc == 1 && g->pool->argv[1] == NULL);
+			CHECK(strcmp(g->pool->argv[0], "/usr/bin/true") == 0 ||
+			      strcmp(g->pool->argv[0], "/bin/true") == 0);
+			CHECK(g->pool->min == 1 && g->pool->max == 1);
+			CHECK(g->pool->max_requests == 0 && g->pool->idle_timeout_ms == 10000);
+			CHECK(g->pool->tcp == 0 && g->pool->cwd == NULL && g->pool->user == NULL && g->pool->id == -1);
+			/* the application is the script */
+			CHECK(g->script && strcmp(g->script, g->pool->argv[0]) == 0);
+		}
+		CHECK(g->queue_timeout_ms == 10000 && g->timeout_ms == 60000);
+		CHECK(g->rl.cpu == -1 && g->rl.as == -1 && g->rl.nofile == -1 && g->rl.nproc == -1 && !g->no_new_privs);
+		config_free(c);
+	}
+	c = load(
+	    "{\n" TAIL_ROUTES
+	    "  \"backends\": {\"b\": {\"type\": \"fastcgi\", \"command\": [\"/bin/sh\", \"-c\", \"x\"],\n"
+	    "    \"min\": 0, \"max\": 8, \"idle_timeout\": \"500ms\", \"max_requests\": 1000, \"cwd\": \"@ROOT@\",\n"
+	    "    \"socket\": \"tcp\", \"queue_timeout\": 2, \"rlimits\": {\"cpu\": 10, \"as\": \"512M\", \"nofile\": "
+	    "64,\n"
+	    "    \"nproc\": 20}, \"no_new_privs\": true, \"user\": \"root\"}}\n"
+	    "}\n");
+	CHECK(c != NULL);
+	if (c) {
+		const struct cgi_conf *g = &c->backends[0].cgi;
+		const struct pool_conf *p = g->pool;
+		CHECK(p && p->argc == 3 && strcmp(p->argv[2], "x") == 0);
+		CHECK(p && p->min == 0 && p->max == 8 && p->idle_timeout_ms == 500 && p->max_requests == 1000);
+		CHECK(p && p->cwd && strcmp(p->cwd, ROOT) == 0 && p->tcp == 1 && p->user && p->uid == 0);
+		CHECK(g->queue_timeout_ms == 2000);
+		CHECK(g->rl.cpu == 10 && g->rl.as == 512 << 20 && g->rl.nofile == 64 && g->rl.nproc == 20 &&
+		      g->no_new_privs);
+		config_free(c);
+	}
+	/* rlimits on a cgi backend */
+	c = load("{\n" TAIL_ROUTES
+		 "  \"backends\": {\"b\": {\"type\": \"cgi\", \"root\": \"@ROOT@\", \"rlimits\": {\"as\": \"1G\"}}}\n"
+		 "}\n");
+	CHECK(c && c->backends[0].cgi.rl.as == 1 << 30 && c->backends[0].cgi.rl.cpu == -1);
+	config_free(c);
+
+#define POOL(extra)                                                                                                    \
+	"{\n" TAIL_ROUTES "  \"backends\": {\n"                                                                        \
+	"    \"b\": {\"type\": \"fastcgi\", \"command\": [\"/bin/true\"]" extra "}\n"                                  \
+	"  }\n"                                                                                                        \
+	"}\n"
+	EXPECT_ERR(POOL(", \"address\": \"unix:/x\""),
+		   "4:30: backends.b.command: give \"command\" or \"address\", not both");
+	EXPECT_ERR(POOL(", \"processes\": 2, \"min\": 1, \"max\": 2"),
+		   "4:56: backends.b.processes: give either \"processes\" or \"min\" and \"max\"");
+	EXPECT_ERR(POOL(", \"min\": 3, \"max\": 2"), "4:73: backends.b.max: smaller than \"min\"");
+	EXPECT_ERR(POOL(", \"min\": 3"), "4:56: backends.b.min: \"min\" and \"max\" go together");
+	EXPECT_ERR(POOL(", \"processes\": 0"), "4:69: backends.b.processes: expected an integer between 1 and 256");
+	EXPECT_ERR(POOL(", \"socket\": \"udp\""), "4:66: backends.b.socket: expected \"unix\" or \"tcp\"");
+	EXPECT_ERR(POOL(", \"group\": \"root\""), "4:56: backends.b.group: \"group\" needs \"user\"");
+	EXPECT_ERR(POOL(", \"user\": \"no-such-user-x\""), "4:64: backends.b.user: no such user \"no-such-user-x\"");
+	EXPECT_ERR(POOL(", \"rlimits\": {\"cpu\": \"500ms\"}"),
+		   "4:75: backends.b.rlimits.cpu: expected at least one second");
+	EXPECT_ERR(POOL(", \"rlimits\": {\"stack\": 1}"), "4:68: backends.b.rlimits.stack: unknown key");
+	EXPECT_ERR(POOL(", \"no_new_privs\": 1"), "4:72: backends.b.no_new_privs: expected true or false");
+#undef POOL
+	EXPECT_ERR(
+	    "{\n" TAIL_ROUTES "  \"backends\": {\n"
+	    "    \"b\": {\"type\": \"fastcgi\", \"command\": [\"no-such-program-x\"]}\n"
+	    "  }\n"
+	    "}\n",
+	    "4:42: backends.b.command[0]: no-such-program-x: not found in /usr/local/bin:/usr/bin:/bin (give a path)");
+	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
+		   "    \"b\": {\"type\": \"fastcgi\", \"command\": []}\n"
+		   "  }\n"
+		   "}\n",
+		   "4:41: backends.b.command: expected an array: the program and its arguments");
+	EXPECT_ERR(
+	    "{\n" TAIL_ROUTES "  \"backends\": {\n"
+	    "    \"b\": {\"type\": \"fastcgi\", \"address\": \"unix:/x\", \"script\": \"/x\", \"max_requests\": 5}\n"
+	    "  }\n"
+	    "}\n",
+	    "4:68: backends.b.max_requests: only for a pool (a backend with \"command\")");
+}
+
 static void test_syntax_and_duplicates(void)
 {
 	/* JSON syntax errors: FILE:LINE:COL: MESSAGE (from jansson) */
@@ -673,6 +763,7 @@ int main(void)
 	test_defaults();
 	test_errors();
 	test_errors_after_root();
+	test_pools();
 	test_syntax_and_duplicates();
 	test_sizes_durations();
 	test_listen_valid();
