@@ -395,11 +395,11 @@ static int swap_listeners(const struct config *cf)
 	for (i = 0; i < cf->nlisten; i++) {
 		size_t k;
 		for (k = 0; k < A.nls; k++)
-			if (!reused[k] && strcmp(A.ls[k].addr, cf->listen[i]) == 0)
+			if (!reused[k] && listener_matches(&A.ls[k], cf->listen[i]))
 				break;
 		if (k < A.nls) {
 			nl[i] = A.ls[k];
-			nl[i].addr = strdup(A.ls[k].addr);
+			nl[i].addr = strdup(cf->listen[i]); /* as written now */
 			reused[k] = 1;
 			continue;
 		}

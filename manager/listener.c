@@ -105,10 +105,13 @@ static int open_unix(struct listener *l, const char *path, int backlog)
 	return 0;
 }
 
-static int open_inet(struct listener *l, int backlog)
+/* HOST:PORT, [V6]:PORT or :PORT resolved for binding: the first address,
+ * IPv4 "any" for an empty host (the usual meaning of ":8000"). Returns
+ * the list to free and sets *ai, or NULL after logging. */
+static struct addrinfo *resolve_inet(const char *addr, struct addrinfo **ai)
 {
 	char host[256];
-	const char *a = l->addr;
+	const char *a = addr;
 	const char *colon = strrchr(a, ':');
 	size_t hl = (size_t)(colon - a);
 	if (a[0] == '[') {
@@ -116,24 +119,49 @@ static int open_inet(struct listener *l, int backlog)
 		hl -= 2;
 	}
 	if (hl >= sizeof(host)) {
-		log_error("listen %s: host too long", l->addr);
-		return -1;
+		log_error("listen %s: host too long", addr);
+		return NULL;
 	}
 	memcpy(host, a, hl);
 	host[hl] = 0;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
 	int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
 	if (rc) {
-		log_error("listen %s: %s", l->addr, gai_strerror(rc));
-		return -1;
+		log_error("listen %s: %s", addr, gai_strerror(rc));
+		return NULL;
 	}
-	/* with an empty host, prefer IPv4 "any" (the usual meaning of ":8000") */
-	struct addrinfo *ai = res;
+	*ai = res;
 	for (struct addrinfo *p = res; p && !hl; p = p->ai_next)
 		if (p->ai_family == AF_INET) {
-			ai = p;
+			*ai = p;
 			break;
 		}
+	return res;
+}
+
+int listener_matches(const struct listener *l, const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (strcmp(l->addr, addr) == 0)
+		return 1;
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return 0;
+	if (strncmp(addr, "unix:", 5) == 0)
+		return ss.ss_family == AF_UNIX && strcmp(((struct sockaddr_un *)&ss)->sun_path, addr + 5) == 0;
+	struct addrinfo *ai, *res = resolve_inet(addr, &ai);
+	if (!res)
+		return 0;
+	int same = ai->ai_addrlen == sl && memcmp(ai->ai_addr, &ss, sl) == 0;
+	freeaddrinfo(res);
+	return same;
+}
+
+static int open_inet(struct listener *l, int backlog)
+{
+	struct addrinfo *ai, *res = resolve_inet(l->addr, &ai);
+	if (!res)
+		return -1;
 	int fd = take_adopted(ai->ai_addr, ai->ai_addrlen, &l->from_systemd);
 	int adopted = fd >= 0;
 	if (adopted)

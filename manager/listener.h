@@ -18,6 +18,11 @@ struct listener {
 int listeners_open(struct listener **out, size_t *n, char *const *addrs, size_t naddrs, int backlog);
 void listeners_close(struct listener *l, size_t n);
 
+/* 1 if addr, a configured listen address, names the socket l is bound to
+ * (the same string, or the same address once resolved: "localhost:8000"
+ * and "127.0.0.1:8000"). */
+int listener_matches(const struct listener *l, const char *addr);
+
 /* Listening sockets inherited from systemd or a previous cpm: listeners_open
  * uses one whose address matches instead of binding. listeners_adopt_done
  * closes those no address claimed. */

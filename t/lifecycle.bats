@@ -379,6 +379,26 @@ PY
 	[ "$requests" -ge 10 ]
 }
 
+@test "HUP: the same address written another way keeps its socket" {
+	cpm_config
+	cpm_start
+	inode=$(listen_inode "$CPM_PORT")
+	[ -n "$inode" ]
+	# a host name for 127.0.0.1 ("localhost" on Debian)
+	grep -q '^127\.0\.0\.1[[:space:]]' /etc/hosts || skip "no 127.0.0.1 line in /etc/hosts"
+	name=$(awk '$1 == "127.0.0.1" {print $2; exit}' /etc/hosts)
+	[ "$(getent ahostsv4 "$name" | awk 'NR == 1 {print $1}')" = 127.0.0.1 ]
+	[ "$(getent ahosts "$name" | awk 'NR == 1 {print $1}')" = 127.0.0.1 ] || skip "$name resolves to IPv6 first"
+	sed -i "s|^  \"listen\": .*|  \"listen\": [\"$name:$CPM_PORT\"],|" "$BATS_TEST_TMPDIR/cpm.json"
+	kill -HUP "$CPM_PID"
+	wait_for grep -q "reloaded" "$CPM_LOG"
+	assert_equal "$(listen_inode "$CPM_PORT")" "$inode"
+	run grep -c "closing listener" "$CPM_LOG"
+	assert_output 0
+	run answers "$CPM_PORT"
+	assert_success
+}
+
 @test "TTIN adds a worker, TTOU retires the highest-numbered one, never below 1" {
 	cpm_start
 	kill -TTIN "$CPM_PID"
