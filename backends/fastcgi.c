@@ -40,7 +40,8 @@
 #define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
 #define READ_CHUNK  (32 * 1024)
 #define REQUEST_ID  1
-#define RETRY_MS    5 /* a queued request looks for a free process this often */
+#define RETRY_MS    5	  /* a queued request looks for a free process this often */
+#define EXT_IDLE_MS 60000 /* a kept connection to an external server, unused this long, is closed */
 
 struct fcgi_req {
 	struct exchange *x;
@@ -85,11 +86,17 @@ static size_t next_addr; /* round-robin start, per worker */
 /* A kept connection to a pool process, between requests. */
 struct idle_conn {
 	struct ev sock;
-	int pool;
+	int pool; /* -1: an external server's */
 	unsigned slot;
 	pid_t pid;
+	const struct backend_conf *b; /* external: its backend and address */
+	size_t addr;
+	struct timer idle; /* external: closed after EXT_IDLE_MS */
 	struct idle_conn *next;
 };
+
+/* Kept connections to external servers ("keep_conn"), this worker's. */
+static struct idle_conn *ext_idle;
 
 static struct pool_state {
 	struct fcgi_req *qhead, *qtail;
@@ -102,6 +109,7 @@ static pid_t me;
 
 static void pool_release(struct fcgi_req *r, int keep);
 static void queue_remove(struct fcgi_req *r);
+static int ext_park(struct fcgi_req *r);
 
 static void out_put(struct fcgi_req *r, const void *p, size_t n)
 {
@@ -131,6 +139,8 @@ static void req_free_keep(struct fcgi_req *r, int keep)
 		queue_remove(r);
 	if (r->pool >= 0)
 		pool_release(r, keep);
+	else if (keep)
+		ext_park(r);
 	loop_del(&r->sock);
 	free(r->out);
 	free(r->head);
@@ -511,7 +521,7 @@ static void owner_drop(unsigned k, pid_t pid)
 
 static void idle_unlink(struct idle_conn *ic)
 {
-	struct idle_conn **pp = &PS[ic->pool].idle;
+	struct idle_conn **pp = ic->pool >= 0 ? &PS[ic->pool].idle : &ext_idle;
 	while (*pp && *pp != ic)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -522,8 +532,62 @@ static void idle_close(struct idle_conn *ic)
 {
 	idle_unlink(ic);
 	loop_del(&ic->sock);
-	owner_drop(ic->slot, ic->pid);
+	if (ic->pool >= 0)
+		owner_drop(ic->slot, ic->pid);
+	timer_cancel(loop_timers(), &ic->idle);
 	loop_free_later(ic);
+}
+
+static void on_ext_idle_timeout(struct timer *t)
+{
+	idle_close((struct idle_conn *)((char *)t - offsetof(struct idle_conn, idle)));
+}
+
+static void on_idle(struct ev *ev, uint32_t events);
+
+/* A clean connection to an external server: keep it for the next request
+ * of its backend, up to keep_conn of them. */
+static int ext_park(struct fcgi_req *r)
+{
+	size_t n = 0;
+	for (struct idle_conn *ic = ext_idle; ic; ic = ic->next)
+		n += ic->b == r->b;
+	if (n >= (size_t)r->b->cgi.keep_conn || r->sock.fd < 0)
+		return 0;
+	struct idle_conn *ic = calloc(1, sizeof(*ic));
+	if (!ic)
+		return 0;
+	ic->pool = -1;
+	ic->b = r->b;
+	ic->addr = r->addr;
+	ic->sock.handler = on_idle;
+	loop_move(&r->sock, &ic->sock, EPOLLIN);
+	ic->idle.fire = on_ext_idle_timeout;
+	timer_arm(loop_timers(), &ic->idle, loop_now_ms() + EXT_IDLE_MS);
+	ic->next = ext_idle;
+	ext_idle = ic;
+	return 1;
+}
+
+static void on_socket(struct ev *ev, uint32_t events);
+
+/* A kept connection to r's backend, if there is one. */
+static int ext_take(struct fcgi_req *r)
+{
+	for (struct idle_conn *ic = ext_idle; ic; ic = ic->next) {
+		if (ic->b != r->b)
+			continue;
+		idle_unlink(ic);
+		timer_cancel(loop_timers(), &ic->idle);
+		loop_move(&ic->sock, &r->sock, EPOLLOUT | EPOLLIN);
+		r->sock.handler = on_socket;
+		r->addr = ic->addr;
+		r->connected = 1;
+		r->reused = 1;
+		loop_free_later(ic);
+		return 1;
+	}
+	return 0;
 }
 
 /* Anything on an idle connection (the process closed it or died) ends it. */
@@ -823,15 +887,18 @@ static void pool_release(struct fcgi_req *r, int keep)
 /* A kept connection failed before the application said anything: it
  * closed it between requests (or died). Start over on a fresh connection
  * when the request can be sent again. Returns 1 if it did. */
+static int start_connect(struct fcgi_req *r);
+
 static int pool_retry(struct fcgi_req *r)
 {
-	if (r->pool < 0 || !r->reused || r->retried || r->got_bytes || r->body_taken || r->head_done)
+	if (!r->reused || r->retried || r->got_bytes || r->body_taken || r->head_done)
 		return 0;
 	if (r->body_fd >= 0 && lseek(r->body_fd, 0, SEEK_SET) < 0)
 		return 0;
 	r->retried = 1;
 	timer_cancel(loop_timers(), &r->timeout);
-	pool_release(r, 0);
+	if (r->pool >= 0)
+		pool_release(r, 0);
 	loop_del(&r->sock);
 	r->out_off = 0;
 	r->out_len = r->begin_len;
@@ -842,7 +909,14 @@ static int pool_retry(struct fcgi_req *r)
 	r->reused = 0;
 	fcgi_decoder_init(&r->dec, REQUEST_ID);
 	log_debug("fastcgi %s: a kept connection was closed; sending the request again", r->b->name);
-	pool_dispatch(r);
+	if (r->pool >= 0) {
+		pool_dispatch(r);
+		return 1;
+	}
+	r->tries = 0;
+	if (start_connect(r) < 0)
+		return 0; /* the caller answers 502 */
+	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
 	return 1;
 }
 
@@ -892,7 +966,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	size_t cap = 16 + fcgi_params_size(envp);
 	r->out = malloc(cap + OUT_MAX);
 	r->out_cap = cap + OUT_MAX;
-	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, g->pool != NULL);
+	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, g->pool != NULL || g->keep_conn > 0);
 	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, REQUEST_ID, envp);
 	free(envp);
 	free(arena);
@@ -909,6 +983,17 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 		memcpy(r->begin, r->out, r->out_len);
 		r->begin_len = r->out_len;
 		pool_dispatch(r);
+		return r;
+	}
+	if (g->keep_conn > 0) {
+		r->begin = malloc(r->out_len);
+		memcpy(r->begin, r->out, r->out_len);
+		r->begin_len = r->out_len;
+	}
+	if (g->keep_conn > 0 && ext_take(r)) {
+		r->timeout.fire = on_timeout;
+		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
+		update_events(r);
 		return r;
 	}
 	next_addr++;

@@ -569,11 +569,10 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 
 static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
-	static const char *const known[] = {"type",	    "address",	     "script", "root",	       "timeout",
-					    "env",	    "pass_env",	     "path",   "index",	       "command",
-					    "processes",    "min",	     "max",    "idle_timeout", "max_requests",
-					    "cwd",	    "user",	     "group",  "socket",       "rlimits",
-					    "no_new_privs", "queue_timeout", NULL};
+	static const char *const known[] = {
+	    "type",  "address", "script",    "root",	"timeout",	"env",		 "pass_env",	 "path",
+	    "index", "command", "processes", "min",	"max",		"idle_timeout",	 "max_requests", "cwd",
+	    "user",  "group",	"socket",    "rlimits", "no_new_privs", "queue_timeout", "keep_conn",	 NULL};
 	static const char *const pool_only[] = {
 	    "processes", "min",	   "max",     "idle_timeout", "max_requests",  "cwd", "user",
 	    "group",	 "socket", "rlimits", "no_new_privs", "queue_timeout", NULL};
@@ -591,9 +590,23 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 		return -1;
 	}
 	if (cmd) {
+		if (json_object_get(o, "keep_conn")) {
+			push_key(c, "keep_conn");
+			fail_at(c, 1, "only for an external server (a pool always keeps its connections)");
+			pop(c);
+			return -1;
+		}
 		g->pool = calloc(1, sizeof(*g->pool));
 		parse_pool(c, o, g->pool);
 	} else {
+		json_t *kc = json_object_get(o, "keep_conn");
+		long long n;
+		if (kc) {
+			push_key(c, "keep_conn");
+			if (get_int(c, kc, 0, 1024, &n) == 0)
+				g->keep_conn = (int)n;
+			pop(c);
+		}
 		for (size_t i = 0; pool_only[i]; i++)
 			if (json_object_get(o, pool_only[i])) {
 				push_key(c, pool_only[i]);

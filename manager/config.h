@@ -46,6 +46,7 @@ struct cgi_conf {
 	char **addrs; /* tried in turn, round-robin */
 	size_t naddrs;
 	char *script;		/* a fixed SCRIPT_FILENAME, or NULL: split under root */
+	int keep_conn;		/* external fastcgi: idle connections kept per worker */
 	struct pool_conf *pool; /* fastcgi run by cpm, or NULL (external) */
 	/* processes started for this backend */
 	struct rlimits_conf rl;

@@ -439,3 +439,57 @@ JSON
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_success
 }
+
+# established unix connections to socket $1 (ss shows the peer side too)
+conns_to() {
+	ss -xH state connected 2>/dev/null | grep -c -- " $1 " || true
+}
+
+@test "keep_conn: one connection carries a worker's requests; a connection the server closed is replaced" {
+	fcgi_unix echo
+	local sock=${ADDR#unix:}
+	CPM_WORKERS=1
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\", \"keep_conn\": 1"
+	cpm_start
+	local i
+	for i in 1 2 3 4 5; do
+		run curl -s "$(url /app)"
+		assert_line "REQUEST_METHOD=GET"
+	done
+	# one kept connection, open between requests
+	assert_equal "$(conns_to "$sock")" 1
+	# the server goes away and comes back on the same socket: the kept
+	# connection is dead; the next request goes out on a new one
+	kill -KILL "${FCGI_PIDS[0]}"
+	wait "${FCGI_PIDS[0]}" 2>/dev/null || true
+	rm -f "$sock"
+	spawn-fcgi -n -s "$sock" -- "$BATS_FILE_TMPDIR/echo" >>"$BATS_TEST_TMPDIR/spawn.log" 2>&1 3>&- &
+	FCGI_PIDS+=($!)
+	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	run curl -s -w '%{http_code}' "$(url /app)"
+	assert_line "REQUEST_METHOD=GET"
+	assert_line --partial "200"
+}
+
+@test "without keep_conn no connection stays open between requests" {
+	fcgi_unix echo
+	CPM_WORKERS=1
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\""
+	cpm_start
+	run curl -s "$(url /app)"
+	assert_line "REQUEST_METHOD=GET"
+	sleep 0.2
+	assert_equal "$(conns_to "${ADDR#unix:}")" 0
+}
+
+@test "keep_conn is for external servers only, and at most 1024" {
+	CPM_PORT=1
+	fcgi_config "\"command\": [\"/bin/true\"], \"keep_conn\": 1"
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --partial 'backends.php.keep_conn: only for an external server (a pool always keeps its connections)'
+	fcgi_config "\"address\": \"unix:/x.sock\", \"script\": \"/x\", \"keep_conn\": 2000"
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --partial 'backends.php.keep_conn: expected an integer between 0 and 1024'
+}
