@@ -549,7 +549,7 @@ int pools_reconcile(struct config *cf, unsigned gen)
 				break;
 			}
 	}
-	pools_tick(UINT32_MAX);
+	pools_tick(0); /* start what is new; nothing retired stops before its workers are gone */
 	return 0;
 }
 
@@ -640,10 +640,14 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 			continue;
 		}
 		/* scale down: idle past idle_timeout, more than min running */
-		if (pl->min < pl->max && live(pl) > pl->min && s->busy == 0 && h->waiting == 0 &&
-		    now - s->last_used_ms > pl->idle_timeout_ms) {
+		if (pl->min < pl->max && live(pl) > pl->min && s->busy == 0 && h->waiting == 0) {
+			int64_t left = s->last_used_ms + pl->idle_timeout_ms - now;
 			int zero = 0;
-			if (__atomic_compare_exchange_n(&s->busy, &zero, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			if (left >= 0) {
+				if (left < next)
+					next = (int)left + 1;
+			} else if (__atomic_compare_exchange_n(&s->busy, &zero, -1, 0, __ATOMIC_ACQ_REL,
+							       __ATOMIC_ACQUIRE)) {
 				pr->want = 0;
 				stop_proc(pl, (unsigned)k, "idle");
 			}
