@@ -597,7 +597,7 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 		struct proc *pr = &pl->p[k];
 		struct pool_slot *s = slot_of(pl, (unsigned)k);
 		if (pr->pid <= 0) {
-			if (pr->want && !pl->retired_gen) {
+			if (pr->want) { /* a retired pool too, while old workers use it */
 				if (now >= pr->next_spawn_ms)
 					spawn(pl, (unsigned)k);
 				else if (pr->next_spawn_ms - now < next)
