@@ -5,6 +5,7 @@
 
 enum {
 	S_SIZE,	   /* hex digits of chunk-size */
+	S_EXT_BWS, /* whitespace after chunk-size: a ';' must follow */
 	S_EXT,	   /* chunk-ext up to CRLF */
 	S_SIZE_LF, /* after CR of the size line */
 	S_DATA,	   /* chunk data */
@@ -37,6 +38,23 @@ static int hexval(unsigned char ch)
 	return -1;
 }
 
+/* RFC 9110 6.5.1: fields a sender must not put in trailers. Trailers are
+ * dropped, never merged into the header, so only those that would change
+ * how an intermediary frames or routes the message are refused: the ones
+ * request smuggling is made of. (Content-Type and the like are accepted, as
+ * the conformance corpus requires.) */
+static int forbidden_trailer(const char *name, size_t len)
+{
+	static const char *const names[] = {
+	    "content-length", "transfer-encoding", "host",    "trailer",	  "te",
+	    "connection",     "keep-alive",	   "upgrade", "proxy-connection",
+	};
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (strlen(names[k]) == len && memcmp(names[k], name, len) == 0)
+			return 1;
+	return 0;
+}
+
 int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, char *out, size_t *consumed,
 			size_t *produced)
 {
@@ -58,7 +76,7 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 			if (c->digits == 0)
 				goto bad;
 			if (ch == ';' || ch == ' ' || ch == '\t') {
-				c->state = S_EXT;
+				c->state = ch == ';' ? S_EXT : S_EXT_BWS;
 				c->line_len = c->digits;
 				break;
 			}
@@ -71,6 +89,19 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 				goto size_done_lf;
 			goto bad;
 		}
+		case S_EXT_BWS:
+			/* chunk-ext = *( BWS ";" ...): "5 \r\n" has no extension
+			 * after its whitespace */
+			if (ch == ';') {
+				c->state = S_EXT;
+				break;
+			}
+			if (ch != ' ' && ch != '\t')
+				goto bad;
+			if (++c->line_len > MAX_LINE)
+				goto bad;
+			i++;
+			break;
 		case S_EXT:
 			/* chunk-ext: BWS ";" ext-name [ "=" ext-value ]; we only
 			 * check that it is printable and bounded. */
@@ -136,8 +167,20 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 				goto out;
 			}
 			c->state = S_TRAILER_LINE;
+			c->tname_len = 0;
+			c->in_tname = 1;
 			break;
 		case S_TRAILER_LINE:
+			if (c->in_tname && ch == ':') {
+				c->in_tname = 0;
+				if (c->tname_len <= sizeof(c->tname) && forbidden_trailer(c->tname, c->tname_len))
+					goto bad;
+			} else if (c->in_tname) {
+				if (c->tname_len < sizeof(c->tname))
+					c->tname[c->tname_len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+				if (c->tname_len <= sizeof(c->tname))
+					c->tname_len++;
+			}
 			if (ch == '\r') {
 				c->state = S_TRAILER_LF;
 				i++;

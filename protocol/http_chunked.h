@@ -12,6 +12,9 @@ struct http_chunked {
 	size_t line_len;    /* bytes of the current size/trailer line */
 	size_t trailer_len; /* bytes of all trailer lines so far */
 	unsigned digits;
+	char tname[20];	    /* the current trailer field's name, lowercased */
+	unsigned tname_len; /* its length so far; > sizeof(tname): too long to matter */
+	int in_tname;	    /* still in the name (before ':') */
 };
 
 enum {
@@ -21,6 +24,12 @@ enum {
 };
 
 void http_chunked_init(struct http_chunked *c);
+
+/* Rejected as CHUNKED_ERROR beyond plain syntax errors: whitespace after a
+ * chunk size not followed by an extension (";"), and trailer fields that
+ * frame or route a message (Content-Length, Transfer-Encoding, Host,
+ * Trailer, TE and the hop-by-hop ones), which RFC 9110 6.5.1 forbids in
+ * trailers. */
 
 /* Decode in[0..inlen) into out (may be the same buffer as in: out never runs
  * ahead of in). *consumed and *produced are set. Returns CHUNKED_MORE,

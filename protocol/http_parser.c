@@ -284,23 +284,34 @@ static int parse_header_line(const char *line, size_t n, struct http_header *h)
 	return 0;
 }
 
-static int apply_header(struct http_request *r, const struct http_header *h, int *te_seen, int *cl_seen)
+/* Fields seen once already (a second one is a 400). */
+struct seen {
+	int te, cl, ct;
+};
+
+static int apply_header(struct http_request *r, const struct http_header *h, struct seen *seen)
 {
 	if (http_slice_ieq(h->name, "content-length")) {
 		int64_t n;
 		if (parse_content_length(h->value, &n) < 0)
 			return -400;
-		if (*cl_seen && n != r->content_length)
+		if (seen->cl && n != r->content_length)
 			return -400;
-		*cl_seen = 1;
+		seen->cl = 1;
 		r->content_length = n;
 	} else if (http_slice_ieq(h->name, "transfer-encoding")) {
-		if (*te_seen)
+		if (seen->te)
 			return -400; /* one field, please */
-		*te_seen = 1;
+		seen->te = 1;
 		int rc = parse_transfer_encoding(h->value, &r->chunked);
 		if (rc)
 			return rc;
+	} else if (http_slice_ieq(h->name, "content-type")) {
+		/* a singleton field: two of them leave the type ambiguous (and
+		 * CONTENT_TYPE can hold one) */
+		if (seen->ct)
+			return -400;
+		seen->ct = 1;
 	} else if (http_slice_ieq(h->name, "host")) {
 		if (r->has_host)
 			return -400;
@@ -368,7 +379,7 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 		return rc;
 	req->keep_alive = req->version_minor >= 1;
 
-	int te_seen = 0, cl_seen = 0;
+	struct seen seen = {0, 0, 0};
 	for (;;) {
 		if (next_line(buf, end, &pos, &line, &llen) < 0)
 			return -400;
@@ -381,13 +392,13 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 		if (rc)
 			return rc;
 		req->nheaders++;
-		rc = apply_header(req, h, &te_seen, &cl_seen);
+		rc = apply_header(req, h, &seen);
 		if (rc)
 			return rc;
 	}
 	if (req->conn_close)
 		req->keep_alive = 0;
-	if (te_seen && (cl_seen || req->version_minor == 0))
+	if (seen.te && (seen.cl || req->version_minor == 0))
 		return -400;
 	if (req->version_minor >= 1 && !req->has_host)
 		return -400;

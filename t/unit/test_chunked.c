@@ -173,6 +173,11 @@ static void test_valid(void)
 	/* trailers */
 	valid_s("5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n", "hello");
 	valid_s("3\r\nabc\r\n0\r\nA: 1\r\nB: two words\r\n\r\n", "abc");
+	/* names that only look like forbidden ones are fine, and so are
+	 * fields that do not frame or route (they are dropped anyway) */
+	valid_s("3\r\nabc\r\n0\r\nVary: *\r\nContent-Type: text/plain\r\n\r\n", "abc");
+	valid_s("3\r\nabc\r\n0\r\nX-Content-Length: 3\r\nHosts: a\r\nContent-Lengthy: 1\r\n\r\n", "abc");
+	valid_s("3\r\nabc\r\n0\r\nA-very-long-trailer-field-name-indeed: Host: x\r\n\r\n", "abc");
 	/* bare LF line endings (accepted like the head parser) */
 	valid_s("3\nabc\n0\n\n", "abc");
 	valid_s("3\nabc\r\n0\nT: 1\n\n", "abc");
@@ -250,6 +255,17 @@ static void test_invalid(void)
 	invalid("0\r\nX: a\x01\r\n\r\n");
 	invalid("0\r\nX: a\rb\r\n\r\n");
 	invalid("0\r\n\rX");
+	/* whitespace after the size, no extension (RFC 9112: BWS only before ';') */
+	invalid("5 \r\nhello\r\n0\r\n\r\n");
+	invalid("5\r\nhello\r\n0 \r\n\r\n");
+	invalid("5\t\r\nhello\r\n0\r\n\r\n");
+	invalid("5 x\r\nhello\r\n0\r\n\r\n");
+	/* trailer fields RFC 9110 forbids in trailers, in any case */
+	invalid("5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n");
+	invalid("5\r\nhello\r\n0\r\nHost: example.com\r\n\r\n");
+	invalid("5\r\nhello\r\n0\r\nX: 1\r\ntransfer-ENCODING: chunked\r\n\r\n");
+	invalid("0\r\nTE: trailers\r\n\r\n");
+	invalid("0\r\nConnection: close\r\n\r\n");
 	/* an over-long extension */
 	char *ext = malloc(6000);
 	strcpy(ext, "1;");

@@ -436,6 +436,11 @@ static void test_malformed(void)
 	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), -400);
 	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n"), -400);
 	CHECK_EQ_INT(status_of("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), -400);
+	/* two Content-Type fields, even equal ones: which one would the
+	 * application see? */
+	CHECK_EQ_INT(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\ncontent-type: c/d\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nContent-Type: a/b\r\n\r\n"), -400);
+	CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nX-Content-Type: c\r\n\r\n") > 0);
 	/* field syntax */
 	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), -400);
 	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: h\r\nX-A\t: 1\r\n\r\n"), -400);
