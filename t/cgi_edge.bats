@@ -148,3 +148,29 @@ PY
 	assert_equal "$codes" "$(seq 200 250 | tr '\n' ' ')"
 	assert_line "<EOF>"
 }
+
+@test "rlimits and no_new_privs apply to CGI programs; cpu kills a spinning one" {
+	cpm_config "" '"rlimits": {"cpu": 1, "as": "256M", "nofile": 32, "nproc": 500}, "no_new_privs": true'
+	cpm_start
+	run curl -s "$(url /limits.sh)"
+	assert_line "nofile=32 as=262144 cpu=1 nproc=500"
+	assert_line "no_new_privs=1"
+	# the CPU limit ends it (SIGKILL at the hard limit) long before the
+	# 10 s timeout; the head was sent, so the client sees a cut response
+	start=$(date +%s%N)
+	run curl -s -m 8 "$(url /limits.sh?spin)"
+	end=$(date +%s%N)
+	[ $(((end - start) / 1000000)) -lt 5000 ]
+	for _ in $(seq 60); do
+		grep -q "limits.sh\[[0-9]*\]: killed by signal 9" "$CPM_LOG" && break
+		sleep 0.05
+	done
+	grep -q "limits.sh\[[0-9]*\]: killed by signal 9" "$CPM_LOG"
+}
+
+@test "without rlimits a CGI program keeps the worker's limits and may gain privileges" {
+	cpm_start
+	run curl -s "$(url /limits.sh)"
+	assert_line "nofile=$(ulimit -n) as=unlimited cpu=unlimited nproc=$(ulimit -u)"
+	assert_line "no_new_privs=0"
+}
