@@ -1030,6 +1030,14 @@ static void conn_read(struct conn *c, uint32_t events)
 
 /* ---- events and timers ---- */
 
+/* The client still has request body to send: more than is buffered. A
+ * body that has all arrived but waits for its backend (a queue, a slow
+ * application) owes nothing, so client_timeout does not run for it. */
+static int body_owed(const struct conn *c)
+{
+	return !c->ended && c->body_left > (int64_t)(c->in_len - c->in_off);
+}
+
 static void on_timer(struct timer *t)
 {
 	struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
@@ -1044,7 +1052,7 @@ static void on_timer(struct timer *t)
 		return;
 	case CS_SPOOL:
 	case CS_ACTIVE:
-		if (c->state == CS_ACTIVE && out_pending(c) == 0 && c->body_left == 0) {
+		if (c->state == CS_ACTIVE && out_pending(c) == 0 && !body_owed(c)) {
 			conn_update(c);
 			return;
 		}
@@ -1070,9 +1078,7 @@ static void conn_update(struct conn *c)
 	switch (c->state) {
 	case CS_HEAD: reading = c->in_len < limits.header_size + 1; break;
 	case CS_SPOOL: reading = 1; break;
-	case CS_ACTIVE:
-		reading = c->body_left > 0 && !c->ended && (c->in_len - c->in_off) < (size_t)IN_BODY_ROOM;
-		break;
+	case CS_ACTIVE: reading = body_owed(c) && (c->in_len - c->in_off) < (size_t)IN_BODY_ROOM; break;
 	case CS_DONE:
 		ev = 0; /* flushing: a half-closed client still gets its answer */
 		break;

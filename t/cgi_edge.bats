@@ -174,3 +174,19 @@ PY
 	assert_line "nofile=$(ulimit -n) as=unlimited cpu=unlimited nproc=$(ulimit -u)"
 	assert_line "no_new_privs=0"
 }
+
+@test "a small body that has all arrived waits in the queue past client_timeout and is answered" {
+	CPM_WORKERS=1
+	cpm_config '"client_timeout": 1' '"max_concurrent": 1, "queue_timeout": 10'
+	cpm_start
+	curl -s -m 10 "$(url /sleep.sh?3)" >/dev/null &
+	holder=$!
+	sleep 0.3
+	# the body is complete at once; the request then waits ~3 s for the slot
+	run curl -s -m 10 --data-binary 0123456789 "$(url /echo_body.sh)"
+	wait "$holder"
+	assert_line "CONTENT_LENGTH=10"
+	assert_line "sha=$(printf 0123456789 | sha256sum | cut -d' ' -f1)"
+	run grep -c "client stalled" "$CPM_LOG"
+	assert_output 0
+}
