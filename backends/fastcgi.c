@@ -40,8 +40,9 @@
 #define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
 #define READ_CHUNK  (32 * 1024)
 #define REQUEST_ID  1
-#define RETRY_MS    5	  /* a queued request looks for a free process this often */
-#define EXT_IDLE_MS 60000 /* a kept connection to an external server, unused this long, is closed */
+#define RETRY_MS    5		 /* a queued request looks for a free process this often */
+#define REPLAY_MAX  (128 * 1024) /* request bytes kept to send again on a new connection */
+#define EXT_IDLE_MS 60000	 /* a kept connection to an external server, unused this long, is closed */
 
 struct fcgi_req {
 	struct exchange *x;
@@ -72,11 +73,9 @@ struct fcgi_req {
 	pid_t pid;
 	int reused; /* on a kept connection */
 	int retried;
-	int got_bytes;	      /* the application said something */
-	int body_taken;	      /* request body consumed from the client */
-	int killed;	      /* timed out: the master kills the process */
-	unsigned char *begin; /* BEGIN_REQUEST + PARAMS, to start over */
-	size_t begin_len;
+	int got_bytes;		/* the application said something */
+	int killed;		/* timed out: the master kills the process */
+	int replay;		/* out still holds every byte sent, from 0: it can be sent again */
 	struct fcgi_req *qnext; /* waiting for a process */
 	int queued;
 };
@@ -113,6 +112,17 @@ static int ext_park(struct fcgi_req *r);
 
 static void out_put(struct fcgi_req *r, const void *p, size_t n)
 {
+	if (r->replay && r->out_len + n > REPLAY_MAX)
+		r->replay = 0; /* too much to keep: no second attempt */
+	if (r->replay) {
+		if (r->out_len + n > r->out_cap) {
+			r->out_cap = (r->out_len + n) * 2;
+			r->out = xrealloc(r->out, r->out_cap);
+		}
+		memcpy(r->out + r->out_len, p, n);
+		r->out_len += n;
+		return;
+	}
 	if (r->out_off == r->out_len)
 		r->out_off = r->out_len = 0;
 	if (r->out_len + n > r->out_cap) {
@@ -145,7 +155,6 @@ static void req_free_keep(struct fcgi_req *r, int keep)
 	free(r->out);
 	free(r->head);
 	free(r->redirect);
-	free(r->begin);
 	loop_free_later(r);
 }
 
@@ -326,7 +335,6 @@ static void feed_stdin(struct fcgi_req *r)
 		out_put(r, zeros, pad);
 		if (r->body_fd < 0) {
 			exchange_body_consume(r->x, n);
-			r->body_taken = 1;
 		}
 	}
 }
@@ -398,6 +406,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 				return;
 			}
 			r->got_bytes = 1;
+			r->replay = 0;
 			size_t i = 0;
 			while (i < (size_t)n) {
 				struct fcgi_event e;
@@ -884,16 +893,16 @@ static void pool_release(struct fcgi_req *r, int keep)
 	}
 }
 
-/* A kept connection failed before the application said anything: it
- * closed it between requests (or died). Start over on a fresh connection
- * when the request can be sent again. Returns 1 if it did. */
 static int start_connect(struct fcgi_req *r);
 
+/* A kept connection failed before the application said anything: it
+ * closed it between requests (or died). Start over on a fresh connection
+ * with what was sent so far (BEGIN_REQUEST, PARAMS and the body up to
+ * REPLAY_MAX), the rest of the body following as before. Returns 1 if it
+ * did. */
 static int pool_retry(struct fcgi_req *r)
 {
-	if (!r->reused || r->retried || r->got_bytes || r->body_taken || r->head_done)
-		return 0;
-	if (r->body_fd >= 0 && lseek(r->body_fd, 0, SEEK_SET) < 0)
+	if (!r->reused || r->retried || !r->replay || r->got_bytes || r->head_done)
 		return 0;
 	r->retried = 1;
 	timer_cancel(loop_timers(), &r->timeout);
@@ -901,9 +910,6 @@ static int pool_retry(struct fcgi_req *r)
 		pool_release(r, 0);
 	loop_del(&r->sock);
 	r->out_off = 0;
-	r->out_len = r->begin_len;
-	memcpy(r->out, r->begin, r->begin_len);
-	r->stdin_done = 0;
 	r->cut = 0;
 	r->connected = 0;
 	r->reused = 0;
@@ -979,17 +985,11 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 		}
 		if (!me)
 			me = getpid();
-		r->begin = malloc(r->out_len);
-		memcpy(r->begin, r->out, r->out_len);
-		r->begin_len = r->out_len;
+		r->replay = 1;
 		pool_dispatch(r);
 		return r;
 	}
-	if (g->keep_conn > 0) {
-		r->begin = malloc(r->out_len);
-		memcpy(r->begin, r->out, r->out_len);
-		r->begin_len = r->out_len;
-	}
+	r->replay = g->keep_conn > 0;
 	if (g->keep_conn > 0 && ext_take(r)) {
 		r->timeout.fire = on_timeout;
 		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);

@@ -5,7 +5,7 @@
 # environment, open fds, stderr) and examples/counter.c.
 load helpers
 
-FCGI_APPS="echo big slow crash procinfo"
+FCGI_APPS="echo big slow crash procinfo flaky"
 
 setup_file() {
 	command -v gcc >/dev/null || {
@@ -700,4 +700,33 @@ JSON
 	run cat "$BATS_TEST_TMPDIR/first"
 	assert_output "slept 2"
 	grep -q "fastcgi php: no free process within 1000 ms; 503" "$CPM_LOG"
+}
+
+@test "a POST sent on a kept connection whose process has just exited is sent again, body and all" {
+	CPM_WORKERS=1
+	pool_config "\"command\": [\"$BATS_FILE_TMPDIR/flaky\"], \"processes\": 1,
+		\"env\": {\"FLAKY_EVERY\": \"1\", \"FLAKY_EXIT_DELAY_MS\": \"300\"}"
+	cpm_start
+	# each answer is followed, 300 ms later, by the process's exit: the
+	# next request goes out on the kept connection and meets a dying
+	# process, on one client connection
+	run python3 - "$CPM_PORT" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+for size in (10, 1000, 100000):
+    c.request("GET", "/app?sleep=10")
+    r = c.getresponse(); r.read()
+    print("get", r.status)
+    body = bytes(i % 251 for i in range(size))
+    c.request("POST", "/app", body=body)
+    r = c.getresponse(); text = r.read().decode()
+    print("post", size, r.status, "len=%d" % size in text, "sum=%d" % (sum(body) % 2**32) in text)
+PY
+	assert_success
+	assert_output "get 200
+post 10 200 True True
+get 200
+post 1000 200 True True
+get 200
+post 100000 200 True True"
 }
