@@ -27,7 +27,7 @@ EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi
 
-.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz
+.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak
 
 all: cpm $(EXAMPLES)
 
@@ -83,6 +83,10 @@ conformance: all
 
 bench: all
 	t/bench/run.sh
+
+# bounded soak: SOAK_SECONDS (default 120) of mixed load with crashes and HUPs
+soak: all
+	t/soak/run.sh
 
 # libFuzzer targets (clang): FUZZ_SECONDS each
 FUZZ_SECONDS ?= 60
