@@ -698,7 +698,9 @@ int pools_reaped(pid_t pid, int status)
 			s->owner = 0;
 			s->busy = 0;
 			pr->pid = 0;
-			if (!expected && now - pr->started_ms < QUICK_DEATH_MS) {
+			/* failing: dead soon after its start without serving anything
+			 * (one that exits after its own request limit is not) */
+			if (!expected && now - pr->started_ms < QUICK_DEATH_MS && s->served == 0) {
 				pr->failures++;
 				int64_t delay = (int64_t)BACKOFF_MIN_MS << (pr->failures < 10 ? pr->failures : 10);
 				if (delay > BACKOFF_MAX_MS)
