@@ -417,13 +417,20 @@ static void next_request(struct conn *c)
 	reset_request(c);
 	c->state = CS_HEAD;
 	c->idle_since_ms = loop_now_ms();
-	/* drop the consumed request from the buffer */
+	/* drop the consumed request from the buffer; an idle connection
+	 * keeps no buffer at all (10,000 idle clients cost their struct conn,
+	 * not 12 KiB each): the next request allocates again */
 	if (c->in_off == c->in_len) {
 		c->in_off = c->in_len = 0;
-		if (c->in_cap > IN_INIT) {
-			free(c->in);
-			c->in = NULL;
-			c->in_cap = 0;
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+		free(c->hdrs);
+		c->hdrs = NULL;
+		if (!out_pending(c)) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = c->out_len = c->out_off = 0;
 		}
 	} else {
 		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
