@@ -221,7 +221,7 @@ PY
 	run curl -s -w '%{http_code}\n' $(for i in $(seq 7); do echo "$(url /length.sh)"; done)
 	[ "$(grep -c '^200$' <<<"$output")" -eq 7 ]
 	[ "$(grep -c '^fixed$' <<<"$output")" -eq 7 ]
-	wait_for test -n "$(worker_pid 0)"
+	wait_for eval '[ -n "$(worker_pid 0)" ]'
 	last=$(worker_pid 0)
 	refute [ "$first" = "$last" ]
 }
@@ -497,7 +497,7 @@ PY
 	for i in $(seq 80); do gone "$old" && break; sleep 0.05; done
 	run gone "$old"
 	assert_success
-	wait_for test -n "$(worker_pid 0)"
+	wait_for eval '[ -n "$(worker_pid 0)" ]'
 	run curl -s -m 3 "$(url /ex/hello.sh)"
 	assert_output "Hello, world!"
 	refute [ "$(worker_pid 0)" = "$old" ]
