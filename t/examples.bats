@@ -64,9 +64,28 @@ setup() {
 	run curl -si "$(url /)"
 	assert_line --regexp '^HTTP/1.1 200'
 	assert_line --regexp '^Content-Type: text/html'
-	for a in hello.sh hello env.pl form.sh stream.sh; do
+	for a in hello.sh hello env.pl form.sh stream.sh fcgi/counter fcgi/perl status; do
 		assert_output --partial "href=\"/$a\""
 	done
+}
+
+@test "examples: the counter pool keeps counting in the same process" {
+	run curl -s "$(url /fcgi/counter)" "$(url /fcgi/counter)" "$(url /fcgi/counter)"
+	assert_line --index 0 --regexp '^count=1 pid=[0-9]+ uri=/fcgi/counter$'
+	pid=$(sed -n '1s/.* pid=\([0-9]*\) .*/\1/p' <<<"$output")
+	assert_line --index 2 "count=3 pid=$pid uri=/fcgi/counter"
+}
+
+@test "examples: the Perl FCGI pool answers and counts" {
+	run curl -s "$(url /fcgi/perl/a)" "$(url /fcgi/perl/b)"
+	assert_line --index 0 --regexp '^Perl says hello: count=1 pid=[0-9]+ uri=/fcgi/perl/a$'
+	assert_line --index 1 --regexp '^Perl says hello: count=2 pid=[0-9]+ uri=/fcgi/perl/b$'
+}
+
+@test "examples: /status lists the two pools" {
+	run curl -s "$(url /status)"
+	assert_output --partial '"name":"counter"'
+	assert_output --partial '"name":"perl"'
 }
 
 @test "examples: stream.sh lines arrive one by one, as written" {
