@@ -24,7 +24,6 @@
 #define HEAD_MAX      (32 * 1024)
 #define HEAD_FIELDS   100
 #define KILL_GRACE_MS 5000
-#define ERRLINE_MAX   1024
 #define READ_CHUNK    (32 * 1024)
 
 extern char **environ;
@@ -42,9 +41,8 @@ struct cgi_req {
 	int exited;
 	int term_sent;
 	struct timer timeout;
-	char script[256]; /* for log lines */
-	char errline[ERRLINE_MAX];
-	size_t errlen;
+	char script[256];	     /* for log lines */
+	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
 	struct cgi_req *next, *prev; /* running list */
 };
@@ -108,14 +106,6 @@ static void req_free_if_done(struct cgi_req *r)
 	free(r->head);
 	free(r->redirect);
 	loop_free_later(r);
-}
-
-static void flush_errline(struct cgi_req *r)
-{
-	if (r->errlen == 0)
-		return;
-	log_warn("cgi %s[%ld]: %.*s", r->script, (long)r->pid, (int)r->errlen, r->errline);
-	r->errlen = 0;
 }
 
 static void kill_group(struct cgi_req *r, int sig)
@@ -373,21 +363,12 @@ static void on_stderr(struct ev *ev, uint32_t events)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			flush_errline(r);
+			log_lines_flush(&r->errlog);
 			loop_del(&r->err);
 			req_free_if_done(r);
 			return;
 		}
-		for (ssize_t i = 0; i < n; i++) {
-			char c = buf[i];
-			if (c == '\n') {
-				flush_errline(r);
-				continue;
-			}
-			if (r->errlen == ERRLINE_MAX)
-				flush_errline(r);
-			r->errline[r->errlen++] = (c == '\r' || (unsigned char)c < 0x20) && c != '\t' ? '?' : c;
-		}
+		log_lines_feed(&r->errlog, buf, (size_t)n);
 	}
 }
 
@@ -422,17 +403,11 @@ static void queue_remove(struct queued *q)
 	timer_cancel(loop_timers(), &q->timer);
 }
 
-static void retry_after(const struct backend_conf *b, char *buf, size_t len)
-{
-	long s = (long)(b->cgi.timeout_ms / 1000 / 4);
-	snprintf(buf, len, "Retry-After: %ld", s < 1 ? 1 : s > 60 ? 60 : s);
-}
-
 static void on_queue_timeout(struct timer *t)
 {
 	struct queued *q = (struct queued *)((char *)t - offsetof(struct queued, timer));
 	char ra[64];
-	retry_after(q->b, ra, sizeof(ra));
+	script_retry_after(q->b, ra, sizeof(ra));
 	queue_remove(q);
 	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - q->since));
 	exchange_error(q->x, 503, ra);
@@ -576,7 +551,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 
 	if (g->max_concurrent && bs->running >= g->max_concurrent) {
 		char ra[64];
-		retry_after(b, ra, sizeof(ra));
+		script_retry_after(b, ra, sizeof(ra));
 		if (bs->queued >= g->queue || g->queue_timeout_ms == 0) {
 			log_warn("cgi %s: %d running, queue full, 503", b->name, bs->running);
 			exchange_error(x, 503, ra);
@@ -668,6 +643,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	running = r;
 	r->out = (struct ev){.fd = pout[0], .handler = on_stdout};
 	r->err = (struct ev){.fd = perr[0], .handler = on_stderr};
+	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "cgi %s[%ld]", r->script, (long)r->pid);
 	loop_add(&r->out, EPOLLIN);
 	loop_add(&r->err, EPOLLIN);
 	if (pin[1] >= 0) {

@@ -64,8 +64,7 @@ struct fcgi_req {
 	char *redirect;
 	int paused;
 	struct timer timeout;
-	char errline[1024];
-	size_t errlen;
+	struct log_lines errlog; /* FCGI_STDERR */
 	/* pools */
 	int pool;      /* pool id, -1 for an external server */
 	int has_slot;  /* holds a process: slot, pid */
@@ -172,13 +171,11 @@ static void finish(struct fcgi_req *r)
 static int pool_retry(struct fcgi_req *r);
 static const char *req_addr(const struct fcgi_req *r);
 
-static void flush_errline(struct fcgi_req *r);
-
 static void fail(struct fcgi_req *r, int status, const char *why)
 {
 	if (status == 502 && pool_retry(r))
 		return;
-	flush_errline(r);
+	log_lines_flush(&r->errlog);
 	log_error("fastcgi %s (%s): %s", r->b->name, req_addr(r), why);
 	struct exchange *x = r->x;
 	int head = r->head_done && !r->discard;
@@ -187,28 +184,6 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 		exchange_response_end(x, 0);
 	else
 		exchange_error(x, status, NULL);
-}
-
-static void flush_errline(struct fcgi_req *r)
-{
-	if (!r->errlen)
-		return;
-	log_warn("fastcgi %s: %.*s", r->b->name, (int)r->errlen, r->errline);
-	r->errlen = 0;
-}
-
-static void on_stderr(struct fcgi_req *r, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = (char)p[i];
-		if (c == '\n') {
-			flush_errline(r);
-			continue;
-		}
-		if (r->errlen == sizeof(r->errline))
-			flush_errline(r);
-		r->errline[r->errlen++] = ((unsigned char)c < 0x20 && c != '\t') ? '?' : c;
-	}
 }
 
 /* STDOUT bytes: the CGI header block first, then the body. Returns -1 when
@@ -266,7 +241,7 @@ static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 
 static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 {
-	flush_errline(r);
+	log_lines_flush(&r->errlog);
 	if (ev->protocol_status == FCGI_CANT_MPX_CONN || ev->protocol_status == FCGI_OVERLOADED) {
 		fail(r, 503, "the application is overloaded (END_REQUEST protocolStatus)");
 		return;
@@ -415,7 +390,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 					if (on_stdout(r, e.data, e.len) < 0)
 						return;
 				} else if (e.type == FCGI_EV_STDERR) {
-					on_stderr(r, e.data, e.len);
+					log_lines_feed(&r->errlog, (const char *)e.data, e.len);
 				} else if (e.type == FCGI_EV_END) {
 					if (i < (size_t)n)
 						r->cut = 1; /* more than one answer: not reusable */
@@ -463,6 +438,34 @@ static int sockaddr_for(const char *a, struct sockaddr_storage *ss, socklen_t *s
 	return 0;
 }
 
+/* A non-blocking connection to addr ("unix:/PATH" or "HOST:PORT"): the fd,
+ * *connected set if it is already up, or -1 (logged). */
+static int connect_to(const struct backend_conf *b, const char *addr, int *connected)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (sockaddr_for(addr, &ss, &sl) < 0) {
+		log_warn("fastcgi %s: cannot resolve %s", b->name, addr);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_warn("fastcgi %s: socket: %s", b->name, strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family != AF_UNIX) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	*connected = connect(fd, (struct sockaddr *)&ss, sl) == 0;
+	if (!*connected && errno != EINPROGRESS) {
+		log_warn("fastcgi %s: connect %s: %s", b->name, addr, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Connect to the next address not tried yet. Returns 0 (connecting or
  * connected) or -1 when every address failed. */
 static int start_connect(struct fcgi_req *r)
@@ -471,29 +474,12 @@ static int start_connect(struct fcgi_req *r)
 	while (r->tries < g->naddrs) {
 		r->addr = (next_addr + r->tries) % g->naddrs;
 		r->tries++;
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		if (sockaddr_for(g->addrs[r->addr], &ss, &sl) < 0) {
-			log_warn("fastcgi %s: cannot resolve %s", r->b->name, g->addrs[r->addr]);
-			continue;
-		}
-		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int connected;
+		int fd = connect_to(r->b, g->addrs[r->addr], &connected);
 		if (fd < 0)
 			continue;
-		if (ss.ss_family != AF_UNIX) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
-		r->connected = 0;
+		r->connected = connected;
 		r->sock = (struct ev){.fd = fd, .handler = on_socket};
-		if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-			r->connected = 1;
-		} else if (errno != EINPROGRESS) {
-			log_warn("fastcgi %s: connect %s: %s", r->b->name, g->addrs[r->addr], strerror(errno));
-			close(fd);
-			r->sock.fd = -1;
-			continue;
-		}
 		loop_add(&r->sock, EPOLLOUT);
 		return 0;
 	}
@@ -620,14 +606,19 @@ void fastcgi_release_idle(void)
 				idle_close(PS[id].idle);
 }
 
-static void set_waiting(int id, int on)
+static void set_waiting(const struct fcgi_req *r, int on)
 {
+	int id = r->pool;
 	struct worker_slot *ws = loop_worker_slot();
 	uint64_t bit = 1ULL << id;
 	if (on && !(ws->pools_waiting & bit)) {
 		ws->pools_waiting |= bit;
 		__atomic_fetch_add(&phdr(id)->waiting, 1, __ATOMIC_ACQ_REL);
-		scoreboard_wake(loop_scoreboard()); /* it may start another process */
+		/* the master may start another process; a fixed-size pool it
+		 * has no use for (a wake here per queued burst is a syscall on
+		 * the hot path and a master loop turn) */
+		if (r->b->cgi.pool->min < r->b->cgi.pool->max)
+			scoreboard_wake(loop_scoreboard());
 	} else if (!on && (ws->pools_waiting & bit)) {
 		ws->pools_waiting &= ~bit;
 		__atomic_fetch_sub(&phdr(id)->waiting, 1, __ATOMIC_ACQ_REL);
@@ -647,7 +638,7 @@ static void queue_remove(struct fcgi_req *r)
 	r->queued = 0;
 	r->qnext = NULL;
 	if (!ps->qhead)
-		set_waiting(r->pool, 0);
+		set_waiting(r, 0);
 }
 
 /* Processes of pool id this worker holds, and its fair share of them. */
@@ -664,7 +655,7 @@ static int over_share(int id)
 	return mine > share;
 }
 
-static int sockaddr_for(const char *a, struct sockaddr_storage *ss, socklen_t *sl);
+static int connect_to(const struct backend_conf *b, const char *addr, int *connected);
 static void update_events(struct fcgi_req *r);
 static void on_socket(struct ev *ev, uint32_t events);
 static void on_timeout(struct timer *t);
@@ -681,7 +672,8 @@ static void pool_begin(struct fcgi_req *r)
 }
 
 /* Claim a free process for r: a kept connection of ours first, then a
- * process nobody holds. Returns 1 when r has one (connecting or connected). */
+ * process nobody holds. Returns 1 when r has one (connecting or connected,
+ * its fd in the loop). */
 static int pool_acquire(struct fcgi_req *r)
 {
 	struct pool_state *ps = &PS[r->pool];
@@ -720,27 +712,17 @@ static int pool_acquire(struct fcgi_req *r)
 			owner_drop(k, pid);
 			continue;
 		}
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		int fd = -1;
-		if (sockaddr_for(s->addr, &ss, &sl) == 0)
-			fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd >= 0 && ss.ss_family != AF_UNIX) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
-		int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&ss, sl);
-		if (rc < 0 && (fd < 0 || errno != EINPROGRESS)) {
-			log_warn("fastcgi %s: connect %s: %s", r->b->name, s->addr, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+		int connected;
+		int fd = connect_to(r->b, s->addr, &connected);
+		if (fd < 0) {
 			s->busy = 0;
 			owner_drop(k, pid);
 			continue;
 		}
 		ps->rot = (ps->rot + i + 1) % h->nslots;
-		r->sock = (struct ev){.fd = fd, .handler = NULL};
-		r->connected = rc == 0;
+		r->sock = (struct ev){.fd = fd, .handler = on_socket};
+		loop_add(&r->sock, EPOLLOUT);
+		r->connected = connected;
 		r->slot = k;
 		r->pid = pid;
 		r->has_slot = 1;
@@ -760,9 +742,6 @@ static void on_retry(struct timer *t)
 			break;
 		queue_remove(r);
 		timer_cancel(loop_timers(), &r->timeout);
-		r->sock.handler = on_socket;
-		if (r->sock.events == 0)
-			loop_add(&r->sock, EPOLLOUT);
 		pool_begin(r);
 	}
 	if (!ps->qhead)
@@ -778,19 +757,13 @@ static void on_retry(struct timer *t)
 	timer_arm(loop_timers(), &ps->retry, loop_now_ms() + RETRY_MS);
 }
 
-static void retry_after(const struct backend_conf *b, char *buf, size_t len)
-{
-	long secs = (long)(b->cgi.timeout_ms / 1000 / 4);
-	snprintf(buf, len, "Retry-After: %ld", secs < 1 ? 1 : secs > 60 ? 60 : secs);
-}
-
 static void on_queue_timeout(struct timer *t)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
 	log_warn("fastcgi %s: no free process within %lld ms; 503", r->b->name, (long long)r->b->cgi.queue_timeout_ms);
 	struct exchange *x = r->x;
 	char ra[64];
-	retry_after(r->b, ra, sizeof(ra));
+	script_retry_after(r->b, ra, sizeof(ra));
 	req_free(r);
 	exchange_error(x, 503, ra);
 }
@@ -800,9 +773,6 @@ static void pool_dispatch(struct fcgi_req *r)
 {
 	struct pool_state *ps = &PS[r->pool];
 	if (!ps->qhead && pool_acquire(r)) {
-		r->sock.handler = on_socket;
-		if (r->sock.events == 0)
-			loop_add(&r->sock, EPOLLOUT);
 		pool_begin(r);
 		return;
 	}
@@ -813,7 +783,7 @@ static void pool_dispatch(struct fcgi_req *r)
 	else
 		ps->qhead = r;
 	ps->qtail = r;
-	set_waiting(r->pool, 1);
+	set_waiting(r, 1);
 	r->timeout.fire = on_queue_timeout;
 	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.queue_timeout_ms);
 	if (!ps->retry.idx) {
@@ -966,6 +936,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->x = x;
 	r->b = b;
 	r->sock.fd = -1;
+	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
 	r->body_fd = info->body_fd; /* owned by the connection */
 	r->pool = g->pool ? g->pool->id : -1;
 	fcgi_decoder_init(&r->dec, REQUEST_ID);

@@ -181,3 +181,9 @@ int script_child_limits(const struct cgi_conf *g)
 		return -1;
 	return 0;
 }
+
+void script_retry_after(const struct backend_conf *b, char *buf, size_t len)
+{
+	long s = (long)(b->cgi.timeout_ms / 1000 / 4);
+	snprintf(buf, len, "Retry-After: %ld", s < 1 ? 1 : s > 60 ? 60 : s);
+}

@@ -30,6 +30,10 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
 		  char *const *extra, size_t nextra, char **arena);
 
+/* The Retry-After header (without CRLF) of a 503 for backend b: a quarter
+ * of its timeout, 1 to 60 seconds. */
+void script_retry_after(const struct backend_conf *b, char *buf, size_t len);
+
 /* In a child about to exec (after fork or vfork: syscalls only): the
  * backend's resource limits and no_new_privs. Returns 0, or -1 with errno. */
 int script_child_limits(const struct cgi_conf *g);

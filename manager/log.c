@@ -119,3 +119,25 @@ void log_access_line(const char *line, int len)
 	ssize_t w = write(access_fd, line, (size_t)len);
 	(void)w;
 }
+
+void log_lines_flush(struct log_lines *l)
+{
+	if (!l->len)
+		return;
+	log_warn("%s: %.*s", l->prefix, (int)l->len, l->buf);
+	l->len = 0;
+}
+
+void log_lines_feed(struct log_lines *l, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '\n') {
+			log_lines_flush(l);
+			continue;
+		}
+		if (l->len == sizeof(l->buf))
+			log_lines_flush(l);
+		l->buf[l->len++] = ((unsigned char)c < 0x20 && c != '\t') ? '?' : c;
+	}
+}

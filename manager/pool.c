@@ -30,7 +30,6 @@
 #define DRAIN_MAX_MS   60000 /* a draining process busy this long is stopped anyway */
 #define SCALE_UP_MS    100   /* at most one more process per pool this often */
 #define HUNG_MARGIN_MS 5000  /* past the request timeout: the master kills by itself */
-#define ERRLINE_MAX    1024
 
 /* What a process is started with: a private copy, so a pool outlives the
  * configuration it came from and a reload can compare. */
@@ -48,14 +47,12 @@ struct spec {
 
 struct proc {
 	pid_t pid;
-	int lfd;   /* its listening socket (kept across restarts) */
-	int errfd; /* read end of its stdout/stderr pipe, or -1 */
-	char err[ERRLINE_MAX];
-	size_t errlen;
-	pid_t errpid; /* whose output is in err */
-	int want;     /* this position should run a process */
-	int stopping; /* TERM sent (recycle, scale down, retire) */
-	int killed;   /* KILL sent for a hung request */
+	int lfd;		 /* its listening socket (kept across restarts) */
+	int errfd;		 /* read end of its stdout/stderr pipe, or -1 */
+	struct log_lines errlog; /* its stdout and stderr */
+	int want;		 /* this position should run a process */
+	int stopping;		 /* TERM sent (recycle, scale down, retire) */
+	int killed;		 /* KILL sent for a hung request */
 	int64_t term_ms;
 	int64_t started_ms;
 	int64_t next_spawn_ms;
@@ -328,8 +325,8 @@ static void spawn(struct pool *pl, unsigned k)
 	if (pr->errfd >= 0)
 		close(pr->errfd); /* a grandchild may still hold the old one: let it go */
 	pr->errfd = ep[0];
-	pr->errlen = 0;
-	pr->errpid = pid;
+	pr->errlog.len = 0;
+	snprintf(pr->errlog.prefix, sizeof(pr->errlog.prefix), "pool %s[%u] pid %ld", pl->name, k, (long)pid);
 	pr->pid = pid;
 	pr->stopping = pr->killed = 0;
 	pr->started_ms = monotonic_ms();
@@ -343,6 +340,14 @@ static void spawn(struct pool *pl, unsigned k)
 	s->pid = pid;
 	__atomic_store_n(&s->state, PSLOT_READY, __ATOMIC_RELEASE);
 	log_info("pool %s[%u]: started pid %ld (%s)", pl->name, k, (long)pid, s->addr);
+}
+
+/* SIGKILL the process and its process group (what it started). */
+static void kill_proc(struct proc *pr)
+{
+	kill(-pr->pid, SIGKILL);
+	kill(pr->pid, SIGKILL);
+	pr->killed = 1;
 }
 
 /* Stop the process at k: it gets no new request, TERM now. */
@@ -359,14 +364,6 @@ static void stop_proc(struct pool *pl, unsigned k, const char *why)
 	kill(pr->pid, SIGTERM);
 }
 
-static void flush_err(struct proc *pr, struct pool *pl, unsigned k)
-{
-	if (!pr->errlen)
-		return;
-	log_warn("pool %s[%u] pid %ld: %.*s", pl->name, k, (long)pr->errpid, (int)pr->errlen, pr->err);
-	pr->errlen = 0;
-}
-
 static void read_err(struct pool *pl, unsigned k)
 {
 	struct proc *pr = &pl->p[k];
@@ -376,23 +373,14 @@ static void read_err(struct pool *pl, unsigned k)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0 || (n < 0 && errno != EAGAIN)) {
-			flush_err(pr, pl, k);
+			log_lines_flush(&pr->errlog);
 			close(pr->errfd);
 			pr->errfd = -1;
 			return;
 		}
 		if (n < 0)
 			return;
-		for (ssize_t i = 0; i < n; i++) {
-			char c = buf[i];
-			if (c == '\n') {
-				flush_err(pr, pl, k);
-				continue;
-			}
-			if (pr->errlen == sizeof(pr->err))
-				flush_err(pr, pl, k);
-			pr->err[pr->errlen++] = ((unsigned char)c < 0x20 && c != '\t') ? '?' : c;
-		}
+		log_lines_feed(&pr->errlog, buf, (size_t)n);
 	}
 }
 
@@ -614,18 +602,14 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 			log_error("pool %s[%u]: pid %ld did not answer within %lld ms; killing it", pl->name, k,
 				  (long)pr->pid, (long long)pl->timeout_ms);
 			s->state = PSLOT_DOWN;
-			kill(-pr->pid, SIGKILL);
-			kill(pr->pid, SIGKILL);
-			pr->killed = 1;
+			kill_proc(pr);
 			continue;
 		}
 		if (pr->stopping) {
 			if (!pr->killed && now - pr->term_ms > STOP_KILL_MS) {
 				log_warn("pool %s[%u]: pid %ld still running %d ms after TERM; killing it", pl->name, k,
 					 (long)pr->pid, STOP_KILL_MS);
-				kill(-pr->pid, SIGKILL);
-				kill(pr->pid, SIGKILL);
-				pr->killed = 1;
+				kill_proc(pr);
 			}
 			continue;
 		}
@@ -812,8 +796,7 @@ void pools_shutdown(int64_t timeout_ms)
 					if (P.pools[id].p[k].pid > 0) {
 						log_warn("pool %s[%d]: pid %ld ignored TERM; killing it",
 							 P.pools[id].name, k, (long)P.pools[id].p[k].pid);
-						kill(-P.pools[id].p[k].pid, SIGKILL);
-						kill(P.pools[id].p[k].pid, SIGKILL);
+						kill_proc(&P.pools[id].p[k]);
 					}
 			killed = 1;
 		}
