@@ -6,11 +6,6 @@ load helpers
 
 code() { curl -s -o /dev/null -w '%{http_code}' "$(url "$1")"; }
 
-# group_gone PGID: no live (non-zombie) process is left in the group
-group_gone() {
-	! ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'
-}
-
 @test "a script starts with an empty signal mask, no ignored signals, in its own process group" {
 	cpm_start
 	run curl -s "$(url /sigstate.sh)"

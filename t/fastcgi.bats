@@ -7,25 +7,11 @@ load helpers
 FCGI_APPS="echo big slow stderr crash"
 
 setup_file() {
-	command -v gcc >/dev/null || {
-		echo "gcc is missing: install build-essential" >&2
-		return 1
-	}
-	[ -f /usr/include/fcgiapp.h ] || {
-		echo "fcgiapp.h is missing: install libfcgi-dev" >&2
-		return 1
-	}
 	command -v spawn-fcgi >/dev/null || {
 		echo "spawn-fcgi is missing: install spawn-fcgi" >&2
 		return 1
 	}
-	local a
-	for a in $FCGI_APPS; do
-		gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/$a" "$ROOT/t/apps-fcgi/$a.c" -lfcgi || {
-			echo "cannot build t/apps-fcgi/$a.c against libfcgi" >&2
-			return 1
-		}
-	done
+	build_fcgi_apps $FCGI_APPS
 }
 
 setup() {

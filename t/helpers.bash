@@ -127,3 +127,64 @@ raw() {
 raw_http() {
 	python3 "$ROOT/t/rawhttp.py" "$1" "$2" "${3:-3}"
 }
+
+# within SECONDS CMD...: retry CMD every 50 ms until it succeeds. CMD's
+# arguments are expanded once, by the caller: to test something that
+# changes, wrap it in a function or in eval '...'.
+within() {
+	local n=$(($1 * 20)) i
+	shift
+	for i in $(seq "$n"); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_exit PID SECONDS: wait for cpm (a child of this shell: do not call
+# it under `run`) to exit within SECONDS; sets EXIT_STATUS (or "running").
+wait_exit() {
+	local pid=$1 i
+	EXIT_STATUS=running
+	for i in $(seq $(($2 * 20))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null && return 0
+	EXIT_STATUS=0
+	wait "$pid" || EXIT_STATUS=$?
+}
+
+# gone PID: the process has exited (a zombie counts: once cpm is gone its
+# children are reparented to pid 1, which may not reap them here)
+gone() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[ -z "$st" ] || [ "${st#Z}" != "$st" ]
+}
+
+# group_gone PGID: no live (non-zombie) process is left in the process
+# group (a CGI program leads its own, so this covers what it forked)
+group_gone() {
+	! ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'
+}
+
+# build_fcgi_apps APP...: compile t/apps-fcgi/APP.c against libfcgi into
+# $BATS_FILE_TMPDIR/APP (for setup_file)
+build_fcgi_apps() {
+	command -v gcc >/dev/null || {
+		echo "gcc is missing: install build-essential" >&2
+		return 1
+	}
+	[ -f /usr/include/fcgiapp.h ] || {
+		echo "fcgiapp.h is missing: install libfcgi-dev" >&2
+		return 1
+	}
+	local a
+	for a in "$@"; do
+		gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/$a" "$ROOT/t/apps-fcgi/$a.c" -lfcgi || {
+			echo "cannot build t/apps-fcgi/$a.c against libfcgi" >&2
+			return 1
+		}
+	done
+}

@@ -2,44 +2,6 @@
 # The master: signals, worker supervision, recycling, pidfile.
 load helpers
 
-# wait_exit PID SECONDS: wait for cpm (a child of this shell: do not call
-# it under `run`) to exit within SECONDS; sets EXIT_STATUS (or "running").
-wait_exit() {
-	local pid=$1 i
-	EXIT_STATUS=running
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$pid" 2>/dev/null && return 0
-	EXIT_STATUS=0
-	wait "$pid" || EXIT_STATUS=$?
-}
-
-# wait_for CMD...: retry a command for up to 3 s
-wait_for() {
-	local i
-	for i in $(seq 60); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# gone PID: the process has exited (a zombie counts: once cpm is gone its
-# children are reparented to pid 1, which may not reap them here)
-gone() {
-	local st
-	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
-	[ -z "$st" ] || [ "${st#Z}" != "$st" ]
-}
-
-# group_gone PGID: no live process is left in the process group (a CGI
-# program runs in its own group, so this covers what the script forked)
-group_gone() {
-	! ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'
-}
-
 worker_pid() { # worker_pid N: pid of "cpm: worker N"
 	ps -o pid=,args= --ppid "$CPM_PID" | awk -v t="cpm: worker $1" '{p=$1; $1=""; sub(/^ /,"")} $0==t {print p}'
 }
@@ -90,7 +52,7 @@ listen_inode() { # listen_inode PORT: inode of the socket listening on 127.0.0.1
 	old=$(worker_pid 0)
 	[ -n "$old" ]
 	kill -KILL "$old"
-	wait_for bash -c "p=\$(ps -o pid=,args= --ppid $CPM_PID | awk '/cpm: worker 0\$/ {print \$1}'); [ -n \"\$p\" ] && [ \"\$p\" != $old ]"
+	within 3 bash -c "p=\$(ps -o pid=,args= --ppid $CPM_PID | awk '/cpm: worker 0\$/ {print \$1}'); [ -n \"\$p\" ] && [ \"\$p\" != $old ]"
 	new=$(worker_pid 0)
 	refute [ "$new" = "$old" ]
 	run bash -c "ps -o args= --ppid $CPM_PID | grep -c '^cpm: worker'"
@@ -148,7 +110,7 @@ PY
 	pidf=$BATS_TEST_TMPDIR/pid
 	curl -s -m 10 -o /dev/null "$(url "/pid_sleep.sh?$pidf")" &
 	curl_pid=$!
-	wait_for test -s "$pidf"
+	within 3 test -s "$pidf"
 	kill -QUIT "$CPM_PID"
 	start=$(date +%s%N)
 	wait_exit "$CPM_PID" 4
@@ -167,7 +129,7 @@ PY
 	pidf=$BATS_TEST_TMPDIR/pid
 	curl -s -m 10 -o /dev/null "$(url "/pid_sleep.sh?$pidf")" &
 	curl_pid=$!
-	wait_for test -s "$pidf"
+	within 3 test -s "$pidf"
 	kill -TERM "$CPM_PID"
 	wait_exit "$CPM_PID" 2
 	assert_equal "$EXIT_STATUS" 0
@@ -183,7 +145,7 @@ PY
 	pidf=$BATS_TEST_TMPDIR/pid
 	curl -s -m 10 -o /dev/null "$(url "/pid_sleep.sh?$pidf")" &
 	curl_pid=$!
-	wait_for test -s "$pidf"
+	within 3 test -s "$pidf"
 	kill -INT "$CPM_PID"
 	wait_exit "$CPM_PID" 2
 	assert_equal "$EXIT_STATUS" 0
@@ -221,7 +183,7 @@ PY
 	run curl -s -w '%{http_code}\n' $(for i in $(seq 7); do echo "$(url /length.sh)"; done)
 	[ "$(grep -c '^200$' <<<"$output")" -eq 7 ]
 	[ "$(grep -c '^fixed$' <<<"$output")" -eq 7 ]
-	wait_for eval '[ -n "$(worker_pid 0)" ]'
+	within 3 eval '[ -n "$(worker_pid 0)" ]'
 	last=$(worker_pid 0)
 	refute [ "$first" = "$last" ]
 }
@@ -245,7 +207,7 @@ PY
 	done
 	run kill -0 "$CPM_PID"
 	assert_success
-	wait_for has_workers 2
+	within 3 has_workers 2
 	run curl -s "$(url /ex/hello.sh)"
 	assert_output "Hello, world!"
 }
@@ -259,15 +221,15 @@ PY
 	[ "$(wc -w <<<"$before")" -eq 2 ]
 	cpm_config '' '"env": {"CPM_MARK": "two"}'
 	kill -HUP "$CPM_PID"
-	wait_for mark_is two
+	within 3 mark_is two
 	run kill -0 "$CPM_PID"
 	assert_success
 	# the old generation exits (no connection holds it), two new workers
 	# are children of the same master
 	for k in $before; do
-		wait_for gone "$k"
+		within 3 gone "$k"
 	done
-	wait_for has_workers 2
+	within 3 has_workers 2
 	after=$(workers_of "$CPM_PID" | sort)
 	assert_equal "$(comm -12 <(echo "$before") <(echo "$after"))" ""
 	run grep -E "reloaded .*/cpm\.json: generation 1, 2 worker" "$CPM_LOG"
@@ -284,14 +246,14 @@ PY
 	# a JSON syntax error
 	printf '{\n  "workers": 3,,\n}\n' >"$cf"
 	kill -HUP "$CPM_PID"
-	wait_for log_count 'reload failed' 1
+	within 3 log_count 'reload failed' 1
 	run grep -F "reload failed, keeping the running configuration: $cf:2:" "$CPM_LOG"
 	assert_success
 	assert_output --regexp "configuration: .*/cpm\.json:2:[0-9]+: "
 	# valid JSON with an invalid value, and a change that must not apply
 	CPM_WORKERS=0 cpm_config '' '"env": {"CPM_MARK": "two"}'
 	kill -HUP "$CPM_PID"
-	wait_for log_count 'reload failed' 2
+	within 3 log_count 'reload failed' 2
 	run grep -F "reload failed, keeping the running configuration: $cf:3:" "$CPM_LOG"
 	assert_success
 	assert_output --regexp "configuration: .*/cpm\.json:3:[0-9]+: workers: expected an integer between 1 and 1024$"
@@ -341,7 +303,7 @@ PY
 	run log_count 'reload failed' 3
 	assert_success
 	# every retired worker exits once its connections are done
-	wait_for has_workers 2
+	within 3 has_workers 2
 }
 
 @test "HUP adds and removes listen addresses; an unchanged one keeps its socket" {
@@ -363,8 +325,8 @@ PY
 	sleep 0.3
 	set_listen "$CPM_PORT" "$c"
 	kill -HUP "$CPM_PID"
-	wait_for answers "$c"
-	wait_for refused "$b"
+	within 3 answers "$c"
+	within 3 refused "$b"
 	run listen_inode "$b"
 	assert_output ""
 	assert_equal "$(listen_inode "$CPM_PORT")" "$inode"
@@ -391,7 +353,7 @@ PY
 	[ "$(getent ahosts "$name" | awk 'NR == 1 {print $1}')" = 127.0.0.1 ] || skip "$name resolves to IPv6 first"
 	sed -i "s|^  \"listen\": .*|  \"listen\": [\"$name:$CPM_PORT\"],|" "$BATS_TEST_TMPDIR/cpm.json"
 	kill -HUP "$CPM_PID"
-	wait_for grep -q "reloaded" "$CPM_LOG"
+	within 3 grep -q "reloaded" "$CPM_LOG"
 	assert_equal "$(listen_inode "$CPM_PORT")" "$inode"
 	run grep -c "closing listener" "$CPM_LOG"
 	assert_output 0
@@ -402,14 +364,14 @@ PY
 @test "TTIN adds a worker, TTOU retires the highest-numbered one, never below 1" {
 	cpm_start
 	kill -TTIN "$CPM_PID"
-	wait_for has_workers 3
+	within 3 has_workers 3
 	[ -n "$(worker_pid 2)" ]
 	kill -TTOU "$CPM_PID"
-	wait_for has_workers 2
+	within 3 has_workers 2
 	[ -z "$(worker_pid 2)" ]
 	[ -n "$(worker_pid 1)" ]
 	kill -TTOU "$CPM_PID"
-	wait_for has_workers 1
+	within 3 has_workers 1
 	[ -n "$(worker_pid 0)" ]
 	kill -TTOU "$CPM_PID"
 	sleep 0.5
@@ -424,7 +386,7 @@ PY
 	cpm_start
 	kids=$(workers_of "$CPM_PID")
 	kill -WINCH "$CPM_PID"
-	wait_for has_workers 0
+	within 3 has_workers 0
 	for k in $kids; do
 		run gone "$k"
 		assert_success
@@ -445,7 +407,7 @@ PY
 	wait "$curl_pid" || true
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/code")" 200
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/body")" "Hello, world!"
-	wait_for has_workers 2
+	within 3 has_workers 2
 	run curl -s "$(url /ex/hello.sh)"
 	assert_output "Hello, world!"
 }
@@ -456,19 +418,19 @@ PY
 	for i in $(seq 5); do
 		curl -s -o /dev/null "$(url /ex/hello.sh)"
 	done
-	wait_for lines_in "$d/access.log" 5
+	within 3 lines_in "$d/access.log" 5
 	mv "$d/access.log" "$d/access.log.1"
 	mv "$d/error.log" "$d/error.log.1"
 	kill -USR1 "$CPM_PID"
-	wait_for test -e "$d/error.log" # the master has reopened its logs
+	within 3 test -e "$d/error.log" # the master has reopened its logs
 	sleep 0.5                       # and relayed USR1 to the workers
 	for i in $(seq 3); do
 		curl -s -o /dev/null "$(url /stderr.sh)" # the worker logs its stderr
 	done
 	kill -TTIN "$CPM_PID" # the master logs this
-	wait_for lines_in "$d/access.log" 3
-	wait_for log_count 'TTIN: 3 worker' 1
-	wait_for log_count 'something went sideways' 3
+	within 3 lines_in "$d/access.log" 3
+	within 3 log_count 'TTIN: 3 worker' 1
+	within 3 log_count 'something went sideways' 3
 	sleep 0.3 # nothing more arrives, in either file
 	run lines_in "$d/access.log.1" 5
 	assert_success
@@ -497,7 +459,7 @@ PY
 	for i in $(seq 80); do gone "$old" && break; sleep 0.05; done
 	run gone "$old"
 	assert_success
-	wait_for eval '[ -n "$(worker_pid 0)" ]'
+	within 3 eval '[ -n "$(worker_pid 0)" ]'
 	run curl -s -m 3 "$(url /ex/hello.sh)"
 	assert_output "Hello, world!"
 	refute [ "$(worker_pid 0)" = "$old" ]
@@ -509,7 +471,7 @@ PY
 	pidf=$BATS_TEST_TMPDIR/pid
 	curl -s -m 5 -o /dev/null "$(url "/pid_sleep.sh?$pidf")" &
 	curl_pid=$!
-	wait_for test -s "$pidf"
+	within 3 test -s "$pidf"
 	kill -KILL "$(worker_pid 0)"
 	for i in $(seq 40); do group_gone "$(cat "$pidf")" && break; sleep 0.05; done
 	run group_gone "$(cat "$pidf")"

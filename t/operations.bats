@@ -88,24 +88,6 @@ lines_at_least() {
 	[ "$(wc -l <"$1")" -ge "$2" ]
 }
 
-# within SECONDS CMD...: retry CMD every 50 ms until it succeeds
-within() {
-	local n=$(($1 * 20)) i
-	shift
-	for i in $(seq "$n"); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# gone PID: exited (a zombie counts: pid 1 here may be slow to reap)
-gone() {
-	local st
-	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
-	[ -z "$st" ] || [ "${st#Z}" != "$st" ]
-}
-
 is_master() {
 	! gone "$1" && [ "$(ps -o args= -p "$1" 2>/dev/null)" = "cpm: master" ]
 }
@@ -135,19 +117,6 @@ stop_master() {
 		gone "$k" || { echo "worker $k of master $pid survived" >&2; kill -KILL "$k"; rc=1; }
 	done
 	return $rc
-}
-
-# wait_exit PID SECONDS: for a child of this shell; sets EXIT_STATUS
-wait_exit() {
-	local pid=$1 i
-	EXIT_STATUS=running
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$pid" 2>/dev/null && return 0
-	EXIT_STATUS=0
-	wait "$pid" || EXIT_STATUS=$?
 }
 
 hello() { curl -s -m 3 "$(url /ex/hello.sh)"; }

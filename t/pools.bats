@@ -8,21 +8,7 @@ load helpers
 FCGI_APPS="echo big slow crash procinfo flaky"
 
 setup_file() {
-	command -v gcc >/dev/null || {
-		echo "gcc is missing: install build-essential" >&2
-		return 1
-	}
-	[ -f /usr/include/fcgiapp.h ] || {
-		echo "fcgiapp.h is missing: install libfcgi-dev" >&2
-		return 1
-	}
-	local a
-	for a in $FCGI_APPS; do
-		gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/$a" "$ROOT/t/apps-fcgi/$a.c" -lfcgi || {
-			echo "cannot build t/apps-fcgi/$a.c against libfcgi" >&2
-			return 1
-		}
-	done
+	build_fcgi_apps $FCGI_APPS || return 1
 	gcc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/counter" "$ROOT/examples/counter.c" -lfcgi || {
 		echo "cannot build examples/counter.c against libfcgi" >&2
 		return 1
@@ -89,17 +75,6 @@ pool_config() {
 JSON
 }
 
-# wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS
-wait_for() {
-	local i n=$(($1 * 10))
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
-
 # status_py EXPR: EXPR evaluated by python over the status JSON (d), with
 # pool(NAME) its row and live(NAME) the pids of its running processes
 status_py() {
@@ -152,7 +127,8 @@ busy_is() {
 }
 
 # gone PID: no such process (a child of the master is gone once reaped)
-gone() {
+# reaped PID: no such process, not even a zombie (its parent reaped it)
+reaped() {
 	! kill -0 "$1" 2>/dev/null
 }
 
@@ -220,7 +196,7 @@ cpu_ticks() {
 	[ -n "$old" ]
 	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?early')"
 	assert_output 502
-	wait_for 3 eval '[ -n "$(pool_pids php)" ] && [ "$(pool_pids php)" != "$old" ]'
+	within 3 eval '[ -n "$(pool_pids php)" ] && [ "$(pool_pids php)" != "$old" ]'
 	new=$(pool_pids php)
 	assert_equal "$(pool_procs php)" "$new"
 	run status_py 'pool("php")["processes"][0]["restarts"]'
@@ -230,7 +206,7 @@ cpu_ticks() {
 	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?early')"
 	assert_output 502
 	# "dies" exits at once, each time: 200, 400, 800, 1600 ms between starts
-	wait_for 6 grep -q 'pool dies\[0\]: died 4 time(s) in a row' "$CPM_LOG"
+	within 6 grep -q 'pool dies\[0\]: died 4 time(s) in a row' "$CPM_LOG"
 	run grep -oE 'pool dies\[0\]: died [0-9]+ time\(s\) in a row within 1000 ms of starting; next start in [0-9]+ ms' "$CPM_LOG"
 	assert_line --index 0 --partial 'died 1 time(s) in a row within 1000 ms of starting; next start in 200 ms'
 	assert_line --index 1 --partial 'died 2 time(s) in a row within 1000 ms of starting; next start in 400 ms'
@@ -252,14 +228,14 @@ cpu_ticks() {
 	old=$(pool_pids php)
 	run curl -s -o /dev/null -w '%{http_code} %{time_total}' "$(url '/app?30')"
 	assert_output --regexp '^504 [12]\.'
-	wait_for 3 grep -q "\[error\] cpm\[$CPM_PID\]: pool php\[0\]: pid $old did not answer within 1000 ms; killing it" "$CPM_LOG"
+	within 3 grep -q "\[error\] cpm\[$CPM_PID\]: pool php\[0\]: pid $old did not answer within 1000 ms; killing it" "$CPM_LOG"
 	run curl -s -w 'status=%{http_code}' "$(url '/app?0')"
 	assert_output "$(printf 'slept 0\nstatus=200')"
 	new=$(pool_pids php)
 	[ -n "$new" ]
 	[ "$new" != "$old" ]
-	wait_for 2 grep -q "pool php\[0\]: pid $old killed by signal 9" "$CPM_LOG"
-	gone "$old"
+	within 2 grep -q "pool php\[0\]: pid $old killed by signal 9" "$CPM_LOG"
+	reaped "$old"
 }
 
 @test "concurrent slow requests share processes=2: all 200, two at a time" {
@@ -362,7 +338,7 @@ PY
 		curl -s -w 'status=%{http_code}' "$(url '/app?2')" >"$BATS_TEST_TMPDIR/out$i" &
 		pids+=($!)
 	done
-	wait_for 2 live_count_is php 3
+	within 2 live_count_is php 3
 	assert_equal "$(pool_procs php | wc -w)" 3
 	wait "${pids[@]}"
 	for i in 1 2 3; do
@@ -370,8 +346,8 @@ PY
 		assert_output "$(printf 'slept 2\nstatus=200')"
 	done
 	grep -q "pool php: requests are waiting; starting process 3 of at most 3" "$CPM_LOG"
-	wait_for 4 live_count_is php 1
-	wait_for 2 eval '[ "$(pool_procs php | wc -w)" -eq 1 ]'
+	within 4 live_count_is php 1
+	within 2 eval '[ "$(pool_procs php | wc -w)" -eq 1 ]'
 	run grep -c "pool php\[[0-2]\]: stopping pid [0-9]* (idle)" "$CPM_LOG"
 	assert_output 2
 	run curl -s "$(url '/status?format=prometheus')"
@@ -384,7 +360,7 @@ PY
 	pid=$(pool_pids php)
 	run curl -s "$(url '/app?stderr')"
 	assert_output ok
-	wait_for 2 grep -q "a line on stdout" "$CPM_LOG"
+	within 2 grep -q "a line on stdout" "$CPM_LOG"
 	run grep "pool php\[0\] pid" "$CPM_LOG"
 	assert_line --regexp "^[^ ]+ \[warn\] cpm\[$CPM_PID\]: pool php\[0\] pid $pid: a line on stderr from $pid$"
 	assert_line --regexp "^[^ ]+ \[warn\] cpm\[$CPM_PID\]: pool php\[0\] pid $pid: a line on stdout from $pid$"
@@ -396,15 +372,15 @@ PY
 	pid=$(pool_pids php)
 	curl -s "$(url /app)" >/dev/null
 	kill -HUP "$CPM_PID"
-	wait_for 5 generation_is 1
+	within 5 generation_is 1
 	run curl -s "$(url /app)"
 	assert_output "count=2 pid=$pid uri=/app"
 	assert_equal "$(pool_pids php)" "$pid"
 	# a changed env: a new process, the old one exits once the old workers are gone
 	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1, \"env\": {\"X\": \"1\"}"
 	kill -HUP "$CPM_PID"
-	wait_for 5 generation_is 2
-	wait_for 5 gone "$pid"
+	within 5 generation_is 2
+	within 5 reaped "$pid"
 	new=$(pool_pids php)
 	[ -n "$new" ]
 	[ "$new" != "$pid" ]
@@ -415,7 +391,7 @@ PY
 	# a changed command too
 	pool_config "\"command\": [\"$APP/counter\", \"x\"], \"processes\": 1, \"env\": {\"X\": \"1\"}"
 	kill -HUP "$CPM_PID"
-	wait_for 5 gone "$new"
+	within 5 reaped "$new"
 	run curl -s "$(url /app)"
 	assert_output --regexp "^count=1 pid=[0-9]+ uri=/app$"
 	refute_output --partial "pid=$new "
@@ -423,9 +399,9 @@ PY
 	new=$(pool_pids php)
 	pool_config ""
 	kill -HUP "$CPM_PID"
-	wait_for 5 gone "$new"
+	within 5 reaped "$new"
 	assert_equal "$(pool_procs)" ""
-	wait_for 2 eval '[ "$(status_py "len(d[\"pools\"])")" = 0 ]'
+	within 2 eval '[ "$(status_py "len(d[\"pools\"])")" = 0 ]'
 	run curl -s -o /dev/null -w '%{http_code}' "$(url /app)"
 	assert_output 404
 }
@@ -470,8 +446,8 @@ PY
 	assert_line --index 0 --regexp "^first: 200 count=1 pid=$old uri=/app - "
 	assert_line --index 1 --regexp "^second: 200 count=2 pid=$old uri=/app close "
 	assert_line --index 2 --regexp "^in flight: 200 slept 2 (-|close) (1\.9|2\.[0-9])$"
-	wait_for 3 gone "$old"
-	wait_for 3 gone "$oldslow"
+	within 3 reaped "$old"
+	within 3 reaped "$oldslow"
 	new=$(pool_pids php)
 	[ -n "$new" ]
 	[ "$new" != "$old" ]
@@ -491,11 +467,11 @@ PY
 	assert_equal "${#lines[@]}" 2
 	curl -s "$(url /app)" >/dev/null
 	kill -QUIT "$CPM_PID"
-	wait_for 5 gone "$CPM_PID"
+	within 5 reaped "$CPM_PID"
 	wait "$CPM_PID"
 	CPM_PID=
 	for p in $procs; do
-		gone "$p"
+		reaped "$p"
 	done
 	[ ! -e "$dir" ]
 	grep -q "pool php: closed" "$CPM_LOG"
@@ -505,12 +481,12 @@ PY
 	pool_config "\"command\": [\"/bin/sh\", \"-c\", \"trap '' TERM; sleep 60 & echo child=\$!; wait\"], \"processes\": 1"
 	cpm_start
 	pid=$(pool_pids php)
-	wait_for 2 grep -q "pool php\[0\] pid $pid: child=" "$CPM_LOG"
+	within 2 grep -q "pool php\[0\] pid $pid: child=" "$CPM_LOG"
 	child=$(grep -oE "pool php\[0\] pid $pid: child=[0-9]+" "$CPM_LOG" | sed 's/.*child=//')
 	kill -0 "$child"
 	start=$(date +%s%N)
 	kill -QUIT "$CPM_PID"
-	wait_for 8 gone "$CPM_PID"
+	within 8 reaped "$CPM_PID"
 	wait "$CPM_PID"
 	CPM_PID=
 	ms=$((($(date +%s%N) - start) / 1000000))
@@ -519,9 +495,9 @@ PY
 		false
 	}
 	grep -q "pool php\[0\]: pid $pid ignored TERM; killing it" "$CPM_LOG"
-	gone "$pid"
+	reaped "$pid"
 	# the child it left in its process group went too (pid 1 may be slow to reap it)
-	wait_for 2 eval '! ps -o stat= -p "$child" | grep -qv "^Z"'
+	within 2 eval '! ps -o stat= -p "$child" | grep -qv "^Z"'
 }
 
 @test "TERM with a request in flight: the pool process is stopped too" {
@@ -530,13 +506,13 @@ PY
 	pid=$(pool_pids php)
 	curl -s -m 5 "$(url '/app?30')" >/dev/null &
 	client=$!
-	wait_for 2 busy_is php True
+	within 2 busy_is php True
 	dir=$(sock_dir)
 	kill -TERM "$CPM_PID"
-	wait_for 3 gone "$CPM_PID"
+	within 3 reaped "$CPM_PID"
 	wait "$CPM_PID"
 	CPM_PID=
-	gone "$pid"
+	reaped "$pid"
 	[ ! -e "$dir" ]
 	wait "$client" || true
 }
@@ -643,7 +619,7 @@ JSON
 	pid=$(pool_pids php)
 	run curl -s -m 1 "$(url '/app?hold')"
 	assert_equal "$status" 28
-	wait_for 2 grep -q "pool php\[0\] pid $pid: hold: cpm closed the connection" "$CPM_LOG"
+	within 2 grep -q "pool php\[0\] pid $pid: hold: cpm closed the connection" "$CPM_LOG"
 	grep -q "pool php\[0\] pid $pid: hold: got FCGI_ABORT_REQUEST" "$CPM_LOG"
 	grep -q "fastcgi php: client gone, aborting the request" "$CPM_LOG"
 	run curl -s "$(url /app)"
@@ -691,7 +667,7 @@ JSON
 	cpm_start
 	curl -s "$(url '/app?2')" >"$BATS_TEST_TMPDIR/first" &
 	first=$!
-	wait_for 2 busy_is php True
+	within 2 busy_is php True
 	run curl -s -i -w '%{time_total}' "$(url '/app?0')"
 	assert_line --regexp '^HTTP/1.1 503'
 	assert_line --regexp '^Retry-After: 2'
