@@ -25,7 +25,7 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak
 
