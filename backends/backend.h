@@ -13,27 +13,12 @@
 #include <sys/types.h>
 
 #include "../manager/config.h"
-#include "../manager/timer.h"
+#include "../manager/loop.h"
 #include "../protocol/cgi_response.h"
 #include "../protocol/http_parser.h"
 
-/* ---- event loop services ---- */
+/* ---- event loop services: manager/loop.h ---- */
 
-/* Every fd in the loop is registered with a struct ev as its data. */
-struct ev {
-	int fd;
-	uint32_t events; /* current epoll interest */
-	void (*handler)(struct ev *ev, uint32_t events);
-};
-
-int loop_add(struct ev *ev, uint32_t events);
-int loop_mod(struct ev *ev, uint32_t events);
-void loop_del(struct ev *ev); /* removes and closes ev->fd; sets it to -1 */
-int64_t loop_now_ms(void);
-/* free(p) once the current batch of events is handled: for anything that
- * owns a struct ev, since the batch may still hold an event for it. */
-void loop_free_later(void *p);
-struct timer_heap *loop_timers(void);
 /* Called with the pid and wait status of every child the worker reaps. */
 void backend_child_exited(pid_t pid, int status);
 
@@ -95,10 +80,6 @@ struct scoreboard;
 struct worker_slot;
 struct scoreboard *loop_scoreboard(void);
 struct worker_slot *loop_worker_slot(void);
-/* Move ev's fd (still registered) to to, with events: no syscall beyond
- * one epoll_ctl. ev is left without an fd. */
-int loop_move(struct ev *ev, struct ev *to, uint32_t events);
-
 extern const struct backend_ops cgi_backend_ops;
 extern const struct backend_ops status_backend_ops;
 extern const struct backend_ops fastcgi_backend_ops;

@@ -21,11 +21,11 @@
 #include "../protocol/http_response.h"
 #include "conn.h"
 #include "log.h"
+#include "loop.h"
 #include "process.h"
 #include "proctitle.h"
 #include "xalloc.h"
 
-#define MAX_EVENTS	128
 #define ACCEPT_BATCH	1
 #define TIMERS_PER_TURN 256
 
@@ -37,10 +37,7 @@ static struct {
 	struct worker_slot *slot;
 	struct scoreboard *sb;
 	unsigned id;
-	int epfd;
 	struct ev sig;
-	struct timer_heap timers;
-	int64_t now_ms;
 	time_t date_sec;
 	char http_date[32];
 	char log_date[40];
@@ -54,68 +51,7 @@ static struct {
 	long max_requests;
 } w;
 
-/* ---- loop services for conn.c and backends ---- */
-
-int loop_add(struct ev *ev, uint32_t events)
-{
-	struct epoll_event e = {.events = events, .data.ptr = ev};
-	ev->events = events;
-	if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, ev->fd, &e) < 0) {
-		log_error("epoll_ctl add fd %d: %s", ev->fd, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int loop_mod(struct ev *ev, uint32_t events)
-{
-	if (ev->events == events)
-		return 0;
-	struct epoll_event e = {.events = events, .data.ptr = ev};
-	ev->events = events;
-	return epoll_ctl(w.epfd, EPOLL_CTL_MOD, ev->fd, &e);
-}
-
-void loop_del(struct ev *ev)
-{
-	if (ev->fd < 0)
-		return;
-	epoll_ctl(w.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
-	close(ev->fd);
-	ev->fd = -1;
-	ev->events = 0;
-}
-
-/* Objects that own an fd in the loop are freed after the current batch of
- * events, so an event already fetched for them never meets freed memory. */
-static void **deferred;
-static size_t ndeferred, deferred_cap;
-
-void loop_free_later(void *p)
-{
-	if (ndeferred == deferred_cap) {
-		deferred_cap = deferred_cap ? deferred_cap * 2 : 64;
-		deferred = xrealloc(deferred, deferred_cap * sizeof(*deferred));
-	}
-	deferred[ndeferred++] = p;
-}
-
-static void free_deferred(void)
-{
-	for (size_t i = 0; i < ndeferred; i++)
-		free(deferred[i]);
-	ndeferred = 0;
-}
-
-int64_t loop_now_ms(void)
-{
-	return w.now_ms;
-}
-
-struct timer_heap *loop_timers(void)
-{
-	return &w.timers;
-}
+/* ---- services for conn.c and backends ---- */
 
 const struct config *worker_config(void)
 {
@@ -132,16 +68,6 @@ struct worker_slot *loop_worker_slot(void)
 	return w.slot;
 }
 
-int loop_move(struct ev *ev, struct ev *to, uint32_t events)
-{
-	struct epoll_event e = {.events = events, .data.ptr = to};
-	to->fd = ev->fd;
-	to->events = events;
-	ev->fd = -1;
-	ev->events = 0;
-	return epoll_ctl(w.epfd, EPOLL_CTL_MOD, to->fd, &e);
-}
-
 int worker_draining(void)
 {
 	return w.draining;
@@ -149,7 +75,6 @@ int worker_draining(void)
 
 static void refresh_time(void)
 {
-	w.now_ms = monotonic_ms();
 	time_t t = time(NULL);
 	if (t == w.date_sec)
 		return;
@@ -180,12 +105,10 @@ static void set_accepting(int on)
 	for (size_t i = 0; i < w.nls; i++) {
 		if (w.lev[i].fd < 0)
 			continue;
-		if (on) {
-			struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w.lev[i]};
-			epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.lev[i].fd, &e);
-		} else {
-			epoll_ctl(w.epfd, EPOLL_CTL_DEL, w.lev[i].fd, NULL);
-		}
+		if (on)
+			loop_watch(&w.lev[i], EPOLLIN | EPOLLEXCLUSIVE);
+		else
+			loop_unwatch(&w.lev[i]);
 	}
 }
 
@@ -217,7 +140,7 @@ static void on_listener(struct ev *ev, uint32_t events)
 				log_warn("accept on %s: %s; pausing accepts for 100 ms", l->addr, strerror(errno));
 				w.accept_paused = 1;
 				update_accepting();
-				timer_arm(&w.timers, &w.accept_timer, w.now_ms + 100);
+				timer_arm(loop_timers(), &w.accept_timer, loop_now_ms() + 100);
 			}
 			return;
 		}
@@ -251,7 +174,7 @@ static void start_draining(const char *why, int close_idle)
 		return;
 	log_info("worker %u: %s; finishing %u connection(s)", w.id, why, w.nconns);
 	w.draining = 1;
-	w.drain_since = w.now_ms;
+	w.drain_since = loop_now_ms();
 	w.slot->state = SLOT_DRAINING;
 	update_accepting();
 	for (size_t i = 0; i < w.nls; i++)
@@ -320,8 +243,12 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	w.sb = sb;
 	w.max_requests = max_requests;
 	proctitle_set("cpm: worker %u", id);
+	if (loop_init() < 0) {
+		log_error("worker %u: cannot set up its event loop: %s", id, strerror(errno));
+		_exit(WORKER_EXIT_BOOT_ERROR);
+	}
 	refresh_time();
-	w.slot->heartbeat_ms = w.now_ms;
+	w.slot->heartbeat_ms = loop_now_ms();
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -331,9 +258,8 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	sigprocmask(SIG_SETMASK, &set, NULL); /* all were blocked since the fork */
 	signal(SIGPIPE, SIG_IGN);
 
-	w.epfd = epoll_create1(EPOLL_CLOEXEC);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (w.epfd < 0 || sfd < 0) {
+	if (sfd < 0) {
 		log_error("worker %u: cannot set up its event loop: %s", id, strerror(errno));
 		_exit(WORKER_EXIT_BOOT_ERROR);
 	}
@@ -349,26 +275,20 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	w.slot->state = SLOT_READY;
 	log_debug("worker %u booted", id);
 
-	struct epoll_event events[MAX_EVENTS];
 	for (;;) {
-		int timeout = timer_next_ms(&w.timers, w.now_ms);
+		int timeout = loop_next_timer_ms();
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000; /* heartbeat at least once a second */
 		if (conn_pending())
 			timeout = 0;
-		int n = epoll_wait(w.epfd, events, MAX_EVENTS, timeout);
+		loop_wait(timeout);
 		refresh_time();
-		w.slot->heartbeat_ms = w.now_ms;
-		for (int i = 0; i < n; i++) {
-			struct ev *ev = events[i].data.ptr;
-			if (ev->fd >= 0) /* not closed by an earlier event of this batch */
-				ev->handler(ev, events[i].events);
-		}
+		w.slot->heartbeat_ms = loop_now_ms();
 		conn_run_pending();
-		timer_run(&w.timers, w.now_ms, TIMERS_PER_TURN);
+		loop_run_timers(TIMERS_PER_TURN);
 		conn_run_pending();
 		w.slot->cgi_running = cgi_running();
-		free_deferred();
+		loop_end_turn();
 		if (w.draining) {
 			if (drain_close_idle)
 				conn_close_idle();
@@ -376,7 +296,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 				log_info("worker %u: exiting after %ld request(s)", id, w.served);
 				_exit(WORKER_EXIT_OK);
 			}
-			if (w.now_ms - w.drain_since > cf->graceful_timeout_ms) {
+			if (loop_now_ms() - w.drain_since > cf->graceful_timeout_ms) {
 				log_warn("worker %u: graceful_timeout, %u connection(s) cut", id, w.nconns);
 				cgi_kill_all();
 				_exit(WORKER_EXIT_OK);
