@@ -52,6 +52,9 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r);
 /* Returns 1 when more output is welcome now, 0 when the client is slow
  * (the worker calls ops->resume later), -1 when the client is gone. */
 int exchange_response_body(struct exchange *x, const char *p, size_t n);
+/* The response has all its bytes (its Content-Length was reached, or it
+ * has no body): the backend may end it now, even if its program runs on. */
+int exchange_response_complete(struct exchange *x);
 /* The backend is done with x: ok=1 a complete response, ok=0 the response
  * broke after its head (the client connection is closed). */
 void exchange_response_end(struct exchange *x, int ok);
@@ -59,6 +62,8 @@ void exchange_response_end(struct exchange *x, int ok);
 void exchange_error(struct exchange *x, int status, const char *extra_header);
 /* Re-dispatch the request as GET to a local path (CGI local redirect). */
 void exchange_redirect(struct exchange *x, const char *path, size_t len);
+/* An error-log line that names the client and the request line. */
+void exchange_log(struct exchange *x, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Replace the backend state the worker passes to ops (a request that
  * waited in a queue and has now started). */
 void exchange_set_state(struct exchange *x, void *st);

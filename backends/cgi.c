@@ -41,6 +41,7 @@ struct cgi_req {
 	int exited;
 	int term_sent;
 	struct timer timeout;
+	int64_t held_left;	     /* > 0: output held for a slow client, this much timeout left */
 	char script[256];	     /* for log lines */
 	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
@@ -115,14 +116,69 @@ static void kill_group(struct cgi_req *r, int sig)
 }
 
 /* The client side is finished (response complete, error sent or client
- * gone). The process may still run; it is reaped later. */
-static void detach(struct cgi_req *r)
+ * gone). The process may still run; it is reaped later. keep_output: its
+ * stdout stays open and what it writes is read and dropped, so a program
+ * that runs on after its response (or after its client left, with
+ * ignore_client_abort) is neither blocked on a full pipe nor killed by
+ * SIGPIPE; otherwise its stdout is closed. */
+static void detach_output(struct cgi_req *r, int keep_output)
 {
 	r->x = NULL;
 	if (r->in.fd >= 0)
 		loop_del(&r->in);
-	if (r->out.fd >= 0)
+	if (r->out.fd < 0)
+		return;
+	if (!keep_output) {
 		loop_del(&r->out);
+		return;
+	}
+	r->discard = 1;
+	if (r->held_left > 0) {
+		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->held_left);
+		r->held_left = 0;
+	}
+	loop_mod(&r->out, EPOLLIN);
+}
+
+static void detach(struct cgi_req *r)
+{
+	detach_output(r, 0);
+}
+
+/* The output is held because the client is slower than the program: the
+ * program waits for cpm, so its timeout stops until the client catches
+ * up. */
+static void hold_output(struct cgi_req *r)
+{
+	loop_mod(&r->out, 0);
+	if (r->held_left > 0 || r->term_sent || !r->timeout.idx)
+		return;
+	r->held_left = r->timeout.when_ms - loop_now_ms();
+	if (r->held_left <= 0)
+		r->held_left = 1;
+	timer_cancel(loop_timers(), &r->timeout);
+}
+
+static void release_output(struct cgi_req *r)
+{
+	if (r->held_left > 0) {
+		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->held_left);
+		r->held_left = 0;
+	}
+	loop_mod(&r->out, EPOLLIN);
+}
+
+/* The response has all its bytes (Content-Length reached, or no body):
+ * the request is done now, even if the program runs on; it exits by
+ * itself within its timeout. */
+static int end_if_complete(struct cgi_req *r)
+{
+	if (!r->x || !exchange_response_complete(r->x))
+		return 0;
+	struct exchange *x = r->x;
+	detach_output(r, 1);
+	exchange_response_end(x, 1);
+	return 1;
 }
 
 static void release_slot(const struct backend_conf *b);
@@ -142,8 +198,12 @@ static void on_timeout(struct timer *t)
 {
 	struct cgi_req *r = (struct cgi_req *)((char *)t - offsetof(struct cgi_req, timeout));
 	if (!r->term_sent) {
-		log_warn("cgi %s[%ld]: timeout after %lld ms, killing its process group", r->script, (long)r->pid,
-			 (long long)r->b->cgi.timeout_ms);
+		if (r->x)
+			exchange_log(r->x, LOG_WARN, "cgi %s[%ld]: timeout after %lld ms, killing its process group",
+				     r->script, (long)r->pid, (long long)r->b->cgi.timeout_ms);
+		else
+			log_warn("cgi %s[%ld]: timeout after %lld ms, killing its process group", r->script,
+				 (long)r->pid, (long long)r->b->cgi.timeout_ms);
 		r->term_sent = 1;
 		kill_group(r, SIGTERM);
 		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + KILL_GRACE_MS);
@@ -221,8 +281,9 @@ static void cgi_body_ready(void *st)
 
 static void bad_gateway(struct cgi_req *r, const char *why)
 {
-	log_error("cgi %s[%ld]: %s", r->script, (long)r->pid, why);
 	struct exchange *x = r->x;
+	if (x)
+		exchange_log(x, LOG_ERROR, "cgi %s[%ld]: %s", r->script, (long)r->pid, why);
 	detach(r);
 	kill_group(r, SIGTERM);
 	if (x)
@@ -244,7 +305,7 @@ static int head_complete(struct cgi_req *r)
 	r->head_done = 1;
 	if (cgi_response_resolve(&resp)) {
 		r->discard = 1;
-		r->redirect = strndup(resp.location.p, resp.location.len);
+		r->redirect = xstrndup(resp.location.p, resp.location.len);
 		return 1;
 	}
 	if (exchange_response_head(r->x, &resp) < 0) {
@@ -252,17 +313,17 @@ static int head_complete(struct cgi_req *r)
 		return -1;
 	}
 	size_t rest = r->head_len - resp.head_len;
-	if (rest) {
-		int more = exchange_response_body(r->x, r->head + resp.head_len, rest);
-		if (more < 0) {
-			give_up(r);
-			return -1;
-		}
-		if (more == 0)
-			loop_mod(&r->out, 0);
-	}
+	int more = rest ? exchange_response_body(r->x, r->head + resp.head_len, rest) : 1;
 	free(r->head);
 	r->head = NULL;
+	if (more < 0) {
+		give_up(r);
+		return -1;
+	}
+	if (end_if_complete(r))
+		return 1;
+	if (more == 0)
+		hold_output(r);
 	return 1;
 }
 
@@ -291,7 +352,7 @@ static void on_stdout(struct ev *ev, uint32_t events)
 	for (int rounds = 0; rounds < 16 && r->out.fd >= 0; rounds++) {
 		if (!r->head_done) {
 			if (!r->head)
-				r->head = malloc(HEAD_MAX + 1);
+				r->head = xmalloc(HEAD_MAX + 1);
 			size_t room = HEAD_MAX + 1 - r->head_len;
 			ssize_t n = read(r->out.fd, r->head + r->head_len, room);
 			if (n < 0) {
@@ -334,8 +395,10 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			give_up(r);
 			break;
 		}
+		if (end_if_complete(r))
+			continue; /* read on, dropping what comes */
 		if (more == 0) {
-			loop_mod(&r->out, 0);
+			hold_output(r);
 			break;
 		}
 	}
@@ -346,7 +409,7 @@ static void cgi_resume(void *st)
 {
 	struct cgi_req *r = st;
 	if (r->out.fd >= 0 && !(r->out.events & EPOLLIN)) {
-		loop_mod(&r->out, EPOLLIN);
+		release_output(r);
 		on_stdout(&r->out, EPOLLIN);
 	}
 }
@@ -356,7 +419,7 @@ static void on_stderr(struct ev *ev, uint32_t events)
 	(void)events;
 	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, err));
 	char buf[4096];
-	for (;;) {
+	for (int rounds = 0; rounds < 16; rounds++) { /* a flood shares the loop */
 		ssize_t n = read(r->err.fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -377,7 +440,14 @@ static void cgi_abort(void *st)
 	struct cgi_req *r = st;
 	if (!r->x)
 		return;
-	log_info("cgi %s[%ld]: client gone, killing the script", r->script, (long)r->pid);
+	if (r->b->cgi.ignore_client_abort) {
+		exchange_log(r->x, LOG_INFO, "cgi %s[%ld]: client gone; the script runs on (ignore_client_abort)",
+			     r->script, (long)r->pid);
+		detach_output(r, 1);
+		req_free_if_done(r);
+		return;
+	}
+	exchange_log(r->x, LOG_INFO, "cgi %s[%ld]: client gone, killing the script", r->script, (long)r->pid);
 	detach(r);
 	if (!r->exited) {
 		kill_group(r, SIGTERM);
@@ -557,7 +627,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 			exchange_error(x, 503, ra);
 			return NULL;
 		}
-		struct queued *q = calloc(1, sizeof(*q));
+		struct queued *q = xcalloc(1, sizeof(*q));
 		q->x = x;
 		q->b = b;
 		q->info = *info;
@@ -585,7 +655,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	char *arena;
 	char **envp = script_env(info, &s, g->root, g->env, g->nenv, &arena);
 	if (!envp) {
-		log_error("cgi %s: environment too large", s.filename);
+		exchange_log(x, LOG_ERROR, "cgi %s: environment too large", s.filename);
 		exchange_error(x, 500, NULL);
 		return NULL;
 	}
@@ -604,7 +674,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 			ok = child_in >= 0;
 		}
 	}
-	struct cgi_req *r = calloc(1, sizeof(*r));
+	struct cgi_req *r = xcalloc(1, sizeof(*r));
 	r->x = x;
 	r->b = b;
 	r->in.fd = r->out.fd = r->err.fd = -1;
@@ -624,7 +694,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	if (perr[1] >= 0)
 		close(perr[1]);
 	if (!ok || rc) {
-		log_error("cgi: cannot run %s: %s", s.filename, strerror(ok ? rc : errno));
+		exchange_log(x, LOG_ERROR, "cgi: cannot run %s: %s", s.filename, strerror(ok ? rc : errno));
 		if (pin[1] >= 0)
 			close(pin[1]);
 		if (pout[0] >= 0)

@@ -264,6 +264,8 @@ static void defaults(struct config *cf)
 	cf->keepalive_ms = 5000;
 	cf->header_timeout_ms = 10000;
 	cf->client_timeout_ms = 60000;
+	cf->lingering_time_ms = 30000;
+	cf->lingering_timeout_ms = 5000;
 	cf->max_connections = 1024;
 	cf->limit_request_line = 8192;
 	cf->limit_header_size = 32768;
@@ -281,6 +283,8 @@ static void cgi_defaults(struct cgi_conf *g)
 	g->timeout_ms = 60000;
 	g->queue = 100;
 	g->queue_timeout_ms = 10000;
+	g->response_buffer = 64 << 10;
+	g->response_temp_max = (int64_t)1 << 30;
 }
 
 /* Relative paths in the configuration are relative to the directory cpm
@@ -352,9 +356,22 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 
 static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
-	static const char *const known[] = {"type",	     "root",	     "timeout",	 "max_concurrent", "queue",
-					    "queue_timeout", "env",	     "pass_env", "path",	   "index",
-					    "rlimits",	     "no_new_privs", NULL};
+	static const char *const known[] = {"type",
+					    "root",
+					    "timeout",
+					    "max_concurrent",
+					    "queue",
+					    "queue_timeout",
+					    "env",
+					    "pass_env",
+					    "path",
+					    "index",
+					    "rlimits",
+					    "no_new_privs",
+					    "response_buffer",
+					    "response_temp_max",
+					    "ignore_client_abort",
+					    NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
 	return parse_common(c, o, g, 1);
@@ -569,10 +586,32 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 
 static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
-	static const char *const known[] = {
-	    "type",  "address", "script",    "root",	"timeout",	"env",		 "pass_env",	 "path",
-	    "index", "command", "processes", "min",	"max",		"idle_timeout",	 "max_requests", "cwd",
-	    "user",  "group",	"socket",    "rlimits", "no_new_privs", "queue_timeout", "keep_conn",	 NULL};
+	static const char *const known[] = {"type",
+					    "address",
+					    "script",
+					    "root",
+					    "timeout",
+					    "env",
+					    "pass_env",
+					    "path",
+					    "index",
+					    "command",
+					    "processes",
+					    "min",
+					    "max",
+					    "idle_timeout",
+					    "max_requests",
+					    "cwd",
+					    "user",
+					    "group",
+					    "socket",
+					    "rlimits",
+					    "no_new_privs",
+					    "queue_timeout",
+					    "keep_conn",
+					    "response_buffer",
+					    "response_temp_max",
+					    NULL};
 	static const char *const pool_only[] = {
 	    "processes", "min",	   "max",     "idle_timeout", "max_requests",  "cwd", "user",
 	    "group",	 "socket", "rlimits", "no_new_privs", "queue_timeout", NULL};
@@ -747,6 +786,26 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 	if ((v = json_object_get(o, "rlimits"))) {
 		push_key(c, "rlimits");
 		parse_rlimits(c, v, &g->rl);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "response_buffer"))) {
+		push_key(c, "response_buffer");
+		int64_t sz;
+		if (get_size(c, v, 4096, (int64_t)1 << 30, &sz) == 0)
+			g->response_buffer = (size_t)sz;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "response_temp_max"))) {
+		push_key(c, "response_temp_max");
+		get_size(c, v, 0, INT64_MAX, &g->response_temp_max);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "ignore_client_abort"))) {
+		push_key(c, "ignore_client_abort");
+		if (!json_is_boolean(v))
+			fail(c, "expected true or false");
+		else
+			g->ignore_client_abort = json_is_true(v);
 		pop(c);
 	}
 	if ((v = json_object_get(o, "no_new_privs"))) {
@@ -966,6 +1025,8 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 					    "keepalive",
 					    "header_timeout",
 					    "client_timeout",
+					    "lingering_time",
+					    "lingering_timeout",
 					    "max_connections",
 					    "max_requests",
 					    "max_requests_jitter",
@@ -1000,6 +1061,8 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	KEY("keepalive") get_duration(c, v, 1, &cf->keepalive_ms);
 	KEY("header_timeout") get_duration(c, v, 0, &cf->header_timeout_ms);
 	KEY("client_timeout") get_duration(c, v, 0, &cf->client_timeout_ms);
+	KEY("lingering_time") get_duration(c, v, 1, &cf->lingering_time_ms);
+	KEY("lingering_timeout") get_duration(c, v, 0, &cf->lingering_timeout_ms);
 	KEY("max_connections") if (get_int(c, v, 1, 1000000, &n) == 0) cf->max_connections = (int)n;
 	KEY("max_requests") if (get_int(c, v, 0, LONG_MAX, &n) == 0) cf->max_requests = (long)n;
 	KEY("max_requests_jitter") if (get_int(c, v, 0, LONG_MAX, &n) == 0) cf->max_requests_jitter = (long)n;

@@ -48,6 +48,11 @@ struct cgi_conf {
 	char *script;		/* a fixed SCRIPT_FILENAME, or NULL: split under root */
 	int keep_conn;		/* external fastcgi: idle connections kept per worker */
 	struct pool_conf *pool; /* fastcgi run by cpm, or NULL (external) */
+	/* responses: held in memory, then in a temporary file, when the
+	 * client is slower than the backend */
+	size_t response_buffer;
+	int64_t response_temp_max; /* 0: never a file */
+	int ignore_client_abort;   /* a client gone mid-response does not stop the program */
 	/* processes started for this backend */
 	struct rlimits_conf rl;
 	int no_new_privs;
@@ -76,6 +81,8 @@ struct config {
 	int64_t keepalive_ms;
 	int64_t header_timeout_ms;
 	int64_t client_timeout_ms;
+	int64_t lingering_time_ms;    /* at most this long reading after a response, before closing */
+	int64_t lingering_timeout_ms; /* ... and at most this long between two reads */
 	int max_connections;
 	long max_requests;
 	long max_requests_jitter;

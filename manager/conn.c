@@ -1,8 +1,22 @@
-/* A client connection: read and parse a request head, route it, stream or
- * spool its body to a backend, write the backend's response (chunked,
- * length-delimited or close-delimited), then keep-alive or close. Requests
- * on one connection are served one at a time, so pipelined requests are
- * answered in order. */
+/* A client connection and the requests it carries.
+ *
+ * A connection reads a request head, routes it, gives its body to a
+ * backend (streamed, or read whole first when it is small), writes the
+ * backend's response (chunked, length-delimited or close-delimited), then
+ * keeps the connection alive or closes it, lingering while the client may
+ * still be sending. Requests on one connection are served one at a time,
+ * so pipelined requests are answered in order.
+ *
+ * A request is an object of its own (struct request): created when the
+ * first byte of its head arrives, destroyed whole by request_end once its
+ * response has been written or the connection is gone; request_end is
+ * also where it is logged and counted, exactly once. Nothing about a
+ * request lives in struct conn, so nothing can outlive it.
+ *
+ * The response is read from the backend as fast as it comes: what the
+ * client cannot take yet waits in memory, then in an unlinked temporary
+ * file, within the backend's limits, so a slow client does not hold a
+ * backend process. */
 
 #include "conn.h"
 
@@ -15,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/uio.h>
-#include <sys/un.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,39 +40,32 @@
 #include "../protocol/url.h"
 #include "log.h"
 #include "worker.h"
+#include "xalloc.h"
 
 #define IN_INIT	      4096
 #define IN_BODY_ROOM  16384 /* read buffer room for a streamed body */
-#define OUT_HIGH      (256 * 1024)
-#define OUT_LOW	      (64 * 1024)
 #define MAX_REDIRECTS 10
+#define LINGER_READ   16384
 
 enum cstate {
 	CS_HEAD,   /* reading a request head (or idle between requests) */
-	CS_SPOOL,  /* reading a chunked body before the backend starts */
+	CS_BODY,   /* reading a body whole before the backend starts */
 	CS_ACTIVE, /* a backend serves the request */
 	CS_DONE,   /* the response is complete; flushing it */
+	CS_LINGER, /* response sent, write side shut: draining what the client still sends */
 };
 
-struct conn {
-	struct ev ev;
-	struct listener *l;
-	char raddr[64], rport[8];
-	enum cstate state;
+struct conn;
 
-	char *in;
-	size_t in_len, in_cap, in_off; /* unconsumed bytes are [in_off, in_len) */
-	size_t keep;		       /* [0, keep) holds the current request head: never moved */
-	size_t scan;
-	size_t head_max;
-	int64_t head_start_ms; /* first byte of the head; 0 while idle */
-	int64_t idle_since_ms;
-	int64_t progress_ms;
+struct request {
+	struct conn *c;
+	struct http_request req; /* its slices point into c->in */
+	struct timespec t0;	 /* first byte of the head */
+	int64_t start_ms;
 
-	struct http_request req;
-	struct http_header *hdrs;
-
+	/* body */
 	int64_t body_left; /* Content-Length bytes not yet given to the backend */
+	int chunked;	   /* decoding a chunked body into the spool */
 	struct http_chunked ch;
 	char *spool;
 	size_t spool_len, spool_cap, spool_off;
@@ -66,6 +73,7 @@ struct conn {
 	int64_t body_total;
 	int expect_pending;
 
+	/* backend */
 	const struct backend_ops *ops;
 	void *bst;
 	int ended;
@@ -76,17 +84,46 @@ struct conn {
 	int redirects;
 	struct http_request rreq;
 
-	char *out;
-	size_t out_len, out_off, out_cap;
+	/* response */
 	int head_sent;
 	int resp_chunked;
 	int64_t resp_left; /* -1 unless the response has a Content-Length */
 	int resp_nobody;
-	int close_after;
-	int backend_paused;
 	int status;
-	uint64_t body_bytes;
-	struct timespec t0;
+	uint64_t queued;   /* bytes of this response put in the output queue */
+	uint64_t head_end; /* queued when its head was complete */
+	uint64_t sent;	   /* bytes written to the client */
+	uint64_t payload;  /* body bytes of the response (without chunk framing) */
+	size_t mem_max;	   /* output held in memory before the file */
+	int64_t file_max;  /* output held in the temporary file, 0: none */
+	int backend_paused;
+
+	struct http_header hdrs[]; /* limits.header_count of them */
+};
+
+struct conn {
+	struct ev ev;
+	struct listener *l;
+	char raddr[64], rport[8];
+	enum cstate state;
+	struct request *rq; /* NULL between requests */
+
+	char *in;
+	size_t in_len, in_cap, in_off; /* unconsumed bytes are [in_off, in_len) */
+	size_t keep;		       /* [0, keep) holds the current request head: never moved */
+	size_t scan;
+	int64_t head_start_ms; /* accept, or the first byte of a head; 0 while idle */
+	int64_t idle_since_ms;
+	int64_t progress_ms;
+	int64_t linger_until_ms;
+	int64_t linger_bytes;
+
+	/* output: out[out_off, out_len) first, then the file's [spill_r, spill_w) */
+	char *out;
+	size_t out_len, out_off, out_cap;
+	int spill_fd;
+	off_t spill_r, spill_w;
+	int close_after;
 
 	int pending;
 	struct conn *pnext;
@@ -127,7 +164,70 @@ int conn_pending(void)
 	return pending_head != NULL;
 }
 
+/* ---- logging that names the request ---- */
+
+static const struct http_request *current_req(const struct request *rq)
+{
+	return rq->redirect ? &rq->rreq : &rq->req;
+}
+
+/* "CLIENT:PORT "METHOD TARGET": message" (log.c escapes what is not
+ * printable, so a request line cannot forge a log line). */
+static void request_vlog(const struct conn *c, const struct request *rq, int level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	const struct http_request *r = rq ? current_req(rq) : NULL;
+	if (r && r->method.len)
+		log_msg(level, "%s:%s \"%.*s %.*s\": %s", c->raddr, c->rport, (int)r->method.len, r->method.p,
+			(int)(r->target.len > 512 ? 512 : r->target.len), r->target.p, msg);
+	else
+		log_msg(level, "%s:%s: %s", c->raddr, c->rport, msg);
+}
+
+static void conn_log(const struct conn *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void conn_log(const struct conn *c, int level, const char *fmt, ...)
+{
+	if (level < log_get_level())
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	request_vlog(c, c->rq, level, fmt, ap);
+	va_end(ap);
+}
+
+#define RQ(x) ((struct request *)(x))
+
+void exchange_log(struct exchange *x, int level, const char *fmt, ...)
+{
+	if (level < log_get_level())
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	request_vlog(RQ(x)->c, RQ(x), level, fmt, ap);
+	va_end(ap);
+}
+
 /* ---- output ---- */
+
+static size_t out_mem_pending(const struct conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+static uint64_t out_pending(const struct conn *c)
+{
+	return out_mem_pending(c) + (uint64_t)(c->spill_w - c->spill_r);
+}
+
+/* What the output holds against the response's limits: memory, and the
+ * whole temporary file (it is only appended to, so its size is what it
+ * costs until it has drained and goes). */
+static uint64_t out_held(const struct conn *c)
+{
+	return out_mem_pending(c) + (uint64_t)c->spill_w;
+}
 
 static void out_reserve(struct conn *c, size_t n)
 {
@@ -145,51 +245,128 @@ static void out_reserve(struct conn *c, size_t n)
 	size_t cap = c->out_cap ? c->out_cap : 4096;
 	while (cap < c->out_len + n)
 		cap *= 2;
-	c->out = realloc(c->out, cap);
-	if (!c->out)
-		abort();
+	c->out = xrealloc(c->out, cap);
 	c->out_cap = cap;
 }
 
-static void out_put(struct conn *c, const void *p, size_t n)
+static void out_mem_put(struct conn *c, const void *p, size_t n)
 {
 	out_reserve(c, n);
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
 }
 
+/* Append to the temporary file. Returns -1 (logged) if it cannot. */
+static int spill_put(struct conn *c, const void *p, size_t n)
+{
+	if (c->spill_fd < 0) {
+		const char *dir = getenv("TMPDIR");
+		c->spill_fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (c->spill_fd < 0) {
+			conn_log(c, LOG_ERROR, "cannot create a temporary file for a response: %s", strerror(errno));
+			return -1;
+		}
+		c->spill_r = c->spill_w = 0;
+	}
+	const char *s = p;
+	while (n) {
+		ssize_t w = pwrite(c->spill_fd, s, n, c->spill_w);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			conn_log(c, LOG_ERROR, "writing a response to a temporary file: %s",
+				 w < 0 ? strerror(errno) : "no space");
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+		c->spill_w += w;
+	}
+	return 0;
+}
+
+/* Queue n bytes for the client: in memory while the response stays within
+ * its memory share, else in the temporary file. Order is kept: memory
+ * drains first, and once the file holds bytes, new ones follow them there.
+ * Returns -1 if the bytes could not be kept (the response is broken). */
+static int out_put(struct conn *c, const void *p, size_t n)
+{
+	struct request *rq = c->rq;
+	if (rq)
+		rq->queued += n;
+	int file_busy = c->spill_w > c->spill_r;
+	if (file_busy || (rq && rq->file_max > 0 && out_mem_pending(c) + n > rq->mem_max)) {
+		if (spill_put(c, p, n) == 0)
+			return 0;
+		if (rq)
+			rq->file_max = 0; /* no file: the backend waits for the client from now on */
+		if (file_busy)
+			return -1; /* memory would jump ahead of the file */
+	}
+	out_mem_put(c, p, n);
+	return 0;
+}
+
 static void out_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void out_printf(struct conn *c, const char *fmt, ...)
 {
+	char buf[512];
 	va_list ap;
-	out_reserve(c, 256);
 	va_start(ap, fmt);
-	int n = vsnprintf(c->out + c->out_len, c->out_cap - c->out_len, fmt, ap);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if ((size_t)n >= c->out_cap - c->out_len) {
-		out_reserve(c, (size_t)n + 1);
-		va_start(ap, fmt);
-		vsnprintf(c->out + c->out_len, c->out_cap - c->out_len, fmt, ap);
-		va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(buf)) {
+		out_put(c, buf, (size_t)n);
+		return;
 	}
-	c->out_len += (size_t)n;
+	char *big = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	out_put(c, big, (size_t)n);
+	free(big);
 }
 
-static size_t out_pending(const struct conn *c)
+static void count_sent(struct conn *c, size_t n)
 {
-	return c->out_len - c->out_off;
+	c->progress_ms = loop_now_ms();
+	if (c->rq)
+		c->rq->sent += n;
 }
 
-/* Write what is buffered. Returns -1 when the client is gone. */
+/* Write what is queued. Returns -1 when the client is gone. */
 static int conn_flush(struct conn *c)
 {
-	while (out_pending(c)) {
-		ssize_t n = write(c->ev.fd, c->out + c->out_off, out_pending(c));
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			c->progress_ms = loop_now_ms();
-			continue;
+	for (;;) {
+		ssize_t n;
+		if (out_mem_pending(c)) {
+			n = write(c->ev.fd, c->out + c->out_off, out_mem_pending(c));
+			if (n > 0) {
+				c->out_off += (size_t)n;
+				count_sent(c, (size_t)n);
+				continue;
+			}
+		} else if (c->spill_w > c->spill_r) {
+			off_t off = c->spill_r;
+			n = sendfile(c->ev.fd, c->spill_fd, &off, (size_t)(c->spill_w - c->spill_r));
+			if (n > 0) {
+				c->spill_r = off;
+				count_sent(c, (size_t)n);
+				if (c->spill_r == c->spill_w) {
+					/* drained: the next spill takes a new file. This
+					 * one is never written again: the socket may
+					 * still hold its pages (sendfile does not copy) */
+					close(c->spill_fd);
+					c->spill_fd = -1;
+					c->spill_r = c->spill_w = 0;
+				}
+				continue;
+			}
+		} else {
+			break;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -197,7 +374,7 @@ static int conn_flush(struct conn *c)
 			break;
 		return -1;
 	}
-	if (!out_pending(c)) {
+	if (!out_mem_pending(c)) {
 		c->out_off = c->out_len = 0;
 		if (c->out_cap > 64 * 1024) {
 			free(c->out);
@@ -208,121 +385,32 @@ static int conn_flush(struct conn *c)
 	return 0;
 }
 
-/* ---- lifecycle ---- */
-
-static void reset_request(struct conn *c)
+static void out_release(struct conn *c)
 {
-	free(c->path);
-	free(c->prefix);
-	free(c->redirect);
-	free(c->spool);
-	if (c->spool_fd >= 0)
-		close(c->spool_fd);
-	c->path = c->prefix = c->redirect = c->spool = NULL;
-	c->spool_fd = -1;
-	c->spool_len = c->spool_cap = c->spool_off = 0;
-	c->body_total = 0;
-	c->body_left = 0;
-	c->expect_pending = 0;
-	c->ops = NULL;
-	c->bst = NULL;
-	c->ended = 0;
-	c->redirects = 0;
-	c->head_sent = 0;
-	c->resp_chunked = 0;
-	c->resp_left = -1;
-	c->resp_nobody = 0;
-	c->backend_paused = 0;
-	c->status = 0;
-	c->body_bytes = 0;
-	c->scan = 0;
-	c->head_start_ms = 0;
-	c->keep = 0;
-}
-
-int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, socklen_t sl)
-{
-	(void)sl;
-	struct conn *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -1;
-	c->ev = (struct ev){.fd = fd, .handler = on_event};
-	c->l = l;
-	c->spool_fd = -1;
-	c->hdrs = NULL;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, c->raddr, sizeof(c->raddr));
-		snprintf(c->rport, sizeof(c->rport), "%u", ntohs(s4->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, c->raddr, sizeof(c->raddr));
-		snprintf(c->rport, sizeof(c->rport), "%u", ntohs(s6->sin6_port));
-	} else {
-		snprintf(c->raddr, sizeof(c->raddr), "127.0.0.1");
-		snprintf(c->rport, sizeof(c->rport), "0");
-	}
-	if (!l->is_unix) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	reset_request(c);
-	c->state = CS_HEAD;
-	c->idle_since_ms = loop_now_ms();
-	c->head_start_ms = loop_now_ms(); /* header_timeout runs from accept */
-	c->timer.fire = NULL;
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	if (loop_add(&c->ev, EPOLLIN | EPOLLRDHUP) < 0) {
-		c->ev.fd = -1;
-		conn_close(c);
-		return 0;
-	}
-	conn_update(c);
-	return 0;
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->ops && c->bst && !c->ended)
-		c->ops->abort(c->bst);
-	c->ops = NULL;
-	c->bst = NULL;
-	timer_cancel(loop_timers(), &c->timer);
-	if (c->ev.fd >= 0)
-		loop_del(&c->ev);
-	reset_request(c);
-	if (c->pending) {
-		/* unlink from the pending list */
-		struct conn **pp = &pending_head;
-		while (*pp && *pp != c)
-			pp = &(*pp)->pnext;
-		if (*pp)
-			*pp = c->pnext;
-	}
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c->in);
 	free(c->out);
-	free(c->hdrs);
-	loop_free_later(c);
-	worker_conn_closed();
+	c->out = NULL;
+	c->out_cap = c->out_len = c->out_off = 0;
+	if (c->spill_fd >= 0)
+		close(c->spill_fd);
+	c->spill_fd = -1;
+	c->spill_r = c->spill_w = 0;
 }
 
-void conn_close_idle(void)
+/* ---- the request object ---- */
+
+static void request_new(struct conn *c)
 {
-	struct conn *c = conns, *n;
-	for (; c; c = n) {
-		n = c->next;
-		if (c->state == CS_HEAD && c->in_len == c->in_off && !out_pending(c))
-			conn_close(c);
-	}
+	struct request *rq = xcalloc(1, sizeof(*rq) + limits.header_count * sizeof(rq->hdrs[0]));
+	rq->c = c;
+	rq->spool_fd = -1;
+	rq->resp_left = -1;
+	rq->info.body_fd = -1;
+	rq->start_ms = loop_now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+	c->rq = rq;
+	c->scan = 0;
+	if (!c->head_start_ms)
+		c->head_start_ms = loop_now_ms();
 }
 
 /* ---- access log ---- */
@@ -346,24 +434,25 @@ static struct http_slice find_header(const struct http_request *r, const char *n
 	return (struct http_slice){NULL, 0};
 }
 
-static void access_log(struct conn *c)
+static void access_log(const struct conn *c, const struct request *rq, int status)
 {
 	if (!log_access_enabled())
 		return;
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long long us = (t1.tv_sec - c->t0.tv_sec) * 1000000LL + (t1.tv_nsec - c->t0.tv_nsec) / 1000;
+	long long us = (t1.tv_sec - rq->t0.tv_sec) * 1000000LL + (t1.tv_nsec - rq->t0.tv_nsec) / 1000;
+	/* body bytes sent: all of them, or (cut short) what got out */
+	uint64_t body = rq->sent >= rq->queued ? rq->payload : rq->sent > rq->head_end ? rq->sent - rq->head_end : 0;
 	char line[4096];
 	size_t n = (size_t)snprintf(line, sizeof(line), "%s - - [%s] \"", c->raddr, worker_log_date());
-	const struct http_request *r = &c->req;
+	const struct http_request *r = &rq->req;
 	if (r->method.len) {
 		log_quoted(line, sizeof(line) - 256, &n, r->method.p, r->method.len);
 		line[n++] = ' ';
 		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/1.%d", r->version_minor);
 	}
-	n +=
-	    (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", c->status, (unsigned long long)c->body_bytes);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", status, (unsigned long long)body);
 	struct http_slice ref = r->method.len ? find_header(r, "referer") : (struct http_slice){NULL, 0};
 	struct http_slice ua = r->method.len ? find_header(r, "user-agent") : (struct http_slice){NULL, 0};
 	if (ref.len)
@@ -379,23 +468,168 @@ static void access_log(struct conn *c)
 	log_access_line(line, (int)n);
 }
 
+/* The one end of every request: the backend is told if it still works on
+ * it, the request is logged and counted, and it is freed whole. A request
+ * whose client left before a response head is logged as 499. */
+static void request_end(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if (!rq)
+		return;
+	if (rq->ops && rq->bst && !rq->ended)
+		rq->ops->abort(rq->bst);
+	rq->ended = 1;
+	int status = rq->head_sent ? rq->status : 499;
+	access_log(c, rq, status);
+	worker_request_done(status);
+	free(rq->path);
+	free(rq->prefix);
+	free(rq->redirect);
+	free(rq->spool);
+	if (rq->spool_fd >= 0)
+		close(rq->spool_fd);
+	free(rq);
+	c->rq = NULL;
+}
+
+/* ---- lifecycle ---- */
+
+int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, socklen_t sl)
+{
+	(void)sl;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	c->ev = (struct ev){.fd = fd, .handler = on_event};
+	c->l = l;
+	c->spill_fd = -1;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, c->raddr, sizeof(c->raddr));
+		snprintf(c->rport, sizeof(c->rport), "%u", ntohs(s4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->raddr, sizeof(c->raddr));
+		snprintf(c->rport, sizeof(c->rport), "%u", ntohs(s6->sin6_port));
+	} else {
+		snprintf(c->raddr, sizeof(c->raddr), "127.0.0.1");
+		snprintf(c->rport, sizeof(c->rport), "0");
+	}
+	if (!l->is_unix) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	c->state = CS_HEAD;
+	c->idle_since_ms = loop_now_ms();
+	c->head_start_ms = loop_now_ms(); /* header_timeout runs from accept */
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	if (loop_add(&c->ev, EPOLLIN | EPOLLRDHUP) < 0) {
+		c->ev.fd = -1;
+		conn_close(c);
+		return 0;
+	}
+	conn_update(c);
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	request_end(c);
+	timer_cancel(loop_timers(), &c->timer);
+	if (c->ev.fd >= 0)
+		loop_del(&c->ev);
+	if (c->pending) {
+		struct conn **pp = &pending_head;
+		while (*pp && *pp != c)
+			pp = &(*pp)->pnext;
+		if (*pp)
+			*pp = c->pnext;
+		c->pending = 0;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->in);
+	out_release(c);
+	loop_free_later(c);
+	worker_conn_closed();
+}
+
+void conn_close_idle(void)
+{
+	struct conn *c = conns, *n;
+	for (; c; c = n) {
+		n = c->next;
+		if (c->state == CS_HEAD && !c->rq && !out_pending(c))
+			conn_close(c);
+	}
+}
+
 /* ---- finishing a request ---- */
 
 /* The response is fully produced; flush it, then read the next request or
  * close. Runs from the pending list, never inside a backend callback. */
 static void finish(struct conn *c)
 {
-	access_log(c);
-	worker_request_done(c->status);
+	struct request *rq = c->rq;
+	rq->ended = 1;
 	c->state = CS_DONE;
-	c->ops = NULL;
-	c->bst = NULL;
-	if (c->body_left > 0)
+	if (rq->body_left > 0 || rq->chunked)
 		c->close_after = 1; /* an unread body: framing is lost */
 	/* a draining worker still keeps this connection open if its response
 	 * promised keep-alive: the next request is answered with
 	 * Connection: close (or the keepalive timeout ends it) */
 	schedule(c);
+}
+
+/* Stop sending, then read and drop what the client still sends for a
+ * while, so that closing does not reset a response it has not read yet
+ * (nginx's lingering close). */
+static void start_linger(struct conn *c)
+{
+	if (shutdown(c->ev.fd, SHUT_WR) < 0 || cf->lingering_time_ms == 0) {
+		conn_close(c);
+		return;
+	}
+	c->state = CS_LINGER;
+	c->linger_until_ms = loop_now_ms() + cf->lingering_time_ms;
+	c->linger_bytes = 0;
+	c->progress_ms = loop_now_ms();
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_cap = c->in_off = c->keep = 0;
+	out_release(c);
+	conn_update(c);
+}
+
+static void linger_read(struct conn *c)
+{
+	static char sink[LINGER_READ];
+	for (int i = 0; i < 4; i++) {
+		ssize_t n = read(c->ev.fd, sink, sizeof(sink));
+		if (n > 0) {
+			c->linger_bytes += n;
+			c->progress_ms = loop_now_ms();
+			if (c->linger_bytes > cf->limit_body) {
+				conn_close(c);
+				return;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		conn_close(c); /* EOF or error: the client has read what it will */
+		return;
+	}
+	conn_update(c);
 }
 
 static void next_request(struct conn *c)
@@ -408,39 +642,32 @@ static void next_request(struct conn *c)
 		conn_update(c); /* wait for EPOLLOUT */
 		return;
 	}
+	request_end(c);
 	if (c->close_after) {
-		/* lingering close: stop sending, let the kernel deliver the rest */
-		shutdown(c->ev.fd, SHUT_WR);
-		conn_close(c);
+		start_linger(c);
 		return;
 	}
-	reset_request(c);
 	c->state = CS_HEAD;
 	c->idle_since_ms = loop_now_ms();
+	c->head_start_ms = 0;
+	c->keep = 0;
+	c->scan = 0;
 	/* drop the consumed request from the buffer; an idle connection
 	 * keeps no buffer at all (10,000 idle clients cost their struct conn,
 	 * not 12 KiB each): the next request allocates again */
 	if (c->in_off == c->in_len) {
-		c->in_off = c->in_len = 0;
 		free(c->in);
 		c->in = NULL;
-		c->in_cap = 0;
-		free(c->hdrs);
-		c->hdrs = NULL;
-		if (!out_pending(c)) {
-			free(c->out);
-			c->out = NULL;
-			c->out_cap = c->out_len = c->out_off = 0;
-		}
-	} else {
-		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-		c->head_start_ms = loop_now_ms();
-		conn_parse(c);
+		c->in_cap = c->in_len = c->in_off = 0;
+		out_release(c);
+		conn_update(c);
 		return;
 	}
-	conn_update(c);
+	memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+	c->in_len -= c->in_off;
+	c->in_off = 0;
+	request_new(c);
+	conn_parse(c);
 }
 
 void conn_run_pending(void)
@@ -463,42 +690,67 @@ static void put_common_headers(struct conn *c)
 	out_printf(c, "Server: cpm/%s\r\nDate: %s\r\n", CPM_VERSION, worker_http_date());
 }
 
-/* An error page before any response head. */
-static void send_error(struct conn *c, int status, const char *extra, int close)
+static int must_close(const struct conn *c)
 {
+	const struct request *rq = c->rq;
+	return c->close_after || rq->body_left > 0 || !rq->req.keep_alive || worker_draining() || cf->keepalive_ms == 0;
+}
+
+/* A complete response of cpm's own, before any response head. */
+static void respond(struct conn *c, int status, const char *extra, const char *body, int close)
+{
+	struct request *rq = c->rq;
 	const char *reason = http_reason(status);
-	char body[128];
-	int blen = snprintf(body, sizeof(body), "%d %s\n", status, reason);
-	c->status = status;
-	if (close || c->body_left > 0 || !c->req.keep_alive || worker_draining() || cf->keepalive_ms == 0)
+	size_t blen = strlen(body);
+	rq->status = status;
+	if (rq->body_left > 0 && !rq->chunked && (int64_t)(c->in_len - c->in_off) >= rq->body_left) {
+		/* nobody will read the body, and it is all here: skip it and
+		 * the connection can carry the next request */
+		c->in_off += (size_t)rq->body_left;
+		rq->body_left = 0;
+	}
+	if (close || must_close(c))
 		c->close_after = 1;
 	out_printf(c, "HTTP/1.1 %d %s\r\n", status, reason);
 	put_common_headers(c);
-	out_printf(c, "Content-Type: text/plain\r\nContent-Length: %d\r\n", blen);
+	if (blen)
+		out_printf(c, "Content-Type: text/plain\r\n");
+	out_printf(c, "Content-Length: %zu\r\n", blen);
 	if (extra)
 		out_printf(c, "%s\r\n", extra);
 	if (c->close_after)
 		out_printf(c, "Connection: close\r\n");
-	else if (c->req.version_minor == 0)
+	else if (rq->req.version_minor == 0)
 		out_printf(c, "Connection: keep-alive\r\n");
 	out_put(c, "\r\n", 2);
-	if (c->req.method_id != HTTP_HEAD) {
-		out_put(c, body, (size_t)blen);
-		c->body_bytes = (uint64_t)blen;
+	rq->head_end = rq->queued;
+	if (rq->req.method_id != HTTP_HEAD) {
+		out_put(c, body, blen);
+		rq->payload = blen;
 	}
-	c->head_sent = 1;
+	rq->head_sent = 1;
+}
+
+static void send_error(struct conn *c, int status, const char *extra, int close)
+{
+	char body[128];
+	snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+	respond(c, status, extra, body, close);
 }
 
 /* A protocol error while reading a request: answer and close. */
 static void fail_request(struct conn *c, int status, const char *why)
 {
-	log_info("%s:%s: %d %s", c->raddr, c->rport, status, why);
-	if (c->ops && c->bst && !c->ended)
-		c->ops->abort(c->bst);
-	c->ended = 1;
-	if (!c->head_sent) {
-		if (c->req.method.len == 0)
-			c->req.version_minor = 1;
+	struct request *rq = c->rq;
+	conn_log(c, LOG_INFO, "%d %s", status, why);
+	if (rq->ops && rq->bst && !rq->ended)
+		rq->ops->abort(rq->bst);
+	rq->ended = 1;
+	rq->ops = NULL;
+	rq->bst = NULL;
+	if (!rq->head_sent) {
+		if (rq->req.method.len == 0)
+			rq->req.version_minor = 1;
 		send_error(c, status, NULL, 1);
 	}
 	c->close_after = 1;
@@ -507,29 +759,28 @@ static void fail_request(struct conn *c, int status, const char *why)
 
 /* ---- the exchange interface for backends ---- */
 
-#define X(x) ((struct conn *)(x))
-
 size_t exchange_body_peek(struct exchange *x, const char **p, int *eof)
 {
-	struct conn *c = X(x);
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
 	*eof = 0;
-	if (c->spool) {
-		*p = c->spool + c->spool_off;
-		*eof = c->spool_off == c->spool_len;
-		return c->spool_len - c->spool_off;
+	if (rq->spool) {
+		*p = rq->spool + rq->spool_off;
+		*eof = rq->spool_off == rq->spool_len;
+		return rq->spool_len - rq->spool_off;
 	}
-	if (c->info.body_fd >= 0 || !c->info.has_body) {
+	if (rq->info.body_fd >= 0 || !rq->info.has_body) {
 		*eof = 1;
 		return 0;
 	}
 	size_t avail = c->in_len - c->in_off;
-	if ((int64_t)avail > c->body_left)
-		avail = (size_t)c->body_left;
+	if ((int64_t)avail > rq->body_left)
+		avail = (size_t)rq->body_left;
 	*p = c->in + c->in_off;
-	*eof = c->body_left == 0;
-	if (avail == 0 && c->expect_pending) {
+	*eof = rq->body_left == 0;
+	if (avail == 0 && rq->expect_pending) {
 		out_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
-		c->expect_pending = 0;
+		rq->expect_pending = 0;
 		conn_flush(c);
 		conn_update(c);
 	}
@@ -538,24 +789,45 @@ size_t exchange_body_peek(struct exchange *x, const char **p, int *eof)
 
 void exchange_body_consume(struct exchange *x, size_t n)
 {
-	struct conn *c = X(x);
-	if (c->spool) {
-		c->spool_off += n;
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	if (rq->spool) {
+		rq->spool_off += n;
 		return;
 	}
 	c->in_off += n;
-	c->body_left -= (int64_t)n;
-	if (c->in_off == c->in_len && c->body_left > 0)
+	rq->body_left -= (int64_t)n;
+	if (c->in_off == c->in_len && rq->body_left > 0)
 		c->in_off = c->in_len = c->keep;
 	conn_update(c);
 }
 
+/* X-Accel-Buffering: no (nginx's name for it): the application streams,
+ * so its output is not held in the temporary file. Not passed on. */
+static int buffering_off(const struct http_header *h)
+{
+	return http_slice_ieq(h->name, "x-accel-buffering") && http_slice_ieq(h->value, "no");
+}
+
 int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 {
-	struct conn *c = X(x);
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
 	int st = r->status;
-	c->status = st;
-	c->head_sent = 1;
+	const struct http_request *req = &rq->req;
+	if (st < 200 || st > 999) {
+		/* an interim or invalid status is no answer: a second response
+		 * would follow it on the connection */
+		conn_log(c, LOG_ERROR, "the backend answered with status %d", st);
+		send_error(c, 502, NULL, 1);
+		rq->resp_nobody = 1;
+		return conn_flush(c) < 0 ? -1 : 0;
+	}
+	rq->status = st;
+	rq->head_sent = 1;
+	const struct cgi_conf *g = rq->info.backend ? &rq->info.backend->cgi : NULL;
+	rq->mem_max = g && g->response_buffer ? g->response_buffer : 64 * 1024;
+	rq->file_max = g ? g->response_temp_max : 0;
 	const char *reason = r->reason.len ? NULL : http_reason(st);
 	if (reason)
 		out_printf(c, "HTTP/1.1 %d %s\r\n", st, reason);
@@ -564,77 +836,97 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 	put_common_headers(c);
 	for (unsigned i = 0; i < r->nfields; i++) {
 		const struct http_header *h = &r->fields[i];
+		if (buffering_off(h)) {
+			rq->file_max = 0;
+			continue;
+		}
 		out_put(c, h->name.p, h->name.len);
 		out_put(c, ": ", 2);
 		out_put(c, h->value.p, h->value.len);
 		out_put(c, "\r\n", 2);
 	}
-	int nobody_status = (st >= 100 && st < 200) || st == 204 || st == 304;
-	c->resp_nobody = nobody_status || c->req.method_id == HTTP_HEAD;
+	int nobody_status = st == 204 || st == 304;
+	rq->resp_nobody = nobody_status || req->method_id == HTTP_HEAD;
 	if (nobody_status) {
 		/* no framing */
 	} else if (r->content_length >= 0) {
 		out_printf(c, "Content-Length: %lld\r\n", (long long)r->content_length);
-		c->resp_left = c->req.method_id == HTTP_HEAD ? 0 : r->content_length;
-	} else if (c->req.method_id == HTTP_HEAD) {
+		rq->resp_left = req->method_id == HTTP_HEAD ? 0 : r->content_length;
+	} else if (req->method_id == HTTP_HEAD) {
 		/* the length is unknown; say nothing */
-	} else if (c->req.version_minor >= 1) {
+	} else if (req->version_minor >= 1) {
 		out_printf(c, "Transfer-Encoding: chunked\r\n");
-		c->resp_chunked = 1;
+		rq->resp_chunked = 1;
 	} else {
 		c->close_after = 1; /* close-delimited */
 	}
-	if (!c->req.keep_alive || worker_draining() || cf->keepalive_ms == 0)
+	if (must_close(c))
 		c->close_after = 1;
 	if (c->close_after)
 		out_printf(c, "Connection: close\r\n");
-	else if (c->req.version_minor == 0)
+	else if (req->version_minor == 0)
 		out_printf(c, "Connection: keep-alive\r\n");
 	out_put(c, "\r\n", 2);
+	rq->head_end = rq->queued;
 	if (conn_flush(c) < 0)
 		return -1;
 	conn_update(c);
 	return 0;
 }
 
+/* Output the backend may still send before it is paused: memory and file
+ * shares together. */
+static uint64_t out_limit(const struct request *rq)
+{
+	return rq->mem_max + (uint64_t)(rq->file_max > 0 ? rq->file_max : 0);
+}
+
 int exchange_response_body(struct exchange *x, const char *p, size_t n)
 {
-	struct conn *c = X(x);
-	if (c->resp_nobody || n == 0)
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	if (rq->resp_nobody || n == 0)
 		return 1;
-	if (c->resp_left >= 0) {
-		if ((int64_t)n > c->resp_left)
-			n = (size_t)c->resp_left; /* more than it announced: dropped */
-		c->resp_left -= (int64_t)n;
+	if (rq->resp_left >= 0) {
+		if ((int64_t)n > rq->resp_left)
+			n = (size_t)rq->resp_left; /* more than it announced: dropped */
+		rq->resp_left -= (int64_t)n;
 		if (n == 0)
 			return 1;
 	}
-	if (c->resp_chunked)
+	if (rq->resp_chunked)
 		out_printf(c, "%zx\r\n", n);
-	out_put(c, p, n);
-	if (c->resp_chunked)
+	int broken = out_put(c, p, n) < 0;
+	rq->payload += n;
+	if (rq->resp_chunked)
 		out_put(c, "\r\n", 2);
-	c->body_bytes += n;
-	if (conn_flush(c) < 0)
+	if (broken || conn_flush(c) < 0)
 		return -1;
 	conn_update(c);
-	if (out_pending(c) >= OUT_HIGH) {
-		c->backend_paused = 1;
+	if (out_held(c) >= out_limit(rq)) {
+		rq->backend_paused = 1;
 		return 0;
 	}
 	return 1;
 }
 
+int exchange_response_complete(struct exchange *x)
+{
+	const struct request *rq = RQ(x);
+	return rq->head_sent && (rq->resp_left == 0 || rq->resp_nobody);
+}
+
 void exchange_response_end(struct exchange *x, int ok)
 {
-	struct conn *c = X(x);
-	c->ended = 1;
-	if (ok && c->resp_left > 0) {
-		log_warn("%s %.*s: response shorter than its Content-Length", c->path ? c->path : "-",
-			 (int)c->req.method.len, c->req.method.p);
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	rq->ended = 1;
+	if (ok && rq->resp_left > 0) {
+		conn_log(c, LOG_WARN, "response shorter than its Content-Length (%lld bytes missing)",
+			 (long long)rq->resp_left);
 		ok = 0;
 	}
-	if (ok && c->resp_chunked)
+	if (ok && rq->resp_chunked)
 		out_put(c, "0\r\n\r\n", 5);
 	if (!ok)
 		c->close_after = 1; /* never present a broken body as complete */
@@ -643,9 +935,10 @@ void exchange_response_end(struct exchange *x, int ok)
 
 void exchange_error(struct exchange *x, int status, const char *extra)
 {
-	struct conn *c = X(x);
-	c->ended = 1;
-	if (c->head_sent) {
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	rq->ended = 1;
+	if (rq->head_sent) {
 		c->close_after = 1;
 		finish(c);
 		return;
@@ -656,45 +949,48 @@ void exchange_error(struct exchange *x, int status, const char *extra)
 
 void exchange_set_state(struct exchange *x, void *st)
 {
-	struct conn *c = X(x);
-	if (!c->ended)
-		c->bst = st;
+	struct request *rq = RQ(x);
+	if (!rq->ended)
+		rq->bst = st;
 }
 
 static void dispatch(struct conn *c);
 
 void exchange_redirect(struct exchange *x, const char *path, size_t len)
 {
-	struct conn *c = X(x);
-	if (++c->redirects > MAX_REDIRECTS) {
-		log_error("%s: more than %d local redirects", c->path, MAX_REDIRECTS);
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	if (++rq->redirects > MAX_REDIRECTS) {
+		conn_log(c, LOG_ERROR, "more than %d local redirects", MAX_REDIRECTS);
 		exchange_error(x, 500, NULL);
 		return;
 	}
-	char *target = strndup(path, len);
-	free(c->redirect);
-	c->redirect = target;
+	char *target = xmalloc(len + 1);
+	memcpy(target, path, len);
+	target[len] = 0;
+	free(rq->redirect);
+	rq->redirect = target;
 	/* the new request: GET target, same headers, no body */
-	c->rreq = c->req;
-	c->rreq.method = (struct http_slice){"GET", 3};
-	c->rreq.method_id = HTTP_GET;
-	c->rreq.target = (struct http_slice){target, len};
+	rq->rreq = rq->req;
+	rq->rreq.method = (struct http_slice){"GET", 3};
+	rq->rreq.method_id = HTTP_GET;
+	rq->rreq.target = (struct http_slice){target, len};
 	const char *q = memchr(target, '?', len);
-	c->rreq.path = (struct http_slice){target, q ? (size_t)(q - target) : len};
-	c->rreq.has_query = q != NULL;
-	c->rreq.query = q ? (struct http_slice){q + 1, len - (size_t)(q - target) - 1} : (struct http_slice){"", 0};
-	c->rreq.content_length = -1;
-	c->rreq.chunked = 0;
-	c->info.has_body = 0;
-	c->info.content_length = -1;
-	if (c->info.body_fd >= 0) {
-		close(c->info.body_fd);
-		c->info.body_fd = -1;
-		c->spool_fd = -1;
+	rq->rreq.path = (struct http_slice){target, q ? (size_t)(q - target) : len};
+	rq->rreq.has_query = q != NULL;
+	rq->rreq.query = q ? (struct http_slice){q + 1, len - (size_t)(q - target) - 1} : (struct http_slice){"", 0};
+	rq->rreq.content_length = -1;
+	rq->rreq.chunked = 0;
+	rq->info.has_body = 0;
+	rq->info.content_length = -1;
+	if (rq->info.body_fd >= 0) {
+		close(rq->info.body_fd);
+		rq->info.body_fd = -1;
+		rq->spool_fd = -1;
 	}
-	c->ops = NULL;
-	c->bst = NULL;
-	c->ended = 0;
+	rq->ops = NULL;
+	rq->bst = NULL;
+	rq->ended = 0;
 	dispatch(c);
 }
 
@@ -718,47 +1014,58 @@ static const struct backend_ops *ops_for(const struct backend_conf *b)
 	return NULL;
 }
 
-/* Route the current request (c->rreq after a redirect, else c->req) and
+/* Route the current request (rq->rreq after a redirect, else rq->req) and
  * start its backend. */
 static void dispatch(struct conn *c)
 {
-	const struct http_request *r = c->redirect ? &c->rreq : &c->req;
-	free(c->path);
-	c->path = malloc(r->path.len + 1);
-	size_t plen;
-	int rc = url_decode_path(r->path.p, r->path.len, c->path, &plen);
-	if (rc == URL_OK)
-		rc = url_check_segments(c->path, plen);
-	if (rc != URL_OK) {
-		exchange_error((struct exchange *)c, rc == URL_BAD ? 400 : 404, NULL);
+	struct request *rq = c->rq;
+	struct exchange *x = (struct exchange *)rq;
+	const struct http_request *r = current_req(rq);
+	c->state = CS_ACTIVE;
+	if (r->method_id == HTTP_OPTIONS && r->target.len == 1 && r->target.p[0] == '*') {
+		/* the server as a whole (RFC 9110 9.3.7): nothing to route */
+		rq->ended = 1;
+		respond(c, 200, NULL, "", 0);
+		finish(c);
 		return;
 	}
-	const struct route_conf *rt = route(c->path, plen);
+	free(rq->path);
+	rq->path = xmalloc(r->path.len + 1);
+	size_t plen;
+	int rc = url_decode_path(r->path.p, r->path.len, rq->path, &plen);
+	if (rc == URL_OK)
+		rc = url_check_segments(rq->path, plen);
+	if (rc != URL_OK) {
+		exchange_error(x, rc == URL_BAD ? 400 : 404, NULL);
+		return;
+	}
+	const struct route_conf *rt = route(rq->path, plen);
 	if (!rt) {
-		exchange_error((struct exchange *)c, 404, NULL);
+		exchange_error(x, 404, NULL);
 		return;
 	}
 	size_t pl = rt->prefix_len;
 	if (pl && rt->prefix[pl - 1] == '/')
 		pl--;
-	free(c->prefix);
-	c->prefix = strndup(rt->prefix, pl);
-	c->info.req = r;
-	c->info.backend = rt->backend;
-	c->info.route_prefix = c->prefix;
-	c->info.path = c->path;
-	c->info.rest = c->path + pl;
-	c->info.remote_addr = c->raddr;
-	c->info.remote_port = c->rport;
-	c->info.server_name = cf->server_name ? cf->server_name : c->l->host;
-	c->info.server_port = c->l->port;
-	c->info.request_start_ms = loop_now_ms();
-	c->ops = ops_for(rt->backend);
-	c->ended = 0;
-	c->state = CS_ACTIVE;
-	void *st = c->ops->start((struct exchange *)c, &c->info);
-	if (!c->ended)
-		c->bst = st;
+	free(rq->prefix);
+	rq->prefix = xmalloc(pl + 1);
+	memcpy(rq->prefix, rt->prefix, pl);
+	rq->prefix[pl] = 0;
+	rq->info.req = r;
+	rq->info.backend = rt->backend;
+	rq->info.route_prefix = rq->prefix;
+	rq->info.path = rq->path;
+	rq->info.rest = rq->path + pl;
+	rq->info.remote_addr = c->raddr;
+	rq->info.remote_port = c->rport;
+	rq->info.server_name = cf->server_name ? cf->server_name : c->l->host;
+	rq->info.server_port = c->l->port;
+	rq->info.request_start_ms = loop_now_ms();
+	rq->ops = ops_for(rt->backend);
+	rq->ended = 0;
+	void *st = rq->ops->start(x, &rq->info);
+	if (!rq->ended)
+		rq->bst = st;
 	conn_update(c);
 }
 
@@ -766,40 +1073,43 @@ static void dispatch(struct conn *c)
 
 static int spool_write(struct conn *c, const char *p, size_t n)
 {
-	if (c->body_total + (int64_t)n > cf->limit_body)
+	struct request *rq = c->rq;
+	if (rq->body_total + (int64_t)n > cf->limit_body)
 		return 413;
-	c->body_total += (int64_t)n;
-	if (c->spool_fd < 0 && c->spool_len + n <= cf->body_buffer) {
-		if (c->spool_len + n > c->spool_cap) {
-			size_t cap = c->spool_cap ? c->spool_cap : 4096;
-			while (cap < c->spool_len + n)
+	rq->body_total += (int64_t)n;
+	if (rq->spool_fd < 0 && rq->spool_len + n <= cf->body_buffer) {
+		if (rq->spool_len + n > rq->spool_cap) {
+			size_t cap = rq->spool_cap ? rq->spool_cap : 4096;
+			while (cap < rq->spool_len + n)
 				cap *= 2;
-			c->spool = realloc(c->spool, cap);
-			c->spool_cap = cap;
+			rq->spool = xrealloc(rq->spool, cap);
+			rq->spool_cap = cap;
 		}
-		memcpy(c->spool + c->spool_len, p, n);
-		c->spool_len += n;
+		memcpy(rq->spool + rq->spool_len, p, n);
+		rq->spool_len += n;
 		return 0;
 	}
-	if (c->spool_fd < 0) {
+	if (rq->spool_fd < 0) {
 		const char *dir = getenv("TMPDIR");
-		c->spool_fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (c->spool_fd < 0) {
-			log_error("cannot create a temporary file for a request body: %s", strerror(errno));
+		rq->spool_fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (rq->spool_fd < 0) {
+			conn_log(c, LOG_ERROR, "cannot create a temporary file for a request body: %s",
+				 strerror(errno));
 			return 500;
 		}
-		if (c->spool_len && write(c->spool_fd, c->spool, c->spool_len) != (ssize_t)c->spool_len)
+		if (rq->spool_len && write(rq->spool_fd, rq->spool, rq->spool_len) != (ssize_t)rq->spool_len)
 			return 500;
-		free(c->spool);
-		c->spool = NULL;
-		c->spool_len = c->spool_cap = 0;
+		free(rq->spool);
+		rq->spool = NULL;
+		rq->spool_len = rq->spool_cap = 0;
 	}
 	while (n) {
-		ssize_t w = write(c->spool_fd, p, n);
+		ssize_t w = write(rq->spool_fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			log_error("writing a request body to a temporary file: %s", strerror(errno));
+			conn_log(c, LOG_ERROR, "writing a request body to a temporary file: %s",
+				 w < 0 ? strerror(errno) : "no space");
 			return 500;
 		}
 		p += w;
@@ -808,12 +1118,23 @@ static int spool_write(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
+static void send_continue(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if (!rq->expect_pending)
+		return;
+	rq->expect_pending = 0;
+	out_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
+	conn_flush(c);
+}
+
 /* Decode what has arrived of a chunked body. */
 static void spool_feed(struct conn *c)
 {
+	struct request *rq = c->rq;
 	size_t consumed, produced;
 	char *p = c->in + c->in_off;
-	int rc = http_chunked_decode(&c->ch, p, c->in_len - c->in_off, p, &consumed, &produced);
+	int rc = http_chunked_decode(&rq->ch, p, c->in_len - c->in_off, p, &consumed, &produced);
 	if (rc == CHUNKED_ERROR) {
 		fail_request(c, 400, "malformed chunked body");
 		return;
@@ -828,62 +1149,67 @@ static void spool_feed(struct conn *c)
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = c->keep;
 	if (rc != CHUNKED_DONE) {
-		if (c->expect_pending) {
-			out_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
-			c->expect_pending = 0;
-			conn_flush(c);
-		}
+		send_continue(c);
 		return;
 	}
-	c->info.has_body = 1;
-	c->info.content_length = c->body_total;
-	if (c->spool_fd >= 0) {
-		lseek(c->spool_fd, 0, SEEK_SET);
-		c->info.body_fd = c->spool_fd;
-	} else if (!c->spool) {
-		c->spool = malloc(1); /* an empty body */
+	rq->chunked = 0;
+	rq->info.has_body = 1;
+	rq->info.content_length = rq->body_total;
+	if (rq->spool_fd >= 0) {
+		lseek(rq->spool_fd, 0, SEEK_SET);
+		rq->info.body_fd = rq->spool_fd;
+	} else if (!rq->spool) {
+		rq->spool = xmalloc(1); /* an empty body */
 	}
 	dispatch(c);
 }
 
+/* A Content-Length body read whole before dispatch: has it all come? */
+static void body_check(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if ((int64_t)(c->in_len - c->in_off) >= rq->body_left) {
+		dispatch(c);
+		return;
+	}
+	send_continue(c);
+}
+
 /* ---- reading ---- */
+
+static const char *parse_error_reason(int st)
+{
+	switch (st) {
+	case 414: return "request line too long";
+	case 431: return "request head too large";
+	case 501: return "unsupported coding";
+	case 505: return "unsupported HTTP version";
+	default: return "malformed request";
+	}
+}
 
 static void conn_parse(struct conn *c)
 {
-	struct http_request *r = &c->req;
-	if (!c->hdrs)
-		c->hdrs = malloc(limits.header_count * sizeof(*c->hdrs));
-	int rc = http_parse_request(c->in, c->in_len, &limits, c->hdrs, r, &c->scan);
+	struct request *rq = c->rq;
+	struct http_request *r = &rq->req;
+	int rc = http_parse_request(c->in, c->in_len, &limits, rq->hdrs, r, &c->scan);
 	if (rc == 0) {
 		conn_update(c);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	if (rc < 0) {
-		if (rc != -400 || r->method.len == 0)
-			memset(r, 0, sizeof(*r));
-		static const char *const why[] = {[0] = "malformed request",
-						  [1] = "request line too long",
-						  [2] = "request head too large",
-						  [3] = "unsupported coding",
-						  [4] = "unsupported HTTP version"};
-		int st = -rc;
-		const char *w = st == 414   ? why[1]
-				: st == 431 ? why[2]
-				: st == 501 ? why[3]
-				: st == 505 ? why[4]
-					    : why[0];
-		fail_request(c, st, w);
+		fail_request(c, -rc, parse_error_reason(-rc));
 		return;
 	}
 	c->in_off = c->keep = r->head_len;
-	c->info.body_fd = -1;
-	c->info.has_body = 0;
-	c->info.content_length = -1;
-	c->expect_pending = r->expect_continue && r->version_minor >= 1;
+	rq->info.body_fd = -1;
+	rq->info.has_body = 0;
+	rq->info.content_length = -1;
+	rq->expect_pending = r->expect_continue && r->version_minor >= 1;
 	if (r->chunked) {
-		http_chunked_init(&c->ch);
-		c->state = CS_SPOOL;
+		http_chunked_init(&rq->ch);
+		rq->chunked = 1;
+		c->state = CS_BODY;
 		spool_feed(c);
 		conn_update(c);
 		return;
@@ -893,16 +1219,23 @@ static void conn_parse(struct conn *c)
 		return;
 	}
 	if (r->content_length > 0) {
-		c->body_left = r->content_length;
-		c->info.has_body = 1;
-		c->info.content_length = r->content_length;
+		rq->body_left = r->content_length;
+		rq->info.has_body = 1;
+		rq->info.content_length = r->content_length;
+		if ((uint64_t)r->content_length <= cf->body_buffer) {
+			/* small enough to hold: no backend waits on the client */
+			c->state = CS_BODY;
+			body_check(c);
+			conn_update(c);
+			return;
+		}
 	} else {
-		c->expect_pending = 0;
+		rq->expect_pending = 0;
 	}
 	dispatch(c);
 }
 
-/* The input buffer moved (realloc while a body streams): the parsed
+/* The input buffer moved (realloc while a body arrives): the parsed
  * request's slices still point into the old one. */
 static void rebase_slice(struct http_slice *sl, uintptr_t old, size_t len, char *now)
 {
@@ -918,20 +1251,21 @@ static void rebase_one(struct http_request *r, uintptr_t old, size_t len, char *
 		rebase_slice(sl[i], old, len, now);
 }
 
-static void rebase_request(struct conn *c, uintptr_t old, size_t len, char *now)
+static void rebase_request(struct request *rq, uintptr_t old, size_t len, char *now)
 {
-	rebase_one(&c->req, old, len, now);
-	rebase_one(&c->rreq, old, len, now);
-	for (unsigned i = 0; i < c->req.nheaders; i++) {
-		rebase_slice(&c->hdrs[i].name, old, len, now);
-		rebase_slice(&c->hdrs[i].value, old, len, now);
+	rebase_one(&rq->req, old, len, now);
+	rebase_one(&rq->rreq, old, len, now);
+	for (unsigned i = 0; i < rq->req.nheaders; i++) {
+		rebase_slice(&rq->hdrs[i].name, old, len, now);
+		rebase_slice(&rq->hdrs[i].value, old, len, now);
 	}
 }
 
 /* Read from the client into the input buffer. Returns bytes read, 0 on
- * EOF, -1 on EAGAIN with nothing read, -2 on error. */
+ * EOF, -1 on EAGAIN with nothing read (or no room), -2 on error. */
 static ssize_t conn_fill(struct conn *c)
 {
+	struct request *rq = c->rq;
 	size_t want_cap;
 	if (c->state == CS_HEAD) {
 		want_cap = c->in_len < IN_INIT ? IN_INIT : c->in_len * 2;
@@ -939,6 +1273,11 @@ static ssize_t conn_fill(struct conn *c)
 			want_cap = limits.header_size + 1;
 		if (want_cap < c->in_len + 1)
 			want_cap = c->in_len + 1;
+	} else if (c->state == CS_BODY && !rq->chunked) {
+		/* the whole (small) body after the head */
+		want_cap = c->keep + (size_t)rq->body_left;
+		if (c->in_cap > want_cap)
+			want_cap = c->in_cap;
 	} else {
 		if (c->in_off == c->in_len) {
 			c->in_off = c->in_len = c->keep;
@@ -952,13 +1291,11 @@ static ssize_t conn_fill(struct conn *c)
 			want_cap = c->in_cap;
 	}
 	if (want_cap > c->in_cap) {
-		char *in = malloc(want_cap);
-		if (!in)
-			abort();
+		char *in = xmalloc(want_cap);
 		if (c->in_len)
 			memcpy(in, c->in, c->in_len);
-		if (c->state != CS_HEAD)
-			rebase_request(c, (uintptr_t)c->in, c->in_cap, in);
+		if (rq && c->state != CS_HEAD)
+			rebase_request(rq, (uintptr_t)c->in, c->in_cap, in);
 		free(c->in);
 		c->in = in;
 		c->in_cap = want_cap;
@@ -980,14 +1317,14 @@ static ssize_t conn_fill(struct conn *c)
 
 static void client_gone(struct conn *c)
 {
-	if (c->state == CS_ACTIVE && !c->ended)
-		log_info("%s:%s: client closed the connection during %.*s %s", c->raddr, c->rport,
-			 (int)c->req.method.len, c->req.method.p, c->path ? c->path : "");
+	if (c->rq && !c->rq->ended && (c->state == CS_ACTIVE || c->state == CS_BODY))
+		conn_log(c, LOG_INFO, "client closed the connection before the response was complete");
 	conn_close(c);
 }
 
 static void conn_read(struct conn *c, uint32_t events)
 {
+	struct request *rq = c->rq;
 	switch (c->state) {
 	case CS_HEAD: {
 		ssize_t n = conn_fill(c);
@@ -997,31 +1334,35 @@ static void conn_read(struct conn *c, uint32_t events)
 		}
 		if (n < 0)
 			return;
-		if (!c->head_start_ms)
-			c->head_start_ms = loop_now_ms();
+		if (!c->rq)
+			request_new(c);
 		conn_parse(c);
 		return;
 	}
-	case CS_SPOOL: {
+	case CS_BODY: {
 		ssize_t n = conn_fill(c);
 		if (n == 0 || n == -2) {
 			client_gone(c);
 			return;
 		}
-		if (n > 0)
-			spool_feed(c);
+		if (n > 0) {
+			if (rq->chunked)
+				spool_feed(c);
+			else
+				body_check(c);
+		}
 		conn_update(c);
 		return;
 	}
 	case CS_ACTIVE:
-		if (c->body_left > 0 && !c->ended) {
+		if (rq->body_left > 0 && !rq->ended) {
 			ssize_t n = conn_fill(c);
 			if (n == 0 || n == -2) {
 				client_gone(c);
 				return;
 			}
-			if (n > 0 && c->ops && c->bst)
-				c->ops->body_ready(c->bst);
+			if (n > 0 && rq->ops && rq->bst)
+				rq->ops->body_ready(rq->bst);
 			conn_update(c);
 			return;
 		}
@@ -1031,6 +1372,7 @@ static void conn_read(struct conn *c, uint32_t events)
 		else
 			conn_update(c);
 		return;
+	case CS_LINGER: linger_read(c); return;
 	case CS_DONE: return;
 	}
 }
@@ -1042,7 +1384,8 @@ static void conn_read(struct conn *c, uint32_t events)
  * application) owes nothing, so client_timeout does not run for it. */
 static int body_owed(const struct conn *c)
 {
-	return !c->ended && c->body_left > (int64_t)(c->in_len - c->in_off);
+	const struct request *rq = c->rq;
+	return rq && !rq->ended && rq->body_left > (int64_t)(c->in_len - c->in_off);
 }
 
 static void on_timer(struct timer *t)
@@ -1050,28 +1393,29 @@ static void on_timer(struct timer *t)
 	struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
 	switch (c->state) {
 	case CS_HEAD:
-		if (c->in_len > c->in_off) {
+		if (c->rq) {
 			fail_request(c, 408, "request head not received within header_timeout");
 			conn_update(c);
 		} else {
 			conn_close(c); /* idle keep-alive connection */
 		}
 		return;
-	case CS_SPOOL:
+	case CS_BODY:
 	case CS_ACTIVE:
 		if (c->state == CS_ACTIVE && out_pending(c) == 0 && !body_owed(c)) {
 			conn_update(c);
 			return;
 		}
-		log_info("%s:%s: client stalled for client_timeout", c->raddr, c->rport);
-		if (!c->head_sent && !out_pending(c)) {
+		conn_log(c, LOG_INFO, "client stalled for client_timeout");
+		if (!c->rq->head_sent && !out_pending(c)) {
 			fail_request(c, 408, "request body not received within client_timeout");
 			conn_update(c);
 			return;
 		}
 		conn_close(c);
 		return;
-	case CS_DONE: conn_close(c); return;
+	case CS_DONE:
+	case CS_LINGER: conn_close(c); return;
 	}
 }
 
@@ -1084,11 +1428,12 @@ static void conn_update(struct conn *c)
 	int reading = 0;
 	switch (c->state) {
 	case CS_HEAD: reading = c->in_len < limits.header_size + 1; break;
-	case CS_SPOOL: reading = 1; break;
+	case CS_BODY: reading = 1; break;
 	case CS_ACTIVE: reading = body_owed(c) && (c->in_len - c->in_off) < (size_t)IN_BODY_ROOM; break;
 	case CS_DONE:
 		ev = 0; /* flushing: a half-closed client still gets its answer */
 		break;
+	case CS_LINGER: reading = 1; break;
 	}
 	if (reading)
 		ev |= EPOLLIN;
@@ -1097,13 +1442,17 @@ static void conn_update(struct conn *c)
 	loop_mod(&c->ev, ev);
 
 	int64_t deadline = 0;
-	if (c->state == CS_HEAD) {
-		if (c->in_len > c->in_off || c->head_start_ms)
+	int64_t last = c->progress_ms > c->idle_since_ms ? c->progress_ms : c->idle_since_ms;
+	if (c->state == CS_LINGER) {
+		deadline = last + cf->lingering_timeout_ms;
+		if (deadline > c->linger_until_ms)
+			deadline = c->linger_until_ms;
+	} else if (c->state == CS_HEAD) {
+		if (c->rq || c->head_start_ms)
 			deadline = (c->head_start_ms ? c->head_start_ms : loop_now_ms()) + cf->header_timeout_ms;
 		else
 			deadline = c->idle_since_ms + cf->keepalive_ms;
-	} else if (out_pending(c) || reading || c->state == CS_SPOOL) {
-		int64_t last = c->progress_ms > c->idle_since_ms ? c->progress_ms : c->idle_since_ms;
+	} else if (out_pending(c) || reading || c->state == CS_BODY) {
 		deadline = last + cf->client_timeout_ms;
 	}
 	if (deadline) {
@@ -1127,11 +1476,13 @@ static void on_event(struct ev *ev, uint32_t events)
 			client_gone(c);
 			return;
 		}
+		struct request *rq = c->rq;
 		if (c->state == CS_DONE && !out_pending(c)) {
 			schedule(c);
-		} else if (c->backend_paused && out_pending(c) < OUT_LOW && c->ops && c->bst && !c->ended) {
-			c->backend_paused = 0;
-			c->ops->resume(c->bst);
+		} else if (rq && rq->backend_paused && out_held(c) < out_limit(rq) / 2 && rq->ops && rq->bst &&
+			   !rq->ended) {
+			rq->backend_paused = 0;
+			rq->ops->resume(rq->bst);
 			if (c->ev.fd < 0)
 				return;
 		}

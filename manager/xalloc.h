@@ -35,4 +35,12 @@ static inline char *xstrdup(const char *s)
 	return p;
 }
 
+static inline char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		abort();
+	return p;
+}
+
 #endif
