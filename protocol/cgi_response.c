@@ -78,6 +78,10 @@ static int parse_line(const char *line, size_t n, struct http_header *h)
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan)
 {
+	/* r describes this buffer whatever the result (see http_parse_request) */
+	memset(r, 0, sizeof(*r));
+	r->fields = fields;
+	r->content_length = -1;
 	/* find the empty line */
 	size_t end = 0;
 	size_t i = *scan;
@@ -109,9 +113,6 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 	if (end > max_head)
 		return -1;
 
-	memset(r, 0, sizeof(*r));
-	r->fields = fields;
-	r->content_length = -1;
 	size_t pos = 0;
 	int seen_status = 0, seen_location = 0, seen_length = 0;
 	for (;;) {

@@ -25,7 +25,8 @@ struct cgi_response {
  * or Content-Length, more than max_fields fields or more than max_head
  * bytes. Fields not passed to the client (Status, hop-by-hop fields, Date,
  * Server, Content-Length) are left out of fields[]. *scan must be 0 on the
- * first call. */
+ * first call. r is reset on entry, whatever the result: after 0 or -1 it
+ * holds no field of an earlier call. */
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan);
 

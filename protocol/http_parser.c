@@ -336,6 +336,12 @@ static int apply_header(struct http_request *r, const struct http_header *h, str
 int http_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_header *headers,
 		       struct http_request *req, size_t *scan)
 {
+	/* Whatever this returns, req describes this buffer and nothing
+	 * older: a caller that logs a refused request must not find the
+	 * previous request's slices here. */
+	memset(req, 0, sizeof(*req));
+	req->headers = headers;
+	req->content_length = -1;
 	/* RFC 9112 2.2: ignore empty lines before the request line. */
 	size_t start = 0;
 	while (start < len && (buf[start] == '\n' || buf[start] == '\r')) {
@@ -362,9 +368,6 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 		return 0;
 	}
 
-	memset(req, 0, sizeof(*req));
-	req->headers = headers;
-	req->content_length = -1;
 	size_t pos = start;
 	const char *line;
 	size_t llen;

@@ -61,6 +61,10 @@ struct http_request {
  * Returns  > 0: the head is complete; req is filled, head_len bytes used.
  *            0: need more bytes (limits not yet exceeded).
  *          < 0: a negative HTTP status: -400, -414, -431, -501, -505.
+ * req is reset on entry, whatever the result: after 0 or a refusal it holds
+ * no slice of an earlier call (method.len == 0, nheaders == 0, ...) unless
+ * this call parsed that part of buf before refusing (then the slices point
+ * into buf, e.g. the method of a request with a malformed field).
  * *scan carries the resume offset of the end-of-head search between calls;
  * set it to 0 for a new request. headers must have limits->header_count
  * entries. */

@@ -347,6 +347,39 @@ static void test_errors(void)
 	CHECK_EQ_INT(parse_n(f3, strlen(f3), 32768, 0, &r), -1);
 }
 
+/* After a complete parse, any other result leaves nothing of it in r. */
+static void test_reset_on_entry(void)
+{
+	static const struct {
+		const char *in;
+		int rc;
+	} cases[] = {
+	    {"", 0},
+	    {"\r", 0},
+	    {"Status: 200\r\n", 0},
+	    {"\r\n", -1},
+	    {"Status: 99\r\n\r\n", -1},
+	    {"X y: z\r\n\r\n", -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cgi_response r;
+		CHECK_EQ_INT(
+		    parse("Status: 302 Found\r\nLocation: http://x/\r\nContent-Length: 3\r\nContent-Type: a/b\r\n\r\n",
+			  &r),
+		    1);
+		CHECK_EQ_INT(r.nfields, 2);
+		CHECK_EQ_INT(parse(cases[i].in, &r), cases[i].rc);
+		CHECK_EQ_INT(r.status, 0);
+		CHECK_EQ_INT(r.reason.len, 0);
+		CHECK_EQ_INT(r.location.len, 0);
+		CHECK_EQ_INT(r.has_content_type, 0);
+		CHECK_EQ_INT(r.content_length, -1);
+		CHECK_EQ_INT(r.nfields, 0);
+		CHECK_EQ_INT(r.head_len, 0);
+		CHECK(r.fields == F);
+	}
+}
+
 int main(void)
 {
 	test_status();
@@ -355,5 +388,6 @@ int main(void)
 	test_endings();
 	test_incremental();
 	test_errors();
+	test_reset_on_entry();
 	return unit_done();
 }

@@ -504,6 +504,98 @@ static void test_helpers(void)
 	CHECK(!http_is_tchar('@') && !http_is_tchar(',') && !http_is_tchar('/') && !http_is_tchar('\t'));
 }
 
+/* Every slice of r is empty or lies in buf[0..len) (the path may also be
+ * the constant "/" of an absolute-form target without one). */
+static int slice_in(struct http_slice sl, const char *buf, size_t len)
+{
+	return sl.len == 0 || (sl.p >= buf && sl.p + sl.len <= buf + len);
+}
+
+static int consistent(const struct http_request *r, const char *buf, size_t len, unsigned maxh)
+{
+	int ok = slice_in(r->method, buf, len) && slice_in(r->target, buf, len) && slice_in(r->query, buf, len) &&
+		 slice_in(r->authority, buf, len) && slice_in(r->host, buf, len) &&
+		 (slice_in(r->path, buf, len) || (r->path.len == 1 && r->path.p[0] == '/'));
+	ok = ok && r->headers == H && r->nheaders <= maxh && r->head_len <= len;
+	for (unsigned i = 0; ok && i < r->nheaders; i++)
+		ok = slice_in(H[i].name, buf, len) && slice_in(H[i].value, buf, len);
+	return ok;
+}
+
+/* After a successful parse, a parse of anything else leaves nothing of the
+ * first request in req, whatever it returns (the caller logs a refused
+ * request from req). */
+static void test_reset_on_entry(void)
+{
+	struct http_limits lim = {.request_line = 40, .header_size = 200, .header_count = 3};
+	char many_empty[80];
+	memset(many_empty, '\n', 70);
+	strcpy(many_empty + 70, "GET / HT");
+	char longline[128];
+	snprintf(longline, sizeof(longline), "GET /%050d HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+	char bighead[300];
+	snprintf(bighead, sizeof(bighead), "GET / HTTP/1.1\r\nHost: h\r\nX: %0250d", 0);
+	const struct {
+		const char *in;
+		int rc;
+		int has_method; /* the request line was parsed before the refusal */
+	} cases[] = {
+	    {"\r\r", -400, 0},
+	    {"\r", 0, 0},
+	    {"\r\n\r", 0, 0},
+	    {"", 0, 0},
+	    {"GET", 0, 0},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n", 0, 0},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n\r", 0, 0},
+	    {"\rGET / HTTP/1.1\r\nHost: h\r\n\r\n", -400, 0},
+	    {"GET / HTTP/1.1\rHost: h\r\n\r\n", -400, 0},
+	    {"G@T / HTTP/1.1\r\nHost: h\r\n\r\n", -400, 1},
+	    {"GET / HTTP/1.1\r\nHost: h\r\nX(y): 1\r\n\r\n", -400, 1},
+	    {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", -400, 1},
+	    {"GET / HTTP/1.1\r\n\r\n", -400, 1},
+	    {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", -505, 1},
+	    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501, 1},
+	    {"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", -431, 1},
+	    {many_empty, -400, 0},
+	    {longline, -414, 0},
+	    {bighead, -431, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* the earlier request lives in a buffer of its own */
+		char first[] = "POST http://a.example/x?q HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: "
+			       "close\r\nExpect: 100-continue\r\n\r\n";
+		struct http_request r;
+		size_t scan = 0;
+		CHECK_EQ_INT(http_parse_request(first, strlen(first), &LIM, H, &r, &scan), 1);
+		size_t n = strlen(cases[i].in);
+		char *buf = malloc(n + 1);
+		memcpy(buf, cases[i].in, n + 1);
+		scan = 0;
+		int rc = http_parse_request(buf, n, &lim, H, &r, &scan);
+		if (!CHECK_EQ_INT(rc, cases[i].rc) || !CHECK(consistent(&r, buf, n, lim.header_count))) {
+			fputs("  input: ", stderr);
+			unit_print_escaped(buf, n);
+			fputc('\n', stderr);
+		}
+		CHECK_EQ_INT(r.method.len != 0, cases[i].has_method);
+		CHECK_EQ_INT(r.head_len, 0);
+		CHECK_EQ_INT(r.content_length, -1);
+		CHECK_EQ_INT(r.expect_continue, 0);
+		CHECK_EQ_INT(r.authority.len, 0);
+		if (!cases[i].has_method) {
+			CHECK_EQ_INT(r.target.len, 0);
+			CHECK_EQ_INT(r.path.len, 0);
+			CHECK_EQ_INT(r.nheaders, 0);
+			CHECK_EQ_INT(r.host.len, 0);
+			CHECK_EQ_INT(r.has_host, 0);
+			CHECK_EQ_INT(r.method_id, HTTP_OTHER);
+			CHECK_EQ_INT(r.keep_alive, 0);
+			CHECK_EQ_INT(r.conn_close, 0);
+		}
+		free(buf);
+	}
+}
+
 int main(void)
 {
 	test_get();
@@ -515,5 +607,6 @@ int main(void)
 	test_limits();
 	test_malformed();
 	test_helpers();
+	test_reset_on_entry();
 	return unit_done();
 }
