@@ -42,12 +42,12 @@ struct http_request {
 	struct http_slice target;    /* as sent */
 	struct http_slice path;	     /* raw (not decoded) path of the target */
 	struct http_slice query;     /* after '?', without it; len 0 if none */
-	struct http_slice authority; /* host of an absolute-form target */
+	struct http_slice authority; /* host[:port] of an absolute-form target */
 	int has_query;
 	int version_minor;	     /* HTTP/1.x */
 	struct http_header *headers; /* caller's array, header_count entries */
 	unsigned nheaders;
-	struct http_slice host; /* Host field value (or authority) */
+	struct http_slice host; /* Host field value (or authority), valid: see http_host_split */
 	int64_t content_length; /* -1 when absent */
 	int chunked;
 	int keep_alive;
@@ -70,6 +70,15 @@ struct http_request {
  * entries. */
 int http_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_header *headers,
 		       struct http_request *req, size_t *scan);
+
+/* Split a Host value or an authority (RFC 9112 3.2, RFC 3986 3.2.2):
+ * uri-host [":" port], uri-host an IP-literal ("[" IPv6 / IPvFuture "]",
+ * brackets kept in *name), or a reg-name (IPv4 included): unreserved,
+ * pct-encoded and sub-delims only, so no userinfo ("@"), no path. port is
+ * *DIGIT. An empty value is valid (*name empty); a port without a host is
+ * not. Returns 0, or -1 when v is not such a value. The parser refuses a
+ * request whose Host or absolute-form authority fails this (400). */
+int http_host_split(struct http_slice v, struct http_slice *name, struct http_slice *port);
 
 /* Case-insensitive ASCII comparison of a slice with a NUL-terminated name. */
 int http_slice_ieq(struct http_slice s, const char *name);

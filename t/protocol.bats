@@ -294,3 +294,23 @@ PY
 	run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
 	assert_line "CONTENT_LENGTH=3"
 }
+
+@test "an invalid Host or userinfo in an absolute-form target is 400 (RFC 9112 3.2)" {
+	cpm_start
+	for req in "GET /env.sh HTTP/1.1\r\nHost: evil.com:99/../x\r\n\r\n" \
+		"GET http://u@h/env.sh HTTP/1.1\r\nHost: h\r\n\r\n" \
+		"GET /env.sh HTTP/1.1\r\nHost: u@h\r\n\r\n" \
+		"GET /env.sh HTTP/1.1\r\nHost: [::1\r\n\r\n" \
+		"GET /env.sh HTTP/1.0\r\nHost: a b\r\n\r\n"; do
+		run raw "$req"
+		assert_line --regexp '^HTTP/1.1 400'
+		refute_line --partial "SERVER_NAME="
+	done
+	# valid ones still reach the script
+	run raw "GET /env.sh HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "SERVER_NAME=[::1]"
+	assert_line "HTTP_HOST=[::1]:8080"
+	run raw "GET /env.sh HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+}

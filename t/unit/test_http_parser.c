@@ -596,6 +596,116 @@ static void test_reset_on_entry(void)
 	}
 }
 
+/* Host = uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2) */
+static void test_host(void)
+{
+	static const struct {
+		const char *v, *name, *port;
+	} good[] = {
+	    {"", "", ""},
+	    {"example.com", "example.com", ""},
+	    {"Example.COM:8080", "Example.COM", "8080"},
+	    {"h:", "h", ""},
+	    {"127.0.0.1", "127.0.0.1", ""},
+	    {"127.0.0.1:80", "127.0.0.1", "80"},
+	    {"999.1.1.1", "999.1.1.1", ""}, /* not an IPv4address, but a reg-name */
+	    {"[::1]", "[::1]", ""},
+	    {"[::1]:8080", "[::1]", "8080"},
+	    {"[2001:db8::a:b:c]:1", "[2001:db8::a:b:c]", "1"},
+	    {"[::ffff:192.0.2.1]", "[::ffff:192.0.2.1]", ""},
+	    {"[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7:8]", ""},
+	    {"[v1.fe80::a+b]:80", "[v1.fe80::a+b]", "80"},
+	    {"[VF.x]", "[VF.x]", ""},
+	    {"a-b_c~d.e", "a-b_c~d.e", ""},
+	    {"a!$&'()*+,;=b", "a!$&'()*+,;=b", ""},
+	    {"%41%2e", "%41%2e", ""},
+	    {"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
+	    {"h:00000080", "h", "00000080"},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct http_slice v = {good[i].v, strlen(good[i].v)}, name, port;
+		if (!CHECK_EQ_INT(http_host_split(v, &name, &port), 0))
+			fprintf(stderr, "  host: %s\n", good[i].v);
+		CHECK_SLICE(name, good[i].name);
+		CHECK_SLICE(port, good[i].port);
+	}
+	static const char *const bad[] = {
+	    "evil.com:99/../x",
+	    "evil.com/x",
+	    "u@h",
+	    "u:p@h",
+	    "h:80@evil",
+	    ":80",
+	    ":",
+	    "h:8o",
+	    "h:80:81",
+	    "h h",
+	    "h\t",
+	    "h\\x",
+	    "h?",
+	    "h#f",
+	    "\"h\"",
+	    "h%4",
+	    "h%zz",
+	    "%",
+	    "caf\xc3\xa9",
+	    "[::1",
+	    "::1",
+	    "[::1]x",
+	    "[::1]:x",
+	    "[::1]]",
+	    "[]",
+	    "[::g]",
+	    "[1:2:3:4:5:6:7:8:9]",
+	    "[1::2::3]",
+	    "[::1%25eth0]",
+	    "[127.0.0.1]",
+	    "[v.x]",
+	    "[v1.]",
+	    "[v1x]",
+	    "[vg.x]",
+	    "[v1.a/b]",
+	    "[0000:0000:0000:0000:0000:0000:0000:0000:0000:0000]",
+	    "h,h:80/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct http_slice v = {bad[i], strlen(bad[i])}, name, port;
+		if (!CHECK_EQ_INT(http_host_split(v, &name, &port), -1))
+			fprintf(stderr, "  host: %s\n", bad[i]);
+		char req[256];
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+		if (strpbrk(bad[i], "\t") == NULL && !CHECK_EQ_INT(status_of(req), -400))
+			fprintf(stderr, "  host: %s\n", bad[i]);
+		/* the same as the authority of an absolute-form target */
+		snprintf(req, sizeof(req), "GET http://%s/ HTTP/1.1\r\nHost: h\r\n\r\n", bad[i]);
+		if (!strpbrk(bad[i], " \t/?#\"\\") && !CHECK_EQ_INT(status_of(req), -400))
+			fprintf(stderr, "  authority: %s\n", bad[i]);
+	}
+
+	struct http_request r;
+	/* an empty Host is valid; the authority wins over Host */
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n", &r), 1);
+	CHECK_EQ_INT(r.has_host, 1);
+	CHECK_EQ_INT(r.host.len, 0);
+	CHECK_EQ_INT(parse("GET http://[::1]:81/x HTTP/1.1\r\nHost: other:80\r\n\r\n", &r), 1);
+	CHECK_SLICE(r.host, "[::1]:81");
+	CHECK_SLICE(r.path, "/x");
+	/* an invalid Host is 400 even when the authority wins */
+	CHECK_EQ_INT(status_of("GET http://a/ HTTP/1.1\r\nHost: u@h\r\n\r\n"), -400);
+	/* userinfo, an empty host, a host with a port only */
+	CHECK_EQ_INT(status_of("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://u:p@h:80/x?y HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://:80/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://@/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://h@/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	/* CONNECT's authority-form target is checked the same way */
+	CHECK_EQ_INT(parse("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", &r), 1);
+	CHECK_SLICE(r.host, "h:443");
+	CHECK_EQ_INT(status_of("CONNECT u@h:443 HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	/* HTTP/1.0 without Host is still fine; with an invalid one it is not */
+	CHECK_EQ_INT(status_of("GET / HTTP/1.0\r\nHost: a/b\r\n\r\n"), -400);
+}
+
 int main(void)
 {
 	test_get();
@@ -608,5 +718,6 @@ int main(void)
 	test_malformed();
 	test_helpers();
 	test_reset_on_entry();
+	test_host();
 	return unit_done();
 }
