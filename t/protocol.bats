@@ -314,3 +314,24 @@ PY
 	run raw "GET /env.sh HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"
 	assert_line --regexp '^HTTP/1.1 200'
 }
+
+@test "a PATH_INFO near the request-line limit fits the CGI environment" {
+	cpm_start
+	long=$(head -c 8150 /dev/zero | tr '\0' p)
+	run raw "GET /env.sh/$long HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "PATH_INFO=/$long"
+	assert_line "PATH_TRANSLATED=$APPS/$long"
+	refute_output --partial "environment"
+}
+
+@test "CONTENT_TYPE comes with a body only" {
+	cpm_start
+	run raw "GET /env.sh HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	refute_line --partial "CONTENT_TYPE="
+	refute_line --partial "HTTP_CONTENT_TYPE="
+	run raw "POST /env.sh HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+	assert_line "CONTENT_TYPE=text/plain"
+	assert_line "CONTENT_LENGTH=2"
+}
