@@ -268,6 +268,7 @@ static void defaults(struct config *cf)
 	cf->limit_request_line = 8192;
 	cf->limit_header_size = 32768;
 	cf->limit_header_count = 100;
+	cf->limit_header_field = 8192;
 	cf->limit_body = 10 << 20;
 	cf->body_buffer = 64 << 10;
 	cf->access_log = strdup("-");
@@ -909,7 +910,8 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 
 static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 {
-	static const char *const known[] = {"request_line", "header_count", "header_size", "body", "body_buffer", NULL};
+	static const char *const known[] = {"request_line", "header_count", "header_size", "header_field",
+					    "body",	    "body_buffer",  NULL};
 	if (!json_is_object(o)) {
 		fail(c, "expected an object");
 		return;
@@ -935,6 +937,12 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 		push_key(c, "header_size");
 		if (get_size(c, v, 256, 1 << 20, &n) == 0)
 			cf->limit_header_size = (size_t)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "header_field"))) {
+		push_key(c, "header_field");
+		if (get_size(c, v, 64, 1 << 20, &n) == 0)
+			cf->limit_header_field = (size_t)n;
 		pop(c);
 	}
 	if ((v = json_object_get(o, "body"))) {

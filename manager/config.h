@@ -82,6 +82,7 @@ struct config {
 	size_t limit_request_line;
 	size_t limit_header_size;
 	unsigned limit_header_count;
+	size_t limit_header_field; /* one field line */
 	int64_t limit_body;
 	size_t body_buffer;
 	char *access_log; /* NULL = off */

@@ -479,6 +479,8 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 			break;
 		if (req->nheaders >= lim->header_count)
 			return -431;
+		if (lim->header_field && llen > lim->header_field)
+			return -431;
 		struct http_header *h = &headers[req->nheaders];
 		rc = parse_header_line(line, llen, h);
 		if (rc)

@@ -21,6 +21,8 @@ struct http_limits {
 	size_t request_line;   /* 414 past this */
 	size_t header_size;    /* 431 past this: the whole head */
 	unsigned header_count; /* 431 past this */
+	size_t header_field;   /* 431 past this: one field line (name, value and
+				* what is between, without the line end); 0: none */
 };
 
 enum http_method {

@@ -241,6 +241,7 @@ static void test_defaults(void)
 	CHECK_EQ_INT(c->limit_request_line, 8192);
 	CHECK_EQ_INT(c->limit_header_count, 100);
 	CHECK_EQ_INT(c->limit_header_size, 32768);
+	CHECK_EQ_INT(c->limit_header_field, 8192);
 	CHECK_EQ_INT(c->limit_body, 10 * 1024 * 1024);
 	CHECK_EQ_INT(c->body_buffer, 64 * 1024);
 	CHECK_EQ_STR(c->access_log, "-");
@@ -616,6 +617,19 @@ static void test_sizes_durations(void)
 		   "2:30: limits.request_line: size out of range (64 to 1048576 bytes)");
 	EXPECT_ERR("{\n  \"limits\": {\"request_line\": \"16K\", \"header_size\": \"8K\"},\n" TAIL,
 		   "2:30: limits.request_line: larger than limits.header_size");
+	c = load("{\"limits\": {\"header_field\": \"4K\"},\n" TAIL);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->limit_header_field, 4096);
+		CHECK_EQ_INT(c->limit_header_size, 32768);
+		config_free(c);
+	}
+	EXPECT_ERR("{\n  \"limits\": {\"header_field\": 10},\n" TAIL,
+		   "2:30: limits.header_field: size out of range (64 to 1048576 bytes)");
+	EXPECT_ERR("{\n  \"limits\": {\"header_field\": \"2M\"},\n" TAIL,
+		   "2:30: limits.header_field: size out of range (64 to 1048576 bytes)");
+	EXPECT_ERR("{\n  \"limits\": {\"header_field\": \"8 K\"},\n" TAIL,
+		   "2:30: limits.header_field: expected a size (bytes, or a number with K, M or G)");
 	EXPECT_ERR("{\n  \"limits\": {\"header_count\": 0},\n" TAIL,
 		   "2:30: limits.header_count: expected an integer between 1 and 10000");
 

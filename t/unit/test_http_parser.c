@@ -386,6 +386,42 @@ static void test_limits(void)
 	CHECK_EQ_INT(parse_lim(h3, strlen(h3), &lim, &r), -431);
 	lim.header_count = 3;
 
+	/* one field line: name, colon, OWS and value, without the CRLF */
+	{
+		struct http_limits fl = {
+		    .request_line = 8192, .header_size = 65536, .header_count = 10, .header_field = 16};
+		const char *f16 = "GET / HTTP/1.1\r\nHost: h\r\nX-Field: 1234567\r\n\r\n"; /* 16 */
+		CHECK_EQ_INT(parse_lim(f16, strlen(f16), &fl, &r), 1);
+		const char *f17 = "GET / HTTP/1.1\r\nHost: h\r\nX-Field: 12345678\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(f17, strlen(f17), &fl, &r), -431);
+		const char *lf17 = "GET / HTTP/1.1\nHost: h\nX-Field: 12345678\n\n";
+		CHECK_EQ_INT(parse_lim(lf17, strlen(lf17), &fl, &r), -431);
+		/* OWS counts: it is part of the line */
+		const char *ows = "GET / HTTP/1.1\r\nHost: h\r\nX-Field:  1234567\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(ows, strlen(ows), &fl, &r), -431);
+		/* a long name is limited like a long value */
+		const char *name = "GET / HTTP/1.1\r\nHost: h\r\nX-Very-Long-Field-Name:\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(name, strlen(name), &fl, &r), -431);
+		/* the request line is not a field line */
+		const char *rl = "GET /a-path-longer-than-16 HTTP/1.1\r\nHost: h\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(rl, strlen(rl), &fl, &r), 1);
+		/* 0: only header_size applies */
+		fl.header_field = 0;
+		CHECK_EQ_INT(parse_lim(f17, strlen(f17), &fl, &r), 1);
+		/* a 16 KiB field name within a 32 KiB head */
+		char *big = malloc(20000);
+		int bl = snprintf(big, 20000, "GET / HTTP/1.1\r\nHost: h\r\nX-");
+		memset(big + bl, 'n', 16384);
+		bl += 16384;
+		bl += snprintf(big + bl, 20000 - (size_t)bl, ": v\r\n\r\n");
+		struct http_limits dl = {
+		    .request_line = 8192, .header_size = 32768, .header_count = 100, .header_field = 8192};
+		CHECK_EQ_INT(parse_lim(big, (size_t)bl, &dl, &r), -431);
+		dl.header_field = 16384 + 5;
+		CHECK_EQ_INT(parse_lim(big, (size_t)bl, &dl, &r), 1);
+		free(big);
+	}
+
 	/* head size: the whole head including the final empty line */
 	const char *hs = "GET / HTTP/1.1\r\nHost: h\r\nX-Fill: 0123456789\r\n\r\n";
 	size_t hn = strlen(hs);
