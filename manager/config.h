@@ -63,6 +63,7 @@ struct route_conf {
 	char *prefix;
 	size_t prefix_len;
 	struct backend_conf *backend;
+	char *server_name; /* SERVER_NAME whatever the Host, or NULL */
 };
 
 struct config {

@@ -94,3 +94,13 @@ check() {
 	assert_equal "$status" 1
 	assert_output --partial "c.json:1:29: limits.header_field: size out of range (64 to 1048576 bytes)"
 }
+
+@test "a route's server_name is a host without a port" {
+	check '{"routes": [{"prefix": "/", "backend": "s", "server_name": "www.example.com"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_success
+	check '{"routes": [{"prefix": "/", "backend": "s", "server_name": "www.example.com:80"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:1:60: routes[0].server_name: expected a host name or IP address, without a port"
+}

@@ -388,6 +388,41 @@ static void test_errors(void)
 		   "  \"routes\": [],\n" TAIL_BACKENDS "}\n",
 		   "2:13: routes: expected a non-empty array of routes");
 
+	/* a route's server_name: a host as a client sends it, without a port */
+	{
+		static const char *const good[] = {"www.example.com", "10.0.0.1", "[::1]", "[2001:db8::5]", "x"};
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			snprintf(buf, sizeof(buf),
+				 "{\"routes\": [{\"prefix\": \"/a/\", \"backend\": \"b\", \"server_name\": \"%s\"},\n"
+				 "  {\"prefix\": \"/\", \"backend\": \"b\"}],\n" TAIL_BACKENDS "}\n",
+				 good[i]);
+			struct config *c = load(buf);
+			CHECK(c != NULL);
+			if (!c)
+				continue;
+			CHECK_EQ_STR(c->routes[0].server_name, good[i]);
+			CHECK_EQ_STR(c->routes[1].server_name, NULL);
+			config_free(c);
+		}
+		static const char *const bad[] = {"a:80", "[::1]:80", "u@h", "a/b", "a b", "[::1", "::1"};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(buf, sizeof(buf),
+				 "{\n  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\", \"server_name\": "
+				 "\"%s\"}],\n" TAIL_BACKENDS "}\n",
+				 bad[i]);
+			EXPECT_ERR(buf,
+				   "2:61: routes[0].server_name: expected a host name or IP address, without a port");
+		}
+		EXPECT_ERR(
+		    "{\n  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\", \"server_name\": \"\"}],\n" TAIL_BACKENDS
+		    "}\n",
+		    "2:61: routes[0].server_name: expected a non-empty string");
+		EXPECT_ERR(
+		    "{\n  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\", \"server_name\": 1}],\n" TAIL_BACKENDS
+		    "}\n",
+		    "2:61: routes[0].server_name: expected a non-empty string");
+	}
+
 	/* root */
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\"b\": {\"type\": \"cgi\",\n"
 		   "    \"root\": \"/nonexistent/cpm-unit\"}}\n"
