@@ -23,7 +23,9 @@ static int parse_status(struct http_slice v, struct cgi_response *r)
 			return -1;
 		st = st * 10 + (v.p[i] - '0');
 	}
-	if (st < 100 || st > 599)
+	/* a final status only: a 1xx sent as the answer would leave the
+	 * client taking the next response for this one's (RFC 9110 15.2) */
+	if (st < 200 || st > 599)
 		return -1;
 	if (v.len > 3 && v.p[3] != ' ' && v.p[3] != '\t')
 		return -1;

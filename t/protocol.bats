@@ -335,3 +335,15 @@ PY
 	assert_line "CONTENT_TYPE=text/plain"
 	assert_line "CONTENT_LENGTH=2"
 }
+
+@test "a script's Status: 1xx is 502, not a final response" {
+	cpm_start
+	for st in 100 101 199; do
+		run raw "GET /status.sh?$st HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+		assert_line --regexp '^HTTP/1.1 502'
+		refute_line --regexp "^HTTP/1.1 $st"
+		refute_line --partial "status body"
+	done
+	run raw "GET /status.sh?200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+}

@@ -58,10 +58,27 @@ static void test_status(void)
 	CHECK_EQ_INT(parse("status:503   Busy now  \n\n", &r), 1);
 	CHECK_EQ_INT(r.status, 503);
 	CHECK_SLICE(r.reason, "Busy now");
-	CHECK_EQ_INT(parse("Status: 100\r\n\r\n", &r), 1);
-	CHECK_EQ_INT(r.status, 100);
+	CHECK_EQ_INT(parse("Status: 200 OK\r\n\r\n", &r), 1);
+	CHECK_EQ_INT(r.status, 200);
 	CHECK_EQ_INT(parse("Status: 599 X\r\n\r\n", &r), 1);
 	CHECK_EQ_INT(r.status, 599);
+	/* the whole final range: 200 to 599 */
+	for (int st = 200; st <= 599; st++) {
+		char line[32];
+		snprintf(line, sizeof(line), "Status: %d\r\n\r\n", st);
+		if (!CHECK_EQ_INT(parse(line, &r), 1) || !CHECK_EQ_INT(r.status, st))
+			break;
+	}
+	/* an interim status is no answer: sent as the final one, the next
+	 * response on the connection would be taken for this one's */
+	for (int st = 100; st <= 199; st++) {
+		char line[32];
+		snprintf(line, sizeof(line), "Status: %d\r\n\r\n", st);
+		if (!CHECK_EQ_INT(rc_of(line), -1))
+			break;
+	}
+	CHECK_EQ_INT(rc_of("Status: 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"), -1);
+	CHECK_EQ_INT(rc_of("Status: 100 Continue\r\nContent-Type: text/plain\r\n\r\n"), -1);
 
 	/* no Status */
 	CHECK_EQ_INT(parse("Content-Type: text/html\r\n\r\n", &r), 1);
