@@ -347,3 +347,17 @@ PY
 	run raw "GET /status.sh?200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 	assert_line --regexp '^HTTP/1.1 200'
 }
+
+@test "chunked framing lines end in CRLF; trailer names are tokens" {
+	cpm_start
+	for body in "3\nabc\r\n0\r\n\r\n" "3\r\nabc\n0\r\n\r\n" "3\r\nabc\r\n0\n\r\n" "3\r\nabc\r\n0\r\nT: 1\n\r\n" \
+		"3\r\nabc\r\n0\r\n\n" "3\r\nabc\r\n0\r\nX : 1\r\n\r\n" "3\r\nabc\r\n0\r\n folded: 1\r\n\r\n" \
+		"3\r\nabc\r\n0\r\nX(y): 1\r\n\r\n"; do
+		run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n$body"
+		assert_line --regexp '^HTTP/1.1 400'
+		refute_line --regexp '^HTTP/1.1 200'
+	done
+	run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "CONTENT_LENGTH=3"
+}
