@@ -34,6 +34,7 @@ struct exchange_info {
 	const char *rest;	  /* path after the route prefix, starts with '/' or is "" */
 	const char *remote_addr, *remote_port;
 	const char *server_name, *server_port;
+	const char *pinned_server_name; /* the route's server_name, or NULL */
 	int has_body;
 	int64_t content_length; /* true body length; -1 while a chunked body is unknown */
 	int body_fd;		/* a spooled body in a file, or -1 */

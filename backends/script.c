@@ -117,12 +117,6 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
 		  char *const *extra, size_t nextra, char **arena)
 {
-	size_t arena_cap = info->req->head_len * 2 + 8192;
-	for (size_t i = 0; i < nextra; i++)
-		arena_cap += strlen(extra[i]) + 1;
-	*arena = malloc(arena_cap);
-	size_t envcap = info->req->nheaders + nextra + 32;
-	char **envp = malloc(envcap * sizeof(char *));
 	struct cgi_env_in ein = {
 	    .req = info->req,
 	    .script_name = s->name,
@@ -130,6 +124,7 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 	    .script_filename = s->filename,
 	    .document_root = document_root,
 	    .server_name = info->server_name,
+	    .pinned_server_name = info->pinned_server_name,
 	    .server_port = info->server_port,
 	    .server_software = "cpm/" CPM_VERSION,
 	    .remote_addr = info->remote_addr,
@@ -139,7 +134,12 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 	    .extra = (const char *const *)extra,
 	    .nextra = nextra,
 	};
-	if (!*arena || !envp || cgi_env_build(&ein, *arena, arena_cap, envp, envcap) < 0) {
+	/* sized from what it holds: a valid request always fits */
+	size_t arena_cap, nvars;
+	cgi_env_size(&ein, &arena_cap, &nvars);
+	*arena = malloc(arena_cap);
+	char **envp = malloc((nvars + 1) * sizeof(char *));
+	if (!*arena || !envp || cgi_env_build(&ein, *arena, arena_cap, envp, nvars + 1) < 0) {
 		free(*arena);
 		free(envp);
 		*arena = NULL;

@@ -26,7 +26,8 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 
 /* The CGI/1.1 environment for s, with extra "NAME=value" strings last.
  * Returns a NULL-terminated array whose strings live in *arena (free both),
- * or NULL if it does not fit. */
+ * or NULL when out of memory. Both are sized from what they hold
+ * (cgi_env_size). A document_root of "" gives no PATH_TRANSLATED. */
 char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
 		  char *const *extra, size_t nextra, char **arena);
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../protocol/http_parser.h"
 #include "jsonpos.h"
 #include "log.h"
 #include "xalloc.h"
@@ -270,6 +271,7 @@ static void defaults(struct config *cf)
 	cf->limit_request_line = 8192;
 	cf->limit_header_size = 32768;
 	cf->limit_header_count = 100;
+	cf->limit_header_field = 8192;
 	cf->limit_body = 10 << 20;
 	cf->body_buffer = 64 << 10;
 	cf->access_log = strdup("-");
@@ -881,6 +883,14 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 	return 0;
 }
 
+/* A name a client could send as Host, without a port. */
+static int server_name_valid(const char *s)
+{
+	struct http_slice name, port;
+	struct http_slice v = {s, strlen(s)};
+	return http_host_split(v, &name, &port) == 0 && name.len == v.len;
+}
+
 static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 {
 	if (!json_is_array(a) || json_array_size(a) == 0) {
@@ -892,7 +902,7 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 	json_t *r;
 	json_array_foreach (a, i, r) {
 		push_index(c, i);
-		static const char *const known[] = {"prefix", "backend", NULL};
+		static const char *const known[] = {"prefix", "backend", "server_name", NULL};
 		if (!json_is_object(r)) {
 			fail(c, "expected an object {\"prefix\": ..., \"backend\": ...}");
 			return -1;
@@ -923,6 +933,13 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 				fail(c, "no backend named \"%s\"", json_string_value(b));
 		}
 		pop(c);
+		json_t *sn = json_object_get(r, "server_name");
+		if (sn) {
+			push_key(c, "server_name");
+			if (get_string(c, sn, &rc->server_name) == 0 && !server_name_valid(rc->server_name))
+				fail(c, "expected a host name or IP address, without a port");
+			pop(c);
+		}
 		pop(c);
 		if (c->failed)
 			return -1;
@@ -968,7 +985,8 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 
 static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 {
-	static const char *const known[] = {"request_line", "header_count", "header_size", "body", "body_buffer", NULL};
+	static const char *const known[] = {"request_line", "header_count", "header_size", "header_field",
+					    "body",	    "body_buffer",  NULL};
 	if (!json_is_object(o)) {
 		fail(c, "expected an object");
 		return;
@@ -994,6 +1012,12 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 		push_key(c, "header_size");
 		if (get_size(c, v, 256, 1 << 20, &n) == 0)
 			cf->limit_header_size = (size_t)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "header_field"))) {
+		push_key(c, "header_field");
+		if (get_size(c, v, 64, 1 << 20, &n) == 0)
+			cf->limit_header_field = (size_t)n;
 		pop(c);
 	}
 	if ((v = json_object_get(o, "body"))) {
@@ -1240,8 +1264,10 @@ void config_free(struct config *cf)
 	free(cf->server_name);
 	free(cf->user);
 	free(cf->chdir);
-	for (size_t i = 0; i < cf->nroutes; i++)
+	for (size_t i = 0; i < cf->nroutes; i++) {
 		free(cf->routes[i].prefix);
+		free(cf->routes[i].server_name);
+	}
 	free(cf->routes);
 	for (size_t i = 0; i < cf->nbackends; i++) {
 		struct backend_conf *b = &cf->backends[i];

@@ -68,6 +68,7 @@ struct route_conf {
 	char *prefix;
 	size_t prefix_len;
 	struct backend_conf *backend;
+	char *server_name; /* SERVER_NAME whatever the Host, or NULL */
 };
 
 struct config {
@@ -89,6 +90,7 @@ struct config {
 	size_t limit_request_line;
 	size_t limit_header_size;
 	unsigned limit_header_count;
+	size_t limit_header_field; /* one field line */
 	int64_t limit_body;
 	size_t body_buffer;
 	char *access_log; /* NULL = off */

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Where variables go. With p NULL nothing is written: len and n count
+ * what a build needs (cgi_env_size), through the same code as the build. */
 struct arena {
 	char *p;
 	size_t len, cap;
@@ -11,22 +13,24 @@ struct arena {
 	int overflow;
 };
 
-static char *put(struct arena *a, const char *s, size_t n)
+static void put(struct arena *a, const char *s, size_t n)
 {
-	if (n == 0)
-		return a->p + a->len;
-	if (a->len + n > a->cap) {
-		a->overflow = 1;
-		return NULL;
+	if (a->overflow || n == 0)
+		return;
+	if (a->p) {
+		if (a->len + n > a->cap) {
+			a->overflow = 1;
+			return;
+		}
+		memcpy(a->p + a->len, s, n);
 	}
-	char *d = a->p + a->len;
-	memcpy(d, s, n);
 	a->len += n;
-	return d;
 }
 
 static void var_begin(struct arena *a)
 {
+	if (!a->p || a->overflow)
+		return;
 	if (a->n + 1 >= a->envcap) {
 		a->overflow = 1;
 		return;
@@ -36,9 +40,9 @@ static void var_begin(struct arena *a)
 
 static void var_end(struct arena *a)
 {
-	if (a->overflow || !put(a, "", 1))
-		return;
-	a->n++;
+	put(a, "", 1);
+	if (!a->overflow)
+		a->n++;
 }
 
 static void setvar(struct arena *a, const char *name, const char *v, size_t vlen)
@@ -124,71 +128,89 @@ static const struct http_header *find_header(const struct http_request *req, con
 	return NULL;
 }
 
-int cgi_env_build(const struct cgi_env_in *in, char *arena, size_t cap, char **envp, size_t envcap)
+/* SERVER_NAME: a pinned name, else the Host without its port (an IPv6
+ * literal keeps its brackets), else the configured name. */
+static void server_name(struct arena *a, const struct cgi_env_in *in)
 {
-	struct arena a = {.p = arena, .cap = cap, .envp = envp, .envcap = envcap};
+	struct http_slice name = {"", 0}, port;
+	if (in->pinned_server_name) {
+		setvar_s(a, "SERVER_NAME", in->pinned_server_name);
+		return;
+	}
+	if (http_host_split(in->req->host, &name, &port) == 0 && name.len)
+		setvar(a, "SERVER_NAME", name.p, name.len);
+	else
+		setvar_s(a, "SERVER_NAME", in->server_name);
+}
+
+static void build(struct arena *a, const struct cgi_env_in *in)
+{
 	const struct http_request *req = in->req;
 	char num[32];
 
-	setvar_s(&a, "GATEWAY_INTERFACE", "CGI/1.1");
-	setvar_s(&a, "SERVER_SOFTWARE", in->server_software);
-	/* SERVER_NAME: the Host without its port, else the configured name */
-	if (req->host.len) {
-		size_t n = req->host.len;
-		if (req->host.p[0] == '[') {
-			const char *rb = memchr(req->host.p, ']', n);
-			if (rb)
-				n = (size_t)(rb - req->host.p) + 1;
-		} else {
-			const char *colon = memchr(req->host.p, ':', n);
-			if (colon)
-				n = (size_t)(colon - req->host.p);
-		}
-		setvar(&a, "SERVER_NAME", req->host.p, n);
-	} else {
-		setvar_s(&a, "SERVER_NAME", in->server_name);
-	}
-	setvar_s(&a, "SERVER_PORT", in->server_port);
+	setvar_s(a, "GATEWAY_INTERFACE", "CGI/1.1");
+	setvar_s(a, "SERVER_SOFTWARE", in->server_software);
+	server_name(a, in);
+	setvar_s(a, "SERVER_PORT", in->server_port);
 	snprintf(num, sizeof(num), "HTTP/1.%d", req->version_minor);
-	setvar_s(&a, "SERVER_PROTOCOL", num);
-	setvar(&a, "REQUEST_METHOD", req->method.p, req->method.len);
-	setvar(&a, "REQUEST_URI", req->target.p, req->target.len);
-	setvar_s(&a, "SCRIPT_NAME", in->script_name);
-	setvar_s(&a, "PATH_INFO", in->path_info);
-	if (in->path_info && *in->path_info) {
-		var_begin(&a);
-		put(&a, "PATH_TRANSLATED=", 16);
-		put(&a, in->document_root, strlen(in->document_root));
-		put(&a, in->path_info, strlen(in->path_info));
-		var_end(&a);
+	setvar_s(a, "SERVER_PROTOCOL", num);
+	setvar(a, "REQUEST_METHOD", req->method.p, req->method.len);
+	setvar(a, "REQUEST_URI", req->target.p, req->target.len);
+	setvar_s(a, "SCRIPT_NAME", in->script_name);
+	setvar_s(a, "PATH_INFO", in->path_info);
+	/* RFC 3875 4.1.6: PATH_INFO mapped into the document tree; without
+	 * a document root there is nothing to map it to */
+	if (in->path_info && *in->path_info && in->document_root && *in->document_root) {
+		var_begin(a);
+		put(a, "PATH_TRANSLATED=", 16);
+		put(a, in->document_root, strlen(in->document_root));
+		put(a, in->path_info, strlen(in->path_info));
+		var_end(a);
 	}
-	setvar(&a, "QUERY_STRING", req->query.p, req->query.len);
-	setvar_s(&a, "SCRIPT_FILENAME", in->script_filename);
-	setvar_s(&a, "DOCUMENT_ROOT", in->document_root);
-	setvar_s(&a, "REMOTE_ADDR", in->remote_addr);
-	setvar_s(&a, "REMOTE_PORT", in->remote_port);
+	setvar(a, "QUERY_STRING", req->query.p, req->query.len);
+	setvar_s(a, "SCRIPT_FILENAME", in->script_filename);
+	setvar_s(a, "DOCUMENT_ROOT", in->document_root);
+	setvar_s(a, "REMOTE_ADDR", in->remote_addr);
+	setvar_s(a, "REMOTE_PORT", in->remote_port);
 	if (in->https)
-		setvar_s(&a, "HTTPS", "on");
+		setvar_s(a, "HTTPS", "on");
 	if (in->has_body) {
+		/* RFC 3875 4.1.2, 4.1.3: both describe a message body */
 		snprintf(num, sizeof(num), "%lld", in->content_length);
-		setvar_s(&a, "CONTENT_LENGTH", num);
+		setvar_s(a, "CONTENT_LENGTH", num);
+		const struct http_header *h = find_header(req, "content-type");
+		if (h)
+			setvar(a, "CONTENT_TYPE", h->value.p, h->value.len);
 	}
-	const struct http_header *h = find_header(req, "content-type");
-	if (h)
-		setvar(&a, "CONTENT_TYPE", h->value.p, h->value.len);
-	h = find_header(req, "authorization");
+	const struct http_header *h = find_header(req, "authorization");
 	if (h) {
 		size_t n = 0;
 		while (n < h->value.len && h->value.p[n] != ' ')
 			n++;
-		setvar(&a, "AUTH_TYPE", h->value.p, n);
+		setvar(a, "AUTH_TYPE", h->value.p, n);
 	}
-	http_vars(&a, req);
+	http_vars(a, req);
 	for (size_t i = 0; i < in->nextra; i++) {
-		var_begin(&a);
-		put(&a, in->extra[i], strlen(in->extra[i]));
-		var_end(&a);
+		var_begin(a);
+		put(a, in->extra[i], strlen(in->extra[i]));
+		var_end(a);
 	}
+}
+
+void cgi_env_size(const struct cgi_env_in *in, size_t *arena_bytes, size_t *nvars)
+{
+	struct arena a = {.p = NULL};
+	build(&a, in);
+	*arena_bytes = a.len;
+	*nvars = a.n;
+}
+
+int cgi_env_build(const struct cgi_env_in *in, char *arena, size_t cap, char **envp, size_t envcap)
+{
+	struct arena a = {.p = arena, .cap = cap, .envp = envp, .envcap = envcap};
+	if (!arena || envcap == 0)
+		return -1;
+	build(&a, in);
 	if (a.overflow)
 		return -1;
 	envp[a.n] = NULL;

@@ -10,17 +10,18 @@
 
 struct cgi_env_in {
 	const struct http_request *req;
-	const char *script_name;     /* URL path of the script, decoded */
-	const char *path_info;	     /* decoded; "" when none */
-	const char *script_filename; /* file system path */
-	const char *document_root;
-	const char *server_name; /* used when the request has no Host */
+	const char *script_name;	/* URL path of the script, decoded */
+	const char *path_info;		/* decoded; "" when none */
+	const char *script_filename;	/* file system path */
+	const char *document_root;	/* NULL or "": no PATH_TRANSLATED */
+	const char *server_name;	/* used when the request has no Host */
+	const char *pinned_server_name; /* NULL, or SERVER_NAME whatever the Host */
 	const char *server_port;
 	const char *server_software;
 	const char *remote_addr;
 	const char *remote_port;
 	int https;
-	int has_body;		  /* CONTENT_LENGTH is set only with a body */
+	int has_body;		  /* CONTENT_LENGTH and CONTENT_TYPE: only with a body */
 	long long content_length; /* the true length (decoded for chunked) */
 	const char *const *extra; /* "NAME=value" appended last (env, PATH) */
 	size_t nextra;
@@ -30,5 +31,9 @@ struct cgi_env_in {
  * terminated. Returns the number of variables, or -1 if the arena or envp
  * is too small. */
 int cgi_env_build(const struct cgi_env_in *in, char *arena, size_t cap, char **envp, size_t envcap);
+
+/* What cgi_env_build needs for in, exactly: *arena_bytes of arena and
+ * *nvars variables (envp needs *nvars + 1 entries, for the NULL). */
+void cgi_env_size(const struct cgi_env_in *in, size_t *arena_bytes, size_t *nvars);
 
 #endif

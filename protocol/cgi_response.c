@@ -23,7 +23,9 @@ static int parse_status(struct http_slice v, struct cgi_response *r)
 			return -1;
 		st = st * 10 + (v.p[i] - '0');
 	}
-	if (st < 100 || st > 599)
+	/* a final status only: a 1xx sent as the answer would leave the
+	 * client taking the next response for this one's (RFC 9110 15.2) */
+	if (st < 200 || st > 599)
 		return -1;
 	if (v.len > 3 && v.p[3] != ' ' && v.p[3] != '\t')
 		return -1;
@@ -78,6 +80,10 @@ static int parse_line(const char *line, size_t n, struct http_header *h)
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan)
 {
+	/* r describes this buffer whatever the result (see http_parse_request) */
+	memset(r, 0, sizeof(*r));
+	r->fields = fields;
+	r->content_length = -1;
 	/* find the empty line */
 	size_t end = 0;
 	size_t i = *scan;
@@ -109,9 +115,6 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 	if (end > max_head)
 		return -1;
 
-	memset(r, 0, sizeof(*r));
-	r->fields = fields;
-	r->content_length = -1;
 	size_t pos = 0;
 	int seen_status = 0, seen_location = 0, seen_length = 0;
 	for (;;) {

@@ -21,11 +21,13 @@ struct cgi_response {
 
 /* Parse buf[0..len). Returns 1 when the block is complete, 0 when more is
  * needed, -1 when the output is not a valid CGI response (502): a malformed
- * line, an invalid name, CR/NUL/control characters in a value, a bad Status
- * or Content-Length, more than max_fields fields or more than max_head
- * bytes. Fields not passed to the client (Status, hop-by-hop fields, Date,
- * Server, Content-Length) are left out of fields[]. *scan must be 0 on the
- * first call. */
+ * line, an invalid name, CR/NUL/control characters in a value, a Status
+ * that is not 3 digits from 200 to 599 (a 1xx is refused), a bad
+ * Content-Length, more than max_fields fields or more than max_head bytes.
+ * Fields not passed to the client (Status, hop-by-hop fields, Date, Server,
+ * Content-Length) are left out of fields[]. *scan must be 0 on the first
+ * call. r is reset on entry, whatever the result: after 0 or -1 it holds
+ * no field of an earlier call. */
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan);
 

@@ -156,7 +156,7 @@ void fcgi_decoder_init(struct fcgi_decoder *d, unsigned request_id)
 size_t fcgi_decode(struct fcgi_decoder *d, const unsigned char *in, size_t len, struct fcgi_event *ev)
 {
 	size_t i = 0;
-	ev->type = FCGI_EV_NONE;
+	*ev = (struct fcgi_event){.type = FCGI_EV_NONE}; /* no data of an earlier event */
 	while (i < len) {
 		switch (d->state) {
 		case D_HEADER: {

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "http_parser.h"
+
 enum {
 	S_SIZE,	   /* hex digits of chunk-size */
 	S_EXT_BWS, /* whitespace after chunk-size: a ';' must follow */
@@ -11,10 +13,11 @@ enum {
 	S_DATA,	   /* chunk data */
 	S_DATA_CR, /* CRLF after data */
 	S_DATA_LF,
-	S_TRAILER, /* start of a trailer line (or the final empty line) */
-	S_TRAILER_LINE,
-	S_TRAILER_LF, /* after CR of a trailer line */
-	S_FINAL_LF,   /* after CR of the final empty line */
+	S_TRAILER,	 /* start of a trailer line (or the final empty line) */
+	S_TRAILER_NAME,	 /* in a trailer field's name */
+	S_TRAILER_VALUE, /* after its ':' */
+	S_TRAILER_LF,	 /* after CR of a trailer line */
+	S_FINAL_LF,	 /* after CR of the final empty line */
 	S_DONE,
 };
 
@@ -25,6 +28,7 @@ void http_chunked_init(struct http_chunked *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = S_SIZE;
+	c->max_body = UINT64_MAX;
 }
 
 static int hexval(unsigned char ch)
@@ -70,6 +74,11 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 					goto bad; /* would overflow 2^60: nobody sends that */
 				c->remaining = c->remaining * 16 + (uint64_t)h;
 				c->digits++;
+				/* refused as soon as it is declared, before its bytes */
+				if (c->remaining > c->max_body - c->total) {
+					rc = CHUNKED_TOO_LARGE;
+					goto fail;
+				}
 				i++;
 				break;
 			}
@@ -80,14 +89,11 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 				c->line_len = c->digits;
 				break;
 			}
-			if (ch == '\r') {
-				c->state = S_SIZE_LF;
-				i++;
-				break;
-			}
-			if (ch == '\n')
-				goto size_done_lf;
-			goto bad;
+			if (ch != '\r')
+				goto bad; /* a bare LF too: framing lines end in CRLF */
+			c->state = S_SIZE_LF;
+			i++;
+			break;
 		}
 		case S_EXT_BWS:
 			/* chunk-ext = *( BWS ";" ...): "5 \r\n" has no extension
@@ -110,10 +116,8 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 				i++;
 				break;
 			}
-			if (ch == '\n')
-				goto size_done_lf;
 			if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-				goto bad;
+				goto bad; /* LF included */
 			if (++c->line_len > MAX_LINE)
 				goto bad;
 			i++;
@@ -121,10 +125,10 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 		case S_SIZE_LF:
 			if (ch != '\n')
 				goto bad;
-		size_done_lf:
 			i++;
 			c->digits = 0;
 			c->line_len = 0;
+			c->total += c->remaining;
 			c->state = c->remaining ? S_DATA : S_TRAILER;
 			break;
 		case S_DATA: {
@@ -141,13 +145,11 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 			break;
 		}
 		case S_DATA_CR:
-			if (ch == '\r') {
-				c->state = S_DATA_LF;
-				i++;
-				break;
-			}
-			/* fall through: accept a bare LF like the head parser */
-			/* FALLTHROUGH */
+			if (ch != '\r')
+				goto bad;
+			c->state = S_DATA_LF;
+			i++;
+			break;
 		case S_DATA_LF:
 			if (ch != '\n')
 				goto bad;
@@ -155,44 +157,43 @@ int http_chunked_decode(struct http_chunked *c, const char *in, size_t inlen, ch
 			c->state = S_SIZE;
 			break;
 		case S_TRAILER:
+			/* a trailer field line or the final empty line */
 			if (ch == '\r') {
 				c->state = S_FINAL_LF;
 				i++;
 				break;
 			}
-			if (ch == '\n') {
-				i++;
-				c->state = S_DONE;
-				rc = CHUNKED_DONE;
-				goto out;
-			}
-			c->state = S_TRAILER_LINE;
+			if (!http_is_tchar(ch))
+				goto bad; /* an empty name, obs-fold, a bare LF */
+			c->state = S_TRAILER_NAME;
 			c->tname_len = 0;
-			c->in_tname = 1;
 			break;
-		case S_TRAILER_LINE:
-			if (c->in_tname && ch == ':') {
-				c->in_tname = 0;
+		case S_TRAILER_NAME:
+			/* field-name = token, then ':' at once (RFC 9112 5.1) */
+			if (ch == ':') {
 				if (c->tname_len <= sizeof(c->tname) && forbidden_trailer(c->tname, c->tname_len))
 					goto bad;
-			} else if (c->in_tname) {
+				c->state = S_TRAILER_VALUE;
+			} else if (http_is_tchar(ch)) {
 				if (c->tname_len < sizeof(c->tname))
 					c->tname[c->tname_len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
 				if (c->tname_len <= sizeof(c->tname))
 					c->tname_len++;
+			} else {
+				goto bad;
 			}
+			if (++c->trailer_len > MAX_TRAILERS)
+				goto bad;
+			i++;
+			break;
+		case S_TRAILER_VALUE:
 			if (ch == '\r') {
 				c->state = S_TRAILER_LF;
 				i++;
 				break;
 			}
-			if (ch == '\n') {
-				i++;
-				c->state = S_TRAILER;
-				break;
-			}
 			if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-				goto bad;
+				goto bad; /* LF and other controls, as in the head */
 			if (++c->trailer_len > MAX_TRAILERS)
 				goto bad;
 			i++;
@@ -221,7 +222,9 @@ out:
 	*produced = o;
 	return rc;
 bad:
+	rc = CHUNKED_ERROR;
+fail:
 	*consumed = i;
 	*produced = o;
-	return CHUNKED_ERROR;
+	return rc;
 }

@@ -1,6 +1,7 @@
 /* HTTP/1.x request head parser. See http_parser.h. */
 #include "http_parser.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 /* RFC 9110 5.6.2 token characters. */
@@ -108,6 +109,90 @@ static int next_line(const char *buf, size_t end, size_t *pos, const char **line
 	return 0;
 }
 
+static int hexdig(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* RFC 3986 2.3 unreserved and 2.2 sub-delims: what a reg-name holds
+ * besides pct-encoded octets. */
+static int unreserved_or_sub_delim(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("-._~!$&'()*+,;=", c));
+}
+
+/* RFC 3986 3.2.2: IPv6address / IPvFuture, between the brackets. */
+static int ip_literal_valid(const char *p, size_t n)
+{
+	if (n >= 2 && (p[0] == 'v' || p[0] == 'V')) {
+		/* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+		size_t i = 1;
+		while (i < n && hexdig((unsigned char)p[i]))
+			i++;
+		if (i == 1 || i >= n || p[i] != '.' || i + 1 == n)
+			return -1;
+		for (i++; i < n; i++)
+			if (p[i] != ':' && !unreserved_or_sub_delim((unsigned char)p[i]))
+				return -1;
+		return 0;
+	}
+	/* IPv6address: h16 groups, one "::" at most, an IPv4 tail */
+	char a[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+	if (n == 0 || n >= sizeof(a))
+		return -1;
+	memcpy(a, p, n);
+	a[n] = 0;
+	return inet_pton(AF_INET6, a, bin) == 1 ? 0 : -1;
+}
+
+int http_host_split(struct http_slice v, struct http_slice *name, struct http_slice *port)
+{
+	*name = (struct http_slice){v.p, 0};
+	*port = (struct http_slice){v.p, 0};
+	if (v.len == 0)
+		return 0; /* an empty Host is valid (RFC 9112 3.2) */
+	const unsigned char *p = (const unsigned char *)v.p;
+	size_t i = 0;
+	if (p[0] == '[') {
+		const char *rb = memchr(v.p, ']', v.len);
+		if (!rb || ip_literal_valid(v.p + 1, (size_t)(rb - v.p) - 1) < 0)
+			return -1;
+		i = (size_t)(rb - v.p) + 1;
+	} else {
+		while (i < v.len && p[i] != ':') {
+			if (p[i] == '%') {
+				if (i + 2 >= v.len || !hexdig(p[i + 1]) || !hexdig(p[i + 2]))
+					return -1;
+				i += 3;
+				continue;
+			}
+			if (!unreserved_or_sub_delim(p[i]))
+				return -1; /* '@' (userinfo), '/', spaces, ... */
+			i++;
+		}
+		if (i == 0)
+			return -1; /* a port without a host */
+	}
+	*name = (struct http_slice){v.p, i};
+	if (i == v.len)
+		return 0;
+	if (p[i] != ':')
+		return -1;
+	for (size_t k = i + 1; k < v.len; k++)
+		if (p[k] < '0' || p[k] > '9')
+			return -1;
+	*port = (struct http_slice){v.p + i + 1, v.len - i - 1};
+	return 0;
+}
+
+static int host_valid(struct http_slice v)
+{
+	struct http_slice name, port;
+	return http_host_split(v, &name, &port);
+}
+
 static int parse_version(const char *p, size_t n, int *minor)
 {
 	if (n != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' || p[7] < '0' || p[7] > '9')
@@ -129,6 +214,8 @@ static int parse_target(struct http_request *r)
 	}
 	if (r->method_id == HTTP_CONNECT) {
 		r->authority = r->target; /* authority-form; routed to nothing */
+		if (host_valid(r->authority) < 0)
+			return -400;
 		r->path = (struct http_slice){"", 0};
 		return 0;
 	}
@@ -150,9 +237,11 @@ static int parse_target(struct http_request *r)
 		size_t al = 0;
 		while (skip + al < n && a[al] != '/' && a[al] != '?')
 			al++;
-		if (al == 0)
-			return -400;
 		r->authority = (struct http_slice){a, al};
+		/* no userinfo, and a host: an "http" URI with an empty host is
+		 * invalid (RFC 9110 4.2.1) */
+		if (al == 0 || host_valid(r->authority) < 0)
+			return -400;
 		p = a + al;
 		n -= skip + al;
 		if (n == 0 || p[0] == '?') {
@@ -313,7 +402,7 @@ static int apply_header(struct http_request *r, const struct http_header *h, str
 			return -400;
 		seen->ct = 1;
 	} else if (http_slice_ieq(h->name, "host")) {
-		if (r->has_host)
+		if (r->has_host || host_valid(h->value) < 0)
 			return -400;
 		r->has_host = 1;
 		r->host = h->value;
@@ -336,6 +425,12 @@ static int apply_header(struct http_request *r, const struct http_header *h, str
 int http_parse_request(const char *buf, size_t len, const struct http_limits *lim, struct http_header *headers,
 		       struct http_request *req, size_t *scan)
 {
+	/* Whatever this returns, req describes this buffer and nothing
+	 * older: a caller that logs a refused request must not find the
+	 * previous request's slices here. */
+	memset(req, 0, sizeof(*req));
+	req->headers = headers;
+	req->content_length = -1;
 	/* RFC 9112 2.2: ignore empty lines before the request line. */
 	size_t start = 0;
 	while (start < len && (buf[start] == '\n' || buf[start] == '\r')) {
@@ -362,9 +457,6 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 		return 0;
 	}
 
-	memset(req, 0, sizeof(*req));
-	req->headers = headers;
-	req->content_length = -1;
 	size_t pos = start;
 	const char *line;
 	size_t llen;
@@ -386,6 +478,8 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 		if (llen == 0)
 			break;
 		if (req->nheaders >= lim->header_count)
+			return -431;
+		if (lim->header_field && llen > lim->header_field)
 			return -431;
 		struct http_header *h = &headers[req->nheaders];
 		rc = parse_header_line(line, llen, h);

@@ -83,3 +83,24 @@ check() {
 	assert_equal "$status" 1
 	assert_output --partial "/nonexistent.json: No such file or directory"
 }
+
+@test "limits.header_field is a size between 64 bytes and 1M" {
+	check '{"limits": {"header_field": "16K"}, "routes": [{"prefix": "/", "backend": "s"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_success
+	check '{"limits": {"header_field": 8},
+ "routes": [{"prefix": "/", "backend": "s"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:1:29: limits.header_field: size out of range (64 to 1048576 bytes)"
+}
+
+@test "a route's server_name is a host without a port" {
+	check '{"routes": [{"prefix": "/", "backend": "s", "server_name": "www.example.com"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_success
+	check '{"routes": [{"prefix": "/", "backend": "s", "server_name": "www.example.com:80"}],
+ "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:1:60: routes[0].server_name: expected a host name or IP address, without a port"
+}

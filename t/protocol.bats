@@ -294,3 +294,70 @@ PY
 	run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
 	assert_line "CONTENT_LENGTH=3"
 }
+
+@test "an invalid Host or userinfo in an absolute-form target is 400 (RFC 9112 3.2)" {
+	cpm_start
+	for req in "GET /env.sh HTTP/1.1\r\nHost: evil.com:99/../x\r\n\r\n" \
+		"GET http://u@h/env.sh HTTP/1.1\r\nHost: h\r\n\r\n" \
+		"GET /env.sh HTTP/1.1\r\nHost: u@h\r\n\r\n" \
+		"GET /env.sh HTTP/1.1\r\nHost: [::1\r\n\r\n" \
+		"GET /env.sh HTTP/1.0\r\nHost: a b\r\n\r\n"; do
+		run raw "$req"
+		assert_line --regexp '^HTTP/1.1 400'
+		refute_line --partial "SERVER_NAME="
+	done
+	# valid ones still reach the script
+	run raw "GET /env.sh HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "SERVER_NAME=[::1]"
+	assert_line "HTTP_HOST=[::1]:8080"
+	run raw "GET /env.sh HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+}
+
+@test "a PATH_INFO near the request-line limit fits the CGI environment" {
+	cpm_start
+	long=$(head -c 8150 /dev/zero | tr '\0' p)
+	run raw "GET /env.sh/$long HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "PATH_INFO=/$long"
+	assert_line "PATH_TRANSLATED=$APPS/$long"
+	refute_output --partial "environment"
+}
+
+@test "CONTENT_TYPE comes with a body only" {
+	cpm_start
+	run raw "GET /env.sh HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	refute_line --partial "CONTENT_TYPE="
+	refute_line --partial "HTTP_CONTENT_TYPE="
+	run raw "POST /env.sh HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+	assert_line "CONTENT_TYPE=text/plain"
+	assert_line "CONTENT_LENGTH=2"
+}
+
+@test "a script's Status: 1xx is 502, not a final response" {
+	cpm_start
+	for st in 100 101 199; do
+		run raw "GET /status.sh?$st HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+		assert_line --regexp '^HTTP/1.1 502'
+		refute_line --regexp "^HTTP/1.1 $st"
+		refute_line --partial "status body"
+	done
+	run raw "GET /status.sh?200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+}
+
+@test "chunked framing lines end in CRLF; trailer names are tokens" {
+	cpm_start
+	for body in "3\nabc\r\n0\r\n\r\n" "3\r\nabc\n0\r\n\r\n" "3\r\nabc\r\n0\n\r\n" "3\r\nabc\r\n0\r\nT: 1\n\r\n" \
+		"3\r\nabc\r\n0\r\n\n" "3\r\nabc\r\n0\r\nX : 1\r\n\r\n" "3\r\nabc\r\n0\r\n folded: 1\r\n\r\n" \
+		"3\r\nabc\r\n0\r\nX(y): 1\r\n\r\n"; do
+		run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n$body"
+		assert_line --regexp '^HTTP/1.1 400'
+		refute_line --regexp '^HTTP/1.1 200'
+	done
+	run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "CONTENT_LENGTH=3"
+}

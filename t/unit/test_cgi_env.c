@@ -300,11 +300,157 @@ static void test_arena(void)
 	free(envp);
 }
 
+/* cgi_env_size is exact: a build into exactly that much succeeds, with
+ * the same count, and one byte or one entry less fails. */
+static void check_exact(const struct cgi_env_in *in)
+{
+	size_t bytes, nvars;
+	cgi_env_size(in, &bytes, &nvars);
+	char *arena = malloc(bytes);
+	char **envp = malloc((nvars + 1) * sizeof(char *));
+	int n = cgi_env_build(in, arena, bytes, envp, nvars + 1);
+	CHECK_EQ_INT(n, nvars);
+	if (n > 0) {
+		CHECK(env_well_formed(envp, n, arena, bytes));
+		size_t used = 0;
+		for (int i = 0; i < n; i++)
+			used += strlen(envp[i]) + 1;
+		CHECK_EQ_INT(used, bytes);
+	}
+	CHECK_EQ_INT(cgi_env_build(in, arena, bytes - 1, envp, nvars + 1), -1);
+	CHECK_EQ_INT(cgi_env_build(in, arena, bytes, envp, nvars), -1);
+	free(arena);
+	free(envp);
+}
+
+static void test_size(void)
+{
+	struct cgi_env_in in = base_in();
+	CHECK_EQ_INT(parse(FULL_REQ), 1);
+	check_exact(&in);
+	in.https = 1;
+	in.has_body = 0;
+	in.document_root = NULL;
+	check_exact(&in);
+	CHECK_EQ_INT(parse("GET / HTTP/1.0\r\n\r\n"), 1);
+	check_exact(&in);
+
+	/* PATH_INFO, SCRIPT_NAME, SCRIPT_FILENAME, REQUEST_URI and
+	 * QUERY_STRING near 8 KiB each, with many fields: an arena guessed from
+	 * the head's size (the old head_len * 2 + 8192) was too small */
+	size_t k = 8000;
+	char *path = malloc(k + 1), *name = malloc(k + 1), *file = malloc(k + 1);
+	memset(path, 'p', k);
+	memset(name, 'n', k);
+	memset(file, 'f', k);
+	path[0] = name[0] = file[0] = '/';
+	path[k] = name[k] = file[k] = 0;
+	size_t rl = 2 * k + 64 * 40 + 100;
+	char *req = malloc(rl);
+	int len = snprintf(req, rl, "GET /s%s?%s HTTP/1.1\r\nHost: h\r\n", path, path + 1);
+	for (int i = 0; i < 40; i++)
+		len += snprintf(req + len, rl - (size_t)len, "X-%02d: %050d\r\n", i, i);
+	len += snprintf(req + len, rl - (size_t)len, "\r\n");
+	struct http_limits lim = {.request_line = 32768, .header_size = 65536, .header_count = MAXH};
+	size_t scan = 0;
+	CHECK_EQ_INT(http_parse_request(req, (size_t)len, &lim, H, &R, &scan), 1);
+	in = base_in();
+	in.path_info = path;
+	in.script_name = name;
+	in.script_filename = file;
+	size_t bytes, nvars;
+	cgi_env_size(&in, &bytes, &nvars);
+	CHECK(bytes > R.head_len * 2 + 8192);
+	check_exact(&in);
+	char *arena = malloc(bytes);
+	char **envp = malloc((nvars + 1) * sizeof(char *));
+	CHECK_EQ_INT(cgi_env_build(&in, arena, bytes, envp, nvars + 1), nvars);
+	CHECK_EQ_INT(strlen(env_get(envp, "PATH_INFO")), k);
+	CHECK_EQ_INT(strlen(env_get(envp, "SCRIPT_NAME")), k);
+	CHECK_EQ_INT(strlen(env_get(envp, "SCRIPT_FILENAME")), k);
+	CHECK_EQ_INT(strlen(env_get(envp, "REQUEST_URI")), 2 * k + 2);
+	CHECK_EQ_INT(strlen(env_get(envp, "QUERY_STRING")), k - 1);
+	CHECK_EQ_INT(strlen(env_get(envp, "PATH_TRANSLATED")), strlen("/srv/cgi") + k);
+	CHECK_EQ_INT(env_count_prefix(envp, "HTTP_X_"), 40);
+	free(arena);
+	free(envp);
+	free(req);
+	free(path);
+	free(name);
+	free(file);
+}
+
+/* RFC 3875 4.1.3: CONTENT_TYPE describes a body; 4.1.6: PATH_TRANSLATED
+ * needs a document root to map PATH_INFO into. */
+static void test_body_and_root(void)
+{
+	struct cgi_env_in in = base_in();
+	CHECK_EQ_INT(parse("GET /s.sh/x HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n\r\n"), 1);
+	in.has_body = 0;
+	int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_TYPE"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_LENGTH"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_CONTENT_TYPE"), NULL);
+	in.has_body = 1;
+	in.content_length = 0;
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_TYPE"), "text/plain");
+	CHECK_EQ_STR(env_get(ENVP, "CONTENT_LENGTH"), "0");
+
+	CHECK_EQ_STR(env_get(ENVP, "PATH_TRANSLATED"), "/srv/cgi/extra/path");
+	in.document_root = "";
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "PATH_TRANSLATED"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "PATH_INFO"), "/extra/path");
+	CHECK_EQ_STR(env_get(ENVP, "DOCUMENT_ROOT"), "");
+	in.document_root = NULL;
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "PATH_TRANSLATED"), NULL);
+}
+
+/* A route's server_name is SERVER_NAME whatever the client sends; the
+ * client's Host stays in HTTP_HOST. */
+static void test_pinned_server_name(void)
+{
+	struct cgi_env_in in = base_in();
+	in.pinned_server_name = "pinned.example";
+	static const char *const reqs[] = {
+	    "GET / HTTP/1.1\r\nHost: evil.example:99\r\n\r\n",
+	    "GET http://abs.example/ HTTP/1.1\r\nHost: other\r\n\r\n",
+	    "GET / HTTP/1.0\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost:\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		CHECK_EQ_INT(parse(reqs[i]), 1);
+		int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+		CHECK(n > 0);
+		CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "pinned.example");
+		check_exact(&in);
+	}
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_HOST"), "");
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: evil.example:99\r\n\r\n"), 1);
+	cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_HOST"), "evil.example:99");
+	/* not pinned: the client's name; an empty Host: the configured one */
+	in.pinned_server_name = NULL;
+	cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "evil.example");
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 1);
+	cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "configured.example");
+}
+
 int main(void)
 {
 	test_full();
 	test_minimal();
 	test_server_name();
 	test_arena();
+	test_size();
+	test_body_and_root();
+	test_pinned_server_name();
 	return unit_done();
 }

@@ -58,10 +58,27 @@ static void test_status(void)
 	CHECK_EQ_INT(parse("status:503   Busy now  \n\n", &r), 1);
 	CHECK_EQ_INT(r.status, 503);
 	CHECK_SLICE(r.reason, "Busy now");
-	CHECK_EQ_INT(parse("Status: 100\r\n\r\n", &r), 1);
-	CHECK_EQ_INT(r.status, 100);
+	CHECK_EQ_INT(parse("Status: 200 OK\r\n\r\n", &r), 1);
+	CHECK_EQ_INT(r.status, 200);
 	CHECK_EQ_INT(parse("Status: 599 X\r\n\r\n", &r), 1);
 	CHECK_EQ_INT(r.status, 599);
+	/* the whole final range: 200 to 599 */
+	for (int st = 200; st <= 599; st++) {
+		char line[32];
+		snprintf(line, sizeof(line), "Status: %d\r\n\r\n", st);
+		if (!CHECK_EQ_INT(parse(line, &r), 1) || !CHECK_EQ_INT(r.status, st))
+			break;
+	}
+	/* an interim status is no answer: sent as the final one, the next
+	 * response on the connection would be taken for this one's */
+	for (int st = 100; st <= 199; st++) {
+		char line[32];
+		snprintf(line, sizeof(line), "Status: %d\r\n\r\n", st);
+		if (!CHECK_EQ_INT(rc_of(line), -1))
+			break;
+	}
+	CHECK_EQ_INT(rc_of("Status: 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"), -1);
+	CHECK_EQ_INT(rc_of("Status: 100 Continue\r\nContent-Type: text/plain\r\n\r\n"), -1);
 
 	/* no Status */
 	CHECK_EQ_INT(parse("Content-Type: text/html\r\n\r\n", &r), 1);
@@ -347,6 +364,39 @@ static void test_errors(void)
 	CHECK_EQ_INT(parse_n(f3, strlen(f3), 32768, 0, &r), -1);
 }
 
+/* After a complete parse, any other result leaves nothing of it in r. */
+static void test_reset_on_entry(void)
+{
+	static const struct {
+		const char *in;
+		int rc;
+	} cases[] = {
+	    {"", 0},
+	    {"\r", 0},
+	    {"Status: 200\r\n", 0},
+	    {"\r\n", -1},
+	    {"Status: 99\r\n\r\n", -1},
+	    {"X y: z\r\n\r\n", -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cgi_response r;
+		CHECK_EQ_INT(
+		    parse("Status: 302 Found\r\nLocation: http://x/\r\nContent-Length: 3\r\nContent-Type: a/b\r\n\r\n",
+			  &r),
+		    1);
+		CHECK_EQ_INT(r.nfields, 2);
+		CHECK_EQ_INT(parse(cases[i].in, &r), cases[i].rc);
+		CHECK_EQ_INT(r.status, 0);
+		CHECK_EQ_INT(r.reason.len, 0);
+		CHECK_EQ_INT(r.location.len, 0);
+		CHECK_EQ_INT(r.has_content_type, 0);
+		CHECK_EQ_INT(r.content_length, -1);
+		CHECK_EQ_INT(r.nfields, 0);
+		CHECK_EQ_INT(r.head_len, 0);
+		CHECK(r.fields == F);
+	}
+}
+
 int main(void)
 {
 	test_status();
@@ -355,5 +405,6 @@ int main(void)
 	test_endings();
 	test_incremental();
 	test_errors();
+	test_reset_on_entry();
 	return unit_done();
 }

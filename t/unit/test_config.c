@@ -241,6 +241,7 @@ static void test_defaults(void)
 	CHECK_EQ_INT(c->limit_request_line, 8192);
 	CHECK_EQ_INT(c->limit_header_count, 100);
 	CHECK_EQ_INT(c->limit_header_size, 32768);
+	CHECK_EQ_INT(c->limit_header_field, 8192);
 	CHECK_EQ_INT(c->limit_body, 10 * 1024 * 1024);
 	CHECK_EQ_INT(c->body_buffer, 64 * 1024);
 	CHECK_EQ_STR(c->access_log, "-");
@@ -386,6 +387,41 @@ static void test_errors(void)
 	EXPECT_ERR("{\n"
 		   "  \"routes\": [],\n" TAIL_BACKENDS "}\n",
 		   "2:13: routes: expected a non-empty array of routes");
+
+	/* a route's server_name: a host as a client sends it, without a port */
+	{
+		static const char *const good[] = {"www.example.com", "10.0.0.1", "[::1]", "[2001:db8::5]", "x"};
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			snprintf(buf, sizeof(buf),
+				 "{\"routes\": [{\"prefix\": \"/a/\", \"backend\": \"b\", \"server_name\": \"%s\"},\n"
+				 "  {\"prefix\": \"/\", \"backend\": \"b\"}],\n" TAIL_BACKENDS "}\n",
+				 good[i]);
+			struct config *c = load(buf);
+			CHECK(c != NULL);
+			if (!c)
+				continue;
+			CHECK_EQ_STR(c->routes[0].server_name, good[i]);
+			CHECK_EQ_STR(c->routes[1].server_name, NULL);
+			config_free(c);
+		}
+		static const char *const bad[] = {"a:80", "[::1]:80", "u@h", "a/b", "a b", "[::1", "::1"};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(buf, sizeof(buf),
+				 "{\n  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\", \"server_name\": "
+				 "\"%s\"}],\n" TAIL_BACKENDS "}\n",
+				 bad[i]);
+			EXPECT_ERR(buf,
+				   "2:61: routes[0].server_name: expected a host name or IP address, without a port");
+		}
+		EXPECT_ERR(
+		    "{\n  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\", \"server_name\": \"\"}],\n" TAIL_BACKENDS
+		    "}\n",
+		    "2:61: routes[0].server_name: expected a non-empty string");
+		EXPECT_ERR(
+		    "{\n  \"routes\": [{\"prefix\": \"/\", \"backend\": \"b\", \"server_name\": 1}],\n" TAIL_BACKENDS
+		    "}\n",
+		    "2:61: routes[0].server_name: expected a non-empty string");
+	}
 
 	/* root */
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\"b\": {\"type\": \"cgi\",\n"
@@ -616,6 +652,19 @@ static void test_sizes_durations(void)
 		   "2:30: limits.request_line: size out of range (64 to 1048576 bytes)");
 	EXPECT_ERR("{\n  \"limits\": {\"request_line\": \"16K\", \"header_size\": \"8K\"},\n" TAIL,
 		   "2:30: limits.request_line: larger than limits.header_size");
+	c = load("{\"limits\": {\"header_field\": \"4K\"},\n" TAIL);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->limit_header_field, 4096);
+		CHECK_EQ_INT(c->limit_header_size, 32768);
+		config_free(c);
+	}
+	EXPECT_ERR("{\n  \"limits\": {\"header_field\": 10},\n" TAIL,
+		   "2:30: limits.header_field: size out of range (64 to 1048576 bytes)");
+	EXPECT_ERR("{\n  \"limits\": {\"header_field\": \"2M\"},\n" TAIL,
+		   "2:30: limits.header_field: size out of range (64 to 1048576 bytes)");
+	EXPECT_ERR("{\n  \"limits\": {\"header_field\": \"8 K\"},\n" TAIL,
+		   "2:30: limits.header_field: expected a size (bytes, or a number with K, M or G)");
 	EXPECT_ERR("{\n  \"limits\": {\"header_count\": 0},\n" TAIL,
 		   "2:30: limits.header_count: expected an integer between 1 and 10000");
 

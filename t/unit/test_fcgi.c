@@ -238,9 +238,34 @@ static void test_decode_errors(void)
 	CHECK_EQ_INT(proto, FCGI_OVERLOADED);
 }
 
+/* An event carries only what this call produced: after a STDOUT event, a
+ * call that makes no event (a partial header) leaves no data in ev. */
+static void test_decode_event_reset(void)
+{
+	unsigned char b[512];
+	size_t n = build_reply(b, 3);
+	struct fcgi_decoder d;
+	fcgi_decoder_init(&d, 3);
+	struct fcgi_event ev;
+	size_t i = 0;
+	do
+		i += fcgi_decode(&d, b + i, n - i, &ev);
+	while (ev.type != FCGI_EV_STDOUT && i < n);
+	CHECK_EQ_INT(ev.type, FCGI_EV_STDOUT);
+	CHECK(ev.data != NULL && ev.len > 0);
+	fcgi_decoder_init(&d, 3);
+	CHECK_EQ_INT(fcgi_decode(&d, b, 3, &ev), 3);
+	CHECK_EQ_INT(ev.type, FCGI_EV_NONE);
+	CHECK(ev.data == NULL);
+	CHECK_EQ_INT(ev.len, 0);
+	CHECK_EQ_INT(ev.app_status, 0);
+	CHECK_EQ_INT(ev.protocol_status, 0);
+}
+
 int main(void)
 {
 	test_params();
+	test_decode_event_reset();
 	test_params_large();
 	test_headers();
 	test_decode_splits();

@@ -386,6 +386,42 @@ static void test_limits(void)
 	CHECK_EQ_INT(parse_lim(h3, strlen(h3), &lim, &r), -431);
 	lim.header_count = 3;
 
+	/* one field line: name, colon, OWS and value, without the CRLF */
+	{
+		struct http_limits fl = {
+		    .request_line = 8192, .header_size = 65536, .header_count = 10, .header_field = 16};
+		const char *f16 = "GET / HTTP/1.1\r\nHost: h\r\nX-Field: 1234567\r\n\r\n"; /* 16 */
+		CHECK_EQ_INT(parse_lim(f16, strlen(f16), &fl, &r), 1);
+		const char *f17 = "GET / HTTP/1.1\r\nHost: h\r\nX-Field: 12345678\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(f17, strlen(f17), &fl, &r), -431);
+		const char *lf17 = "GET / HTTP/1.1\nHost: h\nX-Field: 12345678\n\n";
+		CHECK_EQ_INT(parse_lim(lf17, strlen(lf17), &fl, &r), -431);
+		/* OWS counts: it is part of the line */
+		const char *ows = "GET / HTTP/1.1\r\nHost: h\r\nX-Field:  1234567\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(ows, strlen(ows), &fl, &r), -431);
+		/* a long name is limited like a long value */
+		const char *name = "GET / HTTP/1.1\r\nHost: h\r\nX-Very-Long-Field-Name:\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(name, strlen(name), &fl, &r), -431);
+		/* the request line is not a field line */
+		const char *rl = "GET /a-path-longer-than-16 HTTP/1.1\r\nHost: h\r\n\r\n";
+		CHECK_EQ_INT(parse_lim(rl, strlen(rl), &fl, &r), 1);
+		/* 0: only header_size applies */
+		fl.header_field = 0;
+		CHECK_EQ_INT(parse_lim(f17, strlen(f17), &fl, &r), 1);
+		/* a 16 KiB field name within a 32 KiB head */
+		char *big = malloc(20000);
+		int bl = snprintf(big, 20000, "GET / HTTP/1.1\r\nHost: h\r\nX-");
+		memset(big + bl, 'n', 16384);
+		bl += 16384;
+		bl += snprintf(big + bl, 20000 - (size_t)bl, ": v\r\n\r\n");
+		struct http_limits dl = {
+		    .request_line = 8192, .header_size = 32768, .header_count = 100, .header_field = 8192};
+		CHECK_EQ_INT(parse_lim(big, (size_t)bl, &dl, &r), -431);
+		dl.header_field = 16384 + 5;
+		CHECK_EQ_INT(parse_lim(big, (size_t)bl, &dl, &r), 1);
+		free(big);
+	}
+
 	/* head size: the whole head including the final empty line */
 	const char *hs = "GET / HTTP/1.1\r\nHost: h\r\nX-Fill: 0123456789\r\n\r\n";
 	size_t hn = strlen(hs);
@@ -504,6 +540,208 @@ static void test_helpers(void)
 	CHECK(!http_is_tchar('@') && !http_is_tchar(',') && !http_is_tchar('/') && !http_is_tchar('\t'));
 }
 
+/* Every slice of r is empty or lies in buf[0..len) (the path may also be
+ * the constant "/" of an absolute-form target without one). */
+static int slice_in(struct http_slice sl, const char *buf, size_t len)
+{
+	return sl.len == 0 || (sl.p >= buf && sl.p + sl.len <= buf + len);
+}
+
+static int consistent(const struct http_request *r, const char *buf, size_t len, unsigned maxh)
+{
+	int ok = slice_in(r->method, buf, len) && slice_in(r->target, buf, len) && slice_in(r->query, buf, len) &&
+		 slice_in(r->authority, buf, len) && slice_in(r->host, buf, len) &&
+		 (slice_in(r->path, buf, len) || (r->path.len == 1 && r->path.p[0] == '/'));
+	ok = ok && r->headers == H && r->nheaders <= maxh && r->head_len <= len;
+	for (unsigned i = 0; ok && i < r->nheaders; i++)
+		ok = slice_in(H[i].name, buf, len) && slice_in(H[i].value, buf, len);
+	return ok;
+}
+
+/* After a successful parse, a parse of anything else leaves nothing of the
+ * first request in req, whatever it returns (the caller logs a refused
+ * request from req). */
+static void test_reset_on_entry(void)
+{
+	struct http_limits lim = {.request_line = 40, .header_size = 200, .header_count = 3};
+	char many_empty[80];
+	memset(many_empty, '\n', 70);
+	strcpy(many_empty + 70, "GET / HT");
+	char longline[128];
+	snprintf(longline, sizeof(longline), "GET /%050d HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+	char bighead[300];
+	snprintf(bighead, sizeof(bighead), "GET / HTTP/1.1\r\nHost: h\r\nX: %0250d", 0);
+	const struct {
+		const char *in;
+		int rc;
+		int has_method; /* the request line was parsed before the refusal */
+	} cases[] = {
+	    {"\r\r", -400, 0},
+	    {"\r", 0, 0},
+	    {"\r\n\r", 0, 0},
+	    {"", 0, 0},
+	    {"GET", 0, 0},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n", 0, 0},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n\r", 0, 0},
+	    {"\rGET / HTTP/1.1\r\nHost: h\r\n\r\n", -400, 0},
+	    {"GET / HTTP/1.1\rHost: h\r\n\r\n", -400, 0},
+	    {"G@T / HTTP/1.1\r\nHost: h\r\n\r\n", -400, 1},
+	    {"GET / HTTP/1.1\r\nHost: h\r\nX(y): 1\r\n\r\n", -400, 1},
+	    {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", -400, 1},
+	    {"GET / HTTP/1.1\r\n\r\n", -400, 1},
+	    {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", -505, 1},
+	    {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -501, 1},
+	    {"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", -431, 1},
+	    {many_empty, -400, 0},
+	    {longline, -414, 0},
+	    {bighead, -431, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* the earlier request lives in a buffer of its own */
+		char first[] = "POST http://a.example/x?q HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: "
+			       "close\r\nExpect: 100-continue\r\n\r\n";
+		struct http_request r;
+		size_t scan = 0;
+		CHECK_EQ_INT(http_parse_request(first, strlen(first), &LIM, H, &r, &scan), 1);
+		size_t n = strlen(cases[i].in);
+		char *buf = malloc(n + 1);
+		memcpy(buf, cases[i].in, n + 1);
+		scan = 0;
+		int rc = http_parse_request(buf, n, &lim, H, &r, &scan);
+		if (!CHECK_EQ_INT(rc, cases[i].rc) || !CHECK(consistent(&r, buf, n, lim.header_count))) {
+			fputs("  input: ", stderr);
+			unit_print_escaped(buf, n);
+			fputc('\n', stderr);
+		}
+		CHECK_EQ_INT(r.method.len != 0, cases[i].has_method);
+		CHECK_EQ_INT(r.head_len, 0);
+		CHECK_EQ_INT(r.content_length, -1);
+		CHECK_EQ_INT(r.expect_continue, 0);
+		CHECK_EQ_INT(r.authority.len, 0);
+		if (!cases[i].has_method) {
+			CHECK_EQ_INT(r.target.len, 0);
+			CHECK_EQ_INT(r.path.len, 0);
+			CHECK_EQ_INT(r.nheaders, 0);
+			CHECK_EQ_INT(r.host.len, 0);
+			CHECK_EQ_INT(r.has_host, 0);
+			CHECK_EQ_INT(r.method_id, HTTP_OTHER);
+			CHECK_EQ_INT(r.keep_alive, 0);
+			CHECK_EQ_INT(r.conn_close, 0);
+		}
+		free(buf);
+	}
+}
+
+/* Host = uri-host [":" port] (RFC 9112 3.2, RFC 3986 3.2.2) */
+static void test_host(void)
+{
+	static const struct {
+		const char *v, *name, *port;
+	} good[] = {
+	    {"", "", ""},
+	    {"example.com", "example.com", ""},
+	    {"Example.COM:8080", "Example.COM", "8080"},
+	    {"h:", "h", ""},
+	    {"127.0.0.1", "127.0.0.1", ""},
+	    {"127.0.0.1:80", "127.0.0.1", "80"},
+	    {"999.1.1.1", "999.1.1.1", ""}, /* not an IPv4address, but a reg-name */
+	    {"[::1]", "[::1]", ""},
+	    {"[::1]:8080", "[::1]", "8080"},
+	    {"[2001:db8::a:b:c]:1", "[2001:db8::a:b:c]", "1"},
+	    {"[::ffff:192.0.2.1]", "[::ffff:192.0.2.1]", ""},
+	    {"[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7:8]", ""},
+	    {"[v1.fe80::a+b]:80", "[v1.fe80::a+b]", "80"},
+	    {"[VF.x]", "[VF.x]", ""},
+	    {"a-b_c~d.e", "a-b_c~d.e", ""},
+	    {"a!$&'()*+,;=b", "a!$&'()*+,;=b", ""},
+	    {"%41%2e", "%41%2e", ""},
+	    {"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
+	    {"h:00000080", "h", "00000080"},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct http_slice v = {good[i].v, strlen(good[i].v)}, name, port;
+		if (!CHECK_EQ_INT(http_host_split(v, &name, &port), 0))
+			fprintf(stderr, "  host: %s\n", good[i].v);
+		CHECK_SLICE(name, good[i].name);
+		CHECK_SLICE(port, good[i].port);
+	}
+	static const char *const bad[] = {
+	    "evil.com:99/../x",
+	    "evil.com/x",
+	    "u@h",
+	    "u:p@h",
+	    "h:80@evil",
+	    ":80",
+	    ":",
+	    "h:8o",
+	    "h:80:81",
+	    "h h",
+	    "h\t",
+	    "h\\x",
+	    "h?",
+	    "h#f",
+	    "\"h\"",
+	    "h%4",
+	    "h%zz",
+	    "%",
+	    "caf\xc3\xa9",
+	    "[::1",
+	    "::1",
+	    "[::1]x",
+	    "[::1]:x",
+	    "[::1]]",
+	    "[]",
+	    "[::g]",
+	    "[1:2:3:4:5:6:7:8:9]",
+	    "[1::2::3]",
+	    "[::1%25eth0]",
+	    "[127.0.0.1]",
+	    "[v.x]",
+	    "[v1.]",
+	    "[v1x]",
+	    "[vg.x]",
+	    "[v1.a/b]",
+	    "[0000:0000:0000:0000:0000:0000:0000:0000:0000:0000]",
+	    "h,h:80/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct http_slice v = {bad[i], strlen(bad[i])}, name, port;
+		if (!CHECK_EQ_INT(http_host_split(v, &name, &port), -1))
+			fprintf(stderr, "  host: %s\n", bad[i]);
+		char req[256];
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+		if (strpbrk(bad[i], "\t") == NULL && !CHECK_EQ_INT(status_of(req), -400))
+			fprintf(stderr, "  host: %s\n", bad[i]);
+		/* the same as the authority of an absolute-form target */
+		snprintf(req, sizeof(req), "GET http://%s/ HTTP/1.1\r\nHost: h\r\n\r\n", bad[i]);
+		if (!strpbrk(bad[i], " \t/?#\"\\") && !CHECK_EQ_INT(status_of(req), -400))
+			fprintf(stderr, "  authority: %s\n", bad[i]);
+	}
+
+	struct http_request r;
+	/* an empty Host is valid; the authority wins over Host */
+	CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n", &r), 1);
+	CHECK_EQ_INT(r.has_host, 1);
+	CHECK_EQ_INT(r.host.len, 0);
+	CHECK_EQ_INT(parse("GET http://[::1]:81/x HTTP/1.1\r\nHost: other:80\r\n\r\n", &r), 1);
+	CHECK_SLICE(r.host, "[::1]:81");
+	CHECK_SLICE(r.path, "/x");
+	/* an invalid Host is 400 even when the authority wins */
+	CHECK_EQ_INT(status_of("GET http://a/ HTTP/1.1\r\nHost: u@h\r\n\r\n"), -400);
+	/* userinfo, an empty host, a host with a port only */
+	CHECK_EQ_INT(status_of("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://u:p@h:80/x?y HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://:80/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://@/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	CHECK_EQ_INT(status_of("GET http://h@/ HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	/* CONNECT's authority-form target is checked the same way */
+	CHECK_EQ_INT(parse("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", &r), 1);
+	CHECK_SLICE(r.host, "h:443");
+	CHECK_EQ_INT(status_of("CONNECT u@h:443 HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
+	/* HTTP/1.0 without Host is still fine; with an invalid one it is not */
+	CHECK_EQ_INT(status_of("GET / HTTP/1.0\r\nHost: a/b\r\n\r\n"), -400);
+}
+
 int main(void)
 {
 	test_get();
@@ -515,5 +753,7 @@ int main(void)
 	test_limits();
 	test_malformed();
 	test_helpers();
+	test_reset_on_entry();
+	test_host();
 	return unit_done();
 }
