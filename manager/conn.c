@@ -142,6 +142,7 @@ int conn_init(const struct config *c)
 	limits.request_line = c->limit_request_line;
 	limits.header_size = c->limit_header_size;
 	limits.header_count = c->limit_header_count;
+	limits.header_field = c->limit_header_field;
 	return 0;
 }
 
@@ -1059,6 +1060,7 @@ static void dispatch(struct conn *c)
 	rq->info.remote_addr = c->raddr;
 	rq->info.remote_port = c->rport;
 	rq->info.server_name = cf->server_name ? cf->server_name : c->l->host;
+	rq->info.pinned_server_name = rt->server_name;
 	rq->info.server_port = c->l->port;
 	rq->info.request_start_ms = loop_now_ms();
 	rq->ops = ops_for(rt->backend);
@@ -1139,6 +1141,10 @@ static void spool_feed(struct conn *c)
 		fail_request(c, 400, "malformed chunked body");
 		return;
 	}
+	if (rc == CHUNKED_TOO_LARGE) {
+		fail_request(c, 413, "request body over limits.body");
+		return;
+	}
 	int st = produced ? spool_write(c, p, produced) : 0;
 	if (st) {
 		fail_request(c, st, st == 413 ? "request body over limits.body" : "cannot spool the request body");
@@ -1208,6 +1214,7 @@ static void conn_parse(struct conn *c)
 	rq->expect_pending = r->expect_continue && r->version_minor >= 1;
 	if (r->chunked) {
 		http_chunked_init(&rq->ch);
+		rq->ch.max_body = (uint64_t)cf->limit_body;
 		rq->chunked = 1;
 		c->state = CS_BODY;
 		spool_feed(c);

@@ -361,3 +361,36 @@ PY
 	assert_line --regexp '^HTTP/1.1 200'
 	assert_line "CONTENT_LENGTH=3"
 }
+
+@test "a 16 KiB field name is 431; header_field raises it" {
+	cpm_start
+	name=$(head -c 16384 /dev/zero | tr '\0' n)
+	run raw "GET /env.sh HTTP/1.1\r\nHost: a\r\nX-$name: v\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 431'
+	v=$(head -c 8000 /dev/zero | tr '\0' v)
+	run raw "GET /env.sh HTTP/1.1\r\nHost: a\r\nX-V: $v\r\nConnection: close\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+}
+
+@test "a route's server_name is SERVER_NAME whatever the Host" {
+	CPM_PORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{ "listen": ["127.0.0.1:$CPM_PORT"], "workers": 1, "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "routes": [ { "prefix": "/", "backend": "apps", "server_name": "pinned.test" } ],
+  "backends": { "apps": { "type": "cgi", "root": "$APPS" } } }
+JSON
+	cpm_start
+	run raw "GET /env.sh HTTP/1.1\r\nHost: evil.test:99\r\nConnection: close\r\n\r\n"
+	assert_line "SERVER_NAME=pinned.test"
+	assert_line "HTTP_HOST=evil.test:99"
+}
+
+@test "a chunk declaring more than limits.body is 413 before its data" {
+	cpm_config '"limits": {"body": "1K"}'
+	cpm_start
+	run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n" 2
+	assert_line --regexp '^HTTP/1.1 413'
+	run raw "POST /echo_body.sh HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n400\r\n$(head -c 1024 /dev/zero | tr '\0' x)\r\n0\r\n\r\n"
+	assert_line --regexp '^HTTP/1.1 200'
+	assert_line "CONTENT_LENGTH=1024"
+}
