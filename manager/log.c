@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,7 +12,8 @@
 static int level = LOG_INFO;
 static int error_fd = 2;
 static int access_fd = -1;
-static int startup = 1; /* errors also go to stderr until serving */
+static int startup = 1;		/* errors also go to stderr until serving */
+static uid_t owner = (uid_t)-1; /* log_set_owner */
 
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
@@ -33,6 +35,23 @@ int log_get_level(void)
 	return level;
 }
 
+void log_set_owner(uid_t uid)
+{
+	owner = uid;
+}
+
+/* Give a regular file to the workers' user, as nginx does on reopen. */
+static void give_to_owner(int fd, const char *path)
+{
+	struct stat st;
+	if (owner == (uid_t)-1 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	if (st.st_uid != owner && fchown(fd, owner, (gid_t)-1) < 0)
+		log_warn("log %s: chown to uid %ld: %s", path, (long)owner, strerror(errno));
+	if ((st.st_mode & S_IWUSR) == 0 && fchmod(fd, (st.st_mode & 07777) | S_IRUSR | S_IWUSR) < 0)
+		log_warn("log %s: chmod: %s", path, strerror(errno));
+}
+
 static int open_log(const char *path, int *fdp)
 {
 	int fd;
@@ -44,6 +63,7 @@ static int open_log(const char *path, int *fdp)
 			log_error("cannot open log %s: %s", path, strerror(errno));
 			return -1;
 		}
+		give_to_owner(fd, path);
 	}
 	if (*fdp > 2)
 		close(*fdp);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -12,6 +13,11 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 int log_level_parse(const char *s);
 void log_set_level(int level);
 int log_get_level(void);
+/* In the master started as root with workers running as uid: every log
+ * file opened from now on that is a regular file not owned by uid is
+ * given to uid (fchown) and made owner-writable, so the workers can open it
+ * again on USR1, as nginx does. (uid_t)-1 = leave owners alone. */
+void log_set_owner(uid_t uid);
 /* Open the error log (NULL or "-" = stderr). Returns 0 / -1. */
 int log_open_error(const char *path);
 /* Open the access log (NULL = off, "-" = stderr). Returns 0 / -1. */

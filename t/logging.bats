@@ -133,3 +133,73 @@ JSON
 	run curl -s -m 3 "$(url '/app?one')"
 	assert_output 'ok one'
 }
+
+# world_config DIR: user nobody, logs in DIR/logs (mode 0755, root's),
+# CGI scripts in DIR/apps; DIR and all above it are searchable by nobody
+world_config() {
+	local d=$1
+	mkdir -m 755 "$d/logs" "$d/apps"
+	cp "$APPS/stderr.sh" "$d/apps/"
+	chmod 755 "$d/apps/stderr.sh"
+	CPM_PORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$CPM_PORT"],
+  "workers": 2,
+  "user": "nobody",
+  "access_log": "$d/logs/access.log",
+  "error_log": "$d/logs/error.log",
+  "routes": [{ "prefix": "/", "backend": "apps" }],
+  "backends": { "apps": { "type": "cgi", "root": "$d/apps" } }
+}
+JSON
+}
+
+# count_in FILE WHAT N: FILE has N lines containing WHAT
+count_in() {
+	[ "$(grep -c -- "$2" "$1" 2>/dev/null)" = "$3" ]
+}
+
+sideways() {
+	local i
+	for i in $(seq "$1"); do
+		curl -s -o /dev/null -m 3 "$(url /stderr.sh)"
+	done
+}
+
+@test "USR1 with user nobody: workers reopen logs in a root-only directory; nothing lands in the rotated files" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	WORLD_DIR=$(mktemp -d /tmp/cpm-test-XXXXXX)
+	chmod 755 "$WORLD_DIR"
+	world_config "$WORLD_DIR"
+	l=$WORLD_DIR/logs
+	CPM_LOG=$l/error.log
+	cpm_start
+	assert_equal "$(ps -o user= --ppid "$CPM_PID" | sort -u)" nobody
+	sideways 2
+	within 3 count_in "$l/error.log" 'something went sideways' 2
+	within 3 count_in "$l/access.log" 'GET /stderr.sh ' 2
+	mv "$l/access.log" "$l/access.log.1"
+	mv "$l/error.log" "$l/error.log.1"
+	kill -USR1 "$CPM_PID"
+	within 3 test -e "$l/error.log" # the master has reopened its logs
+	sleep 0.5                        # and relayed USR1 to the workers
+	sideways 3
+	within 3 count_in "$l/error.log" 'something went sideways' 3
+	within 3 count_in "$l/access.log" 'GET /stderr.sh ' 3
+	# USR1 again without a rotation: the same files, still writable
+	kill -USR1 "$CPM_PID"
+	sleep 0.5
+	sideways 1
+	within 3 count_in "$l/error.log" 'something went sideways' 4
+	within 3 count_in "$l/access.log" 'GET /stderr.sh ' 4
+	sleep 0.3 # nothing more arrives in the rotated files
+	run count_in "$l/error.log.1" 'something went sideways' 2
+	assert_success
+	run count_in "$l/access.log.1" 'GET /stderr.sh ' 2
+	assert_success
+	run grep -h 'reopening logs failed' "$l/error.log" "$l/error.log.1"
+	assert_failure
+	# the directory stays root's
+	assert_equal "$(stat -c '%U %a' "$l")" "root 755"
+}
