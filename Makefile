@@ -22,7 +22,7 @@ MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c mana
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
-           t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi
+           t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps

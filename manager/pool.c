@@ -325,7 +325,8 @@ static void spawn(struct pool *pl, unsigned k)
 	if (pr->errfd >= 0)
 		close(pr->errfd); /* a grandchild may still hold the old one: let it go */
 	pr->errfd = ep[0];
-	pr->errlog.len = 0;
+	log_lines_flush(&pr->errlog); /* the previous process's last words and drop count */
+	memset(&pr->errlog, 0, sizeof(pr->errlog));
 	snprintf(pr->errlog.prefix, sizeof(pr->errlog.prefix), "pool %s[%u] pid %ld", pl->name, k, (long)pid);
 	pr->pid = pid;
 	pr->stopping = pr->killed = 0;
@@ -446,6 +447,7 @@ static void pool_destroy(struct pool *pl)
 {
 	for (int k = 0; k < pl->max; k++) {
 		close_socket(&pl->p[k]);
+		log_lines_flush(&pl->p[k].errlog);
 		if (pl->p[k].errfd >= 0)
 			close(pl->p[k].errfd);
 		memset((void *)slot_of(pl, (unsigned)k), 0, sizeof(struct pool_slot));

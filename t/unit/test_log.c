@@ -1,0 +1,191 @@
+/* Unit tests for manager/log.c: the one escaping, whole lines in the error
+ * log whatever a caller passes, and the rate limit of struct log_lines. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../manager/log.h"
+#include "unit.h"
+
+static char logpath[] = "/tmp/cpm-test-log-XXXXXX";
+
+/* The error log so far; truncates it for the next test. */
+static char *slurp(size_t *len)
+{
+	static char buf[1 << 20];
+	int fd = open(logpath, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = 0;
+	*len = (size_t)n;
+	if (truncate(logpath, 0) < 0)
+		perror("truncate");
+	return buf;
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, what)) != NULL; p += strlen(what))
+		n++;
+	return n;
+}
+
+/* Every line has the header and only printable ASCII. */
+static int lines_clean(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\n') || c >= 0x7f)
+			return 0;
+		if (c == '\n' && i + 1 < len && s[i + 1] != '2')
+			return 0; /* a line not starting with the year */
+	}
+	return len == 0 || s[len - 1] == '\n';
+}
+
+static void test_escape(void)
+{
+	char out[64];
+	size_t used;
+	size_t n = log_escape(out, sizeof(out), "a\nb\x1b[31m\\c\x7f\xc3\xa9\"", 14, NULL, &used);
+	CHECK_EQ_STR(out, "a\\x0ab\\x1b[31m\\\\c\\x7f\\xc3\\xa9\"");
+	CHECK_EQ_INT(n, strlen(out));
+	CHECK_EQ_INT(used, 14);
+
+	log_escape(out, sizeof(out), "say \"hi\"\t", 9, "\"", NULL);
+	CHECK_EQ_STR(out, "say \\x22hi\\x22\\x09");
+
+	n = log_escape(out, sizeof(out), "nul\0x", 5, NULL, &used);
+	CHECK_EQ_STR(out, "nul\\x00x");
+	CHECK_EQ_INT(used, 5);
+
+	/* an escape is never cut: "ab" + "\x0a" needs 6 bytes and a NUL */
+	n = log_escape(out, 6, "ab\ncd", 5, NULL, &used);
+	CHECK_EQ_STR(out, "ab");
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(used, 2);
+	n = log_escape(out, 7, "ab\ncd", 5, NULL, &used);
+	CHECK_EQ_STR(out, "ab\\x0a");
+	CHECK_EQ_INT(used, 3);
+	n = log_escape(out, 3, "a\\b", 3, NULL, &used);
+	CHECK_EQ_STR(out, "a");
+	CHECK_EQ_INT(used, 1);
+
+	out[0] = 'z';
+	n = log_escape(out, 0, "abc", 3, NULL, &used);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(used, 0);
+	CHECK(out[0] == 'z');
+}
+
+static void test_msg_is_one_line(void)
+{
+	size_t len;
+	log_error("GET /x\n2026-01-01T00:00:00.000Z [error] cpm[1]: forged \x1b]0;title\x07 \xc2\x9b done");
+	char *s = slurp(&len);
+	CHECK_EQ_INT(count(s, "\n"), 1);
+	CHECK(lines_clean(s, len));
+	CHECK(strstr(
+	    s, "GET /x\\x0a2026-01-01T00:00:00.000Z [error] cpm[1]: forged \\x1b]0;title\\x07 \\xc2\\x9b done\n"));
+
+	/* a message far longer than a line: one line, cut and marked */
+	static char big[10000];
+	memset(big, '\n', sizeof(big) - 1);
+	log_warn("%s", big);
+	s = slurp(&len);
+	CHECK_EQ_INT(count(s, "\n"), 1);
+	CHECK(len <= LOG_LINE_MAX);
+	CHECK(lines_clean(s, len));
+	CHECK(len > 4 && memcmp(s + len - 4, "...\n", 4) == 0);
+	CHECK(len > 4 && memcmp(s + len - 8, "\\x0a", 4) == 0); /* no escape cut */
+
+	/* below the level: nothing */
+	log_debug("hidden");
+	s = slurp(&len);
+	CHECK_EQ_INT(len, 0);
+}
+
+static void test_lines(void)
+{
+	size_t len;
+	struct log_lines *l = calloc(1, sizeof(*l));
+	snprintf(l->prefix, sizeof(l->prefix), "cgi x.sh[42]");
+	static const char in[] = "one\ttab\n\nnul\0byte\n\x1b[2Jpart";
+	log_lines_feed(l, in, sizeof(in) - 1);
+	char *s = slurp(&len);
+	CHECK(strstr(s, "[warn] cpm["));
+	CHECK(strstr(s, "]: cgi x.sh[42]: one\\x09tab\n"));
+	CHECK(strstr(s, "]: cgi x.sh[42]: nul\\x00byte\n"));
+	CHECK_EQ_INT(count(s, "\n"), 2); /* the blank line is not logged, "part" waits */
+	log_lines_flush(l);
+	s = slurp(&len);
+	CHECK(strstr(s, "]: cgi x.sh[42]: \\x1b[2Jpart\n"));
+	CHECK_EQ_INT(count(s, "\n"), 1);
+
+	/* a long line of control bytes: pieces that fit a line, none cut */
+	static char ctl[3000];
+	memset(ctl, 1, sizeof(ctl));
+	log_lines_feed(l, ctl, sizeof(ctl));
+	log_lines_flush(l);
+	s = slurp(&len);
+	CHECK(lines_clean(s, len));
+	CHECK_EQ_INT(count(s, "\\x01"), 3000);
+	CHECK_EQ_INT(count(s, "..."), 0);
+	CHECK_EQ_INT(count(s, "\n"), (3000 + LOG_LINES_PIECE / 4 - 1) / (LOG_LINES_PIECE / 4));
+	free(l);
+
+	/* a flood: the burst, then one summary with the exact count */
+	l = calloc(1, sizeof(*l));
+	snprintf(l->prefix, sizeof(l->prefix), "pool p[0] pid 7");
+	for (int i = 0; i < 5000; i++)
+		log_lines_feed(l, "flood line\n", 11);
+	s = slurp(&len);
+	int logged = count(s, ": flood line\n");
+	CHECK(logged >= LOG_LINES_BURST);
+	CHECK(logged < LOG_LINES_BURST + 2 * LOG_LINES_RATE); /* this loop takes well under a second */
+	log_lines_flush(l);
+	s = slurp(&len);
+	char want[128];
+	snprintf(want, sizeof(want), "]: pool p[0] pid 7: %d lines suppressed\n", 5000 - logged);
+	CHECK(strstr(s, want));
+	CHECK_EQ_INT(count(s, "\n"), 1);
+	/* a second flush has nothing more to say */
+	log_lines_flush(l);
+	s = slurp(&len);
+	CHECK_EQ_INT(len, 0);
+
+	/* after a drop, logging resumes once a second's worth refilled: the
+	 * summary comes first, then the line, and nothing is lost uncounted */
+	for (int i = 0; i < 200; i++)
+		log_lines_feed(l, "dropped\n", 8);
+	usleep(1100 * 1000);
+	log_lines_feed(l, "after\n", 6);
+	s = slurp(&len);
+	char *sum = strstr(s, "]: pool p[0] pid 7: "), *after = strstr(s, ": after\n");
+	unsigned n = 0;
+	CHECK(sum && sscanf(sum, "]: pool p[0] pid 7: %u lines suppressed", &n) == 1);
+	CHECK(sum && after && sum < after);
+	CHECK_EQ_INT((unsigned)count(s, ": dropped\n") + n, 200);
+	free(l);
+}
+
+int main(void)
+{
+	int fd = mkstemp(logpath);
+	if (fd < 0)
+		return 2;
+	close(fd);
+	log_started();
+	if (log_open_error(logpath) < 0)
+		return 2;
+	test_escape();
+	test_msg_is_one_line();
+	test_lines();
+	unlink(logpath);
+	return unit_done();
+}
