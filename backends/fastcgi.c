@@ -186,43 +186,59 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 		exchange_error(x, status, NULL);
 }
 
-/* STDOUT bytes: the CGI header block first, then the body. Returns -1 when
- * r is gone. */
+/* Body bytes to the client (nothing while a local redirect is pending).
+ * Returns -1 when r is gone. */
+static int body_out(struct fcgi_req *r, const unsigned char *p, size_t n)
+{
+	if (r->discard || n == 0)
+		return 0;
+	int more = exchange_response_body(r->x, (const char *)p, n);
+	if (more < 0) {
+		struct exchange *x = r->x;
+		finish(r);
+		exchange_response_end(x, 0);
+		return -1;
+	}
+	if (more == 0)
+		r->paused = 1;
+	return 0;
+}
+
+/* STDOUT bytes: the CGI header block first, then the body. Every byte of p
+ * goes to exactly one of them, whatever the records and reads that brought
+ * it: the head buffer takes at most what is left of HEAD_MAX + 1, and once
+ * the block is complete, what followed it in the buffer and the rest of p
+ * are body, in that order. Returns -1 when r is gone. */
 static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 {
-	if (r->head_done) {
-		if (r->discard)
-			return 0;
-		int more = exchange_response_body(r->x, (const char *)p, n);
-		if (more < 0) {
-			struct exchange *x = r->x;
-			finish(r);
-			exchange_response_end(x, 0);
-			return -1;
-		}
-		if (more == 0)
-			r->paused = 1;
-		return 0;
-	}
-	if (r->head_len + n > HEAD_MAX + 1)
-		n = HEAD_MAX + 1 - r->head_len;
+	if (r->head_done)
+		return body_out(r, p, n);
+	size_t k = HEAD_MAX + 1 - r->head_len;
+	if (k > n)
+		k = n;
 	if (!r->head)
-		r->head = malloc(HEAD_MAX + 1);
-	memcpy(r->head + r->head_len, p, n);
-	r->head_len += n;
+		r->head = xmalloc(HEAD_MAX + 1);
+	memcpy(r->head + r->head_len, p, k);
+	r->head_len += k;
+	p += k;
+	n -= k;
 	struct http_header fields[HEAD_FIELDS];
 	struct cgi_response resp;
 	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
-	if (rc == 0)
+	if (rc == 0 && n == 0)
 		return 0;
-	if (rc < 0) {
+	if (rc <= 0) {
+		/* rc 0 with bytes left over: the buffer is full and still no
+		 * end of the block; the parser calls that too large */
 		fail(r, 502, "malformed response header");
 		return -1;
 	}
 	r->head_done = 1;
 	if (cgi_response_resolve(&resp)) {
 		r->discard = 1;
-		r->redirect = strndup(resp.location.p, resp.location.len);
+		r->redirect = xmalloc(resp.location.len + 1);
+		memcpy(r->redirect, resp.location.p, resp.location.len);
+		r->redirect[resp.location.len] = 0;
 		return 0;
 	}
 	if (exchange_response_head(r->x, &resp) < 0) {
@@ -231,12 +247,13 @@ static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 		exchange_response_end(x, 0);
 		return -1;
 	}
-	size_t rest = r->head_len - resp.head_len;
-	char *body = r->head;
+	char *head = r->head;
 	r->head = NULL;
-	int ret = rest ? on_stdout(r, (const unsigned char *)body + resp.head_len, rest) : 0;
-	free(body);
-	return ret;
+	int ret = body_out(r, (const unsigned char *)head + resp.head_len, r->head_len - resp.head_len);
+	free(head);
+	if (ret < 0)
+		return -1;
+	return body_out(r, p, n);
 }
 
 static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
@@ -257,7 +274,11 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	struct exchange *x = r->x;
 	char *redirect = r->redirect;
 	r->redirect = NULL;
-	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut;
+	/* reusable: the whole request went out, nothing came after the
+	 * answer, and the decoder is at a record boundary (END_REQUEST's
+	 * padding may still be on its way: the next request's decoder would
+	 * take it for a header) */
+	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0;
 	req_free_keep(r, clean);
 	if (redirect) {
 		exchange_redirect(x, redirect, strlen(redirect));
@@ -368,7 +389,12 @@ static void on_socket(struct ev *ev, uint32_t events)
 			return;
 		}
 	}
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !r->paused) {
+	/* HUP or ERR come whatever the interest, paused or not: the
+	 * application closed (after END_REQUEST, or died). Read on to the end
+	 * of what it sent, buffering toward the slow client, or fail; never
+	 * leave the event pending (epoll would report it again at once). */
+	int hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
+	if ((events & EPOLLIN && !r->paused) || hup) {
 		unsigned char buf[READ_CHUNK];
 		for (int rounds = 0; rounds < 8; rounds++) {
 			ssize_t n = read(r->sock.fd, buf, sizeof(buf));
@@ -401,7 +427,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 					return;
 				}
 			}
-			if (r->paused)
+			if (r->paused && !hup)
 				break; /* the rest waits in the socket */
 		}
 	}
@@ -549,9 +575,7 @@ static int ext_park(struct fcgi_req *r)
 		n += ic->b == r->b;
 	if (n >= (size_t)r->b->cgi.keep_conn || r->sock.fd < 0)
 		return 0;
-	struct idle_conn *ic = calloc(1, sizeof(*ic));
-	if (!ic)
-		return 0;
+	struct idle_conn *ic = xcalloc(1, sizeof(*ic));
 	ic->pool = -1;
 	ic->b = r->b;
 	ic->addr = r->addr;
@@ -841,17 +865,15 @@ static void pool_release(struct fcgi_req *r, int keep)
 			return;
 		}
 		if (!ps->qhead && others <= 0) {
-			struct idle_conn *ic = calloc(1, sizeof(*ic));
-			if (ic) {
-				ic->pool = r->pool;
-				ic->slot = r->slot;
-				ic->pid = r->pid;
-				ic->sock.handler = on_idle;
-				loop_move(&r->sock, &ic->sock, EPOLLIN);
-				ic->next = ps->idle;
-				ps->idle = ic;
-				return;
-			}
+			struct idle_conn *ic = xcalloc(1, sizeof(*ic));
+			ic->pool = r->pool;
+			ic->slot = r->slot;
+			ic->pid = r->pid;
+			ic->sock.handler = on_idle;
+			loop_move(&r->sock, &ic->sock, EPOLLIN);
+			ic->next = ps->idle;
+			ps->idle = ic;
+			return;
 		}
 	}
 	loop_del(&r->sock);
@@ -932,7 +954,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 		exchange_error(x, 500, NULL);
 		return NULL;
 	}
-	struct fcgi_req *r = calloc(1, sizeof(*r));
+	struct fcgi_req *r = xcalloc(1, sizeof(*r));
 	r->x = x;
 	r->b = b;
 	r->sock.fd = -1;
@@ -941,7 +963,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->pool = g->pool ? g->pool->id : -1;
 	fcgi_decoder_init(&r->dec, REQUEST_ID);
 	size_t cap = 16 + fcgi_params_size(envp);
-	r->out = malloc(cap + OUT_MAX);
+	r->out = xmalloc(cap + OUT_MAX);
 	r->out_cap = cap + OUT_MAX;
 	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, g->pool != NULL || g->keep_conn > 0);
 	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, REQUEST_ID, envp);
