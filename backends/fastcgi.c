@@ -70,7 +70,9 @@ struct fcgi_req {
 	int has_slot;  /* holds a process: slot, pid */
 	unsigned slot; /* index into the scoreboard's pool slots */
 	pid_t pid;
-	int reused; /* on a kept connection */
+	int reused;	/* on a kept connection */
+	int wrote;	/* a byte of it went out on this connection */
+	int idempotent; /* RFC 9110 9.2.2: may be sent again */
 	int retried;
 	int got_bytes;		/* the application said something */
 	int killed;		/* timed out: the master kills the process */
@@ -347,6 +349,17 @@ static void update_events(struct fcgi_req *r)
 
 static int start_connect(struct fcgi_req *r);
 
+/* A kept connection the peer has closed (EOF or an error waiting), seen
+ * without consuming anything. A unix socket fails the first write anyway
+ * (EPIPE); over TCP that write would succeed and leave us unsure whether
+ * the application read it. */
+static int kept_conn_closed(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
 static void on_socket(struct ev *ev, uint32_t events)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)ev - offsetof(struct fcgi_req, sock));
@@ -367,11 +380,17 @@ static void on_socket(struct ev *ev, uint32_t events)
 		}
 		r->connected = 1;
 	}
+	if (r->reused && !r->wrote && kept_conn_closed(r->sock.fd)) {
+		/* found closed before a byte went out: nothing delivered */
+		fail(r, 502, "kept connection closed");
+		return;
+	}
 	if (events & EPOLLOUT || r->out_len > r->out_off) {
 		feed_stdin(r);
 		while (r->out_len > r->out_off) {
 			ssize_t n = write(r->sock.fd, r->out + r->out_off, r->out_len - r->out_off);
 			if (n > 0) {
+				r->wrote = 1;
 				r->out_off += (size_t)n;
 				feed_stdin(r);
 				continue;
@@ -887,16 +906,28 @@ static void pool_release(struct fcgi_req *r, int keep)
 
 static int start_connect(struct fcgi_req *r);
 
-/* A kept connection failed before the application said anything: it
- * closed it between requests (or died). Start over on a fresh connection
- * with what was sent so far (BEGIN_REQUEST, PARAMS and the body up to
- * REPLAY_MAX), the rest of the body following as before. Returns 1 if it
- * did. */
+/* When a request is sent again. A request goes out a second time, on a
+ * new connection, only if all of these hold:
+ *   - it went out on a reused (kept) connection: a fresh one that fails
+ *     is the application's failure, not a stale connection's;
+ *   - the application sent nothing back on it (no byte of any record);
+ *   - every byte sent so far is still held (at most REPLAY_MAX);
+ *   - and either nothing of it was delivered (the very first write on
+ *     the connection failed, EPIPE or ECONNRESET, or the connection was
+ *     found closed before that write), or the method is idempotent (RFC
+ *     9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
+ * Once at most. Anything else that the application may have read (a POST
+ * whose process died handling it) gets its 502: running it twice is
+ * worse. BEGIN_REQUEST, PARAMS and the body up to REPLAY_MAX are sent
+ * again; the rest of the body follows as before. Returns 1 if it did. */
 static int pool_retry(struct fcgi_req *r)
 {
 	if (!r->reused || r->retried || !r->replay || r->got_bytes || r->head_done)
 		return 0;
+	if (r->wrote && !r->idempotent)
+		return 0;
 	r->retried = 1;
+	r->wrote = 0;
 	timer_cancel(loop_timers(), &r->timeout);
 	if (r->pool >= 0)
 		pool_release(r, 0);
@@ -961,6 +992,15 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
 	r->body_fd = info->body_fd; /* owned by the connection */
 	r->pool = g->pool ? g->pool->id : -1;
+	switch (info->req->method_id) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_OPTIONS:
+	case HTTP_TRACE:
+	case HTTP_PUT:
+	case HTTP_DELETE: r->idempotent = 1; break;
+	default: break;
+	}
 	fcgi_decoder_init(&r->dec, REQUEST_ID);
 	size_t cap = 16 + fcgi_params_size(envp);
 	r->out = xmalloc(cap + OUT_MAX);

@@ -20,9 +20,12 @@ The QUERY_STRING says what to answer (name=value pairs joined with &):
   pause=MS sleep MS milliseconds between two writes
   endpad=MS  END_REQUEST carries 8 padding bytes, written MS ms after
            the rest of the record
-  crash    append "run" to $AWKWARD_LOG, then exit without answering
-  close    answer, then close the connection (keep_conn or not) and go
-           on accepting
+  crash    exit without answering (after reading the whole request)
+  close    answer, then shut the connection for reading (a request sent
+           on it fails at its first write, and cpm's idle connection sees
+           no event), close it 200 ms later and go on accepting
+With $AWKWARD_LOG set, each request appends "METHOD QUERY_STRING" to that
+file before it is handled: the test counts executions.
 """
 import os
 import socket
@@ -120,12 +123,17 @@ def serve(conn):
                 k, _, v = kv.partition("=")
                 if k:
                     q[k] = v
-            if "crash" in q:
+            if "AWKWARD_LOG" in os.environ:
                 with open(os.environ["AWKWARD_LOG"], "a") as f:
-                    f.write("run\n")
+                    f.write("%s %s\n" % (env.get("REQUEST_METHOD"), env.get("QUERY_STRING")))
+            if "crash" in q:
                 os._exit(1)
             answer(conn, rid, q)
-            if not keep or "close" in q:
+            if "close" in q:
+                conn.shutdown(socket.SHUT_RD)
+                time.sleep(0.2)
+                return
+            if not keep:
                 return
 
 
