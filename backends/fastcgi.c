@@ -16,7 +16,6 @@
  * timeout gets 504 and its process is killed by the master. */
 #include <errno.h>
 #include <signal.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -453,56 +452,21 @@ static void on_socket(struct ev *ev, uint32_t events)
 	update_events(r);
 }
 
-static int sockaddr_for(const char *a, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strncmp(a, "unix:", 5) == 0) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)ss;
-		sun->sun_family = AF_UNIX;
-		snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", a + 5);
-		*sl = sizeof(*sun);
-		return 0;
-	}
-	char host[256];
-	const char *colon = strrchr(a, ':');
-	size_t hl = (size_t)(colon - a);
-	if (a[0] == '[') {
-		a++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, a, hl);
-	host[hl] = 0;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
-	if (getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &res))
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sl = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* A non-blocking connection to addr ("unix:/PATH" or "HOST:PORT"): the fd,
+/* A non-blocking connection to ss (named addr in the log): the fd,
  * *connected set if it is already up, or -1 (logged). */
-static int connect_to(const struct backend_conf *b, const char *addr, int *connected)
+static int connect_to(const struct backend_conf *b, const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
+		      int *connected)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (sockaddr_for(addr, &ss, &sl) < 0) {
-		log_warn("fastcgi %s: cannot resolve %s", b->name, addr);
-		return -1;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		log_warn("fastcgi %s: socket: %s", b->name, strerror(errno));
 		return -1;
 	}
-	if (ss.ss_family != AF_UNIX) {
+	if (ss->ss_family != AF_UNIX) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	*connected = connect(fd, (struct sockaddr *)&ss, sl) == 0;
+	*connected = connect(fd, (const struct sockaddr *)ss, sl) == 0;
 	if (!*connected && errno != EINPROGRESS) {
 		log_warn("fastcgi %s: connect %s: %s", b->name, addr, strerror(errno));
 		close(fd);
@@ -520,7 +484,7 @@ static int start_connect(struct fcgi_req *r)
 		r->addr = (next_addr + r->tries) % g->naddrs;
 		r->tries++;
 		int connected;
-		int fd = connect_to(r->b, g->addrs[r->addr], &connected);
+		int fd = connect_to(r->b, g->addrs[r->addr], &g->sa[r->addr], g->salen[r->addr], &connected);
 		if (fd < 0)
 			continue;
 		r->connected = connected;
@@ -698,7 +662,6 @@ static int over_share(int id)
 	return mine > share;
 }
 
-static int connect_to(const struct backend_conf *b, const char *addr, int *connected);
 static void update_events(struct fcgi_req *r);
 static void on_socket(struct ev *ev, uint32_t events);
 static void on_timeout(struct timer *t);
@@ -755,8 +718,16 @@ static int pool_acquire(struct fcgi_req *r)
 			owner_drop(k, pid);
 			continue;
 		}
-		int connected;
-		int fd = connect_to(r->b, s->addr, &connected);
+		/* the master wrote the numeric address before the slot became
+		 * READY: no lookup here */
+		int connected, fd = -1;
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		const char *err;
+		if (config_sockaddrs(s->addr, 1, &ss, &sl, 1, &err) == 1)
+			fd = connect_to(r->b, s->addr, &ss, sl, &connected);
+		else
+			log_warn("fastcgi %s: pool address %s: %s", r->b->name, s->addr, err);
 		if (fd < 0) {
 			s->busy = 0;
 			owner_drop(k, pid);

@@ -633,3 +633,16 @@ $n True"
 		[ "$spent" -lt 20 ] || { echo "$n: the worker used $spent ticks while the client was paused" >&2; false; }
 	done
 }
+
+@test "a host name in address is resolved when the config is loaded; an unknown one is a positioned error" {
+	fcgi_tcp echo
+	fcgi_config "\"address\": \"localhost:${ADDR##*:}\", \"script\": \"/x\""
+	cpm_start
+	run curl -s "$(url /app/name)"
+	assert_line "PATH_INFO=/name"
+	cpm_stop
+	fcgi_config "\"address\": [\"unix:/x.sock\", \"no-such-host.invalid:9000\"], \"script\": \"/x\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --regexp "cpm\.json:8:[0-9]+: backends\.php\.address\[1\]: cannot resolve no-such-host\.invalid:9000: "
+}
