@@ -514,13 +514,28 @@ static const char *req_addr(const struct fcgi_req *r)
 	return r->has_slot ? pslot(r->slot)->addr : "pool";
 }
 
-/* Let go of the process at slot k (if it is still the one we knew). */
+/* Let go of an idle claim (busy 0) on the process at slot k, if it is
+ * still the one we knew: the master clears the claims of a process it
+ * reaps, and this worker may hold a new one on the slot's next process.
+ * (The ownership protocol is in scoreboard.h.) */
 static void owner_drop(unsigned k, pid_t pid)
 {
 	struct pool_slot *s = pslot(k);
 	pid_t mine = me;
-	if (s->pid == pid)
+	if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == pid)
 		__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Let go of the claim on slot k of a request (busy 1), whatever process
+ * serves it now (one that died may have left our connection to its
+ * successor): owner first, then busy, so that whoever claims the slot in
+ * between fails on busy. No-op if the master has cleared the claim. */
+static void slot_let_go(unsigned k)
+{
+	struct pool_slot *s = pslot(k);
+	pid_t mine = me;
+	if (__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
 }
 
 static void idle_unlink(struct idle_conn *ic)
@@ -670,8 +685,8 @@ static void on_timeout(struct timer *t);
 static void pool_begin(struct fcgi_req *r)
 {
 	struct pool_slot *s = pslot(r->slot);
-	s->request_start_ms = loop_now_ms();
-	s->last_used_ms = loop_now_ms();
+	__atomic_store_n(&s->request_start_ms, loop_now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
 	r->timeout.fire = on_timeout;
 	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
 	update_events(r);
@@ -687,7 +702,8 @@ static int pool_acquire(struct fcgi_req *r)
 		struct idle_conn *ic = ps->idle;
 		struct pool_slot *s = pslot(ic->slot);
 		int zero = 0;
-		if (s->pid != ic->pid || s->state != PSLOT_READY ||
+		if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != ic->pid ||
+		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY ||
 		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			idle_close(ic);
 			continue;
@@ -709,13 +725,16 @@ static int pool_acquire(struct fcgi_req *r)
 		struct pool_slot *s = pslot(k);
 		pid_t none = 0;
 		int zero = 0;
-		if (s->state != PSLOT_READY || s->owner != 0 ||
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY || s->owner != 0 ||
 		    !__atomic_compare_exchange_n(&s->owner, &none, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
-		pid_t pid = s->pid;
-		if (s->state != PSLOT_READY || pid <= 0 ||
+		pid_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY || pid <= 0 ||
 		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			owner_drop(k, pid);
+			/* the claim just made is ours whatever the pid is now
+			 * (the master may have reaped the process meanwhile) */
+			pid_t mine = me;
+			__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 			continue;
 		}
 		/* the master wrote the numeric address before the slot became
@@ -729,8 +748,7 @@ static int pool_acquire(struct fcgi_req *r)
 		else
 			log_warn("fastcgi %s: pool address %s: %s", r->b->name, s->addr, err);
 		if (fd < 0) {
-			s->busy = 0;
-			owner_drop(k, pid);
+			slot_let_go(k);
 			continue;
 		}
 		ps->rot = (ps->rot + i + 1) % h->nslots;
@@ -814,10 +832,17 @@ static void pool_release(struct fcgi_req *r, int keep)
 	r->has_slot = 0;
 	struct pool_slot *s = pslot(r->slot);
 	struct pool_state *ps = &PS[r->pool];
-	int same = s->pid == r->pid;
-	if (same && !r->killed) {
-		s->request_start_ms = 0;
-		s->last_used_ms = loop_now_ms();
+	if (r->killed) {
+		/* busy and the claim stay: the master kills the process and
+		 * clears them when it reaps it */
+		loop_del(&r->sock);
+		keep = 0;
+	} else {
+		int same = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == r->pid;
+		__atomic_store_n(&s->request_start_ms, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
+		if (!same || r->sock.fd < 0)
+			keep = 0;
 		if (keep) {
 			/* a complete request: count it against max_requests */
 			uint64_t served = __atomic_add_fetch(&s->served, 1, __ATOMIC_ACQ_REL);
@@ -831,44 +856,43 @@ static void pool_release(struct fcgi_req *r, int keep)
 					scoreboard_wake(loop_scoreboard());
 			}
 		}
+		if (keep && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY)
+			keep = 0;
+	}
+	int others = keep ? others_waiting(r->pool) : 0;
+	if (keep && ps->qhead && (others <= 0 || !over_share(r->pool))) {
+		/* hand the connection, claim and busy as they are, to the next
+		 * request of ours */
+		struct fcgi_req *n = ps->qhead;
+		queue_remove(n);
+		timer_cancel(loop_timers(), &n->timeout);
+		loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
+		n->sock.handler = on_socket;
+		n->slot = r->slot;
+		n->pid = r->pid;
+		n->has_slot = 1;
+		n->reused = 1;
+		n->connected = 1;
+		pool_begin(n);
+		return;
+	}
+	if (keep && !ps->qhead && others <= 0) {
+		/* keep the connection and the claim; the process is free */
 		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
-	} else {
-		keep = 0;
+		struct idle_conn *ic = xcalloc(1, sizeof(*ic));
+		ic->pool = r->pool;
+		ic->slot = r->slot;
+		ic->pid = r->pid;
+		ic->sock.handler = on_idle;
+		loop_move(&r->sock, &ic->sock, EPOLLIN);
+		ic->next = ps->idle;
+		ps->idle = ic;
+		return;
 	}
-	int others = others_waiting(r->pool);
-	if (keep && r->sock.fd >= 0 && s->state == PSLOT_READY) {
-		int zero = 0;
-		if (ps->qhead && (others <= 0 || !over_share(r->pool)) &&
-		    __atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			/* hand the connection to the next request of ours */
-			struct fcgi_req *n = ps->qhead;
-			queue_remove(n);
-			timer_cancel(loop_timers(), &n->timeout);
-			loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
-			n->sock.handler = on_socket;
-			n->slot = r->slot;
-			n->pid = r->pid;
-			n->has_slot = 1;
-			n->reused = 1;
-			n->connected = 1;
-			pool_begin(n);
-			return;
-		}
-		if (!ps->qhead && others <= 0) {
-			struct idle_conn *ic = xcalloc(1, sizeof(*ic));
-			ic->pool = r->pool;
-			ic->slot = r->slot;
-			ic->pid = r->pid;
-			ic->sock.handler = on_idle;
-			loop_move(&r->sock, &ic->sock, EPOLLIN);
-			ic->next = ps->idle;
-			ps->idle = ic;
-			return;
-		}
+	if (!r->killed) {
+		loop_del(&r->sock);
+		slot_let_go(r->slot);
 	}
-	loop_del(&r->sock);
-	if (!r->killed)
-		owner_drop(r->slot, r->pid);
 	if (ps->qhead) {
 		ps->retry.fire = on_retry;
 		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* a process may be free now */
@@ -926,7 +950,7 @@ static void on_timeout(struct timer *t)
 	if (r->pool >= 0 && r->has_slot) {
 		/* that process is stuck: the master kills it and starts another */
 		r->killed = 1;
-		pslot(r->slot)->kill = r->pid;
+		__atomic_store_n(&pslot(r->slot)->kill, r->pid, __ATOMIC_RELEASE);
 		scoreboard_wake(loop_scoreboard());
 	}
 	fail(r, 504, "timeout");

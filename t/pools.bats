@@ -777,3 +777,28 @@ awkward_pool() {
 	run cat "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
 	assert_output 200200
 }
+
+@test "a request left in the backlog of a process that exits is the slot's until it ends" {
+	awkward_pool
+	cpm_start
+	# the process answers, then stops accepting for 500 ms and exits; the
+	# next request claims the slot and its connection waits in the
+	# listening socket, which the next process inherits and serves
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10&exit=500')"
+	assert_output 200
+	curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10&sleep=1500')" >"$BATS_TEST_TMPDIR/second" &
+	local second=$!
+	within 3 grep -q 'exited with code 0' "$CPM_LOG"
+	within 3 eval '[ -n "$(pool_pids php)" ]'
+	# the successor serves that request: the slot says busy
+	sleep 0.3
+	run busy_is php True
+	assert_success
+	wait $second
+	run cat "$BATS_TEST_TMPDIR/second"
+	assert_output 200
+	# and the worker let go of it
+	within 2 busy_is php False
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10')"
+	assert_output 200
+}

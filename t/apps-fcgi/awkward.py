@@ -20,6 +20,10 @@ The QUERY_STRING says what to answer (name=value pairs joined with &):
   pause=MS sleep MS milliseconds between two writes
   endpad=MS  END_REQUEST carries 8 padding bytes, written MS ms after
            the rest of the record
+  sleep=MS sleep MS milliseconds before answering
+  exit=MS  answer, close the connection, then stop accepting for MS
+           milliseconds and exit (a connection made meanwhile waits in the
+           listening socket's backlog for the next process)
   crash    exit without answering (after reading the whole request)
   close    answer, then shut the connection for reading (a request sent
            on it fails at its first write, and cpm's idle connection sees
@@ -128,7 +132,12 @@ def serve(conn):
                     f.write("%s %s\n" % (env.get("REQUEST_METHOD"), env.get("QUERY_STRING")))
             if "crash" in q:
                 os._exit(1)
+            time.sleep(int(q.get("sleep", "0")) / 1000.0)
             answer(conn, rid, q)
+            if "exit" in q:
+                conn.close()
+                time.sleep(int(q["exit"] or "0") / 1000.0)
+                os._exit(0)
             if "close" in q:
                 conn.shutdown(socket.SHUT_RD)
                 time.sleep(0.2)
