@@ -531,6 +531,9 @@ PY
 	for c in $(seq 20 45); do qs+=("h=40&b=1000&rec=$c,$((c + 1)),$((c + 3))&pad=5"); done
 	# a write per byte, and odd-sized writes across records with padding
 	qs+=("h=40&b=3000&wr=1" "h=40&b=3000&rec=7,39,40,41,2000&wr=3&pad=7" "h=100&b=70000&rec=99,100&wr=4096")
+	# a 1-byte record per write over the header block and past it, with
+	# pauses between the writes
+	qs+=("h=40&b=200&rec=$(seq -s, 1 60)" "h=40&b=200&rec=$(seq -s, 30 50)&pause=10")
 	# the review's case: the header line, a pause, then the empty line and 40,000 bytes
 	qs+=("h=28&b=40000&rec=26&pause=100" "h=28&b=40000&rec=27&pause=100" "h=28&b=40000&rec=26,28&pause=50")
 	run split_check "${qs[@]}"
