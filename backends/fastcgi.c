@@ -16,7 +16,6 @@
  * timeout gets 504 and its process is killed by the master. */
 #include <errno.h>
 #include <signal.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -70,7 +69,9 @@ struct fcgi_req {
 	int has_slot;  /* holds a process: slot, pid */
 	unsigned slot; /* index into the scoreboard's pool slots */
 	pid_t pid;
-	int reused; /* on a kept connection */
+	int reused;	/* on a kept connection */
+	int wrote;	/* a byte of it went out on this connection */
+	int idempotent; /* RFC 9110 9.2.2: may be sent again */
 	int retried;
 	int got_bytes;		/* the application said something */
 	int killed;		/* timed out: the master kills the process */
@@ -186,43 +187,59 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 		exchange_error(x, status, NULL);
 }
 
-/* STDOUT bytes: the CGI header block first, then the body. Returns -1 when
- * r is gone. */
+/* Body bytes to the client (nothing while a local redirect is pending).
+ * Returns -1 when r is gone. */
+static int body_out(struct fcgi_req *r, const unsigned char *p, size_t n)
+{
+	if (r->discard || n == 0)
+		return 0;
+	int more = exchange_response_body(r->x, (const char *)p, n);
+	if (more < 0) {
+		struct exchange *x = r->x;
+		finish(r);
+		exchange_response_end(x, 0);
+		return -1;
+	}
+	if (more == 0)
+		r->paused = 1;
+	return 0;
+}
+
+/* STDOUT bytes: the CGI header block first, then the body. Every byte of p
+ * goes to exactly one of them, whatever the records and reads that brought
+ * it: the head buffer takes at most what is left of HEAD_MAX + 1, and once
+ * the block is complete, what followed it in the buffer and the rest of p
+ * are body, in that order. Returns -1 when r is gone. */
 static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 {
-	if (r->head_done) {
-		if (r->discard)
-			return 0;
-		int more = exchange_response_body(r->x, (const char *)p, n);
-		if (more < 0) {
-			struct exchange *x = r->x;
-			finish(r);
-			exchange_response_end(x, 0);
-			return -1;
-		}
-		if (more == 0)
-			r->paused = 1;
-		return 0;
-	}
-	if (r->head_len + n > HEAD_MAX + 1)
-		n = HEAD_MAX + 1 - r->head_len;
+	if (r->head_done)
+		return body_out(r, p, n);
+	size_t k = HEAD_MAX + 1 - r->head_len;
+	if (k > n)
+		k = n;
 	if (!r->head)
-		r->head = malloc(HEAD_MAX + 1);
-	memcpy(r->head + r->head_len, p, n);
-	r->head_len += n;
+		r->head = xmalloc(HEAD_MAX + 1);
+	memcpy(r->head + r->head_len, p, k);
+	r->head_len += k;
+	p += k;
+	n -= k;
 	struct http_header fields[HEAD_FIELDS];
 	struct cgi_response resp;
 	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
-	if (rc == 0)
+	if (rc == 0 && n == 0)
 		return 0;
-	if (rc < 0) {
+	if (rc <= 0) {
+		/* rc 0 with bytes left over: the buffer is full and still no
+		 * end of the block; the parser calls that too large */
 		fail(r, 502, "malformed response header");
 		return -1;
 	}
 	r->head_done = 1;
 	if (cgi_response_resolve(&resp)) {
 		r->discard = 1;
-		r->redirect = strndup(resp.location.p, resp.location.len);
+		r->redirect = xmalloc(resp.location.len + 1);
+		memcpy(r->redirect, resp.location.p, resp.location.len);
+		r->redirect[resp.location.len] = 0;
 		return 0;
 	}
 	if (exchange_response_head(r->x, &resp) < 0) {
@@ -231,12 +248,13 @@ static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 		exchange_response_end(x, 0);
 		return -1;
 	}
-	size_t rest = r->head_len - resp.head_len;
-	char *body = r->head;
+	char *head = r->head;
 	r->head = NULL;
-	int ret = rest ? on_stdout(r, (const unsigned char *)body + resp.head_len, rest) : 0;
-	free(body);
-	return ret;
+	int ret = body_out(r, (const unsigned char *)head + resp.head_len, r->head_len - resp.head_len);
+	free(head);
+	if (ret < 0)
+		return -1;
+	return body_out(r, p, n);
 }
 
 static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
@@ -257,7 +275,11 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	struct exchange *x = r->x;
 	char *redirect = r->redirect;
 	r->redirect = NULL;
-	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut;
+	/* reusable: the whole request went out, nothing came after the
+	 * answer, and the decoder is at a record boundary (END_REQUEST's
+	 * padding may still be on its way: the next request's decoder would
+	 * take it for a header) */
+	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0;
 	req_free_keep(r, clean);
 	if (redirect) {
 		exchange_redirect(x, redirect, strlen(redirect));
@@ -326,6 +348,17 @@ static void update_events(struct fcgi_req *r)
 
 static int start_connect(struct fcgi_req *r);
 
+/* A kept connection the peer has closed (EOF or an error waiting), seen
+ * without consuming anything. A unix socket fails the first write anyway
+ * (EPIPE); over TCP that write would succeed and leave us unsure whether
+ * the application read it. */
+static int kept_conn_closed(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
 static void on_socket(struct ev *ev, uint32_t events)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)ev - offsetof(struct fcgi_req, sock));
@@ -346,11 +379,17 @@ static void on_socket(struct ev *ev, uint32_t events)
 		}
 		r->connected = 1;
 	}
+	if (r->reused && !r->wrote && kept_conn_closed(r->sock.fd)) {
+		/* found closed before a byte went out: nothing delivered */
+		fail(r, 502, "kept connection closed");
+		return;
+	}
 	if (events & EPOLLOUT || r->out_len > r->out_off) {
 		feed_stdin(r);
 		while (r->out_len > r->out_off) {
 			ssize_t n = write(r->sock.fd, r->out + r->out_off, r->out_len - r->out_off);
 			if (n > 0) {
+				r->wrote = 1;
 				r->out_off += (size_t)n;
 				feed_stdin(r);
 				continue;
@@ -368,7 +407,12 @@ static void on_socket(struct ev *ev, uint32_t events)
 			return;
 		}
 	}
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !r->paused) {
+	/* HUP or ERR come whatever the interest, paused or not: the
+	 * application closed (after END_REQUEST, or died). Read on to the end
+	 * of what it sent, buffering toward the slow client, or fail; never
+	 * leave the event pending (epoll would report it again at once). */
+	int hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
+	if ((events & EPOLLIN && !r->paused) || hup) {
 		unsigned char buf[READ_CHUNK];
 		for (int rounds = 0; rounds < 8; rounds++) {
 			ssize_t n = read(r->sock.fd, buf, sizeof(buf));
@@ -401,63 +445,28 @@ static void on_socket(struct ev *ev, uint32_t events)
 					return;
 				}
 			}
-			if (r->paused)
+			if (r->paused && !hup)
 				break; /* the rest waits in the socket */
 		}
 	}
 	update_events(r);
 }
 
-static int sockaddr_for(const char *a, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strncmp(a, "unix:", 5) == 0) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)ss;
-		sun->sun_family = AF_UNIX;
-		snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", a + 5);
-		*sl = sizeof(*sun);
-		return 0;
-	}
-	char host[256];
-	const char *colon = strrchr(a, ':');
-	size_t hl = (size_t)(colon - a);
-	if (a[0] == '[') {
-		a++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return -1;
-	memcpy(host, a, hl);
-	host[hl] = 0;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
-	if (getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &res))
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sl = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* A non-blocking connection to addr ("unix:/PATH" or "HOST:PORT"): the fd,
+/* A non-blocking connection to ss (named addr in the log): the fd,
  * *connected set if it is already up, or -1 (logged). */
-static int connect_to(const struct backend_conf *b, const char *addr, int *connected)
+static int connect_to(const struct backend_conf *b, const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
+		      int *connected)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (sockaddr_for(addr, &ss, &sl) < 0) {
-		log_warn("fastcgi %s: cannot resolve %s", b->name, addr);
-		return -1;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		log_warn("fastcgi %s: socket: %s", b->name, strerror(errno));
 		return -1;
 	}
-	if (ss.ss_family != AF_UNIX) {
+	if (ss->ss_family != AF_UNIX) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	*connected = connect(fd, (struct sockaddr *)&ss, sl) == 0;
+	*connected = connect(fd, (const struct sockaddr *)ss, sl) == 0;
 	if (!*connected && errno != EINPROGRESS) {
 		log_warn("fastcgi %s: connect %s: %s", b->name, addr, strerror(errno));
 		close(fd);
@@ -475,7 +484,7 @@ static int start_connect(struct fcgi_req *r)
 		r->addr = (next_addr + r->tries) % g->naddrs;
 		r->tries++;
 		int connected;
-		int fd = connect_to(r->b, g->addrs[r->addr], &connected);
+		int fd = connect_to(r->b, g->addrs[r->addr], &g->sa[r->addr], g->salen[r->addr], &connected);
 		if (fd < 0)
 			continue;
 		r->connected = connected;
@@ -505,13 +514,28 @@ static const char *req_addr(const struct fcgi_req *r)
 	return r->has_slot ? pslot(r->slot)->addr : "pool";
 }
 
-/* Let go of the process at slot k (if it is still the one we knew). */
+/* Let go of an idle claim (busy 0) on the process at slot k, if it is
+ * still the one we knew: the master clears the claims of a process it
+ * reaps, and this worker may hold a new one on the slot's next process.
+ * (The ownership protocol is in scoreboard.h.) */
 static void owner_drop(unsigned k, pid_t pid)
 {
 	struct pool_slot *s = pslot(k);
 	pid_t mine = me;
-	if (s->pid == pid)
+	if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == pid)
 		__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Let go of the claim on slot k of a request (busy 1), whatever process
+ * serves it now (one that died may have left our connection to its
+ * successor): owner first, then busy, so that whoever claims the slot in
+ * between fails on busy. No-op if the master has cleared the claim. */
+static void slot_let_go(unsigned k)
+{
+	struct pool_slot *s = pslot(k);
+	pid_t mine = me;
+	if (__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
 }
 
 static void idle_unlink(struct idle_conn *ic)
@@ -549,9 +573,7 @@ static int ext_park(struct fcgi_req *r)
 		n += ic->b == r->b;
 	if (n >= (size_t)r->b->cgi.keep_conn || r->sock.fd < 0)
 		return 0;
-	struct idle_conn *ic = calloc(1, sizeof(*ic));
-	if (!ic)
-		return 0;
+	struct idle_conn *ic = xcalloc(1, sizeof(*ic));
 	ic->pool = -1;
 	ic->b = r->b;
 	ic->addr = r->addr;
@@ -655,7 +677,6 @@ static int over_share(int id)
 	return mine > share;
 }
 
-static int connect_to(const struct backend_conf *b, const char *addr, int *connected);
 static void update_events(struct fcgi_req *r);
 static void on_socket(struct ev *ev, uint32_t events);
 static void on_timeout(struct timer *t);
@@ -664,8 +685,8 @@ static void on_timeout(struct timer *t);
 static void pool_begin(struct fcgi_req *r)
 {
 	struct pool_slot *s = pslot(r->slot);
-	s->request_start_ms = loop_now_ms();
-	s->last_used_ms = loop_now_ms();
+	__atomic_store_n(&s->request_start_ms, loop_now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
 	r->timeout.fire = on_timeout;
 	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
 	update_events(r);
@@ -681,7 +702,8 @@ static int pool_acquire(struct fcgi_req *r)
 		struct idle_conn *ic = ps->idle;
 		struct pool_slot *s = pslot(ic->slot);
 		int zero = 0;
-		if (s->pid != ic->pid || s->state != PSLOT_READY ||
+		if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != ic->pid ||
+		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY ||
 		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			idle_close(ic);
 			continue;
@@ -703,20 +725,30 @@ static int pool_acquire(struct fcgi_req *r)
 		struct pool_slot *s = pslot(k);
 		pid_t none = 0;
 		int zero = 0;
-		if (s->state != PSLOT_READY || s->owner != 0 ||
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY || s->owner != 0 ||
 		    !__atomic_compare_exchange_n(&s->owner, &none, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
-		pid_t pid = s->pid;
-		if (s->state != PSLOT_READY || pid <= 0 ||
+		pid_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY || pid <= 0 ||
 		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			owner_drop(k, pid);
+			/* the claim just made is ours whatever the pid is now
+			 * (the master may have reaped the process meanwhile) */
+			pid_t mine = me;
+			__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 			continue;
 		}
-		int connected;
-		int fd = connect_to(r->b, s->addr, &connected);
+		/* the master wrote the numeric address before the slot became
+		 * READY: no lookup here */
+		int connected, fd = -1;
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		const char *err;
+		if (config_sockaddrs(s->addr, 1, &ss, &sl, 1, &err) == 1)
+			fd = connect_to(r->b, s->addr, &ss, sl, &connected);
+		else
+			log_warn("fastcgi %s: pool address %s: %s", r->b->name, s->addr, err);
 		if (fd < 0) {
-			s->busy = 0;
-			owner_drop(k, pid);
+			slot_let_go(k);
 			continue;
 		}
 		ps->rot = (ps->rot + i + 1) % h->nslots;
@@ -800,10 +832,17 @@ static void pool_release(struct fcgi_req *r, int keep)
 	r->has_slot = 0;
 	struct pool_slot *s = pslot(r->slot);
 	struct pool_state *ps = &PS[r->pool];
-	int same = s->pid == r->pid;
-	if (same && !r->killed) {
-		s->request_start_ms = 0;
-		s->last_used_ms = loop_now_ms();
+	if (r->killed) {
+		/* busy and the claim stay: the master kills the process and
+		 * clears them when it reaps it */
+		loop_del(&r->sock);
+		keep = 0;
+	} else {
+		int same = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == r->pid;
+		__atomic_store_n(&s->request_start_ms, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
+		if (!same || r->sock.fd < 0)
+			keep = 0;
 		if (keep) {
 			/* a complete request: count it against max_requests */
 			uint64_t served = __atomic_add_fetch(&s->served, 1, __ATOMIC_ACQ_REL);
@@ -817,46 +856,43 @@ static void pool_release(struct fcgi_req *r, int keep)
 					scoreboard_wake(loop_scoreboard());
 			}
 		}
+		if (keep && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY)
+			keep = 0;
+	}
+	int others = keep ? others_waiting(r->pool) : 0;
+	if (keep && ps->qhead && (others <= 0 || !over_share(r->pool))) {
+		/* hand the connection, claim and busy as they are, to the next
+		 * request of ours */
+		struct fcgi_req *n = ps->qhead;
+		queue_remove(n);
+		timer_cancel(loop_timers(), &n->timeout);
+		loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
+		n->sock.handler = on_socket;
+		n->slot = r->slot;
+		n->pid = r->pid;
+		n->has_slot = 1;
+		n->reused = 1;
+		n->connected = 1;
+		pool_begin(n);
+		return;
+	}
+	if (keep && !ps->qhead && others <= 0) {
+		/* keep the connection and the claim; the process is free */
 		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
-	} else {
-		keep = 0;
+		struct idle_conn *ic = xcalloc(1, sizeof(*ic));
+		ic->pool = r->pool;
+		ic->slot = r->slot;
+		ic->pid = r->pid;
+		ic->sock.handler = on_idle;
+		loop_move(&r->sock, &ic->sock, EPOLLIN);
+		ic->next = ps->idle;
+		ps->idle = ic;
+		return;
 	}
-	int others = others_waiting(r->pool);
-	if (keep && r->sock.fd >= 0 && s->state == PSLOT_READY) {
-		int zero = 0;
-		if (ps->qhead && (others <= 0 || !over_share(r->pool)) &&
-		    __atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			/* hand the connection to the next request of ours */
-			struct fcgi_req *n = ps->qhead;
-			queue_remove(n);
-			timer_cancel(loop_timers(), &n->timeout);
-			loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
-			n->sock.handler = on_socket;
-			n->slot = r->slot;
-			n->pid = r->pid;
-			n->has_slot = 1;
-			n->reused = 1;
-			n->connected = 1;
-			pool_begin(n);
-			return;
-		}
-		if (!ps->qhead && others <= 0) {
-			struct idle_conn *ic = calloc(1, sizeof(*ic));
-			if (ic) {
-				ic->pool = r->pool;
-				ic->slot = r->slot;
-				ic->pid = r->pid;
-				ic->sock.handler = on_idle;
-				loop_move(&r->sock, &ic->sock, EPOLLIN);
-				ic->next = ps->idle;
-				ps->idle = ic;
-				return;
-			}
-		}
+	if (!r->killed) {
+		loop_del(&r->sock);
+		slot_let_go(r->slot);
 	}
-	loop_del(&r->sock);
-	if (!r->killed)
-		owner_drop(r->slot, r->pid);
 	if (ps->qhead) {
 		ps->retry.fire = on_retry;
 		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* a process may be free now */
@@ -865,16 +901,28 @@ static void pool_release(struct fcgi_req *r, int keep)
 
 static int start_connect(struct fcgi_req *r);
 
-/* A kept connection failed before the application said anything: it
- * closed it between requests (or died). Start over on a fresh connection
- * with what was sent so far (BEGIN_REQUEST, PARAMS and the body up to
- * REPLAY_MAX), the rest of the body following as before. Returns 1 if it
- * did. */
+/* When a request is sent again. A request goes out a second time, on a
+ * new connection, only if all of these hold:
+ *   - it went out on a reused (kept) connection: a fresh one that fails
+ *     is the application's failure, not a stale connection's;
+ *   - the application sent nothing back on it (no byte of any record);
+ *   - every byte sent so far is still held (at most REPLAY_MAX);
+ *   - and either nothing of it was delivered (the very first write on
+ *     the connection failed, EPIPE or ECONNRESET, or the connection was
+ *     found closed before that write), or the method is idempotent (RFC
+ *     9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
+ * Once at most. Anything else that the application may have read (a POST
+ * whose process died handling it) gets its 502: running it twice is
+ * worse. BEGIN_REQUEST, PARAMS and the body up to REPLAY_MAX are sent
+ * again; the rest of the body follows as before. Returns 1 if it did. */
 static int pool_retry(struct fcgi_req *r)
 {
 	if (!r->reused || r->retried || !r->replay || r->got_bytes || r->head_done)
 		return 0;
+	if (r->wrote && !r->idempotent)
+		return 0;
 	r->retried = 1;
+	r->wrote = 0;
 	timer_cancel(loop_timers(), &r->timeout);
 	if (r->pool >= 0)
 		pool_release(r, 0);
@@ -902,7 +950,7 @@ static void on_timeout(struct timer *t)
 	if (r->pool >= 0 && r->has_slot) {
 		/* that process is stuck: the master kills it and starts another */
 		r->killed = 1;
-		pslot(r->slot)->kill = r->pid;
+		__atomic_store_n(&pslot(r->slot)->kill, r->pid, __ATOMIC_RELEASE);
 		scoreboard_wake(loop_scoreboard());
 	}
 	fail(r, 504, "timeout");
@@ -932,16 +980,25 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 		exchange_error(x, 500, NULL);
 		return NULL;
 	}
-	struct fcgi_req *r = calloc(1, sizeof(*r));
+	struct fcgi_req *r = xcalloc(1, sizeof(*r));
 	r->x = x;
 	r->b = b;
 	r->sock.fd = -1;
 	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
 	r->body_fd = info->body_fd; /* owned by the connection */
 	r->pool = g->pool ? g->pool->id : -1;
+	switch (info->req->method_id) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_OPTIONS:
+	case HTTP_TRACE:
+	case HTTP_PUT:
+	case HTTP_DELETE: r->idempotent = 1; break;
+	default: break;
+	}
 	fcgi_decoder_init(&r->dec, REQUEST_ID);
 	size_t cap = 16 + fcgi_params_size(envp);
-	r->out = malloc(cap + OUT_MAX);
+	r->out = xmalloc(cap + OUT_MAX);
 	r->out_cap = cap + OUT_MAX;
 	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, g->pool != NULL || g->keep_conn > 0);
 	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, REQUEST_ID, envp);

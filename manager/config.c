@@ -5,12 +5,14 @@
 #include <jansson.h>
 #include <grp.h>
 #include <limits.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../protocol/http_parser.h"
@@ -586,6 +588,83 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 	p->id = -1;
 }
 
+int config_sockaddrs(const char *a, int numeric, struct sockaddr_storage *ss, socklen_t *len, size_t max,
+		     const char **err)
+{
+	*err = "not an address";
+	if (max == 0 || config_listen_valid(a) < 0)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(a, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+		sun->sun_family = AF_UNIX;
+		snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", a + 5);
+		len[0] = sizeof(*sun);
+		return 1;
+	}
+	char host[256];
+	const char *colon = strrchr(a, ':');
+	size_t hl = (size_t)(colon - a);
+	if (a[0] == '[') {
+		a++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		*err = "host name too long";
+		return -1;
+	}
+	memcpy(host, a, hl);
+	host[hl] = 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+	if (numeric)
+		hints.ai_flags |= AI_NUMERICHOST;
+	int rc = getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &res);
+	if (rc) {
+		*err = gai_strerror(rc);
+		return -1;
+	}
+	int n = 0;
+	for (struct addrinfo *ai = res; ai && (size_t)n < max; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(*ss))
+			continue;
+		memset(&ss[n], 0, sizeof(ss[n]));
+		memcpy(&ss[n], ai->ai_addr, ai->ai_addrlen);
+		len[n++] = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	if (n == 0)
+		*err = "no usable address";
+	return n ? n : -1;
+}
+
+#define ADDRS_PER_NAME 8
+
+/* Append a to g's addresses: a host name is looked up here, when the
+ * configuration is loaded (so again on each reload), never by a worker;
+ * each address it has is an entry of its own. */
+static void add_fcgi_address(struct ctx *c, struct cgi_conf *g, const char *a)
+{
+	struct sockaddr_storage ss[ADDRS_PER_NAME];
+	socklen_t len[ADDRS_PER_NAME];
+	const char *err;
+	if (config_listen_valid(a) < 0) {
+		fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+		return;
+	}
+	int n = config_sockaddrs(a, 0, ss, len, ADDRS_PER_NAME, &err);
+	if (n < 0) {
+		fail(c, "cannot resolve %s: %s", a, err);
+		return;
+	}
+	g->sa = xrealloc(g->sa, (g->naddrs + (size_t)n) * sizeof(*g->sa));
+	g->salen = xrealloc(g->salen, (g->naddrs + (size_t)n) * sizeof(*g->salen));
+	for (int i = 0; i < n; i++) {
+		g->sa[g->naddrs] = ss[i];
+		g->salen[g->naddrs] = len[i];
+		g->addrs = strv_append(g->addrs, &g->naddrs, xstrdup(a));
+	}
+}
+
 static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
 	static const char *const known[] = {"type",
@@ -657,19 +736,16 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 			}
 		push_key(c, "address");
 		if (json_is_string(v)) {
-			if (config_listen_valid(json_string_value(v)) < 0)
-				fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
-			else
-				g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(v)));
+			add_fcgi_address(c, g, json_string_value(v));
 		} else if (json_is_array(v) && json_array_size(v) > 0) {
 			size_t i;
 			json_t *a;
 			json_array_foreach (v, i, a) {
 				push_index(c, i);
-				if (!json_is_string(a) || config_listen_valid(json_string_value(a)) < 0)
+				if (!json_is_string(a))
 					fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
 				else
-					g->addrs = strv_append(g->addrs, &g->naddrs, strdup(json_string_value(a)));
+					add_fcgi_address(c, g, json_string_value(a));
 				pop(c);
 			}
 		} else {
@@ -1276,6 +1352,8 @@ void config_free(struct config *cf)
 		strv_free(b->cgi.env, b->cgi.nenv);
 		strv_free(b->cgi.index, b->cgi.nindex);
 		strv_free(b->cgi.addrs, b->cgi.naddrs);
+		free(b->cgi.sa);
+		free(b->cgi.salen);
 		free(b->cgi.script);
 		if (b->cgi.pool) {
 			strv_free(b->cgi.pool->argv, b->cgi.pool->argc);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI };
@@ -43,7 +44,11 @@ struct cgi_conf {
 	char **index; /* file names tried for a directory */
 	size_t nindex;
 	/* fastcgi (an external server) */
-	char **addrs; /* tried in turn, round-robin */
+	char **addrs;		     /* tried in turn, round-robin; as written */
+	struct sockaddr_storage *sa; /* addrs[i] resolved when the configuration is
+				      * loaded: a name with several addresses is
+				      * several entries */
+	socklen_t *salen;
 	size_t naddrs;
 	char *script;		/* a fixed SCRIPT_FILENAME, or NULL: split under root */
 	int keep_conn;		/* external fastcgi: idle connections kept per worker */
@@ -123,6 +128,13 @@ int config_listen_valid(const char *s);
 /* Resolve relative paths in configurations against dir (the directory
  * cpm started in), not against the current directory of the moment. */
 void config_set_base_dir(const char *dir);
+
+/* A FastCGI address ("unix:/PATH", "HOST:PORT", "[V6]:PORT"; an empty HOST
+ * is 127.0.0.1) as socket addresses: up to max of them into ss[] and
+ * len[], their count returned, or -1 with *err set. numeric: no name
+ * lookup (then it never blocks). */
+int config_sockaddrs(const char *addr, int numeric, struct sockaddr_storage *ss, socklen_t *len, size_t max,
+		     const char **err);
 
 /* Replace listen with the given addresses (from -b). */
 int config_set_listen(struct config *c, char *const *addrs, size_t n);

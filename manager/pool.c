@@ -331,14 +331,21 @@ static void spawn(struct pool *pl, unsigned k)
 	pr->pid = pid;
 	pr->stopping = pr->killed = 0;
 	pr->started_ms = monotonic_ms();
-	s->owner = 0;
-	s->busy = 0;
-	s->kill = 0;
-	s->served = 0;
-	s->request_start_ms = 0;
-	s->started_ms = s->last_used_ms = pr->started_ms;
+	/* the slot is DOWN (or never used): publish the new process with the
+	 * release store of READY (the protocol is in scoreboard.h). owner and
+	 * busy are left alone: a claim the last process left (a request its
+	 * successor serves) is its worker's to let go. */
+	__atomic_store_n(&s->kill, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->served, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->started_ms, pr->started_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_used_ms, pr->started_ms, __ATOMIC_RELAXED);
 	s->restarts++;
-	s->pid = pid;
+	int taken = -1;
+	if (__atomic_compare_exchange_n(&s->busy, &taken, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) || taken != 1)
+		__atomic_store_n(&s->request_start_ms, 0, __ATOMIC_RELAXED);
+	/* else the request left in flight keeps its start: the hung check
+	 * still covers it */
+	__atomic_store_n(&s->pid, pid, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, PSLOT_READY, __ATOMIC_RELEASE);
 	log_info("pool %s[%u]: started pid %ld (%s)", pl->name, k, (long)pid, s->addr);
 }
@@ -358,7 +365,7 @@ static void stop_proc(struct pool *pl, unsigned k, const char *why)
 	if (pr->pid <= 0 || pr->stopping)
 		return;
 	struct pool_slot *s = slot_of(pl, k);
-	s->state = PSLOT_DRAINING;
+	__atomic_store_n(&s->state, PSLOT_DRAINING, __ATOMIC_RELEASE);
 	pr->stopping = 1;
 	pr->term_ms = monotonic_ms();
 	log_info("pool %s[%u]: stopping pid %ld (%s)", pl->name, k, (long)pr->pid, why);
@@ -603,7 +610,7 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 		if (hung && !pr->killed) {
 			log_error("pool %s[%u]: pid %ld did not answer within %lld ms; killing it", pl->name, k,
 				  (long)pr->pid, (long long)pl->timeout_ms);
-			s->state = PSLOT_DOWN;
+			__atomic_store_n(&s->state, PSLOT_DOWN, __ATOMIC_RELEASE);
 			kill_proc(pr);
 			continue;
 		}
@@ -655,6 +662,24 @@ int pools_tick(unsigned oldest_gen)
 	return next;
 }
 
+/* The process of slot s (pid) is gone. Take busy (CAS 0 -> -1) and clear
+ * the claim, unless a request is still in flight there (busy 1) whose
+ * worker has not given up on it (no kill asked, not killed by us): its
+ * connection may be waiting in the listening socket's backlog for the next
+ * process, and its worker lets go when it is done (scoreboard.h). */
+static void reap_slot(struct pool_slot *s, pid_t pid, int killed)
+{
+	__atomic_store_n(&s->state, PSLOT_DOWN, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
+	int busy = 0;
+	if (!__atomic_compare_exchange_n(&s->busy, &busy, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (busy == 1 && !killed && __atomic_load_n(&s->kill, __ATOMIC_ACQUIRE) != pid)
+			return;
+		__atomic_store_n(&s->busy, -1, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
+}
+
 int pools_reaped(pid_t pid, int status)
 {
 	for (unsigned id = 0; id < POOLS_MAX; id++) {
@@ -679,10 +704,7 @@ int pools_reaped(pid_t pid, int status)
 				log_msg(expected ? LOG_INFO : LOG_ERROR,
 					"pool %s[%u]: pid %ld killed by signal %d after %.3f s", pl->name, k, (long)pid,
 					WTERMSIG(status), secs);
-			s->state = PSLOT_DOWN;
-			s->pid = 0;
-			s->owner = 0;
-			s->busy = 0;
+			reap_slot(s, pid, pr->killed);
 			pr->pid = 0;
 			/* failing: dead soon after its start without serving anything
 			 * (one that exits after its own request limit is not) */
@@ -719,9 +741,10 @@ void pools_worker_gone(pid_t pid, unsigned worker_index)
 		for (int k = 0; k < pl->max; k++) {
 			struct pool_slot *s = slot_of(pl, (unsigned)k);
 			pid_t owner = pid;
-			if (__atomic_compare_exchange_n(&s->owner, &owner, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
-			    s->busy == 1)
-				s->busy = 0; /* its request died with it */
+			int one = 1;
+			if (__atomic_compare_exchange_n(&s->owner, &owner, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				/* its request died with it */
+				__atomic_compare_exchange_n(&s->busy, &one, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 		}
 	}
 	P.sb->slots[worker_index].pools_waiting = 0;

@@ -26,11 +26,42 @@ struct worker_slot {
 
 enum pool_slot_state { PSLOT_FREE, PSLOT_READY, PSLOT_DRAINING, PSLOT_DOWN };
 
+/* One pool process. Who writes what, and how. Every store is an __atomic
+ * store or read-modify-write; a decision that two processes could make at
+ * once is a CAS. Plain (volatile) reads of these aligned words are left
+ * where a stale value only costs a retry or a status line.
+ *
+ * pid, addr, started_ms, restarts: the master only, while state is not
+ *   READY (or before any worker exists); the release store of state =
+ *   READY publishes them. pid becomes 0 when the process is reaped.
+ * state: the master stores it (release): READY at spawn, DRAINING when it
+ *   stops the process, DOWN when it kills it or reaps it. A worker only
+ *   CASes READY -> DRAINING (max_requests reached).
+ * owner: the claim on the process's single connection. A worker CASes
+ *   0 -> its pid to claim (while state is READY), then CASes busy; it lets
+ *   go with CAS its pid -> 0. The master stores 0 when it reaps the
+ *   process and the claim is over (it took busy, or it killed the process
+ *   because the claimant gave up), and CASes a dead worker's pid -> 0.
+ * busy: 1 a request in flight, 0 free (the owner may keep an idle
+ *   connection), -1 taken by the master (stopping, or down). The owner
+ *   CASes 0 -> 1 and, once it has let go of owner (or to keep the
+ *   connection idle, without letting go), stores 0 (release). The master
+ *   CASes 0 -> -1 to stop a process or when it reaps one; a request still
+ *   in flight then (busy 1) keeps its claim: its connection may sit in the
+ *   listening socket's backlog, which the next process inherits, and its
+ *   worker lets go as usual. A dead worker's busy 1 is CASed to 0. At
+ *   spawn the master CASes -1 -> 0.
+ * kill: a worker whose request timed out stores the pid it sent it to
+ *   (and leaves busy 1 and its claim for the master to clear); the master
+ *   resets it at spawn.
+ * request_start_ms, last_used_ms, served: the owner, while it holds busy
+ *   (relaxed atomics; served by atomic add); the master resets them at
+ *   spawn. */
 struct pool_slot {
 	volatile pid_t pid;   /* the process serving this slot's socket, 0 while down */
 	volatile int state;   /* enum pool_slot_state */
 	volatile pid_t owner; /* the worker holding its connection, 0 if none */
-	volatile int busy;    /* 1: a request in flight; -1: the master is stopping it */
+	volatile int busy;    /* 1: a request in flight; -1: the master's */
 	volatile int kill;    /* a worker gave up on its request: kill it */
 	volatile int64_t request_start_ms;
 	volatile int64_t started_ms;

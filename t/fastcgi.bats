@@ -479,3 +479,173 @@ conns_to() {
 	assert_failure
 	assert_output --partial 'backends.php.keep_conn: expected an integer between 0 and 1024'
 }
+
+# awkward_fcgi: t/apps-fcgi/awkward.py on a new unix socket; sets ADDR.
+awkward_fcgi() {
+	local sock=$SOCKDIR/awkward.${#FCGI_PIDS[@]}.sock
+	python3 "$ROOT/t/apps-fcgi/awkward.py" "$sock" >>"$BATS_TEST_TMPDIR/spawn.log" 2>&1 3>&- &
+	FCGI_PIDS+=($!)
+	ADDR=unix:$sock
+	local i
+	for i in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		sleep 0.05
+	done
+	echo "awkward.py did not create $sock" >&2
+	return 1
+}
+
+# split_check QUERY...: fetch /app?QUERY for each argument (h=, b= as
+# awkward.py takes them) and print one line per response that is not a
+# 200 with exactly the b bytes awkward.py sends, then "checked N"
+split_check() {
+	python3 - "$CPM_PORT" "$@" <<'PY'
+import hashlib, http.client, sys
+port, bad = int(sys.argv[1]), 0
+for q in sys.argv[2:]:
+    kv = dict(p.partition("=")[::2] for p in q.split("&"))
+    want = bytes((i * 7 + 3) % 251 for i in range(int(kv.get("b", "0"))))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/app?" + q)
+    r = c.getresponse()
+    try:
+        got = r.read()
+    except http.client.IncompleteRead as e:
+        got = e.partial + b"<incomplete>"
+    c.close()
+    if r.status != 200 or len(got) != len(want) or hashlib.sha256(got).digest() != hashlib.sha256(want).digest():
+        bad += 1
+        print("%s: %d, %d bytes" % (q, r.status, len(got)))
+print("checked %d" % (len(sys.argv) - 2))
+PY
+}
+
+@test "a response split anywhere across STDOUT records and writes arrives whole" {
+	awkward_fcgi
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\""
+	cpm_start
+	local qs=() c
+	# one record boundary at every byte of the header block and around its end
+	for c in $(seq 1 50); do qs+=("h=40&b=1000&rec=$c"); done
+	# two boundaries close together, padding, the head ending a record
+	for c in $(seq 20 45); do qs+=("h=40&b=1000&rec=$c,$((c + 1)),$((c + 3))&pad=5"); done
+	# a write per byte, and odd-sized writes across records with padding
+	qs+=("h=40&b=3000&wr=1" "h=40&b=3000&rec=7,39,40,41,2000&wr=3&pad=7" "h=100&b=70000&rec=99,100&wr=4096")
+	# a 1-byte record per write over the header block and past it, with
+	# pauses between the writes
+	qs+=("h=40&b=200&rec=$(seq -s, 1 60)" "h=40&b=200&rec=$(seq -s, 30 50)&pause=10")
+	# the review's case: the header line, a pause, then the empty line and 40,000 bytes
+	qs+=("h=28&b=40000&rec=26&pause=100" "h=28&b=40000&rec=27&pause=100" "h=28&b=40000&rec=26,28&pause=50")
+	run split_check "${qs[@]}"
+	assert_output "checked ${#qs[@]}"
+}
+
+@test "a header block near the 32 KiB limit loses no byte; one past it is a 502" {
+	awkward_fcgi
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\""
+	cpm_start
+	local qs=() h c
+	for h in 32700 32767 32768; do
+		for c in 26 16000 $((h - 2)) $((h - 1)) $h $((h + 1)) 32769 40000; do
+			qs+=("h=$h&b=40000&rec=$c")
+		done
+		qs+=("h=$h&b=40000&rec=26&pause=100" "h=$h&b=40000&wr=5000")
+	done
+	run split_check "${qs[@]}"
+	assert_output "checked ${#qs[@]}"
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?h=32769&b=10')"
+	assert_output 502
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?h=40000&b=10&rec=26&pause=50')"
+	assert_output 502
+}
+
+@test "keep_conn: END_REQUEST padding that comes in a later write does not spoil the next request" {
+	awkward_fcgi
+	CPM_WORKERS=1
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\", \"keep_conn\": 1"
+	cpm_start
+	# curl sends the second request on its connection at once, while the
+	# padding of the first END_REQUEST is still on its way
+	run curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{http_code}\n' "$(url '/app?b=10&endpad=300')" "$(url '/app?b=10&endpad=300')" \
+		"$(url '/app?b=10')"
+	assert_output "200
+200
+200"
+	run split_check "b=100&endpad=200" "b=100&endpad=0&pad=3" "b=100"
+	assert_output "checked 3"
+}
+
+# worker_ticks: CPU clock ticks the workers of cpm have used
+worker_ticks() {
+	local w t=0
+	for w in $(workers_of "$CPM_PID"); do
+		t=$((t + $(sed 's/.*) //' "/proc/$w/stat" | awk '{print $12 + $13}')))
+	done
+	echo $t
+}
+
+@test "the app closes while its slow client holds the response: no spinning, the response completes" {
+	awkward_fcgi
+	CPM_WORKERS=1
+	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/x\""
+	cpm_start
+	# The client takes nothing for 1.5 s. cpm's TCP send queue to it holds
+	# about 2.8 MB here, cpm then pauses the app's connection, and when
+	# the rest fits into cpm's buffer and the app's socket, the app writes
+	# it all and closes: HUP while paused. Sizes around that point.
+	local n spent
+	for n in 3100000 3300000 3500000; do
+		SLOW_N=$n python3 - "$CPM_PORT" >"$BATS_TEST_TMPDIR/slow.out" <<'PY' &
+import os, socket, sys, time
+N = int(os.environ["SLOW_N"])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /app?b=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % N)
+time.sleep(1.5)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+head, _, body = data.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode())
+out, i = [], 0
+while True:
+    j = body.index(b"\r\n", i)
+    k = int(body[i:j], 16)
+    if k == 0:
+        break
+    out.append(body[j + 2 : j + 2 + k])
+    i = j + 4 + k
+out = b"".join(out)
+print(len(out), out == bytes((i * 7 + 3) % 251 for i in range(N)))
+PY
+		local client=$!
+		sleep 0.4
+		local t0
+		t0=$(worker_ticks)
+		sleep 1
+		spent=$(($(worker_ticks) - t0))
+		wait "$client"
+		run cat "$BATS_TEST_TMPDIR/slow.out"
+		assert_output "HTTP/1.1 200 OK
+$n True"
+		# a worker polling a pending HUP burns the whole second
+		[ "$spent" -lt 20 ] || { echo "$n: the worker used $spent ticks while the client was paused" >&2; false; }
+	done
+}
+
+@test "a host name in address is resolved when the config is loaded; an unknown one is a positioned error" {
+	fcgi_tcp echo
+	fcgi_config "\"address\": \"localhost:${ADDR##*:}\", \"script\": \"/x\""
+	cpm_start
+	run curl -s "$(url /app/name)"
+	assert_line "PATH_INFO=/name"
+	cpm_stop
+	fcgi_config "\"address\": [\"unix:/x.sock\", \"no-such-host.invalid:9000\"], \"script\": \"/x\""
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --regexp "cpm\.json:8:[0-9]+: backends\.php\.address\[1\]: cannot resolve no-such-host\.invalid:9000: "
+}

@@ -678,14 +678,15 @@ JSON
 	grep -q "fastcgi php: no free process within 1000 ms; 503" "$CPM_LOG"
 }
 
-@test "a POST sent on a kept connection whose process has just exited is sent again, body and all" {
+@test "a PUT sent on a kept connection whose process has just exited is sent again, body and all" {
 	CPM_WORKERS=1
 	pool_config "\"command\": [\"$BATS_FILE_TMPDIR/flaky\"], \"processes\": 1,
 		\"env\": {\"FLAKY_EVERY\": \"1\", \"FLAKY_EXIT_DELAY_MS\": \"300\"}"
 	cpm_start
 	# each answer is followed, 300 ms later, by the process's exit: the
 	# next request goes out on the kept connection and meets a dying
-	# process, on one client connection
+	# process, on one client connection. It may have read the request
+	# before dying: only an idempotent method (PUT here) is sent again.
 	run python3 - "$CPM_PORT" <<'PY'
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
@@ -694,15 +695,110 @@ for size in (10, 1000, 100000):
     r = c.getresponse(); r.read()
     print("get", r.status)
     body = bytes(i % 251 for i in range(size))
-    c.request("POST", "/app", body=body)
+    c.request("PUT", "/app", body=body)
     r = c.getresponse(); text = r.read().decode()
-    print("post", size, r.status, "len=%d" % size in text, "sum=%d" % (sum(body) % 2**32) in text)
+    print("put", size, r.status, "len=%d" % size in text, "sum=%d" % (sum(body) % 2**32) in text)
 PY
 	assert_success
 	assert_output "get 200
-post 10 200 True True
+put 10 200 True True
 get 200
-post 1000 200 True True
+put 1000 200 True True
 get 200
-post 100000 200 True True"
+put 100000 200 True True"
+}
+
+# awkward_pool [MEMBERS]: pool "php" of one t/apps-fcgi/awkward.py process
+# logging each request it runs to $BATS_TEST_TMPDIR/runs, one worker
+awkward_pool() {
+	CPM_WORKERS=1
+	pool_config "\"command\": [\"$ROOT/t/apps-fcgi/awkward.py\"], \"processes\": 1,
+		\"env\": {\"AWKWARD_LOG\": \"$BATS_TEST_TMPDIR/runs\"} ${1:-}"
+	sed -i 's/"workers"/"log_level": "debug", "workers"/' "$BATS_TEST_TMPDIR/cpm.json"
+}
+
+@test "a POST whose process dies handling it on a kept connection: 502, run once" {
+	awkward_pool
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10')"
+	assert_output 200
+	# the kept connection carries the POST; the app reads all of it, dies
+	run curl -s -o /dev/null -w '%{http_code}' --data-binary 'side effect' "$(url '/app?crash')"
+	assert_output 502
+	run grep -c '^POST crash$' "$BATS_TEST_TMPDIR/runs"
+	assert_output 1
+	run grep -c 'sending the request again' "$CPM_LOG"
+	assert_output 0
+}
+
+@test "a GET whose process dies handling it on a kept connection is sent once more (idempotent)" {
+	awkward_pool
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10')"
+	assert_output 200
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?crash')"
+	assert_output 502
+	# the second run is on a fresh connection: never a third
+	run grep -c '^GET crash$' "$BATS_TEST_TMPDIR/runs"
+	assert_output 2
+}
+
+@test "a POST on a kept connection that fails its first write goes out again, once, body and all" {
+	awkward_pool
+	cpm_start
+	# the app shuts its end for reading after each answer: the next
+	# request's first write on the kept connection fails (EPIPE)
+	local i
+	for i in 1 2 3; do
+		run curl -s -w ' %{http_code}' "$(url "/app?b=10&close&n=$i")"
+		assert_output --regexp ' 200$'
+		head -c $((i * 50000)) /dev/zero >"$BATS_TEST_TMPDIR/body"
+		run curl -s -o /dev/null -w '%{http_code}' --data-binary @"$BATS_TEST_TMPDIR/body" "$(url "/app?b=20&p=$i")"
+		assert_output 200
+		run grep -c "^POST b=20&p=$i\$" "$BATS_TEST_TMPDIR/runs"
+		assert_output 1
+	done
+	# the path taken was the replay, not a fresh connection
+	run grep -c 'sending the request again' "$CPM_LOG"
+	assert_output 3
+}
+
+@test "END_REQUEST padding written late does not spoil the request handed the connection" {
+	awkward_pool
+	cpm_start
+	# two at once on one worker and one process: the second waits and gets
+	# the connection as soon as the first one's END_REQUEST is in
+	local a b
+	curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=100&endpad=300')" >"$BATS_TEST_TMPDIR/a" &
+	a=$!
+	curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=100&endpad=300')" >"$BATS_TEST_TMPDIR/b" &
+	b=$!
+	wait $a $b
+	run cat "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	assert_output 200200
+}
+
+@test "a request left in the backlog of a process that exits is the slot's until it ends" {
+	awkward_pool
+	cpm_start
+	# the process answers, then stops accepting for 500 ms and exits; the
+	# next request claims the slot and its connection waits in the
+	# listening socket, which the next process inherits and serves
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10&exit=500')"
+	assert_output 200
+	curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10&sleep=1500')" >"$BATS_TEST_TMPDIR/second" &
+	local second=$!
+	within 3 grep -q 'exited with code 0' "$CPM_LOG"
+	within 3 eval '[ -n "$(pool_pids php)" ]'
+	# the successor serves that request: the slot says busy
+	sleep 0.3
+	run busy_is php True
+	assert_success
+	wait $second
+	run cat "$BATS_TEST_TMPDIR/second"
+	assert_output 200
+	# and the worker let go of it
+	within 2 busy_is php False
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/app?b=10')"
+	assert_output 200
 }
