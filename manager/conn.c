@@ -416,15 +416,11 @@ static void request_new(struct conn *c)
 
 /* ---- access log ---- */
 
+/* Client bytes in the access log: the one escaping of log.c, plus '"'. */
 static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t len)
 {
-	for (size_t i = 0; i < len && *n + 5 < cap; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f)
-			*n += (size_t)snprintf(dst + *n, cap - *n, "\\x%02x", ch);
-		else
-			dst[(*n)++] = (char)ch;
-	}
+	if (*n < cap)
+		*n += log_escape(dst + *n, cap - *n, s, len, "\"", NULL);
 }
 
 static struct http_slice find_header(const struct http_request *r, const char *name)

@@ -50,7 +50,18 @@ size_of() { stat -c %s "$1"; }
 	assert_line --partial 'HTTP/1.1 200'
 	within 3 grep -q 'response shorter than its Content-Length' "$CPM_LOG"
 	run grep -F 'response shorter' "$CPM_LOG"
-	assert_output --partial '/short_body.sh/x\x0a2026-01-01T00:00:00.000Z [error] cpm[1]: forged\x1b[2J\x1b]0;owned\x07\xc2\x9b\\ GET'
+	assert_output --partial '"GET /short_body.sh/x%0a2026-01-01T00:00:00.000Z%20[error]'
+	run clean_log "$CPM_LOG"
+	assert_success
+}
+
+@test "raw bytes above 0x7f in a request line are escaped in the error log" {
+	cpm_start
+	run raw "GET /short_body.sh/\xc2\x9b[2J\xff HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	assert_line --partial 'HTTP/1.1 200'
+	within 3 grep -q 'response shorter than its Content-Length' "$CPM_LOG"
+	run grep -F 'response shorter' "$CPM_LOG"
+	assert_output --partial '"GET /short_body.sh/\xc2\x9b[2J\xff":'
 	run clean_log "$CPM_LOG"
 	assert_success
 }
