@@ -14,13 +14,17 @@
 #include "proctitle.h"
 #include "xalloc.h"
 
+/* Never a file in the current directory: as root, whoever can write
+ * there would choose what runs. */
+#define DEFAULT_CONFIG "/etc/cpm/cpm.json"
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cpm [-tD] [-c FILE] [-b ADDR]... [-w N]\n"
 		   "       cpm --cgi DIR [-b ADDR]... [-w N]\n"
 		   "       cpm -v | -h\n"
 		   "\n"
-		   "  -c, --config FILE   configuration file (default etc/cpm.json, else /etc/cpm/cpm.json)\n"
+		   "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 		   "  -t, --test          check the configuration and exit\n"
 		   "  -b, --bind ADDR     listen on ADDR (HOST:PORT, [V6]:PORT, :PORT, unix:/PATH); repeatable\n"
 		   "  -w, --workers N     number of worker processes\n"
@@ -118,11 +122,14 @@ int main(int argc, char **argv)
 	char err[1024];
 	const char *shown = "--cgi";
 	struct config *cf;
+	int hint = 0;
 	if (cgi_dir) {
 		cf = config_quick_cgi(cgi_dir, err, sizeof(err));
 	} else {
-		if (!file)
-			file = access("etc/cpm.json", R_OK) == 0 ? "etc/cpm.json" : "/etc/cpm/cpm.json";
+		if (!file) {
+			file = DEFAULT_CONFIG;
+			hint = access("etc/cpm.json", F_OK) == 0;
+		}
 		cf = config_load(file, err, sizeof(err));
 		shown = file;
 		if (cf && file[0] != '/' && cwd[0]) {
@@ -133,6 +140,8 @@ int main(int argc, char **argv)
 	}
 	if (!cf) {
 		fprintf(stderr, "cpm: %s\n", err);
+		if (hint)
+			fprintf(stderr, "cpm: etc/cpm.json here is not read without -c (give -c etc/cpm.json)\n");
 		return 1;
 	}
 	if (nbinds && config_set_listen(cf, binds, nbinds) < 0) {
