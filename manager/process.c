@@ -95,6 +95,13 @@ void process_unblock_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+int process_become(const char *user, uid_t uid, gid_t gid)
+{
+	if (initgroups(user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return -1;
+	return 0;
+}
+
 int process_drop_privileges(const struct config *cf)
 {
 	if (geteuid() != 0 || (!cf->user && !cf->group_set))
