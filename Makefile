@@ -43,9 +43,10 @@ examples/hello: examples/hello.c
 examples/counter: examples/counter.c
 	$(CC) $(CFLAGS) -o $@ $< -lfcgi
 
-t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o
+t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
+		manager/process.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
-		manager/timer.o $(LDLIBS)
+		manager/timer.o manager/process.o $(LDLIBS)
 
 # Install what a Debian machine lacks (as root), or say what to run.
 deps:

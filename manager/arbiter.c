@@ -445,6 +445,7 @@ static void reopen_logs(const struct config *cf)
 	log_set_level(cf->log_level);
 	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
 		log_error("reopening logs failed; keeping the previous ones where possible");
+	process_chown_logs(cf); /* the workers reopen them too, as their user */
 }
 
 static void reload_config(void);
@@ -576,8 +577,10 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
 		return 1;
 	listeners_adopt_done();
-	if (!cf->user && geteuid() == 0)
-		log_warn("running as root without a \"user\" key: workers and CGI programs run as root");
+	if (cf->user_default)
+		log_info("started as root without \"user\": workers, CGI programs and pools run as nobody");
+	else if (cf->user && cf->uid == 0 && geteuid() == 0)
+		log_warn("\"user\": \"root\": workers, CGI programs and pools run as root");
 	if (cf->user && geteuid() != 0)
 		log_warn("not started as root: workers keep running as uid %ld, not as %s", (long)geteuid(), cf->user);
 	if (cf->umask >= 0)

@@ -93,7 +93,8 @@ struct config {
 	uid_t uid;
 	gid_t gid; /* the user's group, or "group" */
 	int group_set;
-	int umask; /* -1: leave it */
+	int user_default; /* started as root without "user": "nobody" */
+	int umask;	  /* -1: leave it */
 	char *chdir;
 	struct route_conf *routes;
 	size_t nroutes;
@@ -114,6 +115,11 @@ int config_listen_valid(const char *s);
 /* Resolve relative paths in configurations against dir (the directory
  * cpm started in), not against the current directory of the moment. */
 void config_set_base_dir(const char *dir);
+
+/* cpm runs as root (main says so): a configuration without "user" runs
+ * its workers, CGI programs and pools as "nobody", and every root, pool
+ * command and directory they need is checked as the user that needs it. */
+void config_set_privileged(int yes);
 
 /* Replace listen with the given addresses (from -b). */
 int config_set_listen(struct config *c, char *const *addrs, size_t n);

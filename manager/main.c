@@ -11,6 +11,7 @@
 #include "arbiter.h"
 #include "config.h"
 #include "log.h"
+#include "process.h"
 #include "proctitle.h"
 #include "xalloc.h"
 
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
 	const char *shown = "--cgi";
 	struct config *cf;
 	int hint = 0;
+	config_set_privileged(geteuid() == 0);
 	if (cgi_dir) {
 		cf = config_quick_cgi(cgi_dir, err, sizeof(err));
 	} else {
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
 	log_set_level(cf->log_level);
 	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
 		return 1;
+	process_chown_logs(cf);
 	struct arbiter_opts ao = {.config_file = cgi_dir ? NULL : file,
 				  .cgi_dir = cgi_dir,
 				  .binds = binds,

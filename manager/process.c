@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -104,21 +105,30 @@ int process_become(const char *user, uid_t uid, gid_t gid)
 
 int process_drop_privileges(const struct config *cf)
 {
-	if (geteuid() != 0 || (!cf->user && !cf->group_set))
+	if (geteuid() != 0 || !cf->user)
 		return 0;
-	if (cf->user ? initgroups(cf->user, cf->gid) < 0 : setgroups(0, NULL) < 0) {
-		log_error("setting supplementary groups: %s", strerror(errno));
-		return -1;
-	}
-	if (setgid(cf->gid) < 0) {
-		log_error("setgid(%ld): %s", (long)cf->gid, strerror(errno));
-		return -1;
-	}
-	if (cf->user && setuid(cf->uid) < 0) {
-		log_error("setuid(%ld): %s", (long)cf->uid, strerror(errno));
+	if (process_become(cf->user, cf->uid, cf->gid) < 0) {
+		log_error("cannot become user %s (uid %ld, gid %ld): %s", cf->user, (long)cf->uid, (long)cf->gid,
+			  strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+void process_chown_logs(const struct config *cf)
+{
+	if (geteuid() != 0 || !cf->user || cf->uid == 0)
+		return;
+	const char *paths[] = {cf->error_log, cf->access_log};
+	for (size_t i = 0; i < 2; i++) {
+		struct stat st;
+		const char *p = paths[i];
+		if (!p || strcmp(p, "-") == 0 || stat(p, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid == cf->uid)
+			continue;
+		if (chown(p, cf->uid, (gid_t)-1) < 0)
+			log_warn("chown %s to user %s: %s (workers cannot reopen it on USR1)", p, cf->user,
+				 strerror(errno));
+	}
 }
 
 void process_notify(const char *state)

@@ -32,8 +32,12 @@ void process_unblock_signals(void);
  * checks take on a user. Returns 0, or -1 with errno (not logged). */
 int process_become(const char *user, uid_t uid, gid_t gid);
 
-/* In a worker: become cf->user / cf->group when running as root. */
+/* In a worker: become cf->user (with cf->gid) when running as root. */
 int process_drop_privileges(const struct config *cf);
+
+/* When running as root: the log files the master opened become the
+ * workers' user's (as nginx does), so a worker can reopen them on USR1. */
+void process_chown_logs(const struct config *cf);
 
 /* sd_notify(3) without libsystemd: a datagram to $NOTIFY_SOCKET. A no-op
  * when the variable is unset. */

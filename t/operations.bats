@@ -44,7 +44,7 @@ ops_config() {
   "workers": ${CPM_WORKERS:-2},
   "pidfile": "$PF",
   "access_log": "$BATS_TEST_TMPDIR/access.log",
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member "$top")
   $top
   "routes": [
     { "prefix": "/status", "backend": "status" },

@@ -24,7 +24,10 @@ bats_require_minimum_version 1.5.0
 }
 
 @test "-t: ok goes to stdout, an error to stderr only" {
-	run --separate-stderr "$CPM" -t -c "$ROOT/etc/cpm.json"
+	dir=$(examples_copy)
+	cd "$dir"
+	run --separate-stderr "$CPM" -t -c "$dir/etc/cpm.json"
+	rm -rf "$dir"
 	assert_success
 	[ -n "$output" ]
 	[ -z "$stderr" ]
