@@ -246,6 +246,24 @@ static int open_socket(struct pool *pl, unsigned k)
 	return 0;
 }
 
+/* The socket directory and the sockets kept across restarts become the
+ * workers' (new) user's, so the workers of a reload that changed the user
+ * can connect. Workers of the old user that are still draining lose new
+ * connections to the pools (those they hold stay). */
+static void sockets_chown(void)
+{
+	if (!P.dir)
+		return;
+	if (chown(P.dir, P.sock_uid, P.sock_gid) < 0)
+		log_warn("pools: chown %s: %s", P.dir, strerror(errno));
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		for (int k = 0; pl->used && k < pl->max; k++)
+			if (pl->p[k].path[0] && chown(pl->p[k].path, P.sock_uid, P.sock_gid) < 0)
+				log_warn("pool %s[%d]: chown %s: %s", pl->name, k, pl->p[k].path, strerror(errno));
+	}
+}
+
 static void close_socket(struct proc *pr)
 {
 	if (pr->lfd >= 0)
@@ -510,8 +528,10 @@ int pools_reconcile(struct config *cf, unsigned gen)
 {
 	if (pools_check(cf) < 0)
 		return -1;
-	if (geteuid() == 0 && cf->user)
+	if (geteuid() == 0 && cf->user && (cf->uid != P.sock_uid || cf->gid != P.sock_gid)) {
 		P.sock_uid = cf->uid, P.sock_gid = cf->gid;
+		sockets_chown(); /* the workers' user changed: theirs now */
+	}
 	int keep[POOLS_MAX] = {0};
 	for (size_t i = 0; i < cf->nbackends; i++) {
 		struct backend_conf *b = &cf->backends[i];

@@ -186,3 +186,18 @@ users_of() {
 	assert_success
 	assert_output --partial "error_log: $SECRET is not reachable by user nobody (search permission denied on $SECRET): the workers cannot reopen $SECRET/error.log on USR1"
 }
+
+@test "HUP to another user: the new workers reach the pool sockets made for the old one" {
+	priv_config
+	priv_start
+	run curl -s "$(url /fcgi)"
+	assert_output --regexp '^count=1 '
+	priv_config '"user": "daemon"'
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "reloaded " "$PD/error.log"
+	within 5 eval '[ "$(curl -s "$(url /id.sh)")" = "uid=$(id -u daemon)" ]'
+	within 5 eval '[ "$(users_of "cpm: worker")" = daemon ]'
+	run curl -s "$(url /fcgi)"
+	assert_output --regexp '^count=[0-9]+ pid=[0-9]+ uri=/fcgi$'
+	assert_equal "$(users_of "cpm: pool")" daemon
+}
