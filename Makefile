@@ -43,9 +43,10 @@ examples/hello: examples/hello.c
 examples/counter: examples/counter.c
 	$(CC) $(CFLAGS) -o $@ $< -lfcgi
 
-t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o
+t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
+		manager/process.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
-		manager/timer.o $(LDLIBS)
+		manager/timer.o manager/process.o $(LDLIBS)
 
 # Install what a Debian machine lacks (as root), or say what to run.
 deps:
@@ -62,9 +63,20 @@ test-deps:
 		else echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
 	fi
 
+# As root, cpm runs the examples as nobody. A checkout nobody cannot reach
+# (under /root, say) is served as root instead, with a copy of etc/cpm.json
+# that adds "user": "root", and make run says so.
 run: deps
 	$(MAKE) all
-	./cpm -c etc/cpm.json
+	@if [ "$$(id -u)" = 0 ] && ./cpm -t -c etc/cpm.json 2>&1 | grep -q 'is not reachable by user nobody'; then \
+		./cpm -t -c etc/cpm.json 2>&1 | sed 's/^/make run: /'; \
+		echo 'make run: user nobody cannot reach this checkout: serving the examples as root with'; \
+		echo 'make run: .run-as-root.json (etc/cpm.json plus "user": "root"); from a checkout nobody'; \
+		echo 'make run: can reach (/srv, /opt, /tmp) they run as nobody'; \
+		sed '1s/^{$$/{ "user": "root",/' etc/cpm.json >.run-as-root.json; \
+		exec ./cpm -c .run-as-root.json; \
+	fi; \
+	exec ./cpm -c etc/cpm.json
 
 test: test-deps
 	$(MAKE) all

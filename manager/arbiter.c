@@ -580,8 +580,10 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
 		return 1;
 	listeners_adopt_done();
-	if (!cf->user && geteuid() == 0)
-		log_warn("running as root without a \"user\" key: workers and CGI programs run as root");
+	if (cf->user_default)
+		log_info("started as root without \"user\": workers, CGI programs and pools run as nobody");
+	else if (cf->user && cf->uid == 0 && geteuid() == 0)
+		log_warn("\"user\": \"root\": workers, CGI programs and pools run as root");
 	if (cf->user && geteuid() != 0)
 		log_warn("not started as root: workers keep running as uid %ld, not as %s", (long)geteuid(), cf->user);
 	if (cf->umask >= 0)

@@ -13,11 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../protocol/http_parser.h"
 #include "jsonpos.h"
 #include "log.h"
+#include "process.h"
 #include "xalloc.h"
 
 #define MAX_DEPTH 8
@@ -32,6 +34,11 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	int failed;
+	/* started as root: the workers' user, whom roots must admit (NULL:
+	 * nothing to check, we are that user or root) */
+	const char *run_user;
+	uid_t run_uid;
+	gid_t run_gid;
 };
 
 static void push_key(struct ctx *c, const char *key)
@@ -319,6 +326,8 @@ static void make_absolute(char **p)
 	*p = a;
 }
 
+static int check_reach_run(struct ctx *c, const char *path, int mode, const char *what);
+
 static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
 {
 	char *abs = absolute(root);
@@ -336,6 +345,10 @@ static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
 	}
 	if (access(real, R_OK | X_OK) < 0) {
 		fail(c, "cannot read %s: %s", root, strerror(errno));
+		free(real);
+		return -1;
+	}
+	if (check_reach_run(c, real, R_OK | X_OK, "read and search") < 0) {
 		free(real);
 		return -1;
 	}
@@ -454,6 +467,99 @@ static int parse_group(struct ctx *c, json_t *v, gid_t *gid)
 		*gid = gr->gr_gid;
 	free(name);
 	return gr ? 0 : -1;
+}
+
+/* ---- what the unprivileged user can reach ---- */
+
+static int privileged; /* cpm runs as root */
+
+void config_set_privileged(int yes)
+{
+	privileged = yes;
+}
+
+/* In a child that has become the user: search permission on every
+ * directory above path, then mode on path. 0, or the length of the reason
+ * written into why. */
+static int reach_here(const char *path, int mode, const char *what, char *why, size_t whylen)
+{
+	char buf[PATH_MAX];
+	if (strlen(path) >= sizeof(buf))
+		return snprintf(why, whylen, "path too long");
+	strcpy(buf, path);
+	for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (access(buf, X_OK) < 0)
+			return errno == EACCES ? snprintf(why, whylen, "search permission denied on %s", buf)
+					       : snprintf(why, whylen, "%s: %s", buf, strerror(errno));
+		*s = '/';
+	}
+	if (access(path, mode) < 0)
+		return errno == EACCES ? snprintf(why, whylen, "%s permission denied on %s", what, path)
+				       : snprintf(why, whylen, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Can user (uid, gid) reach path and use it with mode ("what" names mode
+ * in the reason)? The master is root, so its own access() says nothing: a
+ * child becomes the user, exactly as a worker or pool process does, and
+ * tries. 0, or -1 with the first component denied in why. */
+static int reach_as(const char *user, uid_t uid, gid_t gid, const char *path, int mode, const char *what, char *why,
+		    size_t whylen)
+{
+	int p[2];
+	why[0] = 0;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(why, whylen, "cannot check: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = process_fork();
+	if (pid == 0) {
+		close(p[0]);
+		int n = process_become(user, uid, gid) < 0
+			    ? snprintf(why, whylen, "cannot become user %s: %s", user, strerror(errno))
+			    : reach_here(path, mode, what, why, whylen);
+		if (n > 0 && write(p[1], why, (size_t)n < whylen ? (size_t)n : whylen - 1) < 0)
+			_exit(2);
+		_exit(n > 0);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		snprintf(why, whylen, "cannot check: fork: %s", strerror(errno));
+		return -1;
+	}
+	size_t len = 0;
+	ssize_t r;
+	while (len < whylen - 1 && ((r = read(p[0], why + len, whylen - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+		len += r > 0 ? (size_t)r : 0;
+	why[len] = 0;
+	close(p[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (!why[0])
+		snprintf(why, whylen, "the check failed");
+	return -1;
+}
+
+/* reach_as, failing at the current key: the path, the user and why. */
+static int check_reach(struct ctx *c, const char *user, uid_t uid, gid_t gid, const char *path, int mode,
+		       const char *what)
+{
+	char why[600];
+	if (reach_as(user, uid, gid, path, mode, what, why, sizeof(why)) == 0)
+		return 0;
+	fail(c, "%s is not reachable by user %s (%s)", path, user, why);
+	return -1;
+}
+
+/* The same for the workers' user (nothing to check if there is none). */
+static int check_reach_run(struct ctx *c, const char *path, int mode, const char *what)
+{
+	return c->run_user ? check_reach(c, c->run_user, c->run_uid, c->run_gid, path, mode, what) : 0;
 }
 
 /* A program to run: absolute, relative to the start directory, or found
@@ -575,6 +681,24 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 		push_key(c, "group");
 		fail_at(c, 1, "\"group\" needs \"user\"");
 		pop(c);
+	}
+	/* its processes run as its user, else as the workers' */
+	const char *pu = p->user ? p->user : c->run_user;
+	uid_t puid = p->user ? p->uid : c->run_uid;
+	gid_t pgid = p->user ? p->gid : c->run_gid;
+	if (privileged && pu && puid != 0 && !c->failed) {
+		if (p->argc) {
+			push_key(c, "command");
+			push_index(c, 0);
+			check_reach(c, pu, puid, pgid, p->argv[0], X_OK, "execute");
+			pop(c);
+			pop(c);
+		}
+		if (p->cwd) {
+			push_key(c, "cwd");
+			check_reach(c, pu, puid, pgid, p->cwd, X_OK, "search");
+			pop(c);
+		}
 	}
 	if ((v = json_object_get(o, "socket"))) {
 		push_key(c, "socket");
@@ -778,8 +902,10 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 	if ((v = json_object_get(o, "root"))) {
 		push_key(c, "root");
 		char *root = NULL;
-		if (get_string(c, v, &root) == 0)
-			set_root(c, g, root);
+		if (get_string(c, v, &root) == 0 && set_root(c, g, root) == 0 && privileged && g->pool &&
+		    g->pool->user && g->pool->uid != 0 && (!c->run_user || g->pool->uid != c->run_uid))
+			check_reach(c, g->pool->user, g->pool->uid, g->pool->gid, g->root, R_OK | X_OK,
+				    "read and search"); /* the pool's own user reads the scripts too */
 		free(root);
 		pop(c);
 	} else if (need_root) {
@@ -1115,6 +1241,32 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 	}
 }
 
+/* Who the workers, CGI programs and pools run as: "user", or, started as
+ * root without it, "nobody" (as nginx does); "user": "root" insists. */
+static int run_as(struct ctx *c, struct config *cf)
+{
+	if (!privileged)
+		return 0;
+	if (!cf->user) {
+		struct passwd *pw = getpwnam("nobody");
+		if (!pw) {
+			fail(c, "started as root without \"user\", and there is no user \"nobody\" to run the "
+				"workers as: set \"user\"");
+			return -1;
+		}
+		cf->user = strdup("nobody");
+		cf->uid = pw->pw_uid;
+		cf->gid = pw->pw_gid;
+		cf->user_default = 1;
+	}
+	if (cf->uid != 0) {
+		c->run_user = cf->user;
+		c->run_uid = cf->uid;
+		c->run_gid = cf->gid;
+	}
+	return 0;
+}
+
 static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 {
 	static const char *const known[] = {"listen",
@@ -1197,12 +1349,34 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	KEY("chdir") get_string(c, v, &cf->chdir);
 #undef KEY
+	if (!c->failed && json_object_get(root, "group") && !cf->user) {
+		push_key(c, "group");
+		fail_at(c, 1, "\"group\" needs \"user\"");
+		pop(c);
+	}
 	if (c->failed)
 		return;
 	make_absolute(&cf->access_log);
 	make_absolute(&cf->error_log);
 	make_absolute(&cf->pidfile);
 	make_absolute(&cf->chdir);
+	if (run_as(c, cf) < 0)
+		return;
+	/* workers reopen the logs on USR1, as their user: only a warning, the
+	 * logs themselves work (the master opens them) */
+	const char *logs[] = {"error_log", "access_log"};
+	char *paths[] = {cf->error_log, cf->access_log};
+	for (size_t i = 0; i < 2; i++) {
+		char *slash = paths[i] && paths[i][0] == '/' ? strrchr(paths[i], '/') : NULL;
+		if (!slash || !c->run_user)
+			continue;
+		char *dir = slash == paths[i] ? strdup("/") : strndup(paths[i], (size_t)(slash - paths[i]));
+		char why[600];
+		if (reach_as(c->run_user, c->run_uid, c->run_gid, dir, X_OK, "search", why, sizeof(why)) < 0)
+			log_warn("%s: %s: %s is not reachable by user %s (%s): the workers cannot reopen %s on USR1",
+				 c->file, logs[i], dir, c->run_user, why, paths[i]);
+		free(dir);
+	}
 	v = json_object_get(root, "backends");
 	if (!v) {
 		fail(c, "missing key \"backends\"");
@@ -1296,6 +1470,10 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 	struct config *cf = calloc(1, sizeof(*cf));
 	defaults(cf);
 	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen};
+	if (run_as(&c, cf) < 0) {
+		config_free(cf);
+		return NULL;
+	}
 	push_key(&c, "root");
 	cf->backends = calloc(1, sizeof(*cf->backends));
 	cf->nbackends = 1;

@@ -107,7 +107,8 @@ struct config {
 	uid_t uid;
 	gid_t gid; /* the user's group, or "group" */
 	int group_set;
-	int umask; /* -1: leave it */
+	int user_default; /* started as root without "user": "nobody" */
+	int umask;	  /* -1: leave it */
 	char *chdir;
 	struct route_conf *routes;
 	size_t nroutes;
@@ -135,6 +136,11 @@ void config_set_base_dir(const char *dir);
  * lookup (then it never blocks). */
 int config_sockaddrs(const char *addr, int numeric, struct sockaddr_storage *ss, socklen_t *len, size_t max,
 		     const char **err);
+
+/* cpm runs as root (main says so): a configuration without "user" runs
+ * its workers, CGI programs and pools as "nobody", and every root, pool
+ * command and directory they need is checked as the user that needs it. */
+void config_set_privileged(int yes);
 
 /* Replace listen with the given addresses (from -b). */
 int config_set_listen(struct config *c, char *const *addrs, size_t n);

@@ -11,8 +11,13 @@
 #include "arbiter.h"
 #include "config.h"
 #include "log.h"
+#include "process.h"
 #include "proctitle.h"
 #include "xalloc.h"
+
+/* Never a file in the current directory: as root, whoever can write
+ * there would choose what runs. */
+#define DEFAULT_CONFIG "/etc/cpm/cpm.json"
 
 static void usage(FILE *f)
 {
@@ -20,7 +25,7 @@ static void usage(FILE *f)
 		   "       cpm --cgi DIR [-b ADDR]... [-w N]\n"
 		   "       cpm -v | -h\n"
 		   "\n"
-		   "  -c, --config FILE   configuration file (default etc/cpm.json, else /etc/cpm/cpm.json)\n"
+		   "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 		   "  -t, --test          check the configuration and exit\n"
 		   "  -b, --bind ADDR     listen on ADDR (HOST:PORT, [V6]:PORT, :PORT, unix:/PATH); repeatable\n"
 		   "  -w, --workers N     number of worker processes\n"
@@ -118,11 +123,15 @@ int main(int argc, char **argv)
 	char err[1024];
 	const char *shown = "--cgi";
 	struct config *cf;
+	int hint = 0;
+	config_set_privileged(geteuid() == 0);
 	if (cgi_dir) {
 		cf = config_quick_cgi(cgi_dir, err, sizeof(err));
 	} else {
-		if (!file)
-			file = access("etc/cpm.json", R_OK) == 0 ? "etc/cpm.json" : "/etc/cpm/cpm.json";
+		if (!file) {
+			file = DEFAULT_CONFIG;
+			hint = access("etc/cpm.json", F_OK) == 0;
+		}
 		cf = config_load(file, err, sizeof(err));
 		shown = file;
 		if (cf && file[0] != '/' && cwd[0]) {
@@ -133,6 +142,8 @@ int main(int argc, char **argv)
 	}
 	if (!cf) {
 		fprintf(stderr, "cpm: %s\n", err);
+		if (hint)
+			fprintf(stderr, "cpm: etc/cpm.json here is not read without -c (give -c etc/cpm.json)\n");
 		return 1;
 	}
 	if (nbinds && config_set_listen(cf, binds, nbinds) < 0) {
@@ -148,6 +159,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(cf->log_level);
+	/* the workers' user owns the log files, so they can reopen them */
+	log_set_owner(geteuid() == 0 && cf->user ? cf->uid : (uid_t)-1);
 	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
 		return 1;
 	struct arbiter_opts ao = {.config_file = cgi_dir ? NULL : file,

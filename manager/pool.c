@@ -38,6 +38,7 @@ struct spec {
 	char **env;
 	char *cwd;
 	int has_user;
+	char *user;
 	uid_t uid;
 	gid_t gid;
 	int tcp;
@@ -123,18 +124,22 @@ static int strv_equal(char *const *a, char *const *b)
 	return !a[i] && !b[i];
 }
 
-/* The user processes run as: the pool's, else the workers'. */
-static void spec_user(const struct config *cf, const struct backend_conf *b, int *has, uid_t *uid, gid_t *gid)
+/* The user processes run as: the pool's, else the workers' (the same
+ * identity, supplementary groups included: process_become). */
+static const char *spec_user(const struct config *cf, const struct backend_conf *b, int *has, uid_t *uid, gid_t *gid)
 {
 	const struct pool_conf *pc = b->cgi.pool;
 	*has = 0;
 	if (geteuid() != 0)
-		return;
+		return NULL;
 	if (pc->user) {
 		*has = 1, *uid = pc->uid, *gid = pc->gid;
+		return pc->user;
 	} else if (cf->user) {
 		*has = 1, *uid = cf->uid, *gid = cf->gid;
+		return cf->user;
 	}
+	return NULL;
 }
 
 static void spec_make(struct spec *s, const struct config *cf, const struct backend_conf *b)
@@ -143,7 +148,8 @@ static void spec_make(struct spec *s, const struct config *cf, const struct back
 	s->argv = strv_dup(pc->argv);
 	s->env = strv_dup(b->cgi.env);
 	s->cwd = pc->cwd ? xstrdup(pc->cwd) : NULL;
-	spec_user(cf, b, &s->has_user, &s->uid, &s->gid);
+	const char *user = spec_user(cf, b, &s->has_user, &s->uid, &s->gid);
+	s->user = user ? xstrdup(user) : NULL;
 	s->tcp = pc->tcp;
 	s->rl = b->cgi.rl;
 	s->nnp = b->cgi.no_new_privs;
@@ -155,10 +161,10 @@ static int spec_same(const struct spec *s, const struct config *cf, const struct
 	int has;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	spec_user(cf, b, &has, &uid, &gid);
+	const char *user = spec_user(cf, b, &has, &uid, &gid);
 	return strv_equal(s->argv, pc->argv) && strv_equal(s->env, b->cgi.env) &&
 	       ((!s->cwd && !pc->cwd) || (s->cwd && pc->cwd && strcmp(s->cwd, pc->cwd) == 0)) && s->has_user == has &&
-	       (!has || (s->uid == uid && s->gid == gid)) && s->tcp == pc->tcp &&
+	       (!has || (s->uid == uid && s->gid == gid && strcmp(s->user, user) == 0)) && s->tcp == pc->tcp &&
 	       memcmp(&s->rl, &b->cgi.rl, sizeof(s->rl)) == 0 && s->nnp == b->cgi.no_new_privs;
 }
 
@@ -167,6 +173,7 @@ static void spec_free(struct spec *s)
 	strv_release(s->argv);
 	strv_release(s->env);
 	free(s->cwd);
+	free(s->user);
 }
 
 /* ---- sockets ---- */
@@ -239,6 +246,24 @@ static int open_socket(struct pool *pl, unsigned k)
 	return 0;
 }
 
+/* The socket directory and the sockets kept across restarts become the
+ * workers' (new) user's, so the workers of a reload that changed the user
+ * can connect. Workers of the old user that are still draining lose new
+ * connections to the pools (those they hold stay). */
+static void sockets_chown(void)
+{
+	if (!P.dir)
+		return;
+	if (chown(P.dir, P.sock_uid, P.sock_gid) < 0)
+		log_warn("pools: chown %s: %s", P.dir, strerror(errno));
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		for (int k = 0; pl->used && k < pl->max; k++)
+			if (pl->p[k].path[0] && chown(pl->p[k].path, P.sock_uid, P.sock_gid) < 0)
+				log_warn("pool %s[%d]: chown %s: %s", pl->name, k, pl->p[k].path, strerror(errno));
+	}
+}
+
 static void close_socket(struct proc *pr)
 {
 	if (pr->lfd >= 0)
@@ -264,8 +289,9 @@ static void child_exec(struct pool *pl, unsigned k, int errw)
 		_exit(126);
 	}
 	if (s->has_user) {
-		if (setgroups(0, NULL) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0) {
-			dprintf(2, "cannot become uid %ld gid %ld: %s\n", (long)s->uid, (long)s->gid, strerror(errno));
+		if (process_become(s->user, s->uid, s->gid) < 0) {
+			dprintf(2, "cannot become user %s (uid %ld, gid %ld): %s\n", s->user, (long)s->uid,
+				(long)s->gid, strerror(errno));
 			_exit(126);
 		}
 	}
@@ -511,8 +537,10 @@ int pools_reconcile(struct config *cf, unsigned gen)
 {
 	if (pools_check(cf) < 0)
 		return -1;
-	if (geteuid() == 0 && cf->user)
+	if (geteuid() == 0 && cf->user && (cf->uid != P.sock_uid || cf->gid != P.sock_gid)) {
 		P.sock_uid = cf->uid, P.sock_gid = cf->gid;
+		sockets_chown(); /* the workers' user changed: theirs now */
+	}
 	int keep[POOLS_MAX] = {0};
 	for (size_t i = 0; i < cf->nbackends; i++) {
 		struct backend_conf *b = &cf->backends[i];

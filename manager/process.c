@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -95,20 +96,20 @@ void process_unblock_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+int process_become(const char *user, uid_t uid, gid_t gid)
+{
+	if (initgroups(user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return -1;
+	return 0;
+}
+
 int process_drop_privileges(const struct config *cf)
 {
-	if (geteuid() != 0 || (!cf->user && !cf->group_set))
+	if (geteuid() != 0 || !cf->user)
 		return 0;
-	if (cf->user ? initgroups(cf->user, cf->gid) < 0 : setgroups(0, NULL) < 0) {
-		log_error("setting supplementary groups: %s", strerror(errno));
-		return -1;
-	}
-	if (setgid(cf->gid) < 0) {
-		log_error("setgid(%ld): %s", (long)cf->gid, strerror(errno));
-		return -1;
-	}
-	if (cf->user && setuid(cf->uid) < 0) {
-		log_error("setuid(%ld): %s", (long)cf->uid, strerror(errno));
+	if (process_become(cf->user, cf->uid, cf->gid) < 0) {
+		log_error("cannot become user %s (uid %ld, gid %ld): %s", cf->user, (long)cf->uid, (long)cf->gid,
+			  strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -27,7 +27,12 @@ int pidfile_write(const char *path);
 pid_t process_fork(void);
 void process_unblock_signals(void);
 
-/* In a worker: become cf->user / cf->group when running as root. */
+/* Become user: its supplementary groups (initgroups), gid, then uid. The
+ * one way workers, pool processes and the configuration's reachability
+ * checks take on a user. Returns 0, or -1 with errno (not logged). */
+int process_become(const char *user, uid_t uid, gid_t gid);
+
+/* In a worker: become cf->user (with cf->gid) when running as root. */
 int process_drop_privileges(const struct config *cf);
 
 /* sd_notify(3) without libsystemd: a datagram to $NOTIFY_SOCKET. A no-op

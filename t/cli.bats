@@ -23,8 +23,10 @@ load helpers
 }
 
 @test "-t accepts the default config" {
-	cd "$ROOT"
+	dir=$(examples_copy)
+	cd "$dir"
 	run "$CPM" -t -c etc/cpm.json
+	rm -rf "$dir"
 	assert_success
 	assert_output "cpm: configuration etc/cpm.json is ok"
 }
@@ -42,10 +44,12 @@ load helpers
 
 @test "--cgi DIR serves a directory without a config file" {
 	CPM_PORT=$(free_port)
-	"$CPM" --cgi "$ROOT/examples" -b "127.0.0.1:$CPM_PORT" >"$BATS_TEST_TMPDIR/stderr.log" 2>&1 &
+	dir=$(examples_copy) # as root, the CGI programs run as nobody
+	"$CPM" --cgi "$dir/examples" -b "127.0.0.1:$CPM_PORT" >"$BATS_TEST_TMPDIR/stderr.log" 2>&1 &
 	CPM_PID=$!
 	for i in $(seq 50); do curl -s -o /dev/null "$(url /hello.sh)" && break; sleep 0.1; done
 	run curl -s "$(url /hello.sh)"
+	rm -rf "$dir"
 	assert_output "Hello, world!"
 }
 

@@ -1,11 +1,22 @@
 #!/usr/bin/env bats
 # The shipped examples, served by the shipped etc/cpm.json (only the listen
-# address is overridden with -b).
+# address is overridden with -b), from a copy that nobody, the default user
+# as root, can reach (see examples_copy).
 load helpers
 
+setup_file() {
+	[ -x "$ROOT/examples/hello" ] || make -s -C "$ROOT" examples/hello >/dev/null
+	[ -x "$ROOT/examples/counter" ] || make -s -C "$ROOT" examples/counter >/dev/null
+	EXAMPLES_COPY=$(examples_copy)
+	export EXAMPLES_COPY
+}
+
+teardown_file() {
+	rm -rf "$EXAMPLES_COPY"
+}
+
 setup() {
-	cd "$ROOT"
-	[ -x examples/hello ] || make -s examples/hello >/dev/null
+	cd "$EXAMPLES_COPY"
 	CPM_PORT=$(free_port)
 	CPM_LOG=$BATS_TEST_TMPDIR/stderr.log
 	"$CPM" -c etc/cpm.json -b "127.0.0.1:$CPM_PORT" >"$CPM_LOG" 2>&1 &
@@ -41,7 +52,7 @@ setup() {
 	assert_line "SCRIPT_NAME=/env.pl"
 	assert_line "PATH_INFO=/x"
 	assert_line "QUERY_STRING=q=1"
-	assert_line "DOCUMENT_ROOT=$ROOT/examples"
+	assert_line "DOCUMENT_ROOT=$EXAMPLES_COPY/examples"
 	names=$(cut -d= -f1 <<<"$output")
 	assert_equal "$names" "$(LC_ALL=C sort <<<"$names")"
 }

@@ -94,7 +94,7 @@ fcgi_config() {
   "listen": ["127.0.0.1:$CPM_PORT"],
   "workers": ${CPM_WORKERS:-2},
   "access_log": "$BATS_TEST_TMPDIR/access.log",
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member)
   "routes": [ { "prefix": "${2:-/app}", "backend": "php" } ],
   "backends": {
     "php": { "type": "fastcgi", $1 }
@@ -372,7 +372,7 @@ dead_tcp() {
 	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
 {
   "listen": ["127.0.0.1:$CPM_PORT"],
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member)
   "access_log": null,
   "routes": [ { "prefix": "/over", "backend": "over" }, { "prefix": "/mpx", "backend": "mpx" },
               { "prefix": "/role", "backend": "role" } ],

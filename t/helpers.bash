@@ -11,11 +11,35 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The suite runs as root from a checkout (and temp directories) that
+# "nobody", cpm's default user as root, may not reach: the configs the
+# tests write say "user": "root" (the way to insist), unless CPM_USER says
+# otherwise (CPM_USER= : no "user" at all). t/privileges.bats tests the
+# default.
+CPM_USER=${CPM_USER-root}
+
+# user_member [TOP]: '"user": "NAME",' for CPM_USER, or nothing (also when
+# the top-level members TOP name a user)
+user_member() {
+	[ -z "$CPM_USER" ] || [[ "${1:-}" == *'"user"'* ]] || printf '"user": "%s",' "$CPM_USER"
+}
+
+# examples_copy: prints a new directory under /tmp, open to all, holding a
+# copy of etc/ and examples/ (built): run from there as root, the shipped
+# etc/cpm.json serves the examples as nobody wherever the checkout is (CI
+# may clone under /root, mode 0700). The caller removes it.
+examples_copy() {
+	local d
+	d=$(mktemp -d /tmp/cpm-examples.XXXXXX) && chmod 0755 "$d" && cp -a "$ROOT/etc" "$ROOT/examples" "$d/" &&
+		echo "$d"
+}
+
 # cpm_config [extra top-level JSON members] [extra cgi backend members]
 # Writes $BATS_TEST_TMPDIR/cpm.json serving t/apps at / and examples/ at /ex/.
 cpm_config() {
 	CPM_PORT=${CPM_PORT:-$(free_port)}
-	local top=${1:-} cgi=${2:-}
+	local top=${1:-} cgi=${2:-} user
+	user=$(user_member "$top")
 	[ -n "$top" ] && top="$top,"
 	[ -n "$cgi" ] && cgi=", $cgi"
 	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
@@ -24,7 +48,7 @@ cpm_config() {
   "workers": ${CPM_WORKERS:-2},
   "access_log": "$BATS_TEST_TMPDIR/access.log",
   "error_log": "$BATS_TEST_TMPDIR/error.log",
-  $top
+  $user $top
   "routes": [
     { "prefix": "/ex/", "backend": "examples" },
     { "prefix": "/", "backend": "apps" }

@@ -44,7 +44,7 @@ ops_config() {
   "workers": ${CPM_WORKERS:-2},
   "pidfile": "$PF",
   "access_log": "$BATS_TEST_TMPDIR/access.log",
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member "$top")
   $top
   "routes": [
     { "prefix": "/status", "backend": "status" },
@@ -480,13 +480,19 @@ STOPPING=1"
 
 @test "user nobody: workers and CGI programs run as nobody, the master as root" {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	# roots nobody can reach, wherever the checkout is
+	dir=$(examples_copy)
+	cp "$APPS/creds.sh" "$dir/examples/"
 	ops_config '"user": "nobody"'
+	sed -i "s|\"root\": \"$APPS\"|\"root\": \"$dir/examples\"|; s|\"root\": \"$ROOT/examples\"|\"root\": \"$dir/examples\"|" \
+		"$BATS_TEST_TMPDIR/cpm.json"
 	ops_start
 	within 3 has_workers "$CPM_PID" 2
 	assert_equal "$(ps -o user= -p "$CPM_PID")" root
 	run ps -o user= --ppid "$CPM_PID"
 	assert_equal "$(sort -u <<<"$output")" nobody
 	run curl -s -m 3 "$(url /creds.sh)"
+	rm -rf "$dir"
 	assert_output --regexp "^uid=$(id -u nobody) gid=$(id -g nobody) "
 }
 

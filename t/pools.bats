@@ -65,7 +65,7 @@ pool_config() {
   "listen": ["127.0.0.1:$CPM_PORT"],
   "workers": ${CPM_WORKERS:-2},
   "access_log": "$BATS_TEST_TMPDIR/access.log",
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member)
   "routes": [ $routes { "prefix": "/status", "backend": "status" } ],
   "backends": {
     $backends

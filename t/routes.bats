@@ -14,7 +14,7 @@ routes_config() {
   "listen": ["127.0.0.1:$CPM_PORT"],
   "workers": 1,
   "access_log": "$BATS_TEST_TMPDIR/access.log",
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member)
   "routes": $1,
   "backends": {
     "apps": { "type": "cgi", "root": "${CPM_ROOT:-$APPS}" $extra },

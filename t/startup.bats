@@ -4,15 +4,30 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-@test "-t without -c checks etc/cpm.json in the current directory" {
-	cd "$ROOT"
+@test "without -c, etc/cpm.json in the current directory is not read, /etc/cpm/cpm.json is" {
+	cd "$BATS_TEST_TMPDIR"
+	mkdir etc
+	printf '{"routes": [{"prefix": "/", "backend": "s"}], "backends": {"s": {"type": "cgi", "root": "/tmp"}}}\n' >etc/cpm.json
 	run "$CPM" -t
-	assert_success
-	assert_output "cpm: configuration etc/cpm.json is ok"
+	refute_output --partial "configuration etc/cpm.json"
+	assert_output --partial "/etc/cpm/cpm.json"
+	if [ ! -e /etc/cpm/cpm.json ]; then
+		assert_equal "$status" 1
+		assert_output --partial "etc/cpm.json here is not read without -c (give -c etc/cpm.json)"
+	fi
+	# nor when cpm starts (not only -t)
+	[ -e /etc/cpm/cpm.json ] || {
+		run timeout 5 "$CPM"
+		assert_equal "$status" 1
+		assert_output --partial "/etc/cpm/cpm.json: No such file or directory"
+	}
 }
 
 @test "-t: ok goes to stdout, an error to stderr only" {
-	run --separate-stderr "$CPM" -t -c "$ROOT/etc/cpm.json"
+	dir=$(examples_copy)
+	cd "$dir"
+	run --separate-stderr "$CPM" -t -c "$dir/etc/cpm.json"
+	rm -rf "$dir"
 	assert_success
 	[ -n "$output" ]
 	[ -z "$stderr" ]

@@ -789,6 +789,39 @@ static void test_jsonpos(void)
 	LOCATE(pre, abk, 0, 0, 1, 21);
 }
 
+/* Started as root (config_set_privileged): "nobody" unless "user" says
+ * otherwise, "group" needs "user", roots are checked as the user. Needs
+ * root to become nobody (the suite runs as root). */
+static void test_privileged(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr,
+			"test_config: not root: the privileged configuration is tested by t/privileges.bats only\n");
+		return;
+	}
+	config_set_privileged(1);
+	struct config *c = load("{\"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}],\n"
+				" \"backends\": {\"s\": {\"type\": \"cgi\", \"root\": \"/tmp\"}}}");
+	CHECK(c && c->user && strcmp(c->user, "nobody") == 0 && c->user_default && c->uid != 0);
+	config_free(c);
+	c = load("{\"user\": \"root\", \"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}],\n"
+		 " \"backends\": {\"s\": {\"type\": \"cgi\", \"root\": \"@ROOT@\"}}}");
+	CHECK(c && strcmp(c->user, "root") == 0 && !c->user_default && c->uid == 0);
+	config_free(c);
+	/* TMP (mkdtemp: 0700) holds ROOT */
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "2:44: backends.s.root: %s is not reachable by user nobody (search permission denied on %s)", ROOT,
+		 TMP);
+	EXPECT_ERR("{\"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}],\n"
+		   " \"backends\": {\"s\": {\"type\": \"cgi\", \"root\": \"@ROOT@\"}}}",
+		   want);
+	EXPECT_ERR("{\"group\": \"root\", \"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}],\n"
+		   " \"backends\": {\"s\": {\"type\": \"cgi\", \"root\": \"/tmp\"}}}",
+		   "1:2: group: \"group\" needs \"user\"");
+	config_set_privileged(0);
+}
+
 int main(void)
 {
 	snprintf(TMP, sizeof(TMP), "/tmp/cpm-unit-XXXXXX");
@@ -817,6 +850,7 @@ int main(void)
 	test_sizes_durations();
 	test_listen_valid();
 	test_jsonpos();
+	test_privileged();
 
 	unlink(CFG);
 	unlink(NOTDIR);
