@@ -66,12 +66,19 @@ static enum http_method method_id(struct http_slice m)
 }
 
 /* Find the end of the head (an empty line) from *scan on. Returns the head
- * length or 0. Leading empty lines before the request line are skipped by
- * the caller, so a line of length zero here always ends the head. */
+ * length, 0 if it has not come yet, or HEAD_BAD at a CR that is not
+ * followed by LF: such a head is refused at once (it may never end in a
+ * way this parser would see, as in "\r\r\n"). Leading empty lines before
+ * the request line are skipped by the caller, so a line of length zero
+ * here always ends the head. */
+#define HEAD_BAD ((size_t)-1)
+
 static size_t find_head_end(const char *buf, size_t len, size_t start, size_t *scan)
 {
 	size_t i = *scan > start ? *scan : start;
 	for (; i < len; i++) {
+		if (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n')
+			return HEAD_BAD;
 		if (buf[i] != '\n')
 			continue;
 		/* line ends at i; is the next line empty? */
@@ -85,7 +92,8 @@ static size_t find_head_end(const char *buf, size_t len, size_t start, size_t *s
 			return 0;
 		}
 	}
-	*scan = len;
+	/* a CR last is judged with the byte after it */
+	*scan = len && buf[len - 1] == '\r' ? len - 1 : len;
 	return 0;
 }
 
@@ -444,6 +452,8 @@ int http_parse_request(const char *buf, size_t len, const struct http_limits *li
 			return -400;
 	}
 	size_t end = find_head_end(buf, len, start, scan);
+	if (end == HEAD_BAD)
+		return -400;
 	if (end == 0) {
 		const char *nl = memchr(buf + start, '\n', len - start);
 		size_t line_len = nl ? (size_t)(nl - (buf + start)) : len - start;

@@ -95,7 +95,7 @@ pool_flood_config() {
   "listen": ["127.0.0.1:$CPM_PORT"],
   "workers": 2,
   "access_log": "$BATS_TEST_TMPDIR/access.log",
-  "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member)
   "routes": [{ "prefix": "/app", "backend": "flood" }, { "prefix": "/ex/", "backend": "examples" }],
   "backends": {
     "flood": { "type": "fastcgi", "command": ["$BATS_FILE_TMPDIR/flood"], "processes": 1 },

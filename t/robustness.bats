@@ -136,8 +136,7 @@ PY
 	python3 - "$CPM_PORT" "$BATS_TEST_TMPDIR/got" <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.sendall(b"GET /big.sh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+s.sendall(b"GET /huge.sh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 time.sleep(2)  # read nothing for a while
 n = 0
 while True:
@@ -148,14 +147,14 @@ while True:
 open(sys.argv[2], "w").write(str(n))
 PY
 	client=$!
-	# the program has written its 10 MB and is gone while the client has
-	# read nothing yet
-	sleep 1
+	# the program has written its 40 MiB (more than the kernel's socket
+	# buffers hold) and is gone while the client has read nothing yet
+	sleep 1.5
 	[ -z "$(cgi_groups_of "$CPM_PID")" ]
 	wait "$client"
-	# head + 10 MiB chunked
-	[ "$(cat "$BATS_TEST_TMPDIR/got")" -gt 10485760 ]
-	grep -q '"GET /big.sh HTTP/1.1" 200 10485760 ' "$BATS_TEST_TMPDIR/access.log"
+	# head + 40 MiB chunked
+	[ "$(cat "$BATS_TEST_TMPDIR/got")" -gt 41943040 ]
+	grep -q '"GET /huge.sh HTTP/1.1" 200 41943040 ' "$BATS_TEST_TMPDIR/access.log"
 }
 
 @test "X-Accel-Buffering: no streams: the program waits for the client, and its timeout does not count that" {
@@ -164,7 +163,6 @@ PY
 	python3 - "$CPM_PORT" "$BATS_TEST_TMPDIR/got" "$BATS_TEST_TMPDIR/marker" <<'PY' &
 import os, socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.sendall(b"GET /big_stream.sh?" + sys.argv[3].encode() + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 time.sleep(3.5)  # longer than the program's timeout
 n = 0
@@ -181,7 +179,7 @@ PY
 	[ -n "$(cgi_groups_of "$CPM_PID")" ]
 	[ ! -e "$BATS_TEST_TMPDIR/marker" ]
 	wait "$client"
-	[ "$(cat "$BATS_TEST_TMPDIR/got")" -gt 8388608 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/got")" -gt 41943040 ]
 	within 3 test -s "$BATS_TEST_TMPDIR/marker"
 	! grep -q "timeout after" "$CPM_LOG"
 	# the header is not passed on

@@ -499,6 +499,17 @@ static void test_malformed(void)
 	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\r\n\r\n"), -400);
 	CHECK_EQ_INT(status_of("\rGET / HTTP/1.1\r\nHost: h\r\n\r\n"), -400);
 	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: h\r\n\r\r\nX: y\r\n\r\n"), -400);
+	/* a head whose empty line is "\r\r\n" never ends the usual way: it
+	 * is refused at the bare CR, in one piece or byte by byte */
+	CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: h\r\n\r\r\n"), -400);
+	{
+		const char *bad = "GET / HTTP/1.1\r\nHost: h\r\n\r\r\n";
+		size_t bl = strlen(bad), first = 0;
+		for (size_t n = 1; n <= bl && !first; n++)
+			if (parse_n(bad, n, &r) == -400)
+				first = n;
+		CHECK_EQ_INT(first, strlen("GET / HTTP/1.1\r\nHost: h\r\n\r\r"));
+	}
 	/* Content-Length */
 	CHECK_EQ_INT(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12a\r\n\r\n"), -400);
 	CHECK_EQ_INT(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), -400);
