@@ -1,5 +1,5 @@
 /* The libfcgi side of t/model/run.py: answers as t/apps/model_echo.sh does.
- * QUERY_STRING: t=TAG&n=SIZE&cl=0|1&st=CODE (see model_echo.sh). */
+ * QUERY_STRING: t=TAG&n=SIZE&cl=0|1&st=CODE&hp=SIZE (see model_echo.sh). */
 #include <stdio.h>
 
 #include "app.h"
@@ -21,7 +21,7 @@ static long query_num(const char *q, const char *key)
 static void handle(FCGX_Request *r)
 {
 	const char *q = param(r, "QUERY_STRING");
-	long n = query_num(q, "n"), cl = query_num(q, "cl"), st = query_num(q, "st");
+	long n = query_num(q, "n"), cl = query_num(q, "cl"), st = query_num(q, "st"), hp = query_num(q, "hp");
 	const char *len = FCGX_GetParam("CONTENT_LENGTH", r->envp);
 	long want = len && *len ? atol(len) : 0;
 	struct sha256 s;
@@ -48,6 +48,12 @@ static void handle(FCGX_Request *r)
 	if (st > 0)
 		FCGX_FPrintF(r->out, "Status: %ld Model\r\n", st);
 	FCGX_FPrintF(r->out, "Content-Type: text/plain\r\n");
+	if (hp > 0) {
+		FCGX_FPrintF(r->out, "X-Pad: ");
+		for (long i = 0; i < hp; i++)
+			FCGX_PutChar('p', r->out);
+		FCGX_FPrintF(r->out, "\r\n");
+	}
 	if (cl == 1) {
 		if (st == 204 || st == 304) {
 			FCGX_FPrintF(r->out, "\r\n");

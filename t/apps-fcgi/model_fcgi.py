@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """An awkward FastCGI responder for t/model/run.py, run as a pool process:
 the listening socket is descriptor 0. It answers as t/apps/model_echo.sh
-does (QUERY_STRING t=TAG&n=SIZE&cl=0|1&st=CODE).
+does (QUERY_STRING t=TAG&n=SIZE&cl=0|1&st=CODE&hp=SIZE).
 
-model_fcgi.py split SEED  every STDOUT and END_REQUEST record is cut at
-                          random byte boundaries (headers too) across
-                          writes with tiny pauses; FCGI_KEEP_CONN honoured
+model_fcgi.py split SEED  STDOUT records of random sizes and padding (one
+                          may hold the end of the header block and 64 KiB
+                          of body), END_REQUEST with padding, every record
+                          cut at random byte boundaries across writes with
+                          tiny pauses; FCGI_KEEP_CONN honoured
 model_fcgi.py close SEED  answers in one write, then closes the connection
                           right after END_REQUEST even when FCGI_KEEP_CONN
                           was asked
@@ -50,7 +52,7 @@ def record(typ, rid, content, pad=0):
 
 def answer(params, body):
     q = dict(kv.split("=", 1) for kv in params.get("QUERY_STRING", "").split("&") if "=" in kv)
-    n, cl, st = int(q.get("n", 0)), q.get("cl") == "1", q.get("st", "")
+    n, cl, st, hp = int(q.get("n", 0)), q.get("cl") == "1", q.get("st", ""), int(q.get("hp", 0))
     text = "method=%s\nuri=%s\nlen=%s\nsha=%s\n" % (
         params.get("REQUEST_METHOD", ""),
         params.get("REQUEST_URI", ""),
@@ -61,6 +63,8 @@ def answer(params, body):
     if st:
         head += "Status: %s Model\r\n" % st
     head += "Content-Type: text/plain\r\n"
+    if hp:
+        head += "X-Pad: %s\r\n" % ("p" * hp)
     if cl and st in ("204", "304"):
         return (head + "\r\n").encode()
     if cl:
@@ -72,12 +76,13 @@ def split_stream(rid, out):
     """The records of a response, cut into pieces to write one by one."""
     recs, i = [], 0
     while i < len(out):
-        # small records over the header block, larger ones after it
-        k = rng.randint(1, 24) if i < 256 else rng.randint(1, 65535)
+        # mostly small records, some as large as a record goes: one may
+        # hold the end of the header block and much of the body
+        k = rng.choice((rng.randint(1, 24), rng.randint(1, 24), rng.randint(1, 65535)))
         recs.append(record(STDOUT, rid, out[i : i + k], rng.choice((0, 0, 1, 7))))
         i += k
     recs.append(record(STDOUT, rid, b""))
-    recs.append(record(END, rid, struct.pack(">IB3x", 0, 0)))
+    recs.append(record(END, rid, struct.pack(">IB3x", 0, 0), rng.choice((0, 0, 3, 8))))
     pieces = []
     for r in recs:
         if len(r) > 4096 and rng.random() < 0.7:

@@ -354,6 +354,7 @@ class Run:
         self.parked = 0
         self.cond = threading.Condition(self.lock)
         self.threads = []
+        self.hint = 0.0
 
     def fail(self, kind, msg, conn=None):
         with self.lock:
@@ -466,7 +467,10 @@ class Conn:
         self.buf = b""
         self.eof = False
         self.slow = bool(rcvbuf)
+        self.hint_after = 0
+        self.resp_rx = 0
         self.last_rx_lb = now()  # lower bound of when the server last wrote
+        self.got_bytes = False
         self.last_rx = now()
         self.rx_mark = now()
         self.read_gap = 0.0
@@ -525,13 +529,19 @@ class Conn:
         end = now()
         self.read_gap = max(self.read_gap, start - self.rx_mark)
         self.rx_mark = end
-        self.last_rx_lb, self.last_rx = self.last_rx, end
+        self.last_rx = end
+        self.got_bytes = True
         if not d:
             self.ev("recv-eof")
             self.eof = True
             raise Closed("EOF")
         self.ev("recv", d)
         self.buf += d
+        self.resp_rx += len(d)
+        if self.slow and self.hint_after and self.resp_rx > self.hint_after:
+            # a slow reader well into a response of the app that closes
+            # after END_REQUEST: a moment to look at the workers' CPU
+            self.run.hint = now()
 
     def need(self, n, deadline):
         while len(self.buf) < n:
@@ -554,6 +564,13 @@ class Conn:
         deadline = now() + RESPONSE_WAIT
         self.read_gap = 0.0
         self.rx_mark = now()
+        self.got_bytes = bool(self.buf)
+        self.resp_rx = 0
+        # the server cannot have finished writing this response before we
+        # began to wait for it, but may have any time after: its keep-alive
+        # idle time runs from then at the earliest (slow readers drain
+        # socket buffers long after cpm handed them the last byte)
+        self.last_rx_lb = self.rx_mark
         interim = []
         while True:
             sl = self.line(deadline)
@@ -663,11 +680,15 @@ class Conn:
         elif x < 0.15:
             st = r.choice((201, 204, 404, 500))
         n = 0
-        if big:
+        if big and backend == "close":
+            n = r.randint(500000, 1000000)
+        elif big:
             n = r.randint(200000, 600000)
         elif r.random() < 0.4:
             n = r.choice((1, 100, 5000, 70000, r.randint(0, 200000)))
         cl = r.random() < 0.4
+        # a header block just under the 32 KiB limit now and then
+        hp = r.randint(31000, 32500) if r.random() < 0.06 else 0
         body = None
         chunked = False
         if method == "POST":
@@ -681,6 +702,7 @@ class Conn:
             ver=ver,
             st=st,
             n=n,
+            hp=hp,
             cl=cl,
             body=body,
             chunked=chunked,
@@ -692,6 +714,8 @@ class Conn:
         q = "t=%s&n=%d&cl=%d" % (spec.tag, n, int(cl))
         if st:
             q += "&st=%d" % st
+        if hp:
+            q += "&hp=%d" % hp
         spec.target = "%s?%s" % (PATHS[backend], q)
         return spec
 
@@ -744,6 +768,8 @@ class Conn:
             # a 1xx is no final response: cpm must answer 502 (RFC 9110
             # 15.2: 1xx only before a final response)
             return 502, None, None if (s.ver == "1.1" and not s.conn_close) else True
+        if s.backend == "close" and s.body is not None and len(s.body) > 128 * 1024 and getattr(self, "last502", False):
+            return 502, None, None
         status = s.st or 200
         text = "method=%s\nuri=%s\nlen=%d\nsha=%s\n" % (
             s.method,
@@ -766,6 +792,10 @@ class Conn:
         return status, body, close
 
     def check(self, s, r):
+        # cpm.json(5), Pools: a request whose kept connection was closed by
+        # the application is sent again, unless more than 128 KiB of its
+        # body had gone out: then 502
+        self.last502 = r.status == 502
         status, body, close = self.expected(s)
         what = "%s %s HTTP/%s" % (s.method, s.target, s.ver)
         if r.status != status:
@@ -780,6 +810,8 @@ class Conn:
             raise Failure("%s: HEAD Content-Length %d, the app sent %d" % (what, r.clen, s.full_len))
         if body is not None and s.cl and s.method != "HEAD" and status not in (204, 304) and r.clen != len(body):
             raise Failure("%s: the app's Content-Length was not passed through: %r" % (what, r.get("content-length")))
+        if s.hp and not (s.st and s.st < 200) and [len(v) for v in r.get("x-pad")] != [s.hp]:
+            raise Failure("%s: X-Pad of %d bytes sent, got %r" % (what, s.hp, [len(v) for v in r.get("x-pad")]))
         if r.eof and close is False:
             raise Failure("%s: close-delimited body on a connection the model keeps open" % what)
         if close is True and not r.close():
@@ -787,7 +819,7 @@ class Conn:
         if close is False and r.close():
             raise Failure("%s: Connection: close on a connection the model keeps open" % what)
         with self.run.lock:
-            self.run.logged[s.tag] = r.status
+            self.run.logged[s.tag] = (r.status, "%s %s HTTP/%s" % (s.method, s.target, s.ver))
         self.run.count("responses_checked")
         return r.close()
 
@@ -853,7 +885,10 @@ class Conn:
                     self.run.count("timeouts_allowed")
                     self.close()
                     return
-                raise Failure("connection closed (%s) before the response to %s %s was complete" % (e, s.method, s.target))
+                raise Failure(
+                    "connection closed (%s) %s the response to %s %s"
+                    % (e, "in the middle of" if self.got_bytes else "without", s.method, s.target)
+                )
             self.run.count("responses")
             self.served += 1
             if r.status == 408 and (self.timing_slack(t_start, t_head, body_gap) or (i == 0 and idle_ok)):
@@ -895,7 +930,10 @@ class Conn:
             if idle_ok and not self.buf:
                 self.close()
                 return
-            raise Failure("%s: closed (%s) without an error response to %r" % (name, e, data[:200]))
+            raise Failure(
+                "%s: closed (%s) %s the error response to %r"
+                % (name, e, "in the middle of" if self.got_bytes else "without", data[:200])
+            )
         self.run.count("responses")
         if r.status == 408 and self.timing_slack(t_start, t_head, gap, False):
             self.run.count("timeouts_allowed")
@@ -1008,8 +1046,11 @@ class Conn:
             self.connect(16384)
             s = self.new_spec(big=True)
             self.run.count("slow_reads")
+            if s.backend == "close" and s.method != "HEAD":
+                self.hint_after = s.n // 3
             self.exchange([s], False)
             self.slow = False
+            self.hint_after = 0
         elif x < 0.88:
             self.act_stall()
         elif x < 0.90:
@@ -1049,7 +1090,7 @@ def check_access_log(run, expected_min, expected_max):
         m = re.search(r'"[A-Z]+ [^" ]*[?&]t=(\d+\.\d+)[^" ]* HTTP/[0-9.]+" (\d{3}) ', ln)
         if m:
             seen.setdefault(m.group(1), []).append(int(m.group(2)))
-    missing = [(t, s) for t, s in run.logged.items() if s not in seen.get(t, [])]
+    missing = [(t, s) for t, s in run.logged.items() if s[0] not in seen.get(t, [])]
     if missing:
         run.fail(
             "access log",
@@ -1087,6 +1128,7 @@ def main():
         end = now() + args.seconds
         every = max(8.0, args.seconds / 3)
         next_cpu = now() + min(every, args.seconds / 2)
+        last_pause = now()
         while now() < end:
             time.sleep(0.25)
             if not run.check_pids("during the run"):
@@ -1094,6 +1136,10 @@ def main():
             if now() >= next_cpu and now() < end - 2:
                 run.pause_and_sample("mid-run")
                 next_cpu = now() + every
+                last_pause = now()
+            elif now() - run.hint < 0.3 and now() - last_pause > 5 and now() < end - 2:
+                run.pause_and_sample("a slow reader in the middle of a response of the close app")
+                last_pause = now()
         if cpm.proc.poll() is None:
             run.pause_and_sample("end of run")
         run.stop = True
@@ -1170,6 +1216,11 @@ def main():
     if run.failures:
         kinds = collections.Counter(k for k, _, _, _ in run.failures)
         print("model: FAILED (seed %d): %s" % (args.seed, dict(kinds)))
+        classes = collections.Counter(
+            (k, re.sub(r"conn [0-9]+: |t=[0-9.]+|[0-9]+", "#", m.split(" for b")[0])[:110]) for k, m, _, _ in run.failures
+        )
+        for (k, m), c in classes.most_common():
+            print("model:   %4d x %s: %s" % (c, k, m))
         shown = collections.Counter()
         for kind, msg, events, n in run.failures:
             key = (kind, re.sub(r"[0-9]+", "N", msg)[:60])
