@@ -8,7 +8,6 @@ load helpers
 	seed=${MODEL_SEED:-$(date +%s)}
 	secs=${MODEL_BATS_SECONDS:-20}
 	TMPDIR=$BATS_TEST_TMPDIR run python3 "$ROOT/t/model/run.py" "$seed" "$secs" --cpm "$CPM"
-	echo "$output"
 	echo "rerun: python3 t/model/run.py $seed $secs"
 	assert_success
 	assert_output --partial "model: ok"

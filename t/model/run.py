@@ -252,7 +252,11 @@ class Cpm:
             except OSError:
                 continue
             for m in re.finditer(r"^.*(AddressSanitizer|LeakSanitizer|runtime error).*$", text, re.M):
-                hits.append((p, m.start(), text[m.start() : m.start() + 3000]))
+                if m.group(0).startswith("SUMMARY"):
+                    continue
+                # the report and the first frames of its stack
+                frames = re.findall(r"^ +#[0-9]+ .* in (\S+ \S+)$", text[m.end() : m.end() + 4000], re.M)[:4]
+                hits.append((p, m.start(), m.group(0).strip() + " | " + " < ".join(frames)))
         return hits
 
     def stop(self):
@@ -819,7 +823,7 @@ class Conn:
         if close is False and r.close():
             raise Failure("%s: Connection: close on a connection the model keeps open" % what)
         with self.run.lock:
-            self.run.logged[s.tag] = (r.status, "%s %s HTTP/%s" % (s.method, s.target, s.ver))
+            self.run.logged[s.tag] = (r.status, "%s %s HTTP/%s%s" % (s.method, s.target, s.ver, s.where))
         self.run.count("responses_checked")
         return r.close()
 
@@ -873,6 +877,7 @@ class Conn:
             self.ev("note", b"send failed: %s" % str(e).encode())
         self.run.count("requests", len(specs))
         for i, s in enumerate(specs):
+            s.where = " (pipelined %d of %d)" % (i + 1, len(specs)) if len(specs) > 1 else ""
             try:
                 r = self.read_response(s.method, s.expect)
             except Closed as e:
@@ -1183,8 +1188,8 @@ def main():
             check_access_log(run, lo, hi)
     finally:
         cpm.stop()
-    for path, pos, text in cpm.sanitizer_reports()[:3]:
-        run.fail("sanitizer", "%s: %s" % (os.path.basename(path), text))
+    for path, pos, text in cpm.sanitizer_reports():
+        run.fail("sanitizer", "%s: %s" % (os.path.basename(path), re.sub(r"0x[0-9a-f]+|==[0-9]+==", "", text)))
     if cpm.proc.returncode not in (0, None):
         run.fail("master exit", "cpm exited with %d after SIGQUIT" % cpm.proc.returncode)
     s = run.stats
