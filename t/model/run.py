@@ -59,7 +59,22 @@ LIMIT_COUNT = 30
 LIMIT_BODY = 1 << 20
 POOLS = {"fc": 4, "split": 2, "close": 2}  # processes per pool
 PATHS = {"cgi": "/cgi/model_echo.sh", "fc": "/fc/echo", "split": "/split/echo", "close": "/close/echo"}
-RESPONSE_WAIT = 25.0  # longest wait for a response that must come
+RESPONSE_WAIT = 25.0
+
+
+def tcp_wmem_max():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
+# cpm pauses reading from an application once 256 KiB wait for the client
+# (OUT_HIGH) on top of what the kernel's send buffer holds (up to
+# tcp_wmem's maximum): responses of the close app around that size end
+# while cpm is paused, behind a reader that has stopped
+STALL_SIZES = (int(tcp_wmem_max() * 0.8) + 262144, int(tcp_wmem_max() * 1.05) + 262144)  # longest wait for a response that must come
 TRANSCRIPT = 40
 
 
@@ -471,7 +486,7 @@ class Conn:
         self.buf = b""
         self.eof = False
         self.slow = bool(rcvbuf)
-        self.hint_after = 0
+        self.stall_first = False
         self.resp_rx = 0
         self.last_rx_lb = now()  # lower bound of when the server last wrote
         self.got_bytes = False
@@ -542,10 +557,6 @@ class Conn:
         self.ev("recv", d)
         self.buf += d
         self.resp_rx += len(d)
-        if self.slow and self.hint_after and self.resp_rx > self.hint_after:
-            # a slow reader well into a response of the app that closes
-            # after END_REQUEST: a moment to look at the workers' CPU
-            self.run.hint = now()
 
     def need(self, n, deadline):
         while len(self.buf) < n:
@@ -575,6 +586,13 @@ class Conn:
         # idle time runs from then at the earliest (slow readers drain
         # socket buffers long after cpm handed them the last byte)
         self.last_rx_lb = self.rx_mark
+        if self.stall_first:
+            # a reader that stops before the response: wait, let the main
+            # loop pause everyone and look at the workers' CPU, then read
+            self.stall_first = False
+            self.run.sleep(0.6)
+            self.run.hint = now()
+            self.run.sleep(0.9)
         interim = []
         while True:
             sl = self.line(deadline)
@@ -685,7 +703,7 @@ class Conn:
             st = r.choice((201, 204, 404, 500))
         n = 0
         if big and backend == "close":
-            n = r.randint(500000, 1000000)
+            n = r.randint(*STALL_SIZES)
         elif big:
             n = r.randint(200000, 600000)
         elif r.random() < 0.4:
@@ -1050,12 +1068,16 @@ class Conn:
             # a slow reader of a large response, on a small receive buffer
             self.connect(16384)
             s = self.new_spec(big=True)
-            self.run.count("slow_reads")
             if s.backend == "close" and s.method != "HEAD":
-                self.hint_after = s.n // 3
+                # the close app behind a reader that stops, then reads fast
+                self.slow = False
+                self.stall_first = True
+                self.run.count("stalled_reads")
+            else:
+                self.run.count("slow_reads")
             self.exchange([s], False)
             self.slow = False
-            self.hint_after = 0
+            self.stall_first = False
         elif x < 0.88:
             self.act_stall()
         elif x < 0.90:
@@ -1142,8 +1164,8 @@ def main():
                 run.pause_and_sample("mid-run")
                 next_cpu = now() + every
                 last_pause = now()
-            elif now() - run.hint < 0.3 and now() - last_pause > 5 and now() < end - 2:
-                run.pause_and_sample("a slow reader in the middle of a response of the close app")
+            elif now() - run.hint < 0.3 and now() - last_pause > 3 and now() < end - 2:
+                run.pause_and_sample("a reader stopped before a large response of the close app")
                 last_pause = now()
         if cpm.proc.poll() is None:
             run.pause_and_sample("end of run")
@@ -1195,7 +1217,7 @@ def main():
     s = run.stats
     print(
         "model: seed %d: %d sequences on %d connections, %d requests (%d pipelined batches, %d invalid, %d abandoned, "
-        "%d stalls, %d slow reads), %d responses, %d checked against the model, %d timeouts allowed, "
+        "%d stalls, %d slow reads, %d stopped readers), %d responses, %d checked against the model, %d timeouts allowed, "
         "%d keepalive closes, %d idle-outs, %d CPU samples (max %d%%), %d access-log lines; %d failures"
         % (
             args.seed,
@@ -1207,6 +1229,7 @@ def main():
             s["abandoned"],
             s["stalls"],
             s["slow_reads"],
+            s["stalled_reads"],
             s["responses"],
             s["responses_checked"],
             s["timeouts_allowed"],
