@@ -27,7 +27,7 @@ EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps
 
-.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak
+.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
 
 all: cpm $(EXAMPLES)
 
@@ -100,10 +100,18 @@ bench: all
 soak: all
 	t/soak/run.sh
 
-# libFuzzer targets (clang): FUZZ_SECONDS each
+# libFuzzer targets (clang): FUZZ_SECONDS each, then the model test
 FUZZ_SECONDS ?= 60
 fuzz:
 	t/fuzz/run.sh $(FUZZ_SECONDS)
+	$(MAKE) model
+
+# stateful randomized end-to-end test against a model (t/model/run.py);
+# make test runs it briefly through t/model.bats
+MODEL_SECONDS ?= 300
+MODEL_SEED    ?= $(shell date +%s)
+model: all
+	python3 t/model/run.py $(MODEL_SEED) $(MODEL_SECONDS)
 
 lint:
 	clang-format --dry-run --Werror $(SRCS) */*.h
