@@ -39,6 +39,7 @@
 #define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
 #define READ_CHUNK  (32 * 1024)
 #define REQUEST_ID  1
+#define RETRY_MAX   4		 /* kept connections found dead, one after another */
 #define RETRY_MS    5		 /* a queued request looks for a free process this often */
 #define REPLAY_MAX  (128 * 1024) /* request bytes kept to send again on a new connection */
 #define EXT_IDLE_MS 60000	 /* a kept connection to an external server, unused this long, is closed */
@@ -911,17 +912,20 @@ static int start_connect(struct fcgi_req *r);
  *     the connection failed, EPIPE or ECONNRESET, or the connection was
  *     found closed before that write), or the method is idempotent (RFC
  *     9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
- * Once at most. Anything else that the application may have read (a POST
+ * A few times at most (RETRY_MAX): each retry that lands on another kept
+ * connection found dead again qualifies again, and one that lands on a
+ * fresh connection cannot. Anything else that the application may have
+ * read (a POST
  * whose process died handling it) gets its 502: running it twice is
  * worse. BEGIN_REQUEST, PARAMS and the body up to REPLAY_MAX are sent
  * again; the rest of the body follows as before. Returns 1 if it did. */
 static int pool_retry(struct fcgi_req *r)
 {
-	if (!r->reused || r->retried || !r->replay || r->got_bytes || r->head_done)
+	if (!r->reused || r->retried >= RETRY_MAX || !r->replay || r->got_bytes || r->head_done)
 		return 0;
 	if (r->wrote && !r->idempotent)
 		return 0;
-	r->retried = 1;
+	r->retried++;
 	r->wrote = 0;
 	timer_cancel(loop_timers(), &r->timeout);
 	if (r->pool >= 0)

@@ -577,6 +577,9 @@ static void finish(struct conn *c)
 	struct request *rq = c->rq;
 	rq->ended = 1;
 	c->state = CS_DONE;
+	/* client_timeout for sending the response runs from now, not from
+	 * the client's last byte (which may be as old as a timeout) */
+	c->progress_ms = loop_now_ms();
 	if (rq->body_left > 0 || rq->chunked)
 		c->close_after = 1; /* an unread body: framing is lost */
 	/* a draining worker still keeps this connection open if its response
