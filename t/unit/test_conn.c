@@ -88,6 +88,7 @@ struct script {
 	int end_when_complete;	/* end as soon as exchange_response_complete */
 	int end_ok;
 	int error_status;
+	int no_buffering; /* send X-Accel-Buffering: no */
 };
 
 struct fake {
@@ -95,6 +96,7 @@ struct fake {
 	char path[128];
 	int has_body;
 	int64_t content_length;
+	int body_fd;	      /* info->body_fd was set: body read from it */
 	size_t body_at_start; /* what exchange_body_peek offered in start */
 	int eof_at_start;
 	char *body; /* the request body read through peek/consume */
@@ -158,8 +160,9 @@ static void fake_produce(struct fake *f)
 
 static void fake_answer(struct fake *f)
 {
-	struct http_header h = {{"Content-Type", 12}, {"text/plain", 10}};
-	struct cgi_response r = {.status = S.status, .content_length = S.content_length, .fields = &h, .nfields = 1};
+	struct http_header h[2] = {{{"Content-Type", 12}, {"text/plain", 10}}, {{"X-Accel-Buffering", 17}, {"no", 2}}};
+	struct cgi_response r = {
+	    .status = S.status, .content_length = S.content_length, .fields = h, .nfields = S.no_buffering ? 2 : 1};
 	if (exchange_response_head(f->x, &r) < 0) {
 		fake_end(f, 0);
 		return;
@@ -188,6 +191,13 @@ static void fake_read_body(struct fake *f)
 	}
 }
 
+/* A CGI local redirect, as the cgi backend makes one once its program is done. */
+static void fake_redirect(struct fake *f, const char *path)
+{
+	f->ended = 1;
+	exchange_redirect(f->x, path, strlen(path));
+}
+
 static void *fake_start(struct exchange *x, const struct exchange_info *info)
 {
 	if (nfakes == MAX_FAKES)
@@ -198,6 +208,12 @@ static void *fake_start(struct exchange *x, const struct exchange_info *info)
 	snprintf(f->path, sizeof(f->path), "%s", info->path);
 	f->has_body = info->has_body;
 	f->content_length = info->content_length;
+	if (info->body_fd >= 0) {
+		f->body_fd = 1;
+		f->body = xmalloc((size_t)info->content_length + 1);
+		ssize_t n = pread(info->body_fd, f->body, (size_t)info->content_length + 1, 0);
+		f->body_len = n > 0 ? (size_t)n : 0;
+	}
 	const char *p;
 	f->body_at_start = exchange_body_peek(x, &p, &f->eof_at_start);
 	switch (S.answer) {
@@ -647,7 +663,7 @@ static void test_header_timeout_after_keepalive(void)
 {
 	reset();
 	S.echo_path = 1;
-	tcf->header_timeout_ms = 100;
+	tcf->header_timeout_ms = 300;
 	struct client cl;
 	client_open(&cl, 0);
 	int closed = conns_closed;
@@ -661,7 +677,7 @@ static void test_header_timeout_after_keepalive(void)
 	client_sends(&cl, "GET /partial HTTP/1.1\r\nHo");
 	client_drain(&cl);
 	CHECK_EQ_INT(cl.len, off); /* nothing yet */
-	usleep(150 * 1000);
+	usleep(400 * 1000);
 	client_drain(&cl);
 	CHECK(next_resp(&cl, &off, &r));
 	CHECK_EQ_INT(r.status, 408);
@@ -806,6 +822,102 @@ static void test_big_response_to_slow_client(void)
 	big_response(1 << 20, 0);	/* Content-Length, no file: paused */
 }
 
+/* X-Accel-Buffering: no: the file is not used, the backend waits for the
+ * client, and the header is not passed on. */
+static void test_no_buffering_pauses(void)
+{
+	reset();
+	size_t len = 512 * 1024;
+	tcf->backends[0].cgi.response_buffer = 16384;
+	S.body_len = len;
+	S.no_buffering = 1;
+	struct client cl;
+	client_open(&cl, 16384);
+	client_sends(&cl, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(nfakes, 1);
+	struct fake *f = &fakes[0];
+	CHECK_EQ_INT(f->pauses, 1);
+	struct conn *c = conn_of(&cl);
+	CHECK(c && c->spill_fd < 0);
+	client_drain(&cl);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK(!strstr(r.head, "x-accel-buffering"));
+	CHECK(body_is_generated(&r, len));
+	free(r.body);
+	CHECK(f->ended);
+	CHECK_EQ_INT(f->resumes, f->pauses);
+	client_close(&cl);
+}
+
+/* A response that breaks after its head (ok=0) is never presented as
+ * complete: no last chunk, and the connection is not reused. */
+static void test_broken_response_closes(void)
+{
+	reset();
+	S.body_len = 100;
+	S.end_ok = 0;
+	struct client cl;
+	client_open(&cl, 0);
+	client_sends(&cl, "GET /broken HTTP/1.1\r\nHost: t\r\n\r\nGET /never HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_drain(&cl);
+	CHECK_EQ_INT(nfakes, 1); /* the pipelined request is not served */
+	CHECK(cl.eof);
+	size_t off = 0;
+	struct resp r;
+	CHECK(!next_resp(&cl, &off, &r)); /* the chunked body has no end */
+	CHECK(cl.len > 100 && memmem(cl.in, cl.len, "\r\n64\r\n", 6));
+	CHECK(!memmem(cl.in, cl.len, "\r\n0\r\n\r\n", 7));
+	int n;
+	char *log = alog_take(&n);
+	CHECK_EQ_INT(n, 1);
+	CHECK(strstr(log, "\"GET /broken HTTP/1.1\" 200 100 "));
+	free(log);
+	client_close(&cl);
+}
+
+/* A local redirect starts the backend again for the new path; the request
+ * is logged once, as the client sent it. */
+static void test_local_redirect(void)
+{
+	reset();
+	S.answer = ANSWER_LATER;
+	S.echo_path = 1;
+	struct client cl;
+	client_open(&cl, 0);
+	client_sends(&cl, "POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+	CHECK_EQ_INT(nfakes, 1);
+	CHECK_EQ_INT(fakes[0].content_length, 3);
+	fake_redirect(&fakes[0], "/other?x=1");
+	pump();
+	CHECK_EQ_INT(nfakes, 2);
+	CHECK_EQ_STR(fakes[1].path, "/other");
+	/* a GET without the body */
+	CHECK_EQ_INT(fakes[1].has_body, 0);
+	CHECK_EQ_INT(fakes[1].content_length, -1);
+	CHECK_EQ_INT(fakes[1].body_at_start, 0);
+	CHECK_EQ_INT(fakes[1].eof_at_start, 1);
+	int n;
+	free(alog_take(&n));
+	CHECK_EQ_INT(n, 0);
+	fake_answer(&fakes[1]);
+	client_drain(&cl);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_MEM(r.body, r.body_len, "/other", 6);
+	free(r.body);
+	char *log = alog_take(&n);
+	CHECK_EQ_INT(n, 1);
+	CHECK(strstr(log, "\"POST /r HTTP/1.1\" 200 6 "));
+	free(log);
+	CHECK_EQ_INT(ndone, 1);
+	CHECK_EQ_INT(fakes[0].aborts + fakes[0].calls_after_end + fakes[1].aborts, 0);
+	client_close(&cl);
+}
+
 /* ---- 5. Content-Length reached ---- */
 
 static void test_content_length_reached_ends(void)
@@ -911,6 +1023,45 @@ static void test_small_chunked_body_read_before_start(void)
 	client_close(&cl);
 }
 
+/* A chunked body over body_buffer goes to a temporary file, given to the
+ * backend as body_fd once complete (and closed with the request: the fd
+ * count at the end). */
+static void test_chunked_body_in_file(void)
+{
+	reset();
+	tcf->body_buffer = 1000;
+	S.answer = ANSWER_AFTER_BODY;
+	S.echo_path = 1;
+	char chunk[1000], want[3000];
+	struct client cl;
+	client_open(&cl, 0);
+	client_sends(&cl, "POST /f HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int k = 0; k < 3; k++) {
+		for (size_t i = 0; i < sizeof(chunk); i++)
+			chunk[i] = want[k * 1000 + i] = gen_byte(k * 1000 + i + 11);
+		client_sends(&cl, "3e8\r\n");
+		client_send(&cl, chunk, sizeof(chunk));
+		client_sends(&cl, "\r\n");
+		CHECK_EQ_INT(nfakes, 0);
+	}
+	client_sends(&cl, "0\r\n\r\n");
+	CHECK_EQ_INT(nfakes, 1);
+	struct fake *f = &fakes[0];
+	CHECK(f->body_fd);
+	CHECK_EQ_INT(f->content_length, 3000);
+	CHECK_MEM(f->body, f->body_len, want, sizeof(want));
+	CHECK_EQ_INT(f->body_at_start, 0);
+	CHECK_EQ_INT(f->eof_at_start, 1);
+	client_drain(&cl);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	CHECK(!cl.eof);
+	client_close(&cl);
+}
+
 static void test_large_body_streams(void)
 {
 	reset();
@@ -998,7 +1149,7 @@ static void test_linger_timeout(void)
 {
 	reset();
 	tcf->body_buffer = 1000;
-	tcf->lingering_timeout_ms = 100;
+	tcf->lingering_timeout_ms = 300;
 	S.answer = ANSWER_ERROR;
 	S.error_status = 403;
 	struct client cl;
@@ -1008,7 +1159,7 @@ static void test_linger_timeout(void)
 	client_drain(&cl);
 	CHECK(cl.eof);
 	CHECK_EQ_INT(conns_closed, closed);
-	usleep(150 * 1000);
+	usleep(400 * 1000);
 	pump();
 	CHECK_EQ_INT(conns_closed, closed + 1);
 	client_close(&cl);
@@ -1040,9 +1191,13 @@ int main(void)
 	test_client_gone_while_paused();
 	test_client_gone_during_body();
 	test_big_response_to_slow_client();
+	test_no_buffering_pauses();
+	test_broken_response_closes();
+	test_local_redirect();
 	test_content_length_reached_ends();
 	test_small_body_read_before_start();
 	test_small_chunked_body_read_before_start();
+	test_chunked_body_in_file();
 	test_large_body_streams();
 	test_error_lingers();
 	test_linger_timeout();
