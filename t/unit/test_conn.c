@@ -89,6 +89,7 @@ struct script {
 	int end_ok;
 	int error_status;
 	int no_buffering; /* send X-Accel-Buffering: no */
+	int hold_body;	  /* body_ready only counts: the test calls fake_read_body */
 };
 
 struct fake {
@@ -219,7 +220,10 @@ static void *fake_start(struct exchange *x, const struct exchange_info *info)
 	switch (S.answer) {
 	case ANSWER_NOW: fake_answer(f); break;
 	case ANSWER_LATER: break;
-	case ANSWER_AFTER_BODY: fake_read_body(f); break;
+	case ANSWER_AFTER_BODY:
+		if (!S.hold_body)
+			fake_read_body(f);
+		break;
 	case ANSWER_ERROR:
 		f->ended = 1;
 		exchange_error(x, S.error_status, NULL);
@@ -241,7 +245,7 @@ static void fake_body_ready(void *st)
 	struct fake *f = st;
 	fake_seen(f);
 	f->body_ready++;
-	if (S.answer == ANSWER_AFTER_BODY && !f->body_eof && !f->aborts)
+	if (S.answer == ANSWER_AFTER_BODY && !S.hold_body && !f->body_eof && !f->aborts)
 		fake_read_body(f);
 }
 
@@ -978,8 +982,12 @@ static void test_small_body_read_before_start(void)
 	CHECK_EQ_INT(nfakes, 0); /* not while the body is incomplete */
 	client_send(&cl, body + 400, 399);
 	CHECK_EQ_INT(nfakes, 0);
-	client_send(&cl, body + 799, 1);
-	CHECK_EQ_INT(nfakes, 1);
+	/* its last byte and a pipelined request in one write */
+	static const char then[] = "GET /then HTTP/1.1\r\nHost: t\r\n\r\n";
+	char last[64] = {body[799]};
+	memcpy(last + 1, then, sizeof(then) - 1);
+	client_send(&cl, last, sizeof(then));
+	CHECK_EQ_INT(nfakes, 2);
 	struct fake *f = &fakes[0];
 	CHECK_EQ_INT(f->body_at_start, 800);
 	CHECK(f->has_body);
@@ -991,8 +999,12 @@ static void test_small_body_read_before_start(void)
 	size_t off = 0;
 	struct resp r;
 	CHECK(next_resp(&cl, &off, &r));
-	CHECK_EQ_INT(r.status, 200);
+	CHECK_MEM(r.body, r.body_len, "/small", 6);
 	free(r.body);
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_MEM(r.body, r.body_len, "/then", 5);
+	free(r.body);
+	CHECK_EQ_STR(fakes[1].path, "/then");
 	client_close(&cl);
 }
 
@@ -1081,8 +1093,15 @@ static void test_large_body_streams(void)
 	CHECK(f->body_at_start <= 100);
 	CHECK_EQ_INT(f->eof_at_start, 0);
 	CHECK_EQ_INT(f->body_len, 100);
-	for (size_t off = 100; off < LEN; off += 7000)
-		client_send(&cl, body + off, LEN - off < 7000 ? LEN - off : 7000);
+	for (size_t off = 100; off < LEN - 1000; off += 7000)
+		client_send(&cl, body + off, LEN - 1000 - off < 7000 ? LEN - 1000 - off : 7000);
+	CHECK_EQ_INT(f->body_eof, 0);
+	/* the end of the body and a pipelined request in one write */
+	char last[1100];
+	memcpy(last, body + LEN - 1000, 1000);
+	static const char after[] = "GET /after HTTP/1.1\r\nHost: t\r\n\r\n";
+	memcpy(last + 1000, after, sizeof(after) - 1);
+	client_send(&cl, last, 1000 + sizeof(after) - 1);
 	CHECK(f->body_ready >= 7);
 	CHECK(f->body_eof);
 	CHECK_MEM(f->body, f->body_len, body, (size_t)LEN);
@@ -1093,8 +1112,60 @@ static void test_large_body_streams(void)
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_MEM(r.body, r.body_len, "/large", 6);
 	free(r.body);
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_MEM(r.body, r.body_len, "/after", 6);
+	free(r.body);
+	CHECK_EQ_INT(nfakes, 2);
+	CHECK_EQ_INT(fakes[1].has_body, 0);
 	CHECK(!cl.eof); /* the body was read whole: keep-alive */
 	CHECK_EQ_INT(f->calls_after_end, 0);
+	client_close(&cl);
+}
+
+/* A backend that does not take the body: cpm stops reading from the client
+ * with a bounded input buffer, and reads again once the backend consumes. */
+static void test_body_flow_control(void)
+{
+	reset();
+	tcf->body_buffer = 1000;
+	S.answer = ANSWER_AFTER_BODY;
+	S.hold_body = 1;
+	S.echo_path = 1;
+	enum { LEN = 1 << 20 };
+	char *body = xmalloc(LEN);
+	for (size_t i = 0; i < LEN; i++)
+		body[i] = gen_byte(i + 5);
+	struct client cl;
+	client_open(&cl, 0);
+	client_sends(&cl, "POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n");
+	CHECK_EQ_INT(nfakes, 1);
+	struct fake *f = &fakes[0];
+	size_t sent = 0;
+	for (int idle = 0; idle < 3 && sent < LEN;) {
+		ssize_t w = send(cl.fd, body + sent, LEN - sent, MSG_NOSIGNAL);
+		if (w > 0)
+			sent += (size_t)w;
+		pump();
+		idle = w > 0 ? 0 : idle + 1;
+	}
+	CHECK(sent < LEN); /* the client is held back */
+	struct conn *c = conn_of(&cl);
+	CHECK(c && c->in_cap <= c->keep + 2 * IN_BODY_ROOM);
+	CHECK(c && !(c->ev.events & EPOLLIN));
+	CHECK_EQ_INT(f->body_len, 0);
+	/* now the backend takes what there is, then everything as it comes */
+	fake_read_body(f);
+	S.hold_body = 0;
+	CHECK_EQ_INT(client_send(&cl, body + sent, LEN - sent), 0);
+	CHECK(f->body_eof);
+	CHECK_MEM(f->body, f->body_len, body, (size_t)LEN);
+	client_drain(&cl);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_MEM(r.body, r.body_len, "/hold", 5);
+	free(r.body);
+	free(body);
 	client_close(&cl);
 }
 
@@ -1199,6 +1270,7 @@ int main(void)
 	test_small_chunked_body_read_before_start();
 	test_chunked_body_in_file();
 	test_large_body_streams();
+	test_body_flow_control();
 	test_error_lingers();
 	test_linger_timeout();
 
