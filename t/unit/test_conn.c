@@ -49,9 +49,11 @@ void worker_request_done(int status)
 	ndone++;
 }
 
+static int draining;
+
 int worker_draining(void)
 {
-	return 0;
+	return draining;
 }
 
 void worker_conn_closed(void)
@@ -521,6 +523,7 @@ static void reset(void)
 		free(fakes[i].body);
 	nfakes = 0;
 	ndone = 0;
+	draining = 0;
 	S = (struct script){.answer = ANSWER_NOW, .status = 200, .content_length = -1, .piece = 8192, .end_ok = 1};
 	int n;
 	free(alog_take(&n));
@@ -1169,6 +1172,124 @@ static void test_body_flow_control(void)
 	client_close(&cl);
 }
 
+/* Expect: 100-continue: the interim answer comes before the body is sent,
+ * for a body held whole (before start) and a streamed one (when the
+ * backend asks for it), and is not counted as response body. */
+static void test_expect_continue(void)
+{
+	reset();
+	tcf->body_buffer = 1000;
+	S.answer = ANSWER_AFTER_BODY;
+	S.echo_path = 1;
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	for (int streamed = 0; streamed < 2; streamed++) {
+		struct client cl;
+		client_open(&cl, 0);
+		client_sends(&cl, streamed ? "POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+					     "Content-Length: 2000\r\n\r\n"
+					   : "POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+					     "Content-Length: 10\r\n\r\n");
+		client_drain(&cl);
+		CHECK_MEM(cl.in, cl.len, cont, sizeof(cont) - 1);
+		CHECK_EQ_INT(nfakes, streamed);
+		static char body[2000];
+		memset(body, 'b', sizeof(body));
+		client_send(&cl, body, streamed ? 2000 : 10);
+		client_drain(&cl);
+		CHECK_EQ_INT(nfakes, 1);
+		CHECK_EQ_INT(fakes[0].body_len, streamed ? 2000 : 10);
+		size_t off = sizeof(cont) - 1;
+		struct resp r;
+		CHECK(next_resp(&cl, &off, &r));
+		CHECK_EQ_INT(r.status, 200);
+		CHECK_MEM(r.body, r.body_len, "/e", 2);
+		free(r.body);
+		CHECK_EQ_INT(off, cl.len);
+		int n;
+		char *log = alog_take(&n);
+		CHECK_EQ_INT(n, 1);
+		CHECK(strstr(log, "\"POST /e HTTP/1.1\" 200 2 "));
+		free(log);
+		client_close(&cl);
+		free(fakes[0].body);
+		nfakes = 0;
+	}
+}
+
+/* An idle keep-alive connection is closed after keepalive, quietly: no
+ * response, no log line. */
+static void test_keepalive_timeout(void)
+{
+	reset();
+	S.echo_path = 1;
+	tcf->keepalive_ms = 300;
+	struct client cl;
+	client_open(&cl, 0);
+	int closed = conns_closed;
+	client_sends(&cl, "GET /k HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_drain(&cl);
+	size_t len = cl.len;
+	int n;
+	free(alog_take(&n));
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(conns_closed, closed);
+	usleep(400 * 1000);
+	client_drain(&cl);
+	CHECK_EQ_INT(conns_closed, closed + 1);
+	CHECK(cl.eof);
+	CHECK_EQ_INT(cl.len, len); /* nothing more was sent */
+	free(alog_take(&n));
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(ndone, 1);
+	client_close(&cl);
+}
+
+/* A graceful stop closes idle connections only; a draining worker
+ * answers with Connection: close. */
+static void test_close_idle_and_draining(void)
+{
+	reset();
+	S.echo_path = 1;
+	struct client idle, partial, busy;
+	client_open(&idle, 0);
+	client_open(&partial, 0);
+	client_open(&busy, 0);
+	int closed = conns_closed;
+	client_sends(&idle, "GET /i HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_drain(&idle);
+	client_sends(&partial, "GET /p HTTP/1.1\r\nHo");
+	S.answer = ANSWER_LATER;
+	client_sends(&busy, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(nfakes, 2);
+	draining = 1;
+	conn_close_idle();
+	pump();
+	CHECK_EQ_INT(conns_closed, closed + 1);
+	CHECK(!conn_of(&idle));
+	CHECK(conn_of(&partial) && conn_of(&busy));
+	fake_answer(&fakes[1]);
+	client_drain(&busy);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&busy, &off, &r));
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(strstr(r.head, "\r\nconnection: close\r\n"));
+	free(r.body);
+	CHECK(busy.eof);
+	S.answer = ANSWER_NOW;
+	client_sends(&partial, "st: t\r\n\r\n");
+	client_drain(&partial);
+	off = 0;
+	CHECK(next_resp(&partial, &off, &r));
+	CHECK_MEM(r.body, r.body_len, "/p", 2);
+	CHECK(strstr(r.head, "\r\nconnection: close\r\n"));
+	free(r.body);
+	client_close(&idle);
+	client_close(&partial);
+	client_close(&busy);
+	CHECK_EQ_INT(conns_closed, closed + 3);
+}
+
 /* ---- 7. an error with body unread: lingering close ---- */
 
 static void test_error_lingers(void)
@@ -1271,6 +1392,9 @@ int main(void)
 	test_chunked_body_in_file();
 	test_large_body_streams();
 	test_body_flow_control();
+	test_expect_continue();
+	test_keepalive_timeout();
+	test_close_idle_and_draining();
 	test_error_lingers();
 	test_linger_timeout();
 
