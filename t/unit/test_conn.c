@@ -106,6 +106,7 @@ struct fake {
 	size_t body_len;
 	int body_eof;
 	size_t produced; /* response body bytes handed to exchange_response_body */
+	size_t limit;	 /* 0, or stop (without ending) once produced reaches it */
 	int ended;
 	int complete[8]; /* exchange_response_complete after each body call */
 	int ncomplete;
@@ -135,6 +136,8 @@ static void fake_produce(struct fake *f)
 	static char buf[65536];
 	size_t total = S.echo_path ? strlen(f->path) : S.body_len;
 	while (f->produced < total) {
+		if (f->limit && f->produced >= f->limit)
+			return; /* the test gives more later */
 		size_t n = total - f->produced;
 		if (n > S.piece)
 			n = S.piece;
@@ -374,6 +377,22 @@ static size_t client_take(struct client *cl)
 }
 
 /* Read, turning the loop, until cpm has nothing more to send now (or EOF). */
+/* Read at most max bytes of what is there now. */
+static size_t client_take_max(struct client *cl, size_t max)
+{
+	if (cl->cap - cl->len < max) {
+		cl->cap = cl->len + max + 65536;
+		cl->in = xrealloc(cl->in, cl->cap);
+	}
+	ssize_t n = read(cl->fd, cl->in + cl->len, max);
+	if (n == 0)
+		cl->eof = 1;
+	if (n <= 0)
+		return 0;
+	cl->len += (size_t)n;
+	return (size_t)n;
+}
+
 static void client_drain(struct client *cl)
 {
 	for (int idle = 0; idle < 3 && !cl->eof;) {
@@ -925,6 +944,72 @@ static void test_local_redirect(void)
 	client_close(&cl);
 }
 
+/* The backend writes in bursts while the client reads in pieces of other
+ * sizes: the output goes memory, file, memory, a new file... and every
+ * byte comes out once, in order. */
+static void interleaved(int64_t content_length, int64_t file_max)
+{
+	reset();
+	size_t len = 3 << 20;
+	tcf->backends[0].cgi.response_buffer = 8192;
+	tcf->backends[0].cgi.response_temp_max = file_max;
+	S.answer = ANSWER_LATER;
+	S.body_len = len;
+	S.content_length = content_length;
+	S.piece = 5000;
+	struct client cl;
+	client_open(&cl, 16384);
+	client_sends(&cl, "GET /mix HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(nfakes, 1);
+	struct fake *f = &fakes[0];
+	struct cgi_response head = {.status = 200, .content_length = content_length};
+	CHECK_EQ_INT(exchange_response_head(f->x, &head), 0);
+	uint32_t rnd = 12345;
+	int spills = 0, fd_was = -1;
+	for (int turn = 0; turn < 100000 && !f->ended; turn++) {
+		rnd = rnd * 1103515245 + 12345;
+		if (!f->pauses || f->resumes == f->pauses) {
+			f->limit = f->produced + (rnd >> 8) % 100000;
+			fake_produce(f);
+		}
+		for (int k = 0; k < 3; k++) {
+			pump();
+			struct conn *c = conn_of(&cl);
+			if (c && c->spill_fd >= 0 && fd_was < 0)
+				spills++; /* a new file (an fd number may be reused) */
+			fd_was = c ? c->spill_fd : -1;
+			client_take_max(&cl, 1 + (rnd >> (4 + k)) % 40000);
+		}
+	}
+	CHECK(f->ended);
+	if (file_max)
+		CHECK(spills > 1); /* drained files were replaced by new ones */
+	else
+		CHECK_EQ_INT(spills, 0);
+	client_drain(&cl);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK(body_is_generated(&r, len));
+	free(r.body);
+	CHECK_EQ_INT(off, cl.len);
+	CHECK_EQ_INT(f->resumes, f->pauses);
+	int n;
+	char *log = alog_take(&n);
+	CHECK_EQ_INT(n, 1);
+	CHECK(strstr(log, "\"GET /mix HTTP/1.1\" 200 3145728 "));
+	free(log);
+	client_close(&cl);
+}
+
+static void test_interleaved_output(void)
+{
+	interleaved(-1, 4 << 20);
+	interleaved(3 << 20, 4 << 20);
+	interleaved(-1, 65536);
+	interleaved(-1, 0);
+}
+
 /* ---- 5. Content-Length reached ---- */
 
 static void test_content_length_reached_ends(void)
@@ -1384,6 +1469,7 @@ int main(void)
 	test_client_gone_during_body();
 	test_big_response_to_slow_client();
 	test_no_buffering_pauses();
+	test_interleaved_output();
 	test_broken_response_closes();
 	test_local_redirect();
 	test_content_length_reached_ends();
