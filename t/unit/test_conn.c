@@ -78,6 +78,7 @@ enum answer {
 	ANSWER_LATER,	   /* the test calls fake_answer */
 	ANSWER_AFTER_BODY, /* read the whole request body (peek/consume), then answer */
 	ANSWER_ERROR,	   /* exchange_error(error_status) from start */
+	ANSWER_TIMER,	   /* from a loop timer, timer_ms after start */
 };
 
 struct script {
@@ -92,6 +93,7 @@ struct script {
 	int error_status;
 	int no_buffering; /* send X-Accel-Buffering: no */
 	int hold_body;	  /* body_ready only counts: the test calls fake_read_body */
+	int64_t timer_ms;
 };
 
 struct fake {
@@ -111,6 +113,7 @@ struct fake {
 	int complete[8]; /* exchange_response_complete after each body call */
 	int ncomplete;
 	int pauses, resumes, body_ready, aborts, calls_after_abort, calls_after_end;
+	struct timer timer;
 };
 
 #define MAX_FAKES 64
@@ -197,6 +200,11 @@ static void fake_read_body(struct fake *f)
 	}
 }
 
+static void fake_on_timer(struct timer *t)
+{
+	fake_answer((struct fake *)((char *)t - offsetof(struct fake, timer)));
+}
+
 /* A CGI local redirect, as the cgi backend makes one once its program is done. */
 static void fake_redirect(struct fake *f, const char *path)
 {
@@ -228,6 +236,10 @@ static void *fake_start(struct exchange *x, const struct exchange_info *info)
 	case ANSWER_AFTER_BODY:
 		if (!S.hold_body)
 			fake_read_body(f);
+		break;
+	case ANSWER_TIMER:
+		f->timer.fire = fake_on_timer;
+		timer_arm(loop_timers(), &f->timer, loop_now_ms() + S.timer_ms);
 		break;
 	case ANSWER_ERROR:
 		f->ended = 1;
@@ -268,6 +280,7 @@ static void fake_abort(void *st)
 	struct fake *f = st;
 	fake_seen(f);
 	f->aborts++;
+	timer_cancel(loop_timers(), &f->timer);
 }
 
 const struct backend_ops cgi_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
@@ -631,6 +644,49 @@ static void test_pipelined_one_at_a_time(void)
 	free(log);
 	CHECK_EQ_INT(fakes[0].aborts + fakes[1].aborts, 0);
 	client_close(&cl);
+}
+
+/* Answered from a loop timer (as a backend's deadline would): the response
+ * and the next pipelined request go on from there; a client gone before
+ * it fires gets abort, and the timer never fires. */
+static void test_answer_from_timer(void)
+{
+	reset();
+	S.answer = ANSWER_TIMER;
+	S.timer_ms = 100;
+	S.echo_path = 1;
+	struct client cl;
+	client_open(&cl, 0);
+	client_sends(&cl, "GET /t1 HTTP/1.1\r\nHost: t\r\n\r\nGET /t2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_drain(&cl);
+	CHECK_EQ_INT(nfakes, 1);
+	CHECK_EQ_INT(cl.len, 0);
+	for (int i = 0; i < 100 && !(nfakes == 2 && fakes[1].ended); i++) {
+		usleep(30 * 1000);
+		client_drain(&cl);
+	}
+	CHECK_EQ_INT(nfakes, 2);
+	size_t off = 0;
+	struct resp r;
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_MEM(r.body, r.body_len, "/t1", 3);
+	free(r.body);
+	CHECK(next_resp(&cl, &off, &r));
+	CHECK_MEM(r.body, r.body_len, "/t2", 3);
+	free(r.body);
+	client_sends(&cl, "GET /t3 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(nfakes, 3);
+	client_close(&cl);
+	CHECK_EQ_INT(fakes[2].aborts, 1);
+	usleep(150 * 1000);
+	pump();
+	CHECK_EQ_INT(fakes[2].ended, 0); /* its timer did not fire */
+	CHECK_EQ_INT(fakes[2].calls_after_abort, 0);
+	int n;
+	char *log = alog_take(&n), buf[512];
+	CHECK_EQ_INT(n, 3);
+	CHECK(strstr(line_at(log, 2, buf, sizeof(buf)), "\"GET /t3 HTTP/1.1\" 499 "));
+	free(log);
 }
 
 /* ---- 2. a bad or late head after a keep-alive request ---- */
@@ -1462,6 +1518,7 @@ int main(void)
 
 	test_pipelined_in_order();
 	test_pipelined_one_at_a_time();
+	test_answer_from_timer();
 	test_bad_head_after_keepalive();
 	test_header_timeout_after_keepalive();
 	test_client_gone_before_response();
