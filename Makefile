@@ -22,7 +22,8 @@ MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c mana
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
-           t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log
+           t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
+           t/unit/test_conn
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps
@@ -47,6 +48,13 @@ t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o 
 		manager/process.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
 		manager/timer.o manager/process.o $(LDLIBS)
+
+# conn.c is included by its test (its statics are what is tested), with the
+# real loop and a fake worker and backend; see the comment in test_conn.c.
+CONN_TEST_OBJS = $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
+		 manager/process.o manager/loop.o manager/scoreboard.o
+t/unit/test_conn: t/unit/test_conn.c t/unit/unit.h manager/conn.c $(wildcard */*.h) $(CONN_TEST_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CONN_TEST_OBJS) $(LDLIBS)
 
 # Install what a Debian machine lacks (as root), or say what to run.
 deps:
