@@ -63,6 +63,7 @@ struct fcgi_req {
 	int cut; /* the application answered before taking the whole body */
 	char *redirect;
 	int paused;
+	int64_t held_left; /* > 0: paused for a slow client with this much timeout left */
 	struct timer timeout;
 	struct log_lines errlog; /* FCGI_STDERR */
 	/* pools */
@@ -178,7 +179,7 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 	if (status == 502 && pool_retry(r))
 		return;
 	log_lines_flush(&r->errlog);
-	log_error("fastcgi %s (%s): %s", r->b->name, req_addr(r), why);
+	exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s", r->b->name, req_addr(r), why);
 	struct exchange *x = r->x;
 	int head = r->head_done && !r->discard;
 	finish(r);
@@ -186,6 +187,38 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 		exchange_response_end(x, 0);
 	else
 		exchange_error(x, status, NULL);
+}
+
+static void on_timeout(struct timer *t);
+static struct pool_slot *pslot(unsigned k);
+
+/* The client is slower than the application and cpm's buffers for this
+ * response are full: stop reading. The application now waits for cpm, so
+ * its timeout stops, and a pool slot shows no request start (the master
+ * never takes a process that waits for cpm for a hung one). */
+static void hold(struct fcgi_req *r)
+{
+	r->paused = 1;
+	if (r->held_left > 0 || !r->timeout.idx || r->timeout.fire != on_timeout)
+		return;
+	r->held_left = r->timeout.when_ms - loop_now_ms();
+	if (r->held_left <= 0)
+		r->held_left = 1;
+	timer_cancel(loop_timers(), &r->timeout);
+	if (r->pool >= 0 && r->has_slot)
+		__atomic_store_n(&pslot(r->slot)->request_start_ms, 0, __ATOMIC_RELAXED);
+}
+
+static void unhold(struct fcgi_req *r)
+{
+	r->paused = 0;
+	if (r->held_left <= 0)
+		return;
+	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->held_left);
+	if (r->pool >= 0 && r->has_slot)
+		__atomic_store_n(&pslot(r->slot)->request_start_ms, loop_now_ms() + r->held_left - r->b->cgi.timeout_ms,
+				 __ATOMIC_RELAXED);
+	r->held_left = 0;
 }
 
 /* Body bytes to the client (nothing while a local redirect is pending).
@@ -202,7 +235,7 @@ static int body_out(struct fcgi_req *r, const unsigned char *p, size_t n)
 		return -1;
 	}
 	if (more == 0)
-		r->paused = 1;
+		hold(r);
 	return 0;
 }
 
@@ -303,7 +336,8 @@ static void feed_stdin(struct fcgi_req *r)
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k < 0) {
-				log_error("fastcgi %s: reading the spooled body: %s", r->b->name, strerror(errno));
+				exchange_log(r->x, LOG_ERROR, "fastcgi %s: reading the spooled body: %s", r->b->name,
+					     strerror(errno));
 				k = 0; /* the app sees a short body and CONTENT_LENGTH tells it */
 			}
 			n = (size_t)k;
@@ -368,7 +402,8 @@ static void on_socket(struct ev *ev, uint32_t events)
 		socklen_t el = sizeof(err);
 		getsockopt(r->sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
 		if (err) {
-			log_warn("fastcgi %s: connect %s: %s", r->b->name, req_addr(r), strerror(err));
+			exchange_log(r->x, LOG_WARN, "fastcgi %s: connect %s: %s", r->b->name, req_addr(r),
+				     strerror(err));
 			if (r->pool >= 0) {
 				fail(r, 502, "cannot connect to the pool process");
 				return;
@@ -793,7 +828,8 @@ static void on_retry(struct timer *t)
 static void on_queue_timeout(struct timer *t)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
-	log_warn("fastcgi %s: no free process within %lld ms; 503", r->b->name, (long long)r->b->cgi.queue_timeout_ms);
+	exchange_log(r->x, LOG_WARN, "fastcgi %s: no free process within %lld ms; 503", r->b->name,
+		     (long long)r->b->cgi.queue_timeout_ms);
 	struct exchange *x = r->x;
 	char ra[64];
 	script_retry_after(r->b, ra, sizeof(ra));
@@ -980,7 +1016,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	char *arena;
 	char **envp = script_env(info, &s, g->root ? g->root : "", g->env, g->nenv, &arena);
 	if (!envp) {
-		log_error("fastcgi %s: environment too large", b->name);
+		exchange_log(x, LOG_ERROR, "fastcgi %s: environment too large", b->name);
 		exchange_error(x, 500, NULL);
 		return NULL;
 	}
@@ -1010,7 +1046,8 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	free(arena);
 	if (g->pool) {
 		if (r->pool < 0) {
-			log_error("fastcgi %s: the pool did not start (see the master's log)", b->name);
+			exchange_log(x, LOG_ERROR, "fastcgi %s: the pool did not start (see the master's log)",
+				     b->name);
 			req_free(r);
 			exchange_error(x, 503, NULL);
 			return NULL;
@@ -1030,7 +1067,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	}
 	next_addr++;
 	if (start_connect(r) < 0) {
-		log_error("fastcgi %s: no address accepts connections", b->name);
+		exchange_log(x, LOG_ERROR, "fastcgi %s: no address accepts connections", b->name);
 		req_free(r);
 		exchange_error(x, 502, NULL);
 		return NULL;
@@ -1052,7 +1089,7 @@ static void fastcgi_body_ready(void *st)
 static void fastcgi_resume(void *st)
 {
 	struct fcgi_req *r = st;
-	r->paused = 0;
+	unhold(r);
 	if (!r->queued && r->sock.fd >= 0)
 		update_events(r);
 }
@@ -1064,7 +1101,7 @@ static void fastcgi_abort(void *st)
 		req_free(r);
 		return;
 	}
-	log_info("fastcgi %s: client gone, aborting the request", r->b->name);
+	exchange_log(r->x, LOG_INFO, "fastcgi %s: client gone, aborting the request", r->b->name);
 	if (r->connected && r->sock.fd >= 0) {
 		/* best effort, the connection is closed right after: a dirty
 		 * connection is never reused */

@@ -292,6 +292,7 @@ static void cgi_defaults(struct cgi_conf *g)
 {
 	g->rl = (struct rlimits_conf){-1, -1, -1, -1};
 	g->timeout_ms = 60000;
+	g->max_concurrent = 32; /* per worker: a few slow clients cannot fork without bound */
 	g->queue = 100;
 	g->queue_timeout_ms = 10000;
 	g->response_buffer = 64 << 10;

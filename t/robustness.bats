@@ -228,3 +228,32 @@ PY
 	assert_failure
 	assert_output --regexp 'backends.apps.response_buffer: size out of range'
 }
+
+@test "a FastCGI server held by a slow client is not timed out for it" {
+	SOCKDIR=$(mktemp -d /tmp/cpm-closer.XXXXXX)
+	python3 "$ROOT/t/apps-fcgi/closer.py" "$SOCKDIR/s" &
+	app=$!
+	within 5 test -S "$SOCKDIR/s"
+	cpm_config
+	sed -i "s|\"routes\": \[|\"routes\": [ { \"prefix\": \"/closer\", \"backend\": \"closer\" },|; s|\"backends\": {|\"backends\": { \"closer\": { \"type\": \"fastcgi\", \"address\": \"unix:$SOCKDIR/s\", \"script\": \"/closer\", \"timeout\": 2 },|" "$BATS_TEST_TMPDIR/cpm.json"
+	cpm_start
+	run python3 - "$CPM_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /closer?41943040&stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+time.sleep(3.5)  # longer than the server's timeout, while it waits for cpm
+n = 0
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    n += len(d)
+print(n)
+PY
+	kill "$app" 2>/dev/null || true
+	wait "$app" 2>/dev/null || true
+	rm -rf "$SOCKDIR"
+	[ "$output" -gt 41943040 ]
+	! grep -q "timeout" "$CPM_LOG"
+	grep -q '"GET /closer?41943040&stream HTTP/1.1" 200 41943040 ' "$BATS_TEST_TMPDIR/access.log"
+}

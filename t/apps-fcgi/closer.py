@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """closer.py SOCKET: a FastCGI server that answers every request with
-QUERY_STRING bytes of 'c' (Content-Length set), then END_REQUEST, then
+QUERY_STRING bytes of 'c' (Content-Length set; "N&stream" adds
+X-Accel-Buffering: no), then END_REQUEST, then
 closes the connection whatever FCGI_KEEP_CONN said (as php-fpm does without
 keep-alive). Serves one connection at a time, forever."""
 import os
@@ -55,8 +56,10 @@ while True:
             if typ == 4:
                 pbuf += content
             elif typ == 5 and clen == 0:  # end of STDIN: answer
-                n = int(params(pbuf).get("QUERY_STRING") or "0")
-                out = b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % n + b"c" * n
+                q = (params(pbuf).get("QUERY_STRING") or "0").split("&")
+                n = int(q[0] or "0")
+                extra = b"X-Accel-Buffering: no\r\n" if "stream" in q else b""
+                out = b"Content-Type: text/plain\r\n" + extra + b"Content-Length: %d\r\n\r\n" % n + b"c" * n
                 for i in range(0, len(out), 65535):
                     conn.sendall(record(6, rid, out[i : i + 65535]))
                 conn.sendall(record(3, rid, struct.pack(">IB3x", 0, 0)))
