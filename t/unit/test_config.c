@@ -190,7 +190,7 @@ static void test_full(void)
 		}
 		/* the other backend has the defaults */
 		CHECK_EQ_INT(o->cgi.timeout_ms, 60000);
-		CHECK_EQ_INT(o->cgi.max_concurrent, 0);
+		CHECK_EQ_INT(o->cgi.max_concurrent, 32);
 		CHECK_EQ_INT(o->cgi.queue, 100);
 		CHECK_EQ_INT(o->cgi.queue_timeout_ms, 10000);
 		CHECK_EQ_INT(o->cgi.nenv, 1);
@@ -252,7 +252,7 @@ static void test_defaults(void)
 	CHECK_EQ_INT(c->nbackends, 1);
 	CHECK_EQ_INT(c->nroutes, 1);
 	CHECK_EQ_INT(c->backends[0].cgi.timeout_ms, 60000);
-	CHECK_EQ_INT(c->backends[0].cgi.max_concurrent, 0);
+	CHECK_EQ_INT(c->backends[0].cgi.max_concurrent, 32);
 	CHECK_EQ_INT(c->backends[0].cgi.queue, 100);
 	CHECK_EQ_INT(c->backends[0].cgi.queue_timeout_ms, 10000);
 	CHECK_EQ_INT(c->backends[0].cgi.nenv, 1);
