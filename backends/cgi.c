@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../manager/log.h"
+#include "../manager/scoreboard.h"
 #include "../manager/xalloc.h"
 
 #define HEAD_MAX      (32 * 1024)
@@ -42,6 +43,7 @@ struct cgi_req {
 	int term_sent;
 	struct timer timeout;
 	int64_t held_left;	     /* > 0: output held for a slow client, this much timeout left */
+	int tracked;		     /* its group is listed in the worker's scoreboard slot */
 	char script[256];	     /* for log lines */
 	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
@@ -91,10 +93,33 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info);
 
 /* ---- process lifecycle ---- */
 
+/* The worker's scoreboard slot lists its programs' process groups (see
+ * scoreboard.h): the master stops them if this worker dies first. */
+static void track_group(struct cgi_req *r, int on)
+{
+	struct worker_slot *ws = loop_worker_slot();
+	if (!ws)
+		return;
+	if (!on && !r->tracked) {
+		ws->cgi_untracked--;
+		return;
+	}
+	pid_t want = on ? 0 : r->pid;
+	for (unsigned i = 0; i < SLOT_CGI_MAX; i++)
+		if (ws->cgi_pgids[i] == want) {
+			ws->cgi_pgids[i] = on ? r->pid : 0;
+			r->tracked = on;
+			return;
+		}
+	if (on)
+		ws->cgi_untracked++;
+}
+
 static void req_free_if_done(struct cgi_req *r)
 {
 	if (r->x || !r->exited || r->out.fd >= 0 || r->err.fd >= 0)
 		return;
+	track_group(r, 0);
 	timer_cancel(loop_timers(), &r->timeout);
 	if (r->in.fd >= 0)
 		loop_del(&r->in);
@@ -707,6 +732,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	}
 	bs->running++;
 	nrunning++;
+	track_group(r, 1);
 	r->next = running;
 	if (running)
 		running->prev = r;

@@ -236,6 +236,27 @@ static void spawn_worker(unsigned i)
 	log_info("worker %u started (pid %ld, generation %u)", i, (long)pid, A.gen);
 }
 
+/* A worker that died without stopping its CGI programs (killed for a
+ * missed heartbeat, crashed) leaves them to init: stop their process
+ * groups, as the worker's own timeouts would have. */
+static void stop_orphaned_cgi(unsigned i, int clean)
+{
+	struct worker_slot *ws = &A.sb->slots[i];
+	unsigned n = 0;
+	for (unsigned k = 0; k < SLOT_CGI_MAX; k++) {
+		pid_t g = ws->cgi_pgids[k];
+		ws->cgi_pgids[k] = 0;
+		if (g > 0 && !clean && kill(-g, SIGKILL) == 0)
+			n++;
+	}
+	if (n)
+		log_warn("worker %u: killed %u CGI process group(s) it left running", i, n);
+	if (ws->cgi_untracked && !clean)
+		log_warn("worker %u: %u CGI program(s) started past the scoreboard's %d may still run", i,
+			 (unsigned)ws->cgi_untracked, SLOT_CGI_MAX);
+	ws->cgi_untracked = 0;
+}
+
 static void reap(void)
 {
 	int status;
@@ -283,6 +304,7 @@ static void reap(void)
 		} else if (clean || now - A.w[i].started_ms >= QUICK_DEATH_MS) {
 			A.failures = 0;
 		}
+		stop_orphaned_cgi(i, clean);
 		A.w[i].pid = 0;
 		A.sb->slots[i].state = SLOT_FREE;
 		A.sb->slots[i].pid = 0;

@@ -8,6 +8,8 @@
 
 enum worker_state { SLOT_FREE, SLOT_BOOTING, SLOT_READY, SLOT_DRAINING };
 
+#define SLOT_CGI_MAX 128
+
 struct worker_slot {
 	volatile pid_t pid;
 	volatile int state;
@@ -18,6 +20,15 @@ struct worker_slot {
 	volatile uint32_t cgi_running;
 	volatile int64_t request_start_ms; /* of the oldest in-flight request, 0 if none */
 	volatile uint64_t pools_waiting;   /* bit per pool: requests queued here */
+	/* The process groups of this worker's CGI programs, so that the
+	 * master can stop them when the worker dies without doing it itself
+	 * (killed for a missed heartbeat, crashed): the worker writes an
+	 * entry when it starts a program and clears it when the program and
+	 * everything holding its pipes are gone; the master reads them only
+	 * after reaping the worker, then clears them. cgi_untracked counts
+	 * programs started while every entry was taken. */
+	volatile pid_t cgi_pgids[SLOT_CGI_MAX];
+	volatile uint32_t cgi_untracked;
 };
 
 /* FastCGI pools: the master owns the processes, workers pick them. */

@@ -257,3 +257,18 @@ PY
 	! grep -q "timeout" "$CPM_LOG"
 	grep -q '"GET /closer?41943040&stream HTTP/1.1" 200 41943040 ' "$BATS_TEST_TMPDIR/access.log"
 }
+
+@test "a worker that dies without stopping its CGI programs does not leave them running" {
+	CPM_WORKERS=1 cpm_config
+	cpm_start
+	curl -s -m 10 "$(url "/pid_sleep.sh?$BATS_TEST_TMPDIR/pid")" >/dev/null &
+	client=$!
+	within 5 test -s "$BATS_TEST_TMPDIR/pid"
+	pid=$(cat "$BATS_TEST_TMPDIR/pid")
+	kill -0 "$pid"
+	# as the master does to a worker that missed its heartbeat
+	kill -KILL "$(workers_of "$CPM_PID")"
+	within 3 gone "$pid"
+	within 3 grep -q "killed 1 CGI process group(s) it left running" "$CPM_LOG"
+	wait "$client" || true
+}
