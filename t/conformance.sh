@@ -5,6 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${CONFORMANCE_DIR:-$here/../shared/conformance}
 work=$(mktemp -d)
+chmod 755 "$work" # the workers run as nobody (cpm started as root without "user")
 pid=
 trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 mkdir -p "$work/cgi-bin"
