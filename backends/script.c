@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../manager/log.h"
+#include "../manager/xalloc.h"
 #include "../protocol/cgi_env.h"
 
 static int open_beneath(int rootfd, const char *rel)
@@ -137,8 +138,8 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 	/* sized from what it holds: a valid request always fits */
 	size_t arena_cap, nvars;
 	cgi_env_size(&ein, &arena_cap, &nvars);
-	*arena = malloc(arena_cap);
-	char **envp = malloc((nvars + 1) * sizeof(char *));
+	*arena = xmalloc(arena_cap);
+	char **envp = xmalloc((nvars + 1) * sizeof(char *));
 	if (!*arena || !envp || cgi_env_build(&ein, *arena, arena_cap, envp, nvars + 1) < 0) {
 		free(*arena);
 		free(envp);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../manager/scoreboard.h"
+#include "../manager/xalloc.h"
 #include "backend.h"
 
 struct out {
@@ -29,7 +30,7 @@ static void put(struct out *o, const char *fmt, ...)
 			return;
 		}
 		o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-		o->p = realloc(o->p, o->cap);
+		o->p = xrealloc(o->p, o->cap);
 		if (!o->p)
 			abort();
 	}
@@ -227,7 +228,7 @@ static void *status_start(struct exchange *x, const struct exchange_info *info)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	struct out o = {malloc(4096), 0, 4096};
+	struct out o = {xmalloc(4096), 0, 4096};
 	if (prom)
 		prometheus(&o, sb, now);
 	else

@@ -3,6 +3,7 @@
  * handlers only write the signal number into a self-pipe. */
 
 #include "arbiter.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -171,7 +172,7 @@ static void upgrade_exited(int status)
 	A.upgrade_pid = 0;
 	size_t n = A.pidfile ? strlen(A.pidfile) : 0;
 	if (n > 7 && strcmp(A.pidfile + n - 7, ".oldbin") == 0) {
-		char *orig = strndup(A.pidfile, n - 7);
+		char *orig = xstrndup(A.pidfile, n - 7);
 		if (rename(A.pidfile, orig) == 0) {
 			free(A.pidfile);
 			A.pidfile = orig;
@@ -411,8 +412,8 @@ static struct config *load_config(char *err, size_t errlen)
  * (so no connection is refused), new ones are bound, the rest closed. */
 static int swap_listeners(const struct config *cf)
 {
-	struct listener *nl = calloc(cf->nlisten, sizeof(*nl));
-	int *reused = calloc(A.nls, sizeof(int));
+	struct listener *nl = xcalloc(cf->nlisten, sizeof(*nl));
+	int *reused = xcalloc(A.nls, sizeof(int));
 	size_t i;
 	for (i = 0; i < cf->nlisten; i++) {
 		size_t k;
@@ -421,7 +422,7 @@ static int swap_listeners(const struct config *cf)
 				break;
 		if (k < A.nls) {
 			nl[i] = A.ls[k];
-			nl[i].addr = strdup(cf->listen[i]); /* as written now */
+			nl[i].addr = xstrdup(cf->listen[i]); /* as written now */
 			reused[k] = 1;
 			continue;
 		}
@@ -626,7 +627,7 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	A.sb->master_pid = getpid(); /* after -D: the daemon's pid */
 	A.sb->started_ms = monotonic_ms();
 	A.sb->started_unix = time(NULL);
-	A.w = calloc(A.nworkers, sizeof(*A.w));
+	A.w = xcalloc(A.nworkers, sizeof(*A.w));
 	if (pipe2(wakepipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe: %s", strerror(errno));
 		return 1;
@@ -635,7 +636,7 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	pools_init(A.sb);
 	if (pools_reconcile(cf, A.gen) < 0)
 		return 1;
-	A.pidfile = cf->pidfile ? strdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
+	A.pidfile = cf->pidfile ? xstrdup(cf->pidfile) : NULL; /* the one written, whatever a reload says */
 	if (A.pidfile && pidfile_write(A.pidfile) < 0)
 		return 1;
 	srandom((unsigned)(getpid() ^ time(NULL)));

@@ -203,7 +203,7 @@ static int get_string(struct ctx *c, json_t *v, char **out)
 		return -1;
 	}
 	free(*out);
-	*out = strdup(json_string_value(v));
+	*out = xstrdup(json_string_value(v));
 	return 0;
 }
 
@@ -220,7 +220,7 @@ static int get_string_or_null(struct ctx *c, json_t *v, char **out)
 
 static char **strv_append(char **v, size_t *n, char *s)
 {
-	char **nv = realloc(v, (*n + 2) * sizeof(*v));
+	char **nv = xrealloc(v, (*n + 2) * sizeof(*v));
 	if (!nv)
 		abort();
 	nv[(*n)++] = s;
@@ -283,7 +283,7 @@ static void defaults(struct config *cf)
 	cf->limit_header_field = 8192;
 	cf->limit_body = 10 << 20;
 	cf->body_buffer = 64 << 10;
-	cf->access_log = strdup("-");
+	cf->access_log = xstrdup("-");
 	cf->umask = -1;
 	cf->log_level = LOG_INFO;
 }
@@ -306,7 +306,7 @@ static char *base_dir;
 void config_set_base_dir(const char *dir)
 {
 	free(base_dir);
-	base_dir = dir ? strdup(dir) : NULL;
+	base_dir = dir ? xstrdup(dir) : NULL;
 }
 
 /* p made absolute against base_dir (a new string), or a copy. */
@@ -314,7 +314,7 @@ static char *absolute(const char *p)
 {
 	char *r;
 	if (!p || p[0] == '/' || strcmp(p, "-") == 0 || !base_dir)
-		return p ? strdup(p) : NULL;
+		return p ? xstrdup(p) : NULL;
 	if (asprintf(&r, "%s/%s", base_dir, p) < 0)
 		abort();
 	return r;
@@ -841,7 +841,7 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 			pop(c);
 			return -1;
 		}
-		g->pool = calloc(1, sizeof(*g->pool));
+		g->pool = xcalloc(1, sizeof(*g->pool));
 		parse_pool(c, o, g->pool);
 	} else {
 		json_t *kc = json_object_get(o, "keep_conn");
@@ -885,7 +885,7 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 		pop(c);
 	} else if (!json_object_get(o, "root")) {
 		if (g->pool && g->pool->argc)
-			g->script = strdup(g->pool->argv[0]); /* the application is the script */
+			g->script = xstrdup(g->pool->argv[0]); /* the application is the script */
 		else if (!g->pool)
 			fail(c, "needs \"script\" (one application file) or \"root\" (files under a directory)");
 	}
@@ -1034,7 +1034,7 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 				if (!s || !*s || strchr(s, '/') || s[0] == '.')
 					fail(c, "expected a file name (no '/', not starting with '.')");
 				else
-					g->index = strv_append(g->index, &g->nindex, strdup(s));
+					g->index = strv_append(g->index, &g->nindex, xstrdup(s));
 				pop(c);
 			}
 		}
@@ -1052,13 +1052,13 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 		fail(c, "expected an object of backends (name -> backend)");
 		return -1;
 	}
-	cf->backends = calloc(json_object_size(o), sizeof(*cf->backends));
+	cf->backends = xcalloc(json_object_size(o), sizeof(*cf->backends));
 	const char *name;
 	json_t *b;
 	json_object_foreach (o, name, b) {
 		push_key(c, name);
 		struct backend_conf *bc = &cf->backends[cf->nbackends++];
-		bc->name = strdup(name);
+		bc->name = xstrdup(name);
 		json_t *t = json_is_object(b) ? json_object_get(b, "type") : NULL;
 		if (!json_is_object(b)) {
 			fail(c, "expected an object");
@@ -1100,7 +1100,7 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 		fail(c, "expected a non-empty array of routes");
 		return -1;
 	}
-	cf->routes = calloc(json_array_size(a), sizeof(*cf->routes));
+	cf->routes = xcalloc(json_array_size(a), sizeof(*cf->routes));
 	size_t i;
 	json_t *r;
 	json_array_foreach (a, i, r) {
@@ -1180,7 +1180,7 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
 			return -1;
 		}
-		cf->listen = strv_append(cf->listen, &cf->nlisten, strdup(json_string_value(v)));
+		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup(json_string_value(v)));
 		pop(c);
 	}
 	return 0;
@@ -1255,7 +1255,7 @@ static int run_as(struct ctx *c, struct config *cf)
 				"workers as: set \"user\"");
 			return -1;
 		}
-		cf->user = strdup("nobody");
+		cf->user = xstrdup("nobody");
 		cf->uid = pw->pw_uid;
 		cf->gid = pw->pw_gid;
 		cf->user_default = 1;
@@ -1371,7 +1371,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 		char *slash = paths[i] && paths[i][0] == '/' ? strrchr(paths[i], '/') : NULL;
 		if (!slash || !c->run_user)
 			continue;
-		char *dir = slash == paths[i] ? strdup("/") : strndup(paths[i], (size_t)(slash - paths[i]));
+		char *dir = slash == paths[i] ? xstrdup("/") : xstrndup(paths[i], (size_t)(slash - paths[i]));
 		char why[600];
 		if (reach_as(c->run_user, c->run_uid, c->run_gid, dir, X_OK, "search", why, sizeof(why)) < 0)
 			log_warn("%s: %s: %s is not reachable by user %s (%s): the workers cannot reopen %s on USR1",
@@ -1406,7 +1406,7 @@ static char *read_file(const char *file, size_t *len, char *err, size_t errlen)
 		return NULL;
 	}
 	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap + 1);
+	char *buf = xmalloc(cap + 1);
 	for (;;) {
 		if (n == cap) {
 			if (cap >= (16u << 20)) {
@@ -1450,13 +1450,13 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 		free(text);
 		return NULL;
 	}
-	struct config *cf = calloc(1, sizeof(*cf));
+	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
-	cf->file = strdup(file);
+	cf->file = xstrdup(file);
 	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen};
 	parse_top(&c, root, cf);
 	if (!c.failed && !cf->listen)
-		cf->listen = strv_append(cf->listen, &cf->nlisten, strdup("127.0.0.1:8000"));
+		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup("127.0.0.1:8000"));
 	json_decref(root);
 	free(text);
 	if (c.failed) {
@@ -1468,7 +1468,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 
 struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 {
-	struct config *cf = calloc(1, sizeof(*cf));
+	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
 	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen};
 	if (run_as(&c, cf) < 0) {
@@ -1476,21 +1476,21 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	push_key(&c, "root");
-	cf->backends = calloc(1, sizeof(*cf->backends));
+	cf->backends = xcalloc(1, sizeof(*cf->backends));
 	cf->nbackends = 1;
-	cf->backends[0].name = strdup("cgi");
+	cf->backends[0].name = xstrdup("cgi");
 	cf->backends[0].type = BACKEND_CGI;
 	cgi_defaults(&cf->backends[0].cgi);
 	if (set_root(&c, &cf->backends[0].cgi, dir) < 0 || cgi_finish(&cf->backends[0].cgi, NULL) < 0) {
 		config_free(cf);
 		return NULL;
 	}
-	cf->routes = calloc(1, sizeof(*cf->routes));
+	cf->routes = xcalloc(1, sizeof(*cf->routes));
 	cf->nroutes = 1;
-	cf->routes[0].prefix = strdup("/");
+	cf->routes[0].prefix = xstrdup("/");
 	cf->routes[0].prefix_len = 1;
 	cf->routes[0].backend = &cf->backends[0];
-	cf->listen = strv_append(cf->listen, &cf->nlisten, strdup("127.0.0.1:8000"));
+	cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup("127.0.0.1:8000"));
 	return cf;
 }
 
@@ -1503,7 +1503,7 @@ int config_set_listen(struct config *cf, char *const *addrs, size_t n)
 	cf->listen = NULL;
 	cf->nlisten = 0;
 	for (size_t i = 0; i < n; i++)
-		cf->listen = strv_append(cf->listen, &cf->nlisten, strdup(addrs[i]));
+		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup(addrs[i]));
 	return 0;
 }
 

@@ -494,7 +494,7 @@ static void request_end(struct conn *c)
 int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, socklen_t sl)
 {
 	(void)sl;
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = xcalloc(1, sizeof(*c));
 	if (!c)
 		return -1;
 	c->ev = (struct ev){.fd = fd, .handler = on_event};

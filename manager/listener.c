@@ -195,10 +195,10 @@ static int open_inet(struct listener *l, int backlog)
 
 int listeners_open(struct listener **out, size_t *n, char *const *addrs, size_t naddrs, int backlog)
 {
-	struct listener *ls = calloc(naddrs, sizeof(*ls));
+	struct listener *ls = xcalloc(naddrs, sizeof(*ls));
 	for (size_t i = 0; i < naddrs; i++) {
 		ls[i].fd = -1;
-		ls[i].addr = strdup(addrs[i]);
+		ls[i].addr = xstrdup(addrs[i]);
 		int rc = strncmp(addrs[i], "unix:", 5) == 0 ? open_unix(&ls[i], addrs[i] + 5, backlog)
 							    : open_inet(&ls[i], backlog);
 		if (rc < 0) {

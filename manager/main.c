@@ -70,9 +70,9 @@ int main(int argc, char **argv)
 	static char exe[4096];
 	ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[el > 0 ? el : 0] = 0;
-	char **argv_copy = calloc((size_t)argc + 1, sizeof(char *));
+	char **argv_copy = xcalloc((size_t)argc + 1, sizeof(char *));
 	for (int i = 0; i < argc; i++)
-		argv_copy[i] = strdup(argv[i]);
+		argv_copy[i] = xstrdup(argv[i]);
 	proctitle_init(argc, argv);
 	const char *file = NULL, *cgi_dir = NULL;
 	int test = 0, workers = 0, daemon = 0;

@@ -305,7 +305,7 @@ static void child_exec(struct pool *pl, unsigned k, int errw)
 	size_t n = 0;
 	while (s->env[n])
 		n++;
-	char **envp = calloc(n + 2, sizeof(*envp));
+	char **envp = xcalloc(n + 2, sizeof(*envp));
 	memcpy(envp, s->env, n * sizeof(*envp));
 	if (s->tcp)
 		envp[n] = "FCGI_WEB_SERVER_ADDRS=127.0.0.1";
@@ -313,7 +313,7 @@ static void child_exec(struct pool *pl, unsigned k, int errw)
 	size_t argc = 0;
 	while (s->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 1, sizeof(*argv));
+	char **argv = xcalloc(argc + 1, sizeof(*argv));
 	memcpy(argv, s->argv, argc * sizeof(*argv));
 	char title[96];
 	snprintf(title, sizeof(title), "cpm: pool %s[%u]", pl->name, k);

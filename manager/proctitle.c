@@ -1,4 +1,5 @@
 #include "proctitle.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,13 +25,13 @@ void proctitle_init(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
-	char **env = malloc((n + 1) * sizeof(*env));
+	char **env = xmalloc((n + 1) * sizeof(*env));
 	for (size_t i = 0; i < n; i++)
-		env[i] = strdup(environ[i]);
+		env[i] = xstrdup(environ[i]);
 	env[n] = NULL;
 	environ = env;
 	for (int i = 0; i < argc; i++)
-		argv[i] = strdup(argv[i]);
+		argv[i] = xstrdup(argv[i]);
 	title_start = start;
 	title_len = (size_t)(end - start);
 }

@@ -1,4 +1,5 @@
 #include "timer.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 
@@ -66,7 +67,7 @@ void timer_arm(struct timer_heap *h, struct timer *t, int64_t when_ms)
 	}
 	if (h->n == h->cap) {
 		h->cap = h->cap ? h->cap * 2 : 64;
-		h->v = realloc(h->v, h->cap * sizeof(*h->v));
+		h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
 		if (!h->v)
 			abort();
 	}

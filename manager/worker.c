@@ -265,7 +265,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	}
 	w.sig = (struct ev){.fd = sfd, .handler = on_signal};
 	loop_add(&w.sig, EPOLLIN);
-	w.lev = calloc(nls, sizeof(*w.lev));
+	w.lev = xcalloc(nls, sizeof(*w.lev));
 	for (size_t i = 0; i < nls; i++)
 		w.lev[i] = (struct ev){.fd = ls[i].fd, .handler = on_listener};
 	w.accept_timer.fire = on_accept_timer;
