@@ -375,7 +375,7 @@ static void on_stdout(struct ev *ev, uint32_t events)
 	(void)events;
 	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, out));
 	for (int rounds = 0; rounds < 16 && r->out.fd >= 0; rounds++) {
-		if (!r->head_done) {
+		if (!r->head_done && r->x) { /* detached: everything is dropped below */
 			if (!r->head)
 				r->head = xmalloc(HEAD_MAX + 1);
 			size_t room = HEAD_MAX + 1 - r->head_len;
