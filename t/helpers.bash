@@ -135,6 +135,12 @@ teardown() {
 	if grep -sE "runtime error|AddressSanitizer" "$BATS_TEST_TMPDIR/stderr.log" "$BATS_TEST_TMPDIR/error.log" >&2; then
 		rc=1
 	fi
+	# no test may crash a worker, whatever it asserts: a worker that died
+	# of SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT fails it (tests that
+	# kill workers on purpose send KILL or TERM)
+	if grep -sE "worker [0-9]+ \(pid [0-9]+\) killed by signal (4|6|7|8|11) " "$BATS_TEST_TMPDIR/error.log" >&2; then
+		rc=1
+	fi
 	return $rc
 }
 
