@@ -477,8 +477,12 @@ static void request_end(struct conn *c)
 		rq->ops->abort(rq->bst);
 	rq->ended = 1;
 	int status = rq->head_sent ? rq->status : 499;
-	access_log(c, rq, status);
-	worker_request_done(status);
+	if (rq->head_sent || rq->req.method.len) {
+		/* a client that left in the middle of a head sent no request
+		 * to speak of (nginx does not log it either) */
+		access_log(c, rq, status);
+		worker_request_done(status);
+	}
 	free(rq->path);
 	free(rq->prefix);
 	free(rq->redirect);
