@@ -26,6 +26,7 @@
 #define HEAD_FIELDS   100
 #define KILL_GRACE_MS 5000
 #define READ_CHUNK    (32 * 1024)
+#define DROP_MAX      (1024 * 1024)
 
 extern char **environ;
 
@@ -44,6 +45,7 @@ struct cgi_req {
 	struct timer timeout;
 	int64_t held_left;	     /* > 0: output held for a slow client, this much timeout left */
 	int tracked;		     /* its group is listed in the worker's scoreboard slot */
+	size_t dropped;		     /* output read and thrown away */
 	char script[256];	     /* for log lines */
 	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
@@ -413,8 +415,23 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			stdout_eof(r);
 			break;
 		}
-		if (r->discard || !r->x)
+		if (r->discard || !r->x) {
+			/* output nobody will see (after a complete response, a
+			 * client gone with ignore_client_abort, a local redirect's
+			 * body): read and drop it, but not without end, or a
+			 * program writing on would keep the worker busy until its
+			 * timeout; past DROP_MAX its stdout is closed (it gets
+			 * EPIPE or SIGPIPE if it writes on) */
+			r->dropped += (size_t)n;
+			if (r->dropped > DROP_MAX) {
+				if (r->x)
+					stdout_eof(r); /* the redirect goes ahead now */
+				else
+					loop_del(&r->out);
+				break;
+			}
 			continue;
+		}
 		int more = exchange_response_body(r->x, buf, (size_t)n);
 		if (more < 0) {
 			give_up(r);

@@ -72,6 +72,7 @@ struct fcgi_req {
 	unsigned slot; /* index into the scoreboard's pool slots */
 	pid_t pid;
 	int reused;	/* on a kept connection */
+	unsigned rid;	/* its FastCGI request id: another one on each request of a connection */
 	int wrote;	/* a byte of it went out on this connection */
 	int idempotent; /* RFC 9110 9.2.2: may be sent again */
 	int retried;
@@ -87,7 +88,8 @@ static size_t next_addr; /* round-robin start, per worker */
 /* A kept connection to a pool process, between requests. */
 struct idle_conn {
 	struct ev sock;
-	int pool; /* -1: an external server's */
+	unsigned rid; /* the request id its last request had */
+	int pool;     /* -1: an external server's */
 	unsigned slot;
 	pid_t pid;
 	const struct backend_conf *b; /* external: its backend and address */
@@ -351,7 +353,7 @@ static void feed_stdin(struct fcgi_req *r)
 				return;
 			unsigned char h[FCGI_HEADER_LEN];
 			size_t pad;
-			size_t hl = fcgi_encode_stdin_header(h, REQUEST_ID, 0, &pad);
+			size_t hl = fcgi_encode_stdin_header(h, r->rid, 0, &pad);
 			out_put(r, h, hl);
 			r->stdin_done = 1;
 			return;
@@ -361,7 +363,7 @@ static void feed_stdin(struct fcgi_req *r)
 		unsigned char h[FCGI_HEADER_LEN];
 		static const unsigned char zeros[8];
 		size_t pad;
-		size_t hl = fcgi_encode_stdin_header(h, REQUEST_ID, n, &pad);
+		size_t hl = fcgi_encode_stdin_header(h, r->rid, n, &pad);
 		out_put(r, h, hl);
 		out_put(r, p, n);
 		out_put(r, zeros, pad);
@@ -383,15 +385,29 @@ static void update_events(struct fcgi_req *r)
 
 static int start_connect(struct fcgi_req *r);
 
-/* A kept connection the peer has closed (EOF or an error waiting), seen
- * without consuming anything. A unix socket fails the first write anyway
+/* r goes out on a kept connection whose last request had id prev: it takes
+ * the next id, so that anything the application still sends for an
+ * earlier request (records after END_REQUEST) can never pass for this
+ * one's answer; the decoder refuses other ids. r has sent nothing yet. */
+static void take_kept(struct fcgi_req *r, unsigned prev)
+{
+	r->reused = 1;
+	r->rid = prev % 0xffff + 1;
+	fcgi_set_request_id(r->out, r->out_len, r->rid);
+	fcgi_decoder_init(&r->dec, r->rid);
+}
+
+/* A kept connection the peer has closed (EOF or an error waiting) or sent
+ * something on unasked, seen without consuming anything. A unix socket fails the first write anyway
  * (EPIPE); over TCP that write would succeed and leave us unsure whether
  * the application read it. */
 static int kept_conn_closed(int fd)
 {
 	char c;
 	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+	/* bytes waiting before we asked anything are not ours either: the
+	 * application sent more after its last END_REQUEST */
+	return n >= 0 || (errno != EAGAIN && errno != EINTR);
 }
 
 static void on_socket(struct ev *ev, uint32_t events)
@@ -613,6 +629,7 @@ static int ext_park(struct fcgi_req *r)
 	ic->pool = -1;
 	ic->b = r->b;
 	ic->addr = r->addr;
+	ic->rid = r->rid;
 	ic->sock.handler = on_idle;
 	loop_move(&r->sock, &ic->sock, EPOLLIN);
 	ic->idle.fire = on_ext_idle_timeout;
@@ -636,7 +653,7 @@ static int ext_take(struct fcgi_req *r)
 		r->sock.handler = on_socket;
 		r->addr = ic->addr;
 		r->connected = 1;
-		r->reused = 1;
+		take_kept(r, ic->rid);
 		loop_free_later(ic);
 		return 1;
 	}
@@ -751,7 +768,7 @@ static int pool_acquire(struct fcgi_req *r)
 		r->slot = ic->slot;
 		r->pid = ic->pid;
 		r->has_slot = 1;
-		r->reused = 1;
+		take_kept(r, ic->rid);
 		r->connected = 1;
 		return 1;
 	}
@@ -908,7 +925,7 @@ static void pool_release(struct fcgi_req *r, int keep)
 		n->slot = r->slot;
 		n->pid = r->pid;
 		n->has_slot = 1;
-		n->reused = 1;
+		take_kept(n, r->rid);
 		n->connected = 1;
 		pool_begin(n);
 		return;
@@ -920,6 +937,7 @@ static void pool_release(struct fcgi_req *r, int keep)
 		ic->pool = r->pool;
 		ic->slot = r->slot;
 		ic->pid = r->pid;
+		ic->rid = r->rid;
 		ic->sock.handler = on_idle;
 		loop_move(&r->sock, &ic->sock, EPOLLIN);
 		ic->next = ps->idle;
@@ -971,7 +989,7 @@ static int pool_retry(struct fcgi_req *r)
 	r->cut = 0;
 	r->connected = 0;
 	r->reused = 0;
-	fcgi_decoder_init(&r->dec, REQUEST_ID);
+	fcgi_decoder_init(&r->dec, r->rid);
 	log_debug("fastcgi %s: a kept connection was closed; sending the request again", r->b->name);
 	if (r->pool >= 0) {
 		pool_dispatch(r);
@@ -1036,12 +1054,13 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	case HTTP_DELETE: r->idempotent = 1; break;
 	default: break;
 	}
-	fcgi_decoder_init(&r->dec, REQUEST_ID);
+	r->rid = REQUEST_ID;
+	fcgi_decoder_init(&r->dec, r->rid);
 	size_t cap = 16 + fcgi_params_size(envp);
 	r->out = xmalloc(cap + OUT_MAX);
 	r->out_cap = cap + OUT_MAX;
-	r->out_len = fcgi_encode_begin(r->out, REQUEST_ID, g->pool != NULL || g->keep_conn > 0);
-	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, REQUEST_ID, envp);
+	r->out_len = fcgi_encode_begin(r->out, r->rid, g->pool != NULL || g->keep_conn > 0);
+	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, r->rid, envp);
 	free(envp);
 	free(arena);
 	if (g->pool) {
@@ -1106,7 +1125,7 @@ static void fastcgi_abort(void *st)
 		/* best effort, the connection is closed right after: a dirty
 		 * connection is never reused */
 		unsigned char rec[FCGI_HEADER_LEN];
-		size_t n = fcgi_encode_abort(rec, REQUEST_ID);
+		size_t n = fcgi_encode_abort(rec, r->rid);
 		ssize_t w = write(r->sock.fd, rec, n);
 		(void)w;
 	}

@@ -269,20 +269,29 @@ static int spill_put(struct conn *c, const void *p, size_t n)
 		}
 		c->spill_r = c->spill_w = 0;
 	}
+	/* all of p or nothing of it: a part written before the disk filled
+	 * would be sent, and then the whole again from memory */
 	const char *s = p;
+	off_t at = c->spill_w;
 	while (n) {
-		ssize_t w = pwrite(c->spill_fd, s, n, c->spill_w);
+		ssize_t w = pwrite(c->spill_fd, s, n, at);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
 			conn_log(c, LOG_ERROR, "writing a response to a temporary file: %s",
 				 w < 0 ? strerror(errno) : "no space");
+			if (c->spill_r == c->spill_w) {
+				close(c->spill_fd);
+				c->spill_fd = -1;
+				c->spill_r = c->spill_w = 0;
+			}
 			return -1;
 		}
 		s += w;
 		n -= (size_t)w;
-		c->spill_w += w;
+		at += w;
 	}
+	c->spill_w = at;
 	return 0;
 }
 
@@ -560,6 +569,12 @@ static void conn_close(struct conn *c)
 	out_release(c);
 	loop_free_later(c);
 	worker_conn_closed();
+}
+
+void conn_close_all(void)
+{
+	while (conns)
+		conn_close(conns);
 }
 
 void conn_close_idle(void)

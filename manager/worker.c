@@ -226,7 +226,10 @@ static void on_signal(struct ev *ev, uint32_t events)
 				log_error("worker %u: reopening logs failed", w.id);
 			break;
 		case SIGTERM:
-		case SIGINT: cgi_kill_all(); _exit(WORKER_EXIT_OK);
+		case SIGINT:
+			conn_close_all();
+			cgi_kill_all();
+			_exit(WORKER_EXIT_OK);
 		default: break; /* HUP, USR1, ...: the master's business */
 		}
 	}
@@ -298,6 +301,7 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 			}
 			if (loop_now_ms() - w.drain_since > cf->graceful_timeout_ms) {
 				log_warn("worker %u: graceful_timeout, %u connection(s) cut", id, w.nconns);
+				conn_close_all();
 				cgi_kill_all();
 				_exit(WORKER_EXIT_OK);
 			}

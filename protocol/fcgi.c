@@ -144,6 +144,22 @@ size_t fcgi_encode_stdin_header(unsigned char *out, unsigned id, size_t len, siz
 	return fcgi_encode_header(out, FCGI_STDIN, id, len, padding);
 }
 
+int fcgi_set_request_id(unsigned char *buf, size_t len, unsigned id)
+{
+	size_t i = 0;
+	while (i < len) {
+		if (len - i < FCGI_HEADER_LEN || buf[i] != FCGI_VERSION_1)
+			return -1;
+		size_t rec = FCGI_HEADER_LEN + ((size_t)buf[i + 4] << 8 | buf[i + 5]) + buf[i + 6];
+		if (rec > len - i)
+			return -1;
+		buf[i + 2] = (unsigned char)(id >> 8);
+		buf[i + 3] = (unsigned char)id;
+		i += rec;
+	}
+	return 0;
+}
+
 enum { D_HEADER, D_CONTENT, D_PADDING };
 
 void fcgi_decoder_init(struct fcgi_decoder *d, unsigned request_id)

@@ -37,6 +37,11 @@ size_t fcgi_params_size(char *const *envp);
  * stream. The caller sends header, data, then *padding zero bytes. */
 size_t fcgi_encode_stdin_header(unsigned char *out, unsigned id, size_t len, size_t *padding);
 
+/* Give every complete record in buf[0..len) the request id id (a request
+ * encoded before the connection it goes on was chosen). Returns 0, or -1
+ * if buf does not hold whole records. */
+int fcgi_set_request_id(unsigned char *buf, size_t len, unsigned id);
+
 /* ---- decoding ---- */
 
 enum fcgi_event_type {

@@ -262,8 +262,42 @@ static void test_decode_event_reset(void)
 	CHECK_EQ_INT(ev.protocol_status, 0);
 }
 
+/* A request encoded with id 1 and given another id before it is sent: every
+ * record header changes, nothing else; a cut record is refused. */
+static void test_set_request_id(void)
+{
+	unsigned char buf[4096];
+	char *envp[] = {"A=1",
+			"LONG="
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+			NULL};
+	size_t n = fcgi_encode_begin(buf, 1, 1);
+	n += fcgi_encode_params(buf + n, sizeof(buf) - n, 1, envp);
+	size_t pad;
+	n += fcgi_encode_stdin_header(buf + n, 1, 3, &pad);
+	memcpy(buf + n, "abc", 3);
+	n += 3;
+	memset(buf + n, 0, pad);
+	n += pad;
+	unsigned char want[4096];
+	size_t m = fcgi_encode_begin(want, 0x1234, 1);
+	m += fcgi_encode_params(want + m, sizeof(want) - m, 0x1234, envp);
+	m += fcgi_encode_stdin_header(want + m, 0x1234, 3, &pad);
+	memcpy(want + m, "abc", 3);
+	m += 3;
+	memset(want + m, 0, pad);
+	m += pad;
+	CHECK_EQ_INT(n, m);
+	CHECK_EQ_INT(fcgi_set_request_id(buf, n, 0x1234), 0);
+	CHECK(memcmp(buf, want, n) == 0);
+	CHECK_EQ_INT(fcgi_set_request_id(buf, n - 1, 7), -1);
+	CHECK_EQ_INT(fcgi_set_request_id(buf, 5, 7), -1);
+	CHECK_EQ_INT(fcgi_set_request_id(buf, 0, 7), 0);
+}
+
 int main(void)
 {
+	test_set_request_id();
 	test_params();
 	test_decode_event_reset();
 	test_params_large();
