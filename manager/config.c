@@ -283,6 +283,7 @@ static void defaults(struct config *cf)
 	cf->limit_header_field = 8192;
 	cf->limit_body = 10 << 20;
 	cf->body_buffer = 64 << 10;
+	cf->limit_temp_files = (int64_t)4 << 30;
 	cf->access_log = xstrdup("-");
 	cf->umask = -1;
 	cf->log_level = LOG_INFO;
@@ -1189,7 +1190,7 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 {
 	static const char *const known[] = {"request_line", "header_count", "header_size", "header_field",
-					    "body",	    "body_buffer",  NULL};
+					    "body",	    "body_buffer",  "temp_files",  NULL};
 	if (!json_is_object(o)) {
 		fail(c, "expected an object");
 		return;
@@ -1233,6 +1234,11 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 		push_key(c, "body_buffer");
 		if (get_size(c, v, 0, 1 << 30, &n) == 0)
 			cf->body_buffer = (size_t)n;
+		pop(c);
+	}
+	if ((v = json_object_get(o, "temp_files"))) {
+		push_key(c, "temp_files");
+		get_size(c, v, 0, INT64_MAX, &cf->limit_temp_files);
 		pop(c);
 	}
 	if (!c->failed && cf->limit_request_line > cf->limit_header_size) {

@@ -98,8 +98,9 @@ struct config {
 	size_t limit_header_field; /* one field line */
 	int64_t limit_body;
 	size_t body_buffer;
-	char *access_log; /* NULL = off */
-	char *error_log;  /* NULL = stderr */
+	int64_t limit_temp_files; /* response temporary files of one worker, all together */
+	char *access_log;	  /* NULL = off */
+	char *error_log;	  /* NULL = stderr */
 	int log_level;
 	char *pidfile;
 	char *server_name;

@@ -133,6 +133,7 @@ struct conn {
 
 static const struct config *cf;
 static struct http_limits limits;
+static int64_t spilled; /* bytes in this worker's response files (limits.temp_files) */
 static struct conn *conns;
 static struct conn *pending_head;
 
@@ -258,8 +259,25 @@ static void out_mem_put(struct conn *c, const void *p, size_t n)
 }
 
 /* Append to the temporary file. Returns -1 (logged) if it cannot. */
+static void spill_close(struct conn *c)
+{
+	if (c->spill_fd < 0)
+		return;
+	close(c->spill_fd);
+	c->spill_fd = -1;
+	spilled -= c->spill_w;
+	c->spill_r = c->spill_w = 0;
+}
+
 static int spill_put(struct conn *c, const void *p, size_t n)
 {
+	if (c->spill_w == c->spill_r && spilled + (int64_t)n > cf->limit_temp_files) {
+		/* the worker's share of the disk is taken: no new file; this
+		 * response stays in memory and its backend waits for the
+		 * client (one already in a file goes on, and is paused by
+		 * exchange_response_body) */
+		return -1;
+	}
 	if (c->spill_fd < 0) {
 		const char *dir = getenv("TMPDIR");
 		c->spill_fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -280,17 +298,15 @@ static int spill_put(struct conn *c, const void *p, size_t n)
 		if (w <= 0) {
 			conn_log(c, LOG_ERROR, "writing a response to a temporary file: %s",
 				 w < 0 ? strerror(errno) : "no space");
-			if (c->spill_r == c->spill_w) {
-				close(c->spill_fd);
-				c->spill_fd = -1;
-				c->spill_r = c->spill_w = 0;
-			}
+			if (c->spill_r == c->spill_w)
+				spill_close(c);
 			return -1;
 		}
 		s += w;
 		n -= (size_t)w;
 		at += w;
 	}
+	spilled += at - c->spill_w;
 	c->spill_w = at;
 	return 0;
 }
@@ -365,14 +381,11 @@ static int conn_flush(struct conn *c)
 			if (n > 0) {
 				c->spill_r = off;
 				count_sent(c, (size_t)n);
-				if (c->spill_r == c->spill_w) {
+				if (c->spill_r == c->spill_w)
 					/* drained: the next spill takes a new file. This
 					 * one is never written again: the socket may
 					 * still hold its pages (sendfile does not copy) */
-					close(c->spill_fd);
-					c->spill_fd = -1;
-					c->spill_r = c->spill_w = 0;
-				}
+					spill_close(c);
 				continue;
 			}
 		} else {
@@ -400,10 +413,7 @@ static void out_release(struct conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_cap = c->out_len = c->out_off = 0;
-	if (c->spill_fd >= 0)
-		close(c->spill_fd);
-	c->spill_fd = -1;
-	c->spill_r = c->spill_w = 0;
+	spill_close(c);
 }
 
 /* ---- the request object ---- */
@@ -893,6 +903,13 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 	return 0;
 }
 
+/* This connection's response is in a file while the worker's files are
+ * over limits.temp_files: its backend waits until the file has drained. */
+static int over_temp_files(const struct conn *c)
+{
+	return c->spill_w > c->spill_r && spilled > cf->limit_temp_files;
+}
+
 /* Output the backend may still send before it is paused: memory and file
  * shares together. */
 static uint64_t out_limit(const struct request *rq)
@@ -922,7 +939,7 @@ int exchange_response_body(struct exchange *x, const char *p, size_t n)
 	if (broken || conn_flush(c) < 0)
 		return -1;
 	conn_update(c);
-	if (out_held(c) >= out_limit(rq)) {
+	if (out_held(c) >= out_limit(rq) || over_temp_files(c)) {
 		rq->backend_paused = 1;
 		return 0;
 	}
@@ -1504,8 +1521,8 @@ static void on_event(struct ev *ev, uint32_t events)
 		struct request *rq = c->rq;
 		if (c->state == CS_DONE && !out_pending(c)) {
 			schedule(c);
-		} else if (rq && rq->backend_paused && out_held(c) < out_limit(rq) / 2 && rq->ops && rq->bst &&
-			   !rq->ended) {
+		} else if (rq && rq->backend_paused && out_held(c) < out_limit(rq) / 2 && !over_temp_files(c) &&
+			   rq->ops && rq->bst && !rq->ended) {
 			rq->backend_paused = 0;
 			rq->ops->resume(rq->bst);
 			if (c->ev.fd < 0)

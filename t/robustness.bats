@@ -232,6 +232,10 @@ PY
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_failure
 	assert_output --regexp 'backends.apps.response_buffer: size out of range'
+	cpm_config '"limits": {"temp_files": "-1"}'
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --regexp 'cpm.json:[0-9]+:[0-9]+: limits.temp_files: expected a size'
 }
 
 @test "a FastCGI server held by a slow client is not timed out for it" {
@@ -276,4 +280,39 @@ PY
 	within 3 gone "$pid"
 	within 3 grep -q "killed 1 CGI process group(s) it left running" "$CPM_LOG"
 	wait "$client" || true
+}
+
+@test "limits.temp_files caps the response files of a worker: past it, backends wait for their clients" {
+	CPM_WORKERS=1 cpm_config '"limits": {"temp_files": "1M"}'
+	cpm_start
+	worker=$(workers_of "$CPM_PID")
+	clients=()
+	for i in 1 2 3; do
+		python3 - "$CPM_PORT" "$BATS_TEST_TMPDIR/got$i" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /huge.sh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+time.sleep(3)  # read nothing for a while
+n = 0
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    n += len(d)
+open(sys.argv[2], "w").write(str(n))
+PY
+		clients+=($!)
+	done
+	sleep 2
+	# the worker's deleted temporary files add up to about the limit
+	total=$(find /proc/"$worker"/fd -lname '*(deleted)' -exec stat -L -c %s {} + 2>/dev/null | awk '{s += $1} END {print s + 0}')
+	echo "temp bytes: $total" >&3
+	[ "$total" -gt 0 ]
+	[ "$total" -le $((1048576 + 65536)) ]
+	# the programs the files could not take are still running, held
+	[ -n "$(cgi_groups_of "$CPM_PID")" ]
+	wait "${clients[@]}"
+	for i in 1 2 3; do
+		[ "$(cat "$BATS_TEST_TMPDIR/got$i")" -gt 41943040 ]
+	done
 }
