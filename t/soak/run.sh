@@ -17,8 +17,9 @@
 # master gets a HUP every SOAK_HUP s (5).
 #
 # Every request is answered and checked, or counted as the expected error: 200 with the
-# right body for every normal request (including those that a dead FastCGI process
-# received on a kept connection: cpm must send them again), 502 only for /flaky?crash.
+# right body for every normal request (including the PUTs that a dead FastCGI process
+# received on a kept connection: idempotent, cpm must send them again), 502 only for
+# /flaky?crash.
 # A refused or reset connection, a timeout, another status or a wrong body on a
 # normal request is a failure.
 #
