@@ -87,6 +87,7 @@ cat >"$OUT/cpm.json" <<JSON
 {
   "listen": ["127.0.0.1:$PORT"],
   "workers": 2,
+  "user": "root",
   "access_log": null,
   "error_log": "$OUT/error.log",
   "max_connections": $IDLE_MAX_CONNECTIONS,

@@ -278,6 +278,7 @@ run_mode() {
 {
   "listen": ["127.0.0.1:$PORT"],
   "workers": 2,
+  "user": "root",
   "access_log": null,
   "error_log": "$D/error.log",
   "max_connections": 6000,

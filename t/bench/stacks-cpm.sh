@@ -19,6 +19,7 @@ start_cpm_cgi() {
 {
   "listen": ["127.0.0.1:18090"],
   "workers": 2,
+  "user": "www-data",
   "access_log": null,
   "error_log": "$RUN/logs/cpm-cgi.err",
   "keepalive": 60,

@@ -98,6 +98,7 @@ cat >"$OUT/cpm.json" <<JSON
 {
   "listen": ["127.0.0.1:$PORT"],
   "workers": 2,
+  "user": "root",
   "access_log": "$OUT/access.log",
   "error_log": "$OUT/error.log",
   "keepalive": 10,
