@@ -70,7 +70,10 @@ int main(int argc, char **argv)
 	static char exe[4096];
 	ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[el > 0 ? el : 0] = 0;
-	char **argv_copy = xcalloc((size_t)argc + 1, sizeof(char *));
+	/* static: kept for the life of the process (a leak checker sees it
+	 * reachable at exit) */
+	static char **argv_copy;
+	argv_copy = xcalloc((size_t)argc + 1, sizeof(char *));
 	for (int i = 0; i < argc; i++)
 		argv_copy[i] = xstrdup(argv[i]);
 	proctitle_init(argc, argv);
