@@ -73,6 +73,7 @@ struct fcgi_req {
 	pid_t pid;
 	int reused;	/* on a kept connection */
 	unsigned rid;	/* its FastCGI request id: another one on each request of a connection */
+	int has_body;	/* a request body of at least one byte */
 	int wrote;	/* a byte of it went out on this connection */
 	int idempotent; /* RFC 9110 9.2.2: may be sent again */
 	int retried;
@@ -315,7 +316,14 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	 * answer, and the decoder is at a record boundary (END_REQUEST's
 	 * padding may still be on its way: the next request's decoder would
 	 * take it for a header) */
-	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0;
+	/* A request with a body does not leave its connection for another:
+	 * an application that reads CONTENT_LENGTH bytes and not the empty
+	 * STDIN record after them leaves that record for libfcgi's next
+	 * accept, which then closes the connection (FCGX_Accept_r's
+	 * "TryAgain") right after END_REQUEST. A request sent on it in that
+	 * moment may be lost, and if it is not idempotent it cannot be sent
+	 * again (seen: 1 POST in 10 after a 128 KiB POST got 502). */
+	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0 && !r->has_body;
 	req_free_keep(r, clean);
 	if (redirect) {
 		exchange_redirect(x, redirect, strlen(redirect));
@@ -1044,6 +1052,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->sock.fd = -1;
 	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
 	r->body_fd = info->body_fd; /* owned by the connection */
+	r->has_body = info->has_body && info->content_length != 0;
 	r->pool = g->pool ? g->pool->id : -1;
 	switch (info->req->method_id) {
 	case HTTP_GET:
