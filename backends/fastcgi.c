@@ -317,12 +317,13 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	 * padding may still be on its way: the next request's decoder would
 	 * take it for a header) */
 	/* A request with a body does not leave its connection for another:
-	 * an application that reads CONTENT_LENGTH bytes and not the empty
-	 * STDIN record after them leaves that record for libfcgi's next
-	 * accept, which then closes the connection (FCGX_Accept_r's
-	 * "TryAgain") right after END_REQUEST. A request sent on it in that
-	 * moment may be lost, and if it is not idempotent it cannot be sent
-	 * again (seen: 1 POST in 10 after a 128 KiB POST got 502). */
+	 * libfcgi processes were seen closing a kept connection right after
+	 * END_REQUEST of a request with a large body (an application that
+	 * reads CONTENT_LENGTH bytes leaves the empty STDIN record after
+	 * them, which, as we read it, libfcgi's next accept takes for a
+	 * broken connection). A request sent on it in that moment may be
+	 * lost, and if it is not idempotent it cannot be sent again (seen:
+	 * 13-16 POSTs in 300 pipelines got 502). */
 	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0 && !r->has_body;
 	req_free_keep(r, clean);
 	if (redirect) {
