@@ -63,7 +63,8 @@ void exchange_response_end(struct exchange *x, int ok);
 void exchange_error(struct exchange *x, int status, const char *extra_header);
 /* Re-dispatch the request as GET to a local path (CGI local redirect). */
 void exchange_redirect(struct exchange *x, const char *path, size_t len);
-/* An error-log line that names the client and the request line. */
+/* An error-log line that names the client and the request line; with x
+ * NULL (the client side is finished) a plain one. */
 void exchange_log(struct exchange *x, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Replace the backend state the worker passes to ops (a request that
  * waited in a queue and has now started). */

@@ -466,11 +466,16 @@ static int swap_listeners(const struct config *cf)
 /* The master opens the log files first (creating them), giving them to
  * the workers' user, so workers that dropped privileges can reopen them
  * when the master relays USR1 (nginx does the same). */
-static void reopen_logs(const struct config *cf)
+int arbiter_open_logs(const struct config *cf)
 {
 	log_set_level(cf->log_level);
 	log_set_owner(geteuid() == 0 && cf->user ? cf->uid : (uid_t)-1);
-	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
+	return log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0 ? -1 : 0;
+}
+
+static void reopen_logs(const struct config *cf)
+{
+	if (arbiter_open_logs(cf) < 0)
 		log_error("reopening logs failed; keeping the previous ones where possible");
 }
 

@@ -21,5 +21,8 @@ struct arbiter_opts {
 /* Run until stopped; returns the process exit status. Takes cf over (a
  * reload replaces and frees it). */
 int arbiter_run(struct config *cf, const struct arbiter_opts *opts);
+/* Open (or reopen) the logs of cf at its level, as files the workers'
+ * user owns, so that workers can reopen them. Returns 0 or -1 (logged). */
+int arbiter_open_logs(const struct config *cf);
 
 #endif

@@ -207,7 +207,10 @@ void exchange_log(struct exchange *x, int level, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	request_vlog(RQ(x)->c, RQ(x), level, fmt, ap);
+	if (x)
+		request_vlog(RQ(x)->c, RQ(x), level, fmt, ap);
+	else
+		log_vmsg(level, fmt, ap);
 	va_end(ap);
 }
 
@@ -259,6 +262,14 @@ static void out_mem_put(struct conn *c, const void *p, size_t n)
 }
 
 /* Append to the temporary file. Returns -1 (logged) if it cannot. */
+/* An unlinked file for a request body or a response: in TMPDIR, else
+ * /tmp. */
+static int temp_file(void)
+{
+	const char *dir = getenv("TMPDIR");
+	return open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
 static void spill_close(struct conn *c)
 {
 	if (c->spill_fd < 0)
@@ -279,8 +290,7 @@ static int spill_put(struct conn *c, const void *p, size_t n)
 		return -1;
 	}
 	if (c->spill_fd < 0) {
-		const char *dir = getenv("TMPDIR");
-		c->spill_fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		c->spill_fd = temp_file();
 		if (c->spill_fd < 0) {
 			conn_log(c, LOG_ERROR, "cannot create a temporary file for a response: %s", strerror(errno));
 			return -1;
@@ -725,6 +735,18 @@ static int must_close(const struct conn *c)
 	return c->close_after || rq->body_left > 0 || !rq->req.keep_alive || worker_draining() || cf->keepalive_ms == 0;
 }
 
+/* The end of a response head: Connection as decided, and the empty line. */
+static void end_head(struct conn *c)
+{
+	struct request *rq = c->rq;
+	if (c->close_after)
+		out_printf(c, "Connection: close\r\n");
+	else if (rq->req.version_minor == 0)
+		out_printf(c, "Connection: keep-alive\r\n");
+	out_put(c, "\r\n", 2);
+	rq->head_end = rq->queued;
+}
+
 /* A complete response of cpm's own, before any response head. */
 static void respond(struct conn *c, int status, const char *extra, const char *body, int close)
 {
@@ -747,12 +769,7 @@ static void respond(struct conn *c, int status, const char *extra, const char *b
 	out_printf(c, "Content-Length: %zu\r\n", blen);
 	if (extra)
 		out_printf(c, "%s\r\n", extra);
-	if (c->close_after)
-		out_printf(c, "Connection: close\r\n");
-	else if (rq->req.version_minor == 0)
-		out_printf(c, "Connection: keep-alive\r\n");
-	out_put(c, "\r\n", 2);
-	rq->head_end = rq->queued;
+	end_head(c);
 	if (rq->req.method_id != HTTP_HEAD) {
 		out_put(c, body, blen);
 		rq->payload = blen;
@@ -891,12 +908,7 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 	}
 	if (must_close(c))
 		c->close_after = 1;
-	if (c->close_after)
-		out_printf(c, "Connection: close\r\n");
-	else if (req->version_minor == 0)
-		out_printf(c, "Connection: keep-alive\r\n");
-	out_put(c, "\r\n", 2);
-	rq->head_end = rq->queued;
+	end_head(c);
 	if (conn_flush(c) < 0)
 		return -1;
 	conn_update(c);
@@ -1127,8 +1139,7 @@ static int spool_write(struct conn *c, const char *p, size_t n)
 		return 0;
 	}
 	if (rq->spool_fd < 0) {
-		const char *dir = getenv("TMPDIR");
-		rq->spool_fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		rq->spool_fd = temp_file();
 		if (rq->spool_fd < 0) {
 			conn_log(c, LOG_ERROR, "cannot create a temporary file for a request body: %s",
 				 strerror(errno));

@@ -161,10 +161,7 @@ int main(int argc, char **argv)
 		free(binds);
 		return 0;
 	}
-	log_set_level(cf->log_level);
-	/* the workers' user owns the log files, so they can reopen them */
-	log_set_owner(geteuid() == 0 && cf->user ? cf->uid : (uid_t)-1);
-	if (log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0)
+	if (arbiter_open_logs(cf) < 0)
 		return 1;
 	struct arbiter_opts ao = {.config_file = cgi_dir ? NULL : file,
 				  .cgi_dir = cgi_dir,
