@@ -142,6 +142,23 @@ static void kill_group(struct cgi_req *r, int sig)
 		kill(r->pid, sig);
 }
 
+/* The output is held because the client is slower than the program: the
+ * program waits for cpm, so its timeout stops until the client catches
+ * up. */
+static void hold_output(struct cgi_req *r)
+{
+	loop_mod(&r->out, 0);
+	if (r->held_left == 0 && !r->term_sent)
+		r->held_left = timer_suspend(loop_timers(), &r->timeout, loop_now_ms());
+}
+
+static void release_output(struct cgi_req *r)
+{
+	timer_resume(loop_timers(), &r->timeout, loop_now_ms(), r->held_left);
+	r->held_left = 0;
+	loop_mod(&r->out, EPOLLIN);
+}
+
 /* The client side is finished (response complete, error sent or client
  * gone). The process may still run; it is reaped later. keep_output: its
  * stdout stays open and what it writes is read and dropped, so a program
@@ -155,44 +172,16 @@ static void detach_output(struct cgi_req *r, int keep_output)
 		loop_del(&r->in);
 	if (r->out.fd < 0)
 		return;
-	if (!keep_output) {
+	if (keep_output)
+		r->discard = 1;
+	release_output(r); /* nobody waits for it now: its timeout runs again */
+	if (!keep_output)
 		loop_del(&r->out);
-		return;
-	}
-	r->discard = 1;
-	if (r->held_left > 0) {
-		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->held_left);
-		r->held_left = 0;
-	}
-	loop_mod(&r->out, EPOLLIN);
 }
 
 static void detach(struct cgi_req *r)
 {
 	detach_output(r, 0);
-}
-
-/* The output is held because the client is slower than the program: the
- * program waits for cpm, so its timeout stops until the client catches
- * up. */
-static void hold_output(struct cgi_req *r)
-{
-	loop_mod(&r->out, 0);
-	if (r->held_left > 0 || r->term_sent || !r->timeout.idx)
-		return;
-	r->held_left = r->timeout.when_ms - loop_now_ms();
-	if (r->held_left <= 0)
-		r->held_left = 1;
-	timer_cancel(loop_timers(), &r->timeout);
-}
-
-static void release_output(struct cgi_req *r)
-{
-	if (r->held_left > 0) {
-		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->held_left);
-		r->held_left = 0;
-	}
-	loop_mod(&r->out, EPOLLIN);
 }
 
 /* The response has all its bytes (Content-Length reached, or no body):
@@ -225,12 +214,8 @@ static void on_timeout(struct timer *t)
 {
 	struct cgi_req *r = (struct cgi_req *)((char *)t - offsetof(struct cgi_req, timeout));
 	if (!r->term_sent) {
-		if (r->x)
-			exchange_log(r->x, LOG_WARN, "cgi %s[%ld]: timeout after %lld ms, killing its process group",
-				     r->script, (long)r->pid, (long long)r->b->cgi.timeout_ms);
-		else
-			log_warn("cgi %s[%ld]: timeout after %lld ms, killing its process group", r->script,
-				 (long)r->pid, (long long)r->b->cgi.timeout_ms);
+		exchange_log(r->x, LOG_WARN, "cgi %s[%ld]: timeout after %lld ms, killing its process group", r->script,
+			     (long)r->pid, (long long)r->b->cgi.timeout_ms);
 		r->term_sent = 1;
 		kill_group(r, SIGTERM);
 		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + KILL_GRACE_MS);
@@ -309,8 +294,7 @@ static void cgi_body_ready(void *st)
 static void bad_gateway(struct cgi_req *r, const char *why)
 {
 	struct exchange *x = r->x;
-	if (x)
-		exchange_log(x, LOG_ERROR, "cgi %s[%ld]: %s", r->script, (long)r->pid, why);
+	exchange_log(x, LOG_ERROR, "cgi %s[%ld]: %s", r->script, (long)r->pid, why);
 	detach(r);
 	kill_group(r, SIGTERM);
 	if (x)

@@ -202,13 +202,10 @@ static struct pool_slot *pslot(unsigned k);
 static void hold(struct fcgi_req *r)
 {
 	r->paused = 1;
-	if (r->held_left > 0 || !r->timeout.idx || r->timeout.fire != on_timeout)
+	if (r->held_left > 0 || r->timeout.fire != on_timeout)
 		return;
-	r->held_left = r->timeout.when_ms - loop_now_ms();
-	if (r->held_left <= 0)
-		r->held_left = 1;
-	timer_cancel(loop_timers(), &r->timeout);
-	if (r->pool >= 0 && r->has_slot)
+	r->held_left = timer_suspend(loop_timers(), &r->timeout, loop_now_ms());
+	if (r->held_left > 0 && r->pool >= 0 && r->has_slot)
 		__atomic_store_n(&pslot(r->slot)->request_start_ms, 0, __ATOMIC_RELAXED);
 }
 
@@ -217,7 +214,7 @@ static void unhold(struct fcgi_req *r)
 	r->paused = 0;
 	if (r->held_left <= 0)
 		return;
-	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->held_left);
+	timer_resume(loop_timers(), &r->timeout, loop_now_ms(), r->held_left);
 	if (r->pool >= 0 && r->has_slot)
 		__atomic_store_n(&pslot(r->slot)->request_start_ms, loop_now_ms() + r->held_left - r->b->cgi.timeout_ms,
 				 __ATOMIC_RELAXED);

@@ -68,8 +68,6 @@ void timer_arm(struct timer_heap *h, struct timer *t, int64_t when_ms)
 	if (h->n == h->cap) {
 		h->cap = h->cap ? h->cap * 2 : 64;
 		h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
-		if (!h->v)
-			abort();
 	}
 	t->when_ms = when_ms;
 	set(h, h->n, t);
@@ -94,4 +92,19 @@ void timer_run(struct timer_heap *h, int64_t now_ms, int max)
 		timer_cancel(h, t);
 		t->fire(t);
 	}
+}
+
+int64_t timer_suspend(struct timer_heap *h, struct timer *t, int64_t now_ms)
+{
+	if (!t->idx)
+		return 0;
+	int64_t left = t->when_ms - now_ms;
+	timer_cancel(h, t);
+	return left > 0 ? left : 1;
+}
+
+void timer_resume(struct timer_heap *h, struct timer *t, int64_t now_ms, int64_t left)
+{
+	if (left > 0)
+		timer_arm(h, t, now_ms + left);
 }

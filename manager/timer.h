@@ -25,4 +25,10 @@ int timer_next_ms(const struct timer_heap *h, int64_t now_ms);
  * A fired timer is disarmed before its callback runs. */
 void timer_run(struct timer_heap *h, int64_t now_ms, int max);
 
+/* Pause t (a deadline that must not count a wait): it is disarmed and the
+ * milliseconds it had left are returned, at least 1; 0 if it was not
+ * armed. timer_resume arms it again with them (nothing for 0). */
+int64_t timer_suspend(struct timer_heap *h, struct timer *t, int64_t now_ms);
+void timer_resume(struct timer_heap *h, struct timer *t, int64_t now_ms, int64_t left);
+
 #endif

@@ -251,8 +251,38 @@ static void test_max_and_rearm_in_callback(void)
 	free(h.v);
 }
 
+/* A paused deadline keeps what it had left; a wait does not count. */
+static void test_suspend_resume(void)
+{
+	struct timer_heap h = {0};
+	cur_heap = &h;
+	init_items();
+	CHECK_EQ_INT(timer_suspend(&h, &items[0].t, 0), 0); /* not armed */
+	timer_arm(&h, &items[0].t, 1000);
+	timer_arm(&h, &items[1].t, 300);
+	int64_t left = timer_suspend(&h, &items[0].t, 400);
+	CHECK_EQ_INT(left, 600);
+	CHECK_EQ_INT(items[0].t.idx, 0);
+	CHECK_EQ_INT(h.n, 1);
+	timer_run(&h, 5000, 100); /* only items[1] fires while items[0] waits */
+	CHECK_EQ_INT(norder, 1);
+	timer_resume(&h, &items[0].t, 5000, left);
+	CHECK_EQ_INT(items[0].t.when_ms, 5600);
+	/* past due when paused: 1 ms left, so it fires right after resuming */
+	left = timer_suspend(&h, &items[0].t, 9000);
+	CHECK_EQ_INT(left, 1);
+	timer_resume(&h, &items[0].t, 9000, left);
+	CHECK_EQ_INT(items[0].t.when_ms, 9001);
+	timer_cancel(&h, &items[0].t);
+	timer_resume(&h, &items[0].t, 9000, 0); /* nothing left: stays disarmed */
+	CHECK_EQ_INT(items[0].t.idx, 0);
+	CHECK(heap_ok(&h));
+	free(h.v);
+}
+
 int main(void)
 {
+	test_suspend_resume();
 	test_basic();
 	test_random();
 	test_max_and_rearm_in_callback();
