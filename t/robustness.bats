@@ -26,6 +26,19 @@ idle_cpu_ok() {
 	done
 }
 
+# closer_cpm MEMBERS: start t/apps-fcgi/closer.py (a FastCGI server that
+# closes after every END_REQUEST) on a fresh unix socket (sets SOCKDIR and
+# app), and write cpm.json with /closer routed to it as an external
+# fastcgi backend with MEMBERS added, in front of the CGI apps
+closer_cpm() {
+	SOCKDIR=$(mktemp -d /tmp/cpm-closer.XXXXXX)
+	python3 "$ROOT/t/apps-fcgi/closer.py" "$SOCKDIR/s" &
+	app=$!
+	within 5 test -S "$SOCKDIR/s"
+	cpm_config
+	sed -i "s|\"routes\": \[|\"routes\": [ { \"prefix\": \"/closer\", \"backend\": \"closer\" },|; s|\"backends\": {|\"backends\": { \"closer\": { \"type\": \"fastcgi\", \"address\": \"unix:$SOCKDIR/s\", \"script\": \"/closer\", $1 },|" "$BATS_TEST_TMPDIR/cpm.json"
+}
+
 @test "a bare CR after a complete request on a kept connection is 400, with nothing of the previous request" {
 	cpm_start
 	before=$(workers_of "$CPM_PID" | sort)
@@ -70,12 +83,7 @@ PY
 }
 
 @test "a FastCGI server that closes after END_REQUEST does not spin a worker behind a client that does not read" {
-	SOCKDIR=$(mktemp -d /tmp/cpm-closer.XXXXXX)
-	python3 "$ROOT/t/apps-fcgi/closer.py" "$SOCKDIR/s" &
-	app=$!
-	within 5 test -S "$SOCKDIR/s"
-	cpm_config '' '' # then a fastcgi route in front of the CGI one
-	sed -i "s|\"routes\": \[|\"routes\": [ { \"prefix\": \"/closer\", \"backend\": \"closer\" },|; s|\"backends\": {|\"backends\": { \"closer\": { \"type\": \"fastcgi\", \"address\": \"unix:$SOCKDIR/s\", \"script\": \"/closer\", \"response_temp_max\": 0 },|" "$BATS_TEST_TMPDIR/cpm.json"
+	closer_cpm '"response_temp_max": 0'
 	cpm_start
 	python3 - "$CPM_PORT" <<'PY' &
 import socket, sys, time
@@ -239,12 +247,7 @@ PY
 }
 
 @test "a FastCGI server held by a slow client is not timed out for it" {
-	SOCKDIR=$(mktemp -d /tmp/cpm-closer.XXXXXX)
-	python3 "$ROOT/t/apps-fcgi/closer.py" "$SOCKDIR/s" &
-	app=$!
-	within 5 test -S "$SOCKDIR/s"
-	cpm_config
-	sed -i "s|\"routes\": \[|\"routes\": [ { \"prefix\": \"/closer\", \"backend\": \"closer\" },|; s|\"backends\": {|\"backends\": { \"closer\": { \"type\": \"fastcgi\", \"address\": \"unix:$SOCKDIR/s\", \"script\": \"/closer\", \"timeout\": 2 },|" "$BATS_TEST_TMPDIR/cpm.json"
+	closer_cpm '"timeout": 2'
 	cpm_start
 	run python3 - "$CPM_PORT" <<'PY'
 import socket, sys, time
