@@ -25,8 +25,8 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
            t/unit/test_conn
 EXAMPLES = examples/hello examples/counter
-DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps
+DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev media-types
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
 
