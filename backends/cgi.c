@@ -672,14 +672,14 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 
 	struct script s;
 	struct script_conf sc = {g->root, g->index, g->nindex, 1};
-	int st = script_find(&sc, info, &s);
+	int st = g->script ? script_fixed(g->script, info, &s) : script_find(&sc, info, &s);
 	if (st) {
 		exchange_error(x, st, NULL);
 		return NULL;
 	}
 
 	char *arena;
-	char **envp = script_env(info, &s, g->root, g->env, g->nenv, &arena);
+	char **envp = script_env(info, &s, g->root ? g->root : "", g->env, g->nenv, &arena);
 	if (!envp) {
 		exchange_log(x, LOG_ERROR, "cgi %s: environment too large", s.filename);
 		exchange_error(x, 500, NULL);

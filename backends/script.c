@@ -115,6 +115,25 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 	return status;
 }
 
+int script_fixed(const char *program, const struct exchange_info *info, struct script *s)
+{
+	size_t pl = strlen(program), nl = strlen(info->route_prefix);
+	if (pl >= sizeof(s->filename) || nl >= sizeof(s->name))
+		return 414;
+	memcpy(s->filename, program, pl + 1);
+	memcpy(s->name, info->route_prefix, nl + 1);
+	/* the program's directory: program is absolute (the configuration
+	 * says so), so there is a '/' */
+	const char *slash = strrchr(program, '/');
+	size_t dl = slash && slash > program ? (size_t)(slash - program) : 0;
+	memcpy(s->dir, program, dl);
+	s->dir[dl] = 0;
+	if (dl == 0)
+		strcpy(s->dir, "/");
+	s->path_info = info->rest;
+	return 0;
+}
+
 char **script_env(const struct exchange_info *info, const struct script *s, const char *document_root,
 		  char *const *extra, size_t nextra, char **arena)
 {

@@ -24,6 +24,11 @@ struct script_conf {
  * under root. Returns 0 or an HTTP status (403, 404, 414, 500). */
 int script_find(const struct script_conf *g, const struct exchange_info *info, struct script *s);
 
+/* A backend with one fixed program: s is that program (its directory is
+ * the cwd), SCRIPT_NAME the route prefix and PATH_INFO info->rest.
+ * Returns 0 or 414 (a name too long). */
+int script_fixed(const char *program, const struct exchange_info *info, struct script *s);
+
 /* The CGI/1.1 environment for s, with extra "NAME=value" strings last.
  * Returns a NULL-terminated array whose strings live in *arena (free both),
  * or NULL when out of memory. Both are sized from what they hold

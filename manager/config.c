@@ -371,11 +371,39 @@ static int cgi_finish(struct cgi_conf *g, const char *path)
 	return 0;
 }
 
-static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_root);
+static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g);
+
+/* A cgi backend's "script": the one program every request runs. It is
+ * never looked up through PATH, and must be an executable regular file for
+ * the workers' user now, so a typo is a configuration error, not a 502 per
+ * request. */
+static void set_cgi_script(struct ctx *c, struct cgi_conf *g, json_t *v)
+{
+	char *s = NULL;
+	struct stat st;
+	push_key(c, "script");
+	if (get_string(c, v, &s) < 0) {
+		/* failed at the value */
+	} else if (s[0] != '/') {
+		fail(c, "expected an absolute path (a program is not looked up through PATH)");
+	} else if (stat(s, &st) < 0) {
+		fail(c, "cannot use %s: %s", s, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		fail(c, "%s is not a regular file", s);
+	} else if (access(s, X_OK) < 0) {
+		fail(c, "cannot run %s: %s", s, strerror(errno));
+	} else if (check_reach_run(c, s, X_OK, "execute") == 0) {
+		g->script = s;
+		s = NULL;
+	}
+	free(s);
+	pop(c);
+}
 
 static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
 	static const char *const known[] = {"type",
+					    "script",
 					    "root",
 					    "timeout",
 					    "max_concurrent",
@@ -393,7 +421,23 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 					    NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
-	return parse_common(c, o, g, 1);
+	json_t *v = json_object_get(o, "script");
+	if (v) {
+		/* "root" may come along, as for fastcgi: it only sets DOCUMENT_ROOT */
+		if (json_object_get(o, "index")) {
+			push_key(c, "index");
+			fail_at(c, 1, "only without \"script\" (there is nothing to look up)");
+			pop(c);
+			return -1;
+		}
+		set_cgi_script(c, g, v);
+		if (c->failed)
+			return -1;
+	} else if (!json_object_get(o, "root")) {
+		fail(c, "needs \"root\" (programs under a directory) or \"script\" (one program)");
+		return -1;
+	}
+	return parse_common(c, o, g);
 }
 
 /* "rlimits": {"cpu": 10, "as": "512M", "nofile": 1024, "nproc": 64} */
@@ -892,10 +936,10 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 	}
 	if (c->failed)
 		return -1;
-	return parse_common(c, o, g, 0);
+	return parse_common(c, o, g);
 }
 
-static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_root)
+static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
 	cgi_defaults(g);
 	json_t *v;
@@ -910,8 +954,6 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g, int need_r
 				    "read and search"); /* the pool's own user reads the scripts too */
 		free(root);
 		pop(c);
-	} else if (need_root) {
-		fail(c, "missing key \"root\"");
 	}
 	if ((v = json_object_get(o, "timeout"))) {
 		push_key(c, "timeout");

@@ -441,7 +441,7 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"cgi\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:10: backends.b: missing key \"root\"");
+		   "4:10: backends.b: needs \"root\" (programs under a directory) or \"script\" (one program)");
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"fastcgi\", \"root\": \"/\"}\n"
 		   "  }\n"
