@@ -179,6 +179,38 @@ git_sample() {
 	grep -q '"POST /git-rw/repo.git/git-receive-pack HTTP/1.1" 200 ' "$BATS_TEST_TMPDIR/access.log"
 }
 
+@test "the git sample as shipped runs as www-data: repositories must be that user's" {
+	[ "$(id -u)" = 0 ] || skip "needs root (to run as www-data)"
+	id www-data >/dev/null
+	# a tree www-data can reach (the test's own directory may be closed)
+	local top
+	top=$(mktemp -d /tmp/cpm-apps.XXXXXX)
+	chmod 755 "$top"
+	cp -a "$GITROOT/repo.git" "$top/mine.git"
+	chown -R www-data: "$top/mine.git"
+	cp -a "$GITROOT/repo.git" "$top/roots.git"
+	CPM_PORT=$(free_port)
+	jq --arg port "127.0.0.1:$CPM_PORT" --arg t "$top" \
+		".listen = [\$port] | .access_log = \"\(\$t)/access.log\" | .error_log = \"\(\$t)/error.log\"
+		 | .backends.git.env.GIT_PROJECT_ROOT = \$t | $(strip_missing)" \
+		"$ROOT/etc/git-http-backend.json" >"$BATS_TEST_TMPDIR/cpm.json"
+	assert_equal "$(jq -r .user "$BATS_TEST_TMPDIR/cpm.json")" www-data
+	cpm_start
+	CPM_LOG=$top/error.log
+	run git clone -q "$(url /git/mine.git)" "$BATS_TEST_TMPDIR/clone"
+	assert_success
+	assert_equal "$(git -C "$BATS_TEST_TMPDIR/clone" rev-parse HEAD)" "$HEAD"
+	# another user's repository: git refuses it (safe.directory), and says
+	# so in cpm's error log
+	run git clone -q "$(url /git/roots.git)" "$BATS_TEST_TMPDIR/clone2"
+	assert_failure
+	assert_output --partial "500"
+	grep -q "cgi git-http-backend\[[0-9]*\]: fatal: detected dubious ownership in repository at '$top/roots.git'" "$top/error.log"
+	cpm_stop
+	cp "$top/error.log" "$BATS_TEST_TMPDIR/error.log" # for teardown's checks
+	rm -rf "$top"
+}
+
 # ---- gitweb ----
 
 gitweb_sample() {
