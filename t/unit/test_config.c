@@ -443,6 +443,21 @@ static void test_errors(void)
 		   "}\n",
 		   "4:10: backends.b: needs \"root\" (programs under a directory) or \"script\" (one program)");
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
+		   "    \"b\": {\"type\": \"cgi\", \"script\": \"sh\"}\n"
+		   "  }\n"
+		   "}\n",
+		   "4:36: backends.b.script: expected an absolute path (a program is not looked up through PATH)");
+	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
+		   "    \"b\": {\"type\": \"cgi\", \"script\": \"/\"}\n"
+		   "  }\n"
+		   "}\n",
+		   "4:36: backends.b.script: / is not a regular file");
+	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
+		   "    \"b\": {\"type\": \"cgi\", \"script\": \"/bin/sh\", \"index\": [\"x\"]}\n"
+		   "  }\n"
+		   "}\n",
+		   "4:47: backends.b.index: only without \"script\" (there is nothing to look up)");
+	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"fastcgi\", \"root\": \"/\"}\n"
 		   "  }\n"
 		   "}\n",
