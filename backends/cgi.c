@@ -3,7 +3,7 @@
  * body streamed to its stdin, its stdout parsed as a CGI response and
  * streamed to the client, its stderr logged line by line. */
 
-#include "cgi.h"
+#include "backend.h"
 #include "script.h"
 
 #include <errno.h>
@@ -17,10 +17,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "../manager/log.h"
-#include "../manager/scoreboard.h"
-#include "../manager/xalloc.h"
 
 #define HEAD_MAX      (32 * 1024)
 #define HEAD_FIELDS   100
@@ -84,7 +80,7 @@ static struct bstat *bstat(const struct backend_conf *b)
 	return &bstats[nbstats++];
 }
 
-unsigned cgi_running(void)
+static unsigned cgi_running(void)
 {
 	return nrunning;
 }
@@ -532,7 +528,7 @@ static void release_slot(const struct backend_conf *b)
 	}
 }
 
-void backend_child_exited(pid_t pid, int status)
+static int cgi_child_exited(pid_t pid, int status)
 {
 	for (struct cgi_req *r = running; r; r = r->next) {
 		if (r->pid != pid)
@@ -549,12 +545,17 @@ void backend_child_exited(pid_t pid, int status)
 		 * the timeout still kills it */
 		release_slot(r->b);
 		req_free_if_done(r);
-		return;
+		return 1;
 	}
+	return 0;
 }
 
-void cgi_kill_all(void)
+/* A graceful stop lets the scripts finish; a fast one kills every running
+ * script's process group. */
+static void cgi_stop(int now)
 {
+	if (!now)
+		return;
 	for (struct cgi_req *r = running; r; r = r->next)
 		if (!r->exited)
 			kill_group(r, SIGKILL);
@@ -787,4 +788,7 @@ const struct backend_ops cgi_backend_ops = {
     .body_ready = ops_body_ready,
     .resume = ops_resume,
     .abort = ops_abort,
+    .child_exited = cgi_child_exited,
+    .stop = cgi_stop,
+    .running = cgi_running,
 };

@@ -26,12 +26,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../manager/log.h"
-#include "../manager/scoreboard.h"
-#include "../manager/xalloc.h"
 #include "../protocol/fcgi.h"
 #include "backend.h"
-#include "fastcgi.h"
 #include "script.h"
 
 #define HEAD_MAX    (32 * 1024)
@@ -679,7 +675,9 @@ static int others_waiting(int id)
 	return phdr(id)->waiting - (PS[id].qhead != NULL);
 }
 
-void fastcgi_release_idle(void)
+/* SIGURG: another worker waits for a pool process; close the idle
+ * connections this worker keeps to processes others are waiting for. */
+static void fastcgi_release_idle(void)
 {
 	for (int id = 0; id < POOLS_MAX; id++)
 		if (PS[id].idle && others_waiting(id) > 0)
@@ -1144,4 +1142,5 @@ const struct backend_ops fastcgi_backend_ops = {
     .body_ready = fastcgi_body_ready,
     .resume = fastcgi_resume,
     .abort = fastcgi_abort,
+    .release_idle = fastcgi_release_idle,
 };
