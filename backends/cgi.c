@@ -4,6 +4,7 @@
  * streamed to the client, its stderr logged line by line. */
 
 #include "backend.h"
+#include "cgi_output.h"
 #include "script.h"
 
 #include <errno.h>
@@ -18,10 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HEAD_MAX      (32 * 1024)
-#define HEAD_FIELDS   100
 #define KILL_GRACE_MS 5000
-#define READ_CHUNK    (32 * 1024)
 #define DROP_MAX      (1024 * 1024)
 
 extern char **environ;
@@ -31,11 +29,8 @@ struct cgi_req {
 	const struct backend_conf *b;
 	pid_t pid;
 	struct ev in, out, err;
-	char *head;
-	size_t head_len, head_scan;
-	int head_done;
-	int discard;	/* reading output only to throw it away */
-	char *redirect; /* local redirect target, sent at EOF */
+	struct cgi_output output; /* its stdout becoming the response */
+	int discard;		  /* reading output only to throw it away */
 	int exited;
 	int term_sent;
 	struct timer timeout;
@@ -127,8 +122,7 @@ static void req_free_if_done(struct cgi_req *r)
 		running = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	free(r->head);
-	free(r->redirect);
+	cgi_output_free(&r->output);
 	loop_free_later(r);
 }
 
@@ -180,21 +174,6 @@ static void detach(struct cgi_req *r)
 	detach_output(r, 0);
 }
 
-/* The response has all its bytes (Content-Length reached, or no body):
- * the request is done now, even if the program runs on; it exits by
- * itself within its timeout. */
-static int end_if_complete(struct cgi_req *r)
-{
-	if (!r->x || !exchange_response_complete(r->x))
-		return 0;
-	struct exchange *x = r->x;
-	detach_output(r, 1);
-	exchange_response_end(x, 1);
-	return 1;
-}
-
-static void release_slot(const struct backend_conf *b);
-
 /* The client is gone or the response broke after its head: stop the
  * script and tell the worker this exchange is over. */
 static void give_up(struct cgi_req *r)
@@ -218,7 +197,7 @@ static void on_timeout(struct timer *t)
 		if (r->x) {
 			struct exchange *x = r->x;
 			detach(r);
-			if (r->head_done && !r->discard)
+			if (r->output.head_done && !r->discard && !r->output.redirect)
 				exchange_response_end(x, 0);
 			else
 				exchange_error(x, 504, NULL);
@@ -297,92 +276,46 @@ static void bad_gateway(struct cgi_req *r, const char *why)
 		exchange_error(x, 502, NULL);
 }
 
-static int head_complete(struct cgi_req *r)
-{
-	struct http_header fields[HEAD_FIELDS];
-	struct cgi_response resp;
-	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
-	if (rc == 0)
-		return 0;
-	if (rc < 0) {
-		bad_gateway(r,
-			    r->head_len >= HEAD_MAX ? "response header block too large" : "malformed response header");
-		return -1;
-	}
-	r->head_done = 1;
-	if (cgi_response_resolve(&resp)) {
-		r->discard = 1;
-		r->redirect = xstrndup(resp.location.p, resp.location.len);
-		return 1;
-	}
-	if (exchange_response_head(r->x, &resp) < 0) {
-		give_up(r);
-		return -1;
-	}
-	size_t rest = r->head_len - resp.head_len;
-	int more = rest ? exchange_response_body(r->x, r->head + resp.head_len, rest) : 1;
-	free(r->head);
-	r->head = NULL;
-	if (more < 0) {
-		give_up(r);
-		return -1;
-	}
-	if (end_if_complete(r))
-		return 1;
-	if (more == 0)
-		hold_output(r);
-	return 1;
-}
-
 static void stdout_eof(struct cgi_req *r)
 {
 	loop_del(&r->out);
 	struct exchange *x = r->x;
 	if (!x)
 		return;
-	if (!r->head_done) {
-		bad_gateway(r, r->head_len ? "output ended inside the header block"
-					   : "exited or closed stdout before sending a header");
+	if (cgi_output_eof(&r->output) == CGI_OUTPUT_BAD) {
+		bad_gateway(r, r->output.why);
 		return;
 	}
 	detach(r);
-	if (r->redirect)
-		exchange_redirect(x, r->redirect, strlen(r->redirect));
+	if (r->output.redirect)
+		exchange_redirect(x, r->output.redirect, strlen(r->output.redirect));
 	else
 		exchange_response_end(x, 1);
 }
+
+static int out_head(void *pdata, const struct cgi_response *resp)
+{
+	return exchange_response_head(((struct cgi_req *)pdata)->x, resp);
+}
+
+static int out_body(void *pdata, const char *p, size_t n)
+{
+	return exchange_response_body(((struct cgi_req *)pdata)->x, p, n);
+}
+
+static int out_complete(void *pdata)
+{
+	return exchange_response_complete(((struct cgi_req *)pdata)->x);
+}
+
+static const struct cgi_output_opts output_opts = {out_head, out_body, out_complete};
 
 static void on_stdout(struct ev *ev, uint32_t events)
 {
 	(void)events;
 	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, out));
 	for (int rounds = 0; rounds < 16 && r->out.fd >= 0; rounds++) {
-		if (!r->head_done && r->x) { /* detached: everything is dropped below */
-			if (!r->head)
-				r->head = xmalloc(HEAD_MAX + 1);
-			size_t room = HEAD_MAX + 1 - r->head_len;
-			ssize_t n = read(r->out.fd, r->head + r->head_len, room);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN)
-					return;
-				n = 0;
-			}
-			if (n == 0) {
-				stdout_eof(r);
-				break;
-			}
-			r->head_len += (size_t)n;
-			if (head_complete(r) != 0)
-				continue;
-			if (r->head_len > HEAD_MAX) {
-				bad_gateway(r, "response header block too large");
-				break;
-			}
-			continue;
-		}
-		char buf[READ_CHUNK];
+		char buf[CGI_OUTPUT_READ_CHUNK];
 		ssize_t n = read(r->out.fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
@@ -395,7 +328,7 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			stdout_eof(r);
 			break;
 		}
-		if (r->discard || !r->x) {
+		if (r->discard || !r->x || r->output.redirect) {
 			/* output nobody will see (after a complete response, a
 			 * client gone with ignore_client_abort, a local redirect's
 			 * body): read and drop it, but not without end, or a
@@ -412,14 +345,26 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			}
 			continue;
 		}
-		int more = exchange_response_body(r->x, buf, (size_t)n);
-		if (more < 0) {
+		enum cgi_output_rc rc = cgi_output_feed(&r->output, buf, (size_t)n);
+		if (rc == CGI_OUTPUT_BAD) {
+			bad_gateway(r, r->output.why);
+			break;
+		}
+		if (rc == CGI_OUTPUT_GONE) {
 			give_up(r);
 			break;
 		}
-		if (end_if_complete(r))
+		if (rc == CGI_OUTPUT_COMPLETE) {
+			/* the response has all its bytes (Content-Length
+			 * reached, or no body): the request is done now, even if
+			 * the program runs on; it exits by itself within its
+			 * timeout */
+			struct exchange *x = r->x;
+			detach_output(r, 1);
+			exchange_response_end(x, 1);
 			continue; /* read on, dropping what comes */
-		if (more == 0) {
+		}
+		if (rc == CGI_OUTPUT_HOLD) {
 			hold_output(r);
 			break;
 		}
@@ -705,6 +650,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	r->x = x;
 	r->b = b;
 	r->in.fd = r->out.fd = r->err.fd = -1;
+	cgi_output_init(&r->output, &output_opts, r);
 	const char *base = strrchr(s.filename, '/');
 	base = base ? base + 1 : s.filename;
 	size_t bl = strlen(base);

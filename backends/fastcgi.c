@@ -28,12 +28,10 @@
 
 #include "../protocol/fcgi.h"
 #include "backend.h"
+#include "cgi_output.h"
 #include "script.h"
 
-#define HEAD_MAX    (32 * 1024)
-#define HEAD_FIELDS 100
 #define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
-#define READ_CHUNK  (32 * 1024)
 #define REQUEST_ID  1
 #define RETRY_MAX   4		 /* kept connections found dead, one after another */
 #define RETRY_MS    5		 /* a queued request looks for a free process this often */
@@ -52,12 +50,8 @@ struct fcgi_req {
 	int stdin_done;
 	int body_fd; /* a spooled (chunked) body, read from here; or -1 */
 	struct fcgi_decoder dec;
-	char *head;
-	size_t head_len, head_scan;
-	int head_done;
-	int discard;
-	int cut; /* the application answered before taking the whole body */
-	char *redirect;
+	struct cgi_output output; /* STDOUT becoming the response */
+	int cut;		  /* the application answered before taking the whole body */
 	int paused;
 	int64_t held_left; /* > 0: paused for a slow client with this much timeout left */
 	struct timer timeout;
@@ -154,8 +148,7 @@ static void req_free_keep(struct fcgi_req *r, int keep)
 		ext_park(r);
 	loop_del(&r->sock);
 	free(r->out);
-	free(r->head);
-	free(r->redirect);
+	cgi_output_free(&r->output);
 	loop_free_later(r);
 }
 
@@ -180,7 +173,7 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 	log_lines_flush(&r->errlog);
 	exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s", r->b->name, req_addr(r), why);
 	struct exchange *x = r->x;
-	int head = r->head_done && !r->discard;
+	int head = r->output.head_done && !r->output.redirect;
 	finish(r);
 	if (head)
 		exchange_response_end(x, 0);
@@ -217,74 +210,36 @@ static void unhold(struct fcgi_req *r)
 	r->held_left = 0;
 }
 
-/* Body bytes to the client (nothing while a local redirect is pending).
- * Returns -1 when r is gone. */
-static int body_out(struct fcgi_req *r, const unsigned char *p, size_t n)
+static int out_head(void *pdata, const struct cgi_response *resp)
 {
-	if (r->discard || n == 0)
-		return 0;
-	int more = exchange_response_body(r->x, (const char *)p, n);
-	if (more < 0) {
-		struct exchange *x = r->x;
-		finish(r);
-		exchange_response_end(x, 0);
-		return -1;
-	}
-	if (more == 0)
-		hold(r);
-	return 0;
+	return exchange_response_head(((struct fcgi_req *)pdata)->x, resp);
 }
 
-/* STDOUT bytes: the CGI header block first, then the body. Every byte of p
- * goes to exactly one of them, whatever the records and reads that brought
- * it: the head buffer takes at most what is left of HEAD_MAX + 1, and once
- * the block is complete, what followed it in the buffer and the rest of p
- * are body, in that order. Returns -1 when r is gone. */
+static int out_body(void *pdata, const char *p, size_t n)
+{
+	return exchange_response_body(((struct fcgi_req *)pdata)->x, p, n);
+}
+
+static const struct cgi_output_opts output_opts = {out_head, out_body, NULL};
+
+/* STDOUT bytes, whatever the records and reads that brought them. Returns
+ * -1 when r is gone. */
 static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 {
-	if (r->head_done)
-		return body_out(r, p, n);
-	size_t k = HEAD_MAX + 1 - r->head_len;
-	if (k > n)
-		k = n;
-	if (!r->head)
-		r->head = xmalloc(HEAD_MAX + 1);
-	memcpy(r->head + r->head_len, p, k);
-	r->head_len += k;
-	p += k;
-	n -= k;
-	struct http_header fields[HEAD_FIELDS];
-	struct cgi_response resp;
-	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
-	if (rc == 0 && n == 0)
-		return 0;
-	if (rc <= 0) {
-		/* rc 0 with bytes left over: the buffer is full and still no
-		 * end of the block; the parser calls that too large */
-		fail(r, 502, "malformed response header");
+	enum cgi_output_rc rc = cgi_output_feed(&r->output, (const char *)p, n);
+	if (rc == CGI_OUTPUT_BAD) {
+		fail(r, 502, r->output.why);
 		return -1;
 	}
-	r->head_done = 1;
-	if (cgi_response_resolve(&resp)) {
-		r->discard = 1;
-		r->redirect = xmalloc(resp.location.len + 1);
-		memcpy(r->redirect, resp.location.p, resp.location.len);
-		r->redirect[resp.location.len] = 0;
-		return 0;
-	}
-	if (exchange_response_head(r->x, &resp) < 0) {
+	if (rc == CGI_OUTPUT_GONE) {
 		struct exchange *x = r->x;
 		finish(r);
 		exchange_response_end(x, 0);
 		return -1;
 	}
-	char *head = r->head;
-	r->head = NULL;
-	int ret = body_out(r, (const unsigned char *)head + resp.head_len, r->head_len - resp.head_len);
-	free(head);
-	if (ret < 0)
-		return -1;
-	return body_out(r, p, n);
+	if (rc == CGI_OUTPUT_HOLD)
+		hold(r);
+	return 0;
 }
 
 static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
@@ -298,13 +253,13 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 		fail(r, 502, "the application refused the request (END_REQUEST protocolStatus)");
 		return;
 	}
-	if (!r->head_done) {
-		fail(r, 502, r->head_len ? "output ended inside the header block" : "ended without a response");
+	if (cgi_output_eof(&r->output) == CGI_OUTPUT_BAD) {
+		fail(r, 502, r->output.why);
 		return;
 	}
 	struct exchange *x = r->x;
-	char *redirect = r->redirect;
-	r->redirect = NULL;
+	char *redirect = r->output.redirect;
+	r->output.redirect = NULL;
 	/* reusable: the whole request went out, nothing came after the
 	 * answer, and the decoder is at a record boundary (END_REQUEST's
 	 * padding may still be on its way: the next request's decoder would
@@ -450,7 +405,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 			}
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
-			if (r->head_done) {
+			if (r->output.head_done) {
 				/* the app answered without reading all of its body */
 				r->out_off = r->out_len;
 				r->stdin_done = 1;
@@ -467,7 +422,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 	 * leave the event pending (epoll would report it again at once). */
 	int hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
 	if ((events & EPOLLIN && !r->paused) || hup) {
-		unsigned char buf[READ_CHUNK];
+		unsigned char buf[CGI_OUTPUT_READ_CHUNK];
 		for (int rounds = 0; rounds < 8; rounds++) {
 			ssize_t n = read(r->sock.fd, buf, sizeof(buf));
 			if (n < 0 && errno == EINTR)
@@ -979,7 +934,7 @@ static int start_connect(struct fcgi_req *r);
  * again; the rest of the body follows as before. Returns 1 if it did. */
 static int pool_retry(struct fcgi_req *r)
 {
-	if (!r->reused || r->retried >= RETRY_MAX || !r->replay || r->got_bytes || r->head_done)
+	if (!r->reused || r->retried >= RETRY_MAX || !r->replay || r->got_bytes || r->output.head_done)
 		return 0;
 	if (r->wrote && !r->idempotent)
 		return 0;
@@ -1046,6 +1001,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->x = x;
 	r->b = b;
 	r->sock.fd = -1;
+	cgi_output_init(&r->output, &output_opts, r);
 	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
 	r->body_fd = info->body_fd; /* owned by the connection */
 	r->has_body = info->has_body && info->content_length != 0;
