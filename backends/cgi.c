@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "cgi_output.h"
 #include "script.h"
+#include "waitq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,26 +42,20 @@ struct cgi_req {
 	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
 	struct cgi_req *next, *prev; /* running list */
-};
-
-struct queued {
-	struct exchange *x;
-	const struct backend_conf *b;
+	/* waiting for a slot under max_concurrent: nothing else is set up,
+	 * and it starts again from info when a slot is free */
+	struct waiter wait;
 	struct exchange_info info;
-	struct timer timer;
-	struct queued *next, *prev;
-	int64_t since;
 };
 
 static struct cgi_req *running;
 static unsigned nrunning;
-static struct queued *queue_head, *queue_tail;
 
-/* per backend: running count and queue length, indexed by pointer */
+/* per backend: running count and waiting requests, indexed by pointer */
 struct bstat {
 	const struct backend_conf *b;
 	int running;
-	int queued;
+	struct waitq waiting;
 };
 static struct bstat *bstats;
 static size_t nbstats;
@@ -71,7 +66,7 @@ static struct bstat *bstat(const struct backend_conf *b)
 		if (bstats[i].b == b)
 			return &bstats[i];
 	bstats = xrealloc(bstats, (nbstats + 1) * sizeof(*bstats));
-	bstats[nbstats] = (struct bstat){b, 0, 0};
+	bstats[nbstats] = (struct bstat){.b = b};
 	return &bstats[nbstats++];
 }
 
@@ -424,53 +419,36 @@ static void cgi_abort(void *st)
 	req_free_if_done(r);
 }
 
-/* ---- the queue for max_concurrent ---- */
+/* ---- waiting for a slot under max_concurrent ---- */
 
-static void queue_remove(struct queued *q)
+static struct cgi_req *waiting_req(struct waiter *w)
 {
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		queue_head = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		queue_tail = q->prev;
-	bstat(q->b)->queued--;
-	timer_cancel(loop_timers(), &q->timer);
+	return (struct cgi_req *)((char *)w - offsetof(struct cgi_req, wait));
 }
 
-static void on_queue_timeout(struct timer *t)
+static void on_wait_expired(struct waiter *w)
 {
-	struct queued *q = (struct queued *)((char *)t - offsetof(struct queued, timer));
+	struct cgi_req *q = waiting_req(w);
 	char ra[64];
 	script_retry_after(q->b, ra, sizeof(ra));
-	queue_remove(q);
-	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - q->since));
+	waitq_remove(w);
+	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - w->since));
 	exchange_error(q->x, 503, ra);
-	free(q);
-}
-
-/* the queued request's exchange went away (client gone) */
-static void queued_abort(struct queued *q)
-{
-	queue_remove(q);
 	free(q);
 }
 
 static void release_slot(const struct backend_conf *b)
 {
-	bstat(b)->running--;
-	for (struct queued *q = queue_head; q; q = q->next) {
-		if (q->b != b)
-			continue;
-		queue_remove(q);
-		struct exchange *x = q->x;
-		struct exchange_info info = q->info;
-		free(q);
-		exchange_set_state(x, cgi_start(x, &info));
+	struct bstat *bs = bstat(b);
+	bs->running--;
+	if (!bs->waiting.head)
 		return;
-	}
+	struct cgi_req *q = waiting_req(bs->waiting.head);
+	waitq_remove(&q->wait);
+	struct exchange *x = q->x;
+	struct exchange_info info = q->info;
+	free(q);
+	exchange_set_state(x, cgi_start(x, &info));
 }
 
 static int cgi_child_exited(pid_t pid, int status)
@@ -594,26 +572,17 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	if (g->max_concurrent && bs->running >= g->max_concurrent) {
 		char ra[64];
 		script_retry_after(b, ra, sizeof(ra));
-		if (bs->queued >= g->queue || g->queue_timeout_ms == 0) {
+		if (bs->waiting.n >= (unsigned)g->queue || g->queue_timeout_ms == 0) {
 			log_warn("cgi %s: %d running, queue full, 503", b->name, bs->running);
 			exchange_error(x, 503, ra);
 			return NULL;
 		}
-		struct queued *q = xcalloc(1, sizeof(*q));
+		struct cgi_req *q = xcalloc(1, sizeof(*q));
 		q->x = x;
 		q->b = b;
 		q->info = *info;
-		q->since = loop_now_ms();
-		q->timer.fire = on_queue_timeout;
-		q->prev = queue_tail;
-		if (queue_tail)
-			queue_tail->next = q;
-		else
-			queue_head = q;
-		queue_tail = q;
-		bs->queued++;
-		timer_arm(loop_timers(), &q->timer, loop_now_ms() + g->queue_timeout_ms);
-		return (char *)q + 1; /* tagged: a queued request (see the ops below) */
+		waitq_add(&bs->waiting, &q->wait, g->queue_timeout_ms, on_wait_expired);
+		return q;
 	}
 
 	struct script s;
@@ -702,31 +671,31 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	return r;
 }
 
-/* A queued request's state is its struct queued pointer + 1 (odd), so the
- * ops can tell it from a running struct cgi_req. */
-static int is_queued(void *st)
-{
-	return ((uintptr_t)st & 1) != 0;
-}
-
+/* A waiting request has no process: nothing to feed or resume, and a
+ * client gone only takes it out of the queue. */
 static void ops_body_ready(void *st)
 {
-	if (!is_queued(st))
-		cgi_body_ready(st);
+	struct cgi_req *r = st;
+	if (!waitq_waiting(&r->wait))
+		cgi_body_ready(r);
 }
 
 static void ops_resume(void *st)
 {
-	if (!is_queued(st))
-		cgi_resume(st);
+	struct cgi_req *r = st;
+	if (!waitq_waiting(&r->wait))
+		cgi_resume(r);
 }
 
 static void ops_abort(void *st)
 {
-	if (is_queued(st))
-		queued_abort((struct queued *)((char *)st - 1));
-	else
-		cgi_abort(st);
+	struct cgi_req *r = st;
+	if (waitq_waiting(&r->wait)) {
+		waitq_remove(&r->wait);
+		free(r);
+	} else {
+		cgi_abort(r);
+	}
 }
 
 const struct backend_ops cgi_backend_ops = {

@@ -30,6 +30,7 @@
 #include "backend.h"
 #include "cgi_output.h"
 #include "script.h"
+#include "waitq.h"
 
 #define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
 #define REQUEST_ID  1
@@ -67,11 +68,10 @@ struct fcgi_req {
 	int wrote;	/* a byte of it went out on this connection */
 	int idempotent; /* RFC 9110 9.2.2: may be sent again */
 	int retried;
-	int got_bytes;		/* the application said something */
-	int killed;		/* timed out: the master kills the process */
-	int replay;		/* out still holds every byte sent, from 0: it can be sent again */
-	struct fcgi_req *qnext; /* waiting for a process */
-	int queued;
+	int got_bytes;	    /* the application said something */
+	int killed;	    /* timed out: the master kills the process */
+	int replay;	    /* out still holds every byte sent, from 0: it can be sent again */
+	struct waiter wait; /* waiting for a pool process */
 };
 
 static size_t next_addr; /* round-robin start, per worker */
@@ -93,7 +93,7 @@ struct idle_conn {
 static struct idle_conn *ext_idle;
 
 static struct pool_state {
-	struct fcgi_req *qhead, *qtail;
+	struct waitq waiting; /* requests of this worker waiting for a process */
 	struct idle_conn *idle;
 	struct timer retry;
 	unsigned rot; /* where the next search for a free process starts */
@@ -140,7 +140,7 @@ static void out_put(struct fcgi_req *r, const void *p, size_t n)
 static void req_free_keep(struct fcgi_req *r, int keep)
 {
 	timer_cancel(loop_timers(), &r->timeout);
-	if (r->queued)
+	if (waitq_waiting(&r->wait))
 		queue_remove(r);
 	if (r->pool >= 0)
 		pool_release(r, keep);
@@ -627,7 +627,7 @@ static void on_idle(struct ev *ev, uint32_t events)
 /* Workers other than this one with requests waiting for pool id. */
 static int others_waiting(int id)
 {
-	return phdr(id)->waiting - (PS[id].qhead != NULL);
+	return phdr(id)->waiting - (PS[id].waiting.head != NULL);
 }
 
 /* SIGURG: another worker waits for a pool process; close the idle
@@ -659,19 +659,17 @@ static void set_waiting(const struct fcgi_req *r, int on)
 	}
 }
 
+/* The first request of ours waiting for a process of the pool, or NULL. */
+static struct fcgi_req *first_waiting(const struct pool_state *ps)
+{
+	struct waiter *w = ps->waiting.head;
+	return w ? (struct fcgi_req *)((char *)w - offsetof(struct fcgi_req, wait)) : NULL;
+}
+
 static void queue_remove(struct fcgi_req *r)
 {
-	struct pool_state *ps = &PS[r->pool];
-	struct fcgi_req **pp = &ps->qhead, *prev = NULL;
-	while (*pp && *pp != r)
-		prev = *pp, pp = &(*pp)->qnext;
-	if (*pp)
-		*pp = r->qnext;
-	if (ps->qtail == r)
-		ps->qtail = prev;
-	r->queued = 0;
-	r->qnext = NULL;
-	if (!ps->qhead)
+	waitq_remove(&r->wait);
+	if (!PS[r->pool].waiting.head)
 		set_waiting(r, 0);
 }
 
@@ -780,15 +778,13 @@ static void on_retry(struct timer *t)
 {
 	struct pool_state *ps = (struct pool_state *)((char *)t - offsetof(struct pool_state, retry));
 	int id = (int)(ps - PS);
-	while (ps->qhead) {
-		struct fcgi_req *r = ps->qhead;
+	for (struct fcgi_req *r; (r = first_waiting(ps));) {
 		if (!pool_acquire(r))
 			break;
 		queue_remove(r);
-		timer_cancel(loop_timers(), &r->timeout);
 		pool_begin(r);
 	}
-	if (!ps->qhead)
+	if (!ps->waiting.head)
 		return;
 	/* ask the workers holding idle processes to let them go */
 	const struct pool_header *h = phdr(id);
@@ -801,9 +797,9 @@ static void on_retry(struct timer *t)
 	timer_arm(loop_timers(), &ps->retry, loop_now_ms() + RETRY_MS);
 }
 
-static void on_queue_timeout(struct timer *t)
+static void on_wait_expired(struct waiter *w)
 {
-	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
+	struct fcgi_req *r = (struct fcgi_req *)((char *)w - offsetof(struct fcgi_req, wait));
 	exchange_log(r->x, LOG_WARN, "fastcgi %s: no free process within %lld ms; 503", r->b->name,
 		     (long long)r->b->cgi.queue_timeout_ms);
 	struct exchange *x = r->x;
@@ -817,20 +813,12 @@ static void on_queue_timeout(struct timer *t)
 static void pool_dispatch(struct fcgi_req *r)
 {
 	struct pool_state *ps = &PS[r->pool];
-	if (!ps->qhead && pool_acquire(r)) {
+	if (!ps->waiting.head && pool_acquire(r)) {
 		pool_begin(r);
 		return;
 	}
-	r->queued = 1;
-	r->qnext = NULL;
-	if (ps->qtail)
-		ps->qtail->qnext = r;
-	else
-		ps->qhead = r;
-	ps->qtail = r;
+	waitq_add(&ps->waiting, &r->wait, r->b->cgi.queue_timeout_ms, on_wait_expired);
 	set_waiting(r, 1);
-	r->timeout.fire = on_queue_timeout;
-	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.queue_timeout_ms);
 	if (!ps->retry.idx) {
 		ps->retry.fire = on_retry;
 		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* this turn: others may let go at once */
@@ -873,12 +861,11 @@ static void pool_release(struct fcgi_req *r, int keep)
 			keep = 0;
 	}
 	int others = keep ? others_waiting(r->pool) : 0;
-	if (keep && ps->qhead && (others <= 0 || !over_share(r->pool))) {
+	if (keep && ps->waiting.head && (others <= 0 || !over_share(r->pool))) {
 		/* hand the connection, claim and busy as they are, to the next
 		 * request of ours */
-		struct fcgi_req *n = ps->qhead;
+		struct fcgi_req *n = first_waiting(ps);
 		queue_remove(n);
-		timer_cancel(loop_timers(), &n->timeout);
 		loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
 		n->sock.handler = on_socket;
 		n->slot = r->slot;
@@ -889,7 +876,7 @@ static void pool_release(struct fcgi_req *r, int keep)
 		pool_begin(n);
 		return;
 	}
-	if (keep && !ps->qhead && others <= 0) {
+	if (keep && !ps->waiting.head && others <= 0) {
 		/* keep the connection and the claim; the process is free */
 		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
 		struct idle_conn *ic = xcalloc(1, sizeof(*ic));
@@ -907,7 +894,7 @@ static void pool_release(struct fcgi_req *r, int keep)
 		loop_del(&r->sock);
 		slot_let_go(r->slot);
 	}
-	if (ps->qhead) {
+	if (ps->waiting.head) {
 		ps->retry.fire = on_retry;
 		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* a process may be free now */
 	}
@@ -1060,7 +1047,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 static void fastcgi_body_ready(void *st)
 {
 	struct fcgi_req *r = st;
-	if (r->connected && !r->queued) {
+	if (r->connected && !waitq_waiting(&r->wait)) {
 		feed_stdin(r);
 		update_events(r);
 	}
@@ -1070,14 +1057,14 @@ static void fastcgi_resume(void *st)
 {
 	struct fcgi_req *r = st;
 	unhold(r);
-	if (!r->queued && r->sock.fd >= 0)
+	if (!waitq_waiting(&r->wait) && r->sock.fd >= 0)
 		update_events(r);
 }
 
 static void fastcgi_abort(void *st)
 {
 	struct fcgi_req *r = st;
-	if (r->queued) {
+	if (waitq_waiting(&r->wait)) {
 		req_free(r);
 		return;
 	}
