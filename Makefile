@@ -15,7 +15,7 @@ endif
 
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
            protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c
-BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c
+BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c backends/fastcgi_conn.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
            manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c
