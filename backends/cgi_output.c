@@ -1,6 +1,6 @@
 #include "cgi_output.h"
 
-#include "../manager/xalloc.h"
+#include "backend.h"
 
 void cgi_output_init(struct cgi_output *o, const struct cgi_output_opts *opts, void *pdata)
 {

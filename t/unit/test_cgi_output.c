@@ -212,8 +212,8 @@ static void test_gone(void)
 	cgi_output_free(&o);
 }
 
-/* complete(): the response has its bytes; what follows in the same read
- * is not delivered. */
+/* complete(): once the response has all its bytes the reader says
+ * COMPLETE (the caller ends the exchange and drops the rest). */
 static void test_complete(void)
 {
 	reset();
@@ -226,8 +226,8 @@ static void test_complete(void)
 	CHECK_MEM(rec.body, rec.body_len, "abc", 3);
 	cgi_output_free(&o);
 
-	/* complete at the head (no body wanted): the rest of the buffer is
-	 * not delivered */
+	/* complete at the head (no body wanted, as for HEAD or 304): the
+	 * bytes after the block are not delivered */
 	reset();
 	rec.complete_at = 0;
 	struct cgi_output o2;
