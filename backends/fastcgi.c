@@ -507,4 +507,3 @@ const struct backend_ops fastcgi_backend_ops = {
     .abort = fastcgi_abort,
     .release_idle = fastcgi_conn_release_idle,
 };
-;

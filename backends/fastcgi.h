@@ -47,7 +47,6 @@ struct fcgi_req {
 	int replay;	    /* out still holds every byte sent, from 0: it can be sent again */
 	struct waiter wait; /* waiting for a pool process */
 };
-;
 
 /* ---- fastcgi.c, for fastcgi_conn.c ---- */
 

@@ -44,7 +44,6 @@ struct idle_conn {
 	struct timer idle; /* external: closed after EXT_IDLE_MS */
 	struct idle_conn *next;
 };
-;
 
 /* Kept connections to external servers ("keep_conn"), this worker's. */
 static struct idle_conn *ext_idle;
@@ -55,7 +54,6 @@ static struct pool_state {
 	struct timer retry;
 	unsigned rot; /* where the next search for a free process starts */
 } PS[POOLS_MAX];
-;
 
 static pid_t me;
 
