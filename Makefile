@@ -15,15 +15,16 @@ endif
 
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
            protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c
-BACKENDS = backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c
+BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c backends/fastcgi_conn.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
-           manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c
+           manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
-           t/unit/test_conn
+           t/unit/test_conn t/unit/test_cgi_output t/unit/test_backoff \
+           t/unit/test_waitq
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev media-types
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils
@@ -48,6 +49,15 @@ t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o 
 		manager/process.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
 		manager/timer.o manager/process.o $(LDLIBS)
+
+t/unit/test_cgi_output: t/unit/test_cgi_output.c t/unit/unit.h backends/cgi_output.o $(PROTOCOL:.c=.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/cgi_output.o $(PROTOCOL:.c=.o) $(LDLIBS)
+
+t/unit/test_backoff: t/unit/test_backoff.c t/unit/unit.h manager/backoff.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< manager/backoff.o
+
+t/unit/test_waitq: t/unit/test_waitq.c t/unit/unit.h backends/waitq.o manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/waitq.o manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
 
 # conn.c is included by its test (its statics are what is tested), with the
 # real loop and a fake worker and backend; see the comment in test_conn.c.

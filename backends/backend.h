@@ -12,15 +12,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The worker's services a backend may use (config, loop and timers, log,
+ * allocation, the scoreboard): backends/ includes manager/ only through
+ * this header. */
 #include "../manager/config.h"
+#include "../manager/log.h"
 #include "../manager/loop.h"
+#include "../manager/scoreboard.h"
+#include "../manager/xalloc.h"
 #include "../protocol/cgi_response.h"
 #include "../protocol/http_parser.h"
-
-/* ---- event loop services: manager/loop.h ---- */
-
-/* Called with the pid and wait status of every child the worker reaps. */
-void backend_child_exited(pid_t pid, int status);
 
 /* ---- the request being served ---- */
 
@@ -79,16 +80,37 @@ struct backend_ops {
 	void (*body_ready)(void *st); /* more request body is available */
 	void (*resume)(void *st);     /* the client can take output again */
 	void (*abort)(void *st);      /* the client is gone: free st soon */
+
+	/* Duties the worker performs for the backend type as a whole, not
+	 * for one request (lighttpd's handle_waitpid, handle_trigger). Any
+	 * may be NULL. */
+	/* The worker reaped child pid with wait status: returns 1 if it was
+	 * this backend's (the others are not asked), else 0. */
+	int (*child_exited)(pid_t pid, int status);
+	/* The worker stops: now=1 at once (kill what runs), now=0 gracefully
+	 * (let it finish; running() says when it has). */
+	void (*stop)(int now);
+	/* Another worker waits for something this one holds idle (SIGURG):
+	 * let go of it. */
+	void (*release_idle)(void);
+	/* Child processes of this backend running in this worker (for the
+	 * scoreboard; a draining worker exits when there are none). */
+	unsigned (*running)(void);
 };
 
 /* The scoreboard this worker reports into (the status backend reads it,
  * the fastcgi backend picks pool processes in it) and this worker's slot. */
-struct scoreboard;
-struct worker_slot;
 struct scoreboard *loop_scoreboard(void);
 struct worker_slot *loop_worker_slot(void);
-extern const struct backend_ops cgi_backend_ops;
-extern const struct backend_ops status_backend_ops;
-extern const struct backend_ops fastcgi_backend_ops;
+
+/* ---- the backend types: backends/backend.c ---- */
+
+/* The ops of backend type t, or NULL for a type with none. */
+const struct backend_ops *backend_ops_for(enum backend_type t);
+/* The type-wide hooks above, called on every type that has them. */
+void backends_child_exited(pid_t pid, int status);
+void backends_stop(int now);
+void backends_release_idle(void);
+unsigned backends_running(void);
 
 #endif

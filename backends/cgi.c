@@ -3,8 +3,10 @@
  * body streamed to its stdin, its stdout parsed as a CGI response and
  * streamed to the client, its stderr logged line by line. */
 
-#include "cgi.h"
+#include "backend.h"
+#include "cgi_output.h"
 #include "script.h"
+#include "waitq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../manager/log.h"
-#include "../manager/scoreboard.h"
-#include "../manager/xalloc.h"
-
-#define HEAD_MAX      (32 * 1024)
-#define HEAD_FIELDS   100
 #define KILL_GRACE_MS 5000
-#define READ_CHUNK    (32 * 1024)
 #define DROP_MAX      (1024 * 1024)
 
 extern char **environ;
@@ -35,11 +30,8 @@ struct cgi_req {
 	const struct backend_conf *b;
 	pid_t pid;
 	struct ev in, out, err;
-	char *head;
-	size_t head_len, head_scan;
-	int head_done;
-	int discard;	/* reading output only to throw it away */
-	char *redirect; /* local redirect target, sent at EOF */
+	struct cgi_output output; /* its stdout becoming the response */
+	int discard;		  /* reading output only to throw it away */
 	int exited;
 	int term_sent;
 	struct timer timeout;
@@ -50,26 +42,20 @@ struct cgi_req {
 	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
 	struct cgi_req *next, *prev; /* running list */
-};
-
-struct queued {
-	struct exchange *x;
-	const struct backend_conf *b;
+	/* waiting for a slot under max_concurrent: nothing else is set up,
+	 * and it starts again from info when a slot is free */
+	struct waiter wait;
 	struct exchange_info info;
-	struct timer timer;
-	struct queued *next, *prev;
-	int64_t since;
 };
 
 static struct cgi_req *running;
 static unsigned nrunning;
-static struct queued *queue_head, *queue_tail;
 
-/* per backend: running count and queue length, indexed by pointer */
+/* per backend: running count and waiting requests, indexed by pointer */
 struct bstat {
 	const struct backend_conf *b;
 	int running;
-	int queued;
+	struct waitq waiting;
 };
 static struct bstat *bstats;
 static size_t nbstats;
@@ -80,11 +66,11 @@ static struct bstat *bstat(const struct backend_conf *b)
 		if (bstats[i].b == b)
 			return &bstats[i];
 	bstats = xrealloc(bstats, (nbstats + 1) * sizeof(*bstats));
-	bstats[nbstats] = (struct bstat){b, 0, 0};
+	bstats[nbstats] = (struct bstat){.b = b};
 	return &bstats[nbstats++];
 }
 
-unsigned cgi_running(void)
+static unsigned cgi_running(void)
 {
 	return nrunning;
 }
@@ -131,8 +117,7 @@ static void req_free_if_done(struct cgi_req *r)
 		running = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	free(r->head);
-	free(r->redirect);
+	cgi_output_free(&r->output);
 	loop_free_later(r);
 }
 
@@ -184,21 +169,6 @@ static void detach(struct cgi_req *r)
 	detach_output(r, 0);
 }
 
-/* The response has all its bytes (Content-Length reached, or no body):
- * the request is done now, even if the program runs on; it exits by
- * itself within its timeout. */
-static int end_if_complete(struct cgi_req *r)
-{
-	if (!r->x || !exchange_response_complete(r->x))
-		return 0;
-	struct exchange *x = r->x;
-	detach_output(r, 1);
-	exchange_response_end(x, 1);
-	return 1;
-}
-
-static void release_slot(const struct backend_conf *b);
-
 /* The client is gone or the response broke after its head: stop the
  * script and tell the worker this exchange is over. */
 static void give_up(struct cgi_req *r)
@@ -222,7 +192,7 @@ static void on_timeout(struct timer *t)
 		if (r->x) {
 			struct exchange *x = r->x;
 			detach(r);
-			if (r->head_done && !r->discard)
+			if (r->output.head_done && !r->discard && !r->output.redirect)
 				exchange_response_end(x, 0);
 			else
 				exchange_error(x, 504, NULL);
@@ -301,92 +271,46 @@ static void bad_gateway(struct cgi_req *r, const char *why)
 		exchange_error(x, 502, NULL);
 }
 
-static int head_complete(struct cgi_req *r)
-{
-	struct http_header fields[HEAD_FIELDS];
-	struct cgi_response resp;
-	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
-	if (rc == 0)
-		return 0;
-	if (rc < 0) {
-		bad_gateway(r,
-			    r->head_len >= HEAD_MAX ? "response header block too large" : "malformed response header");
-		return -1;
-	}
-	r->head_done = 1;
-	if (cgi_response_resolve(&resp)) {
-		r->discard = 1;
-		r->redirect = xstrndup(resp.location.p, resp.location.len);
-		return 1;
-	}
-	if (exchange_response_head(r->x, &resp) < 0) {
-		give_up(r);
-		return -1;
-	}
-	size_t rest = r->head_len - resp.head_len;
-	int more = rest ? exchange_response_body(r->x, r->head + resp.head_len, rest) : 1;
-	free(r->head);
-	r->head = NULL;
-	if (more < 0) {
-		give_up(r);
-		return -1;
-	}
-	if (end_if_complete(r))
-		return 1;
-	if (more == 0)
-		hold_output(r);
-	return 1;
-}
-
 static void stdout_eof(struct cgi_req *r)
 {
 	loop_del(&r->out);
 	struct exchange *x = r->x;
 	if (!x)
 		return;
-	if (!r->head_done) {
-		bad_gateway(r, r->head_len ? "output ended inside the header block"
-					   : "exited or closed stdout before sending a header");
+	if (cgi_output_eof(&r->output) == CGI_OUTPUT_BAD) {
+		bad_gateway(r, r->output.why);
 		return;
 	}
 	detach(r);
-	if (r->redirect)
-		exchange_redirect(x, r->redirect, strlen(r->redirect));
+	if (r->output.redirect)
+		exchange_redirect(x, r->output.redirect, strlen(r->output.redirect));
 	else
 		exchange_response_end(x, 1);
 }
+
+static int out_head(void *pdata, const struct cgi_response *resp)
+{
+	return exchange_response_head(((struct cgi_req *)pdata)->x, resp);
+}
+
+static int out_body(void *pdata, const char *p, size_t n)
+{
+	return exchange_response_body(((struct cgi_req *)pdata)->x, p, n);
+}
+
+static int out_complete(void *pdata)
+{
+	return exchange_response_complete(((struct cgi_req *)pdata)->x);
+}
+
+static const struct cgi_output_opts output_opts = {out_head, out_body, out_complete};
 
 static void on_stdout(struct ev *ev, uint32_t events)
 {
 	(void)events;
 	struct cgi_req *r = (struct cgi_req *)((char *)ev - offsetof(struct cgi_req, out));
 	for (int rounds = 0; rounds < 16 && r->out.fd >= 0; rounds++) {
-		if (!r->head_done && r->x) { /* detached: everything is dropped below */
-			if (!r->head)
-				r->head = xmalloc(HEAD_MAX + 1);
-			size_t room = HEAD_MAX + 1 - r->head_len;
-			ssize_t n = read(r->out.fd, r->head + r->head_len, room);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN)
-					return;
-				n = 0;
-			}
-			if (n == 0) {
-				stdout_eof(r);
-				break;
-			}
-			r->head_len += (size_t)n;
-			if (head_complete(r) != 0)
-				continue;
-			if (r->head_len > HEAD_MAX) {
-				bad_gateway(r, "response header block too large");
-				break;
-			}
-			continue;
-		}
-		char buf[READ_CHUNK];
+		char buf[CGI_OUTPUT_READ_CHUNK];
 		ssize_t n = read(r->out.fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
@@ -399,7 +323,7 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			stdout_eof(r);
 			break;
 		}
-		if (r->discard || !r->x) {
+		if (r->discard || !r->x || r->output.redirect) {
 			/* output nobody will see (after a complete response, a
 			 * client gone with ignore_client_abort, a local redirect's
 			 * body): read and drop it, but not without end, or a
@@ -416,14 +340,26 @@ static void on_stdout(struct ev *ev, uint32_t events)
 			}
 			continue;
 		}
-		int more = exchange_response_body(r->x, buf, (size_t)n);
-		if (more < 0) {
+		enum cgi_output_rc rc = cgi_output_feed(&r->output, buf, (size_t)n);
+		if (rc == CGI_OUTPUT_BAD) {
+			bad_gateway(r, r->output.why);
+			break;
+		}
+		if (rc == CGI_OUTPUT_GONE) {
 			give_up(r);
 			break;
 		}
-		if (end_if_complete(r))
+		if (rc == CGI_OUTPUT_COMPLETE) {
+			/* the response has all its bytes (Content-Length
+			 * reached, or no body): the request is done now, even if
+			 * the program runs on; it exits by itself within its
+			 * timeout */
+			struct exchange *x = r->x;
+			detach_output(r, 1);
+			exchange_response_end(x, 1);
 			continue; /* read on, dropping what comes */
-		if (more == 0) {
+		}
+		if (rc == CGI_OUTPUT_HOLD) {
 			hold_output(r);
 			break;
 		}
@@ -483,56 +419,39 @@ static void cgi_abort(void *st)
 	req_free_if_done(r);
 }
 
-/* ---- the queue for max_concurrent ---- */
+/* ---- waiting for a slot under max_concurrent ---- */
 
-static void queue_remove(struct queued *q)
+static struct cgi_req *waiting_req(struct waiter *w)
 {
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		queue_head = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		queue_tail = q->prev;
-	bstat(q->b)->queued--;
-	timer_cancel(loop_timers(), &q->timer);
+	return (struct cgi_req *)((char *)w - offsetof(struct cgi_req, wait));
 }
 
-static void on_queue_timeout(struct timer *t)
+static void on_wait_expired(struct waiter *w)
 {
-	struct queued *q = (struct queued *)((char *)t - offsetof(struct queued, timer));
+	struct cgi_req *q = waiting_req(w);
 	char ra[64];
 	script_retry_after(q->b, ra, sizeof(ra));
-	queue_remove(q);
-	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - q->since));
+	waitq_remove(w);
+	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - w->since));
 	exchange_error(q->x, 503, ra);
-	free(q);
-}
-
-/* the queued request's exchange went away (client gone) */
-static void queued_abort(struct queued *q)
-{
-	queue_remove(q);
 	free(q);
 }
 
 static void release_slot(const struct backend_conf *b)
 {
-	bstat(b)->running--;
-	for (struct queued *q = queue_head; q; q = q->next) {
-		if (q->b != b)
-			continue;
-		queue_remove(q);
-		struct exchange *x = q->x;
-		struct exchange_info info = q->info;
-		free(q);
-		exchange_set_state(x, cgi_start(x, &info));
+	struct bstat *bs = bstat(b);
+	bs->running--;
+	if (!bs->waiting.head)
 		return;
-	}
+	struct cgi_req *q = waiting_req(bs->waiting.head);
+	waitq_remove(&q->wait);
+	struct exchange *x = q->x;
+	struct exchange_info info = q->info;
+	free(q);
+	exchange_set_state(x, cgi_start(x, &info));
 }
 
-void backend_child_exited(pid_t pid, int status)
+static int cgi_child_exited(pid_t pid, int status)
 {
 	for (struct cgi_req *r = running; r; r = r->next) {
 		if (r->pid != pid)
@@ -549,12 +468,17 @@ void backend_child_exited(pid_t pid, int status)
 		 * the timeout still kills it */
 		release_slot(r->b);
 		req_free_if_done(r);
-		return;
+		return 1;
 	}
+	return 0;
 }
 
-void cgi_kill_all(void)
+/* A graceful stop lets the scripts finish; a fast one kills every running
+ * script's process group. */
+static void cgi_stop(int now)
 {
+	if (!now)
+		return;
 	for (struct cgi_req *r = running; r; r = r->next)
 		if (!r->exited)
 			kill_group(r, SIGKILL);
@@ -648,26 +572,17 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	if (g->max_concurrent && bs->running >= g->max_concurrent) {
 		char ra[64];
 		script_retry_after(b, ra, sizeof(ra));
-		if (bs->queued >= g->queue || g->queue_timeout_ms == 0) {
+		if (bs->waiting.n >= (unsigned)g->queue || g->queue_timeout_ms == 0) {
 			log_warn("cgi %s: %d running, queue full, 503", b->name, bs->running);
 			exchange_error(x, 503, ra);
 			return NULL;
 		}
-		struct queued *q = xcalloc(1, sizeof(*q));
+		struct cgi_req *q = xcalloc(1, sizeof(*q));
 		q->x = x;
 		q->b = b;
 		q->info = *info;
-		q->since = loop_now_ms();
-		q->timer.fire = on_queue_timeout;
-		q->prev = queue_tail;
-		if (queue_tail)
-			queue_tail->next = q;
-		else
-			queue_head = q;
-		queue_tail = q;
-		bs->queued++;
-		timer_arm(loop_timers(), &q->timer, loop_now_ms() + g->queue_timeout_ms);
-		return (char *)q + 1; /* tagged: a queued request (see the ops below) */
+		waitq_add(&bs->waiting, &q->wait, g->queue_timeout_ms, on_wait_expired);
+		return q;
 	}
 
 	struct script s;
@@ -704,6 +619,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	r->x = x;
 	r->b = b;
 	r->in.fd = r->out.fd = r->err.fd = -1;
+	cgi_output_init(&r->output, &output_opts, r);
 	const char *base = strrchr(s.filename, '/');
 	base = base ? base + 1 : s.filename;
 	size_t bl = strlen(base);
@@ -755,31 +671,31 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	return r;
 }
 
-/* A queued request's state is its struct queued pointer + 1 (odd), so the
- * ops can tell it from a running struct cgi_req. */
-static int is_queued(void *st)
-{
-	return ((uintptr_t)st & 1) != 0;
-}
-
+/* A waiting request has no process: nothing to feed or resume, and a
+ * client gone only takes it out of the queue. */
 static void ops_body_ready(void *st)
 {
-	if (!is_queued(st))
-		cgi_body_ready(st);
+	struct cgi_req *r = st;
+	if (!waitq_waiting(&r->wait))
+		cgi_body_ready(r);
 }
 
 static void ops_resume(void *st)
 {
-	if (!is_queued(st))
-		cgi_resume(st);
+	struct cgi_req *r = st;
+	if (!waitq_waiting(&r->wait))
+		cgi_resume(r);
 }
 
 static void ops_abort(void *st)
 {
-	if (is_queued(st))
-		queued_abort((struct queued *)((char *)st - 1));
-	else
-		cgi_abort(st);
+	struct cgi_req *r = st;
+	if (waitq_waiting(&r->wait)) {
+		waitq_remove(&r->wait);
+		free(r);
+	} else {
+		cgi_abort(r);
+	}
 }
 
 const struct backend_ops cgi_backend_ops = {
@@ -787,4 +703,7 @@ const struct backend_ops cgi_backend_ops = {
     .body_ready = ops_body_ready,
     .resume = ops_resume,
     .abort = ops_abort,
+    .child_exited = cgi_child_exited,
+    .stop = cgi_stop,
+    .running = cgi_running,
 };

@@ -1,119 +1,24 @@
-/* The fastcgi backend, client side. The request is BEGIN_REQUEST, the CGI
- * environment as PARAMS, the body as STDIN records with backpressure;
- * STDOUT goes through the CGI response parser and streams to the client,
- * STDERR to the error log, END_REQUEST ends it.
- *
- * External servers (php-fpm, spawn-fcgi): one connection per request, tried
- * in turn over the configured addresses.
- *
- * Pools (processes the master runs, one socket each): a process serves one
- * connection at a time, so a worker owns the process it has a connection
- * to (the scoreboard slot's owner) and keeps that connection open
- * (FCGI_KEEP_CONN) for its next request while nobody else waits. Requests
- * that find every process taken wait in a per-worker queue; the worker
- * then asks the owners of idle connections to let go (SIGURG) and retries
- * every few milliseconds, until queue_timeout (503). A request past its
- * timeout gets 504 and its process is killed by the master. */
+/* The fastcgi backend, client side, one request's record stream: the
+ * request is BEGIN_REQUEST, the CGI environment as PARAMS, the body as
+ * STDIN records with backpressure; STDOUT goes through the CGI output
+ * reader and streams to the client, STDERR to the error log, END_REQUEST
+ * ends it. Which process or server it talks to, over which connection, is
+ * fastcgi_conn.c's. */
+#include "fastcgi.h"
+
 #include <errno.h>
-#include <signal.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "../manager/log.h"
-#include "../manager/scoreboard.h"
-#include "../manager/xalloc.h"
-#include "../protocol/fcgi.h"
-#include "backend.h"
-#include "fastcgi.h"
 #include "script.h"
 
-#define HEAD_MAX    (32 * 1024)
-#define HEAD_FIELDS 100
-#define OUT_MAX	    (64 * 1024) /* STDIN buffered toward the app */
-#define READ_CHUNK  (32 * 1024)
-#define REQUEST_ID  1
-#define RETRY_MAX   4		 /* kept connections found dead, one after another */
-#define RETRY_MS    5		 /* a queued request looks for a free process this often */
-#define REPLAY_MAX  (128 * 1024) /* request bytes kept to send again on a new connection */
-#define EXT_IDLE_MS 60000	 /* a kept connection to an external server, unused this long, is closed */
-
-struct fcgi_req {
-	struct exchange *x;
-	const struct backend_conf *b;
-	struct ev sock;
-	int connected;
-	size_t addr; /* index of the address in use */
-	size_t tries;
-	unsigned char *out;
-	size_t out_len, out_off, out_cap;
-	int stdin_done;
-	int body_fd; /* a spooled (chunked) body, read from here; or -1 */
-	struct fcgi_decoder dec;
-	char *head;
-	size_t head_len, head_scan;
-	int head_done;
-	int discard;
-	int cut; /* the application answered before taking the whole body */
-	char *redirect;
-	int paused;
-	int64_t held_left; /* > 0: paused for a slow client with this much timeout left */
-	struct timer timeout;
-	struct log_lines errlog; /* FCGI_STDERR */
-	/* pools */
-	int pool;      /* pool id, -1 for an external server */
-	int has_slot;  /* holds a process: slot, pid */
-	unsigned slot; /* index into the scoreboard's pool slots */
-	pid_t pid;
-	int reused;	/* on a kept connection */
-	unsigned rid;	/* its FastCGI request id: another one on each request of a connection */
-	int has_body;	/* a request body of at least one byte */
-	int wrote;	/* a byte of it went out on this connection */
-	int idempotent; /* RFC 9110 9.2.2: may be sent again */
-	int retried;
-	int got_bytes;		/* the application said something */
-	int killed;		/* timed out: the master kills the process */
-	int replay;		/* out still holds every byte sent, from 0: it can be sent again */
-	struct fcgi_req *qnext; /* waiting for a process */
-	int queued;
-};
-
-static size_t next_addr; /* round-robin start, per worker */
-
-/* A kept connection to a pool process, between requests. */
-struct idle_conn {
-	struct ev sock;
-	unsigned rid; /* the request id its last request had */
-	int pool;     /* -1: an external server's */
-	unsigned slot;
-	pid_t pid;
-	const struct backend_conf *b; /* external: its backend and address */
-	size_t addr;
-	struct timer idle; /* external: closed after EXT_IDLE_MS */
-	struct idle_conn *next;
-};
-
-/* Kept connections to external servers ("keep_conn"), this worker's. */
-static struct idle_conn *ext_idle;
-
-static struct pool_state {
-	struct fcgi_req *qhead, *qtail;
-	struct idle_conn *idle;
-	struct timer retry;
-	unsigned rot; /* where the next search for a free process starts */
-} PS[POOLS_MAX];
-
-static pid_t me;
-
-static void pool_release(struct fcgi_req *r, int keep);
-static void queue_remove(struct fcgi_req *r);
-static int ext_park(struct fcgi_req *r);
+#define OUT_MAX	   (64 * 1024) /* STDIN buffered toward the app */
+#define REQUEST_ID 1
+#define RETRY_MAX  4		/* kept connections found dead, one after another */
+#define REPLAY_MAX (128 * 1024) /* request bytes kept to send again on a new connection */
 
 static void out_put(struct fcgi_req *r, const void *p, size_t n)
 {
@@ -150,20 +55,14 @@ static void out_put(struct fcgi_req *r, const void *p, size_t n)
 static void req_free_keep(struct fcgi_req *r, int keep)
 {
 	timer_cancel(loop_timers(), &r->timeout);
-	if (r->queued)
-		queue_remove(r);
-	if (r->pool >= 0)
-		pool_release(r, keep);
-	else if (keep)
-		ext_park(r);
+	fastcgi_conn_release(r, keep);
 	loop_del(&r->sock);
 	free(r->out);
-	free(r->head);
-	free(r->redirect);
+	cgi_output_free(&r->output);
 	loop_free_later(r);
 }
 
-static void req_free(struct fcgi_req *r)
+void fastcgi_req_free(struct fcgi_req *r)
 {
 	req_free_keep(r, 0);
 }
@@ -171,20 +70,19 @@ static void req_free(struct fcgi_req *r)
 /* The exchange is over (answered or gone): drop everything. */
 static void finish(struct fcgi_req *r)
 {
-	req_free(r);
+	fastcgi_req_free(r);
 }
 
-static int pool_retry(struct fcgi_req *r);
-static const char *req_addr(const struct fcgi_req *r);
+static int resend(struct fcgi_req *r);
 
 static void fail(struct fcgi_req *r, int status, const char *why)
 {
-	if (status == 502 && pool_retry(r))
+	if (status == 502 && resend(r))
 		return;
 	log_lines_flush(&r->errlog);
-	exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s", r->b->name, req_addr(r), why);
+	exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s", r->b->name, fastcgi_conn_addr(r), why);
 	struct exchange *x = r->x;
-	int head = r->head_done && !r->discard;
+	int head = r->output.head_done && !r->output.redirect;
 	finish(r);
 	if (head)
 		exchange_response_end(x, 0);
@@ -193,7 +91,6 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 }
 
 static void on_timeout(struct timer *t);
-static struct pool_slot *pslot(unsigned k);
 
 /* The client is slower than the application and cpm's buffers for this
  * response are full: stop reading. The application now waits for cpm, so
@@ -205,8 +102,8 @@ static void hold(struct fcgi_req *r)
 	if (r->held_left > 0 || r->timeout.fire != on_timeout)
 		return;
 	r->held_left = timer_suspend(loop_timers(), &r->timeout, loop_now_ms());
-	if (r->held_left > 0 && r->pool >= 0 && r->has_slot)
-		__atomic_store_n(&pslot(r->slot)->request_start_ms, 0, __ATOMIC_RELAXED);
+	if (r->held_left > 0)
+		fastcgi_conn_slot_started(r, 0);
 }
 
 static void unhold(struct fcgi_req *r)
@@ -215,80 +112,40 @@ static void unhold(struct fcgi_req *r)
 	if (r->held_left <= 0)
 		return;
 	timer_resume(loop_timers(), &r->timeout, loop_now_ms(), r->held_left);
-	if (r->pool >= 0 && r->has_slot)
-		__atomic_store_n(&pslot(r->slot)->request_start_ms, loop_now_ms() + r->held_left - r->b->cgi.timeout_ms,
-				 __ATOMIC_RELAXED);
+	fastcgi_conn_slot_started(r, loop_now_ms() + r->held_left - r->b->cgi.timeout_ms);
 	r->held_left = 0;
 }
 
-/* Body bytes to the client (nothing while a local redirect is pending).
- * Returns -1 when r is gone. */
-static int body_out(struct fcgi_req *r, const unsigned char *p, size_t n)
+static int out_head(void *pdata, const struct cgi_response *resp)
 {
-	if (r->discard || n == 0)
-		return 0;
-	int more = exchange_response_body(r->x, (const char *)p, n);
-	if (more < 0) {
-		struct exchange *x = r->x;
-		finish(r);
-		exchange_response_end(x, 0);
-		return -1;
-	}
-	if (more == 0)
-		hold(r);
-	return 0;
+	return exchange_response_head(((struct fcgi_req *)pdata)->x, resp);
 }
 
-/* STDOUT bytes: the CGI header block first, then the body. Every byte of p
- * goes to exactly one of them, whatever the records and reads that brought
- * it: the head buffer takes at most what is left of HEAD_MAX + 1, and once
- * the block is complete, what followed it in the buffer and the rest of p
- * are body, in that order. Returns -1 when r is gone. */
+static int out_body(void *pdata, const char *p, size_t n)
+{
+	return exchange_response_body(((struct fcgi_req *)pdata)->x, p, n);
+}
+
+static const struct cgi_output_opts output_opts = {out_head, out_body, NULL};
+
+/* STDOUT bytes, whatever the records and reads that brought them. Returns
+ * -1 when r is gone. */
 static int on_stdout(struct fcgi_req *r, const unsigned char *p, size_t n)
 {
-	if (r->head_done)
-		return body_out(r, p, n);
-	size_t k = HEAD_MAX + 1 - r->head_len;
-	if (k > n)
-		k = n;
-	if (!r->head)
-		r->head = xmalloc(HEAD_MAX + 1);
-	memcpy(r->head + r->head_len, p, k);
-	r->head_len += k;
-	p += k;
-	n -= k;
-	struct http_header fields[HEAD_FIELDS];
-	struct cgi_response resp;
-	int rc = cgi_response_parse(r->head, r->head_len, HEAD_MAX, fields, HEAD_FIELDS, &resp, &r->head_scan);
-	if (rc == 0 && n == 0)
-		return 0;
-	if (rc <= 0) {
-		/* rc 0 with bytes left over: the buffer is full and still no
-		 * end of the block; the parser calls that too large */
-		fail(r, 502, "malformed response header");
+	enum cgi_output_rc rc = cgi_output_feed(&r->output, (const char *)p, n);
+	if (rc == CGI_OUTPUT_BAD) {
+		fail(r, 502, r->output.why);
 		return -1;
 	}
-	r->head_done = 1;
-	if (cgi_response_resolve(&resp)) {
-		r->discard = 1;
-		r->redirect = xmalloc(resp.location.len + 1);
-		memcpy(r->redirect, resp.location.p, resp.location.len);
-		r->redirect[resp.location.len] = 0;
-		return 0;
-	}
-	if (exchange_response_head(r->x, &resp) < 0) {
+	if (rc == CGI_OUTPUT_GONE) {
 		struct exchange *x = r->x;
 		finish(r);
 		exchange_response_end(x, 0);
 		return -1;
 	}
-	char *head = r->head;
-	r->head = NULL;
-	int ret = body_out(r, (const unsigned char *)head + resp.head_len, r->head_len - resp.head_len);
-	free(head);
-	if (ret < 0)
-		return -1;
-	return body_out(r, p, n);
+	if (rc == CGI_OUTPUT_HOLD)
+		hold(r);
+	return 0;
 }
 
 static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
@@ -302,13 +159,13 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 		fail(r, 502, "the application refused the request (END_REQUEST protocolStatus)");
 		return;
 	}
-	if (!r->head_done) {
-		fail(r, 502, r->head_len ? "output ended inside the header block" : "ended without a response");
+	if (cgi_output_eof(&r->output) == CGI_OUTPUT_BAD) {
+		fail(r, 502, r->output.why);
 		return;
 	}
 	struct exchange *x = r->x;
-	char *redirect = r->redirect;
-	r->redirect = NULL;
+	char *redirect = r->output.redirect;
+	r->output.redirect = NULL;
 	/* reusable: the whole request went out, nothing came after the
 	 * answer, and the decoder is at a record boundary (END_REQUEST's
 	 * padding may still be on its way: the next request's decoder would
@@ -379,7 +236,7 @@ static void feed_stdin(struct fcgi_req *r)
 	}
 }
 
-static void update_events(struct fcgi_req *r)
+void fastcgi_update_events(struct fcgi_req *r)
 {
 	uint32_t ev = 0;
 	if (!r->connected || r->out_len > r->out_off)
@@ -389,13 +246,11 @@ static void update_events(struct fcgi_req *r)
 	loop_mod(&r->sock, ev);
 }
 
-static int start_connect(struct fcgi_req *r);
-
 /* r goes out on a kept connection whose last request had id prev: it takes
  * the next id, so that anything the application still sends for an
  * earlier request (records after END_REQUEST) can never pass for this
  * one's answer; the decoder refuses other ids. r has sent nothing yet. */
-static void take_kept(struct fcgi_req *r, unsigned prev)
+void fastcgi_take_kept(struct fcgi_req *r, unsigned prev)
 {
 	r->reused = 1;
 	r->rid = prev % 0xffff + 1;
@@ -403,20 +258,7 @@ static void take_kept(struct fcgi_req *r, unsigned prev)
 	fcgi_decoder_init(&r->dec, r->rid);
 }
 
-/* A kept connection the peer has closed (EOF or an error waiting) or sent
- * something on unasked, seen without consuming anything. A unix socket fails the first write anyway
- * (EPIPE); over TCP that write would succeed and leave us unsure whether
- * the application read it. */
-static int kept_conn_closed(int fd)
-{
-	char c;
-	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	/* bytes waiting before we asked anything are not ours either: the
-	 * application sent more after its last END_REQUEST */
-	return n >= 0 || (errno != EAGAIN && errno != EINTR);
-}
-
-static void on_socket(struct ev *ev, uint32_t events)
+void fastcgi_on_socket(struct ev *ev, uint32_t events)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)ev - offsetof(struct fcgi_req, sock));
 	if (!r->connected) {
@@ -424,20 +266,19 @@ static void on_socket(struct ev *ev, uint32_t events)
 		socklen_t el = sizeof(err);
 		getsockopt(r->sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
 		if (err) {
-			exchange_log(r->x, LOG_WARN, "fastcgi %s: connect %s: %s", r->b->name, req_addr(r),
+			exchange_log(r->x, LOG_WARN, "fastcgi %s: connect %s: %s", r->b->name, fastcgi_conn_addr(r),
 				     strerror(err));
 			if (r->pool >= 0) {
 				fail(r, 502, "cannot connect to the pool process");
 				return;
 			}
-			loop_del(&r->sock);
-			if (start_connect(r) < 0)
+			if (fastcgi_conn_next_addr(r) < 0)
 				fail(r, 502, "no address accepts connections");
 			return;
 		}
 		r->connected = 1;
 	}
-	if (r->reused && !r->wrote && kept_conn_closed(r->sock.fd)) {
+	if (r->reused && !r->wrote && fastcgi_conn_kept_closed(r->sock.fd)) {
 		/* found closed before a byte went out: nothing delivered */
 		fail(r, 502, "kept connection closed");
 		return;
@@ -454,7 +295,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 			}
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
-			if (r->head_done) {
+			if (r->output.head_done) {
 				/* the app answered without reading all of its body */
 				r->out_off = r->out_len;
 				r->stdin_done = 1;
@@ -471,7 +312,7 @@ static void on_socket(struct ev *ev, uint32_t events)
 	 * leave the event pending (epoll would report it again at once). */
 	int hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
 	if ((events & EPOLLIN && !r->paused) || hup) {
-		unsigned char buf[READ_CHUNK];
+		unsigned char buf[CGI_OUTPUT_READ_CHUNK];
 		for (int rounds = 0; rounds < 8; rounds++) {
 			ssize_t n = read(r->sock.fd, buf, sizeof(buf));
 			if (n < 0 && errno == EINTR)
@@ -507,460 +348,8 @@ static void on_socket(struct ev *ev, uint32_t events)
 				break; /* the rest waits in the socket */
 		}
 	}
-	update_events(r);
+	fastcgi_update_events(r);
 }
-
-/* A non-blocking connection to ss (named addr in the log): the fd,
- * *connected set if it is already up, or -1 (logged). */
-static int connect_to(const struct backend_conf *b, const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
-		      int *connected)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_warn("fastcgi %s: socket: %s", b->name, strerror(errno));
-		return -1;
-	}
-	if (ss->ss_family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	*connected = connect(fd, (const struct sockaddr *)ss, sl) == 0;
-	if (!*connected && errno != EINPROGRESS) {
-		log_warn("fastcgi %s: connect %s: %s", b->name, addr, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Connect to the next address not tried yet. Returns 0 (connecting or
- * connected) or -1 when every address failed. */
-static int start_connect(struct fcgi_req *r)
-{
-	const struct cgi_conf *g = &r->b->cgi;
-	while (r->tries < g->naddrs) {
-		r->addr = (next_addr + r->tries) % g->naddrs;
-		r->tries++;
-		int connected;
-		int fd = connect_to(r->b, g->addrs[r->addr], &g->sa[r->addr], g->salen[r->addr], &connected);
-		if (fd < 0)
-			continue;
-		r->connected = connected;
-		r->sock = (struct ev){.fd = fd, .handler = on_socket};
-		loop_add(&r->sock, EPOLLOUT);
-		return 0;
-	}
-	return -1;
-}
-
-/* ---- pools ---- */
-
-static struct pool_slot *pslot(unsigned k)
-{
-	return &loop_scoreboard()->pool_slots[k];
-}
-
-static struct pool_header *phdr(int id)
-{
-	return &loop_scoreboard()->pools[id];
-}
-
-static const char *req_addr(const struct fcgi_req *r)
-{
-	if (r->pool < 0)
-		return r->b->cgi.addrs[r->addr];
-	return r->has_slot ? pslot(r->slot)->addr : "pool";
-}
-
-/* Let go of an idle claim (busy 0) on the process at slot k, if it is
- * still the one we knew: the master clears the claims of a process it
- * reaps, and this worker may hold a new one on the slot's next process.
- * (The ownership protocol is in scoreboard.h.) */
-static void owner_drop(unsigned k, pid_t pid)
-{
-	struct pool_slot *s = pslot(k);
-	pid_t mine = me;
-	if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == pid)
-		__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-}
-
-/* Let go of the claim on slot k of a request (busy 1), whatever process
- * serves it now (one that died may have left our connection to its
- * successor): owner first, then busy, so that whoever claims the slot in
- * between fails on busy. No-op if the master has cleared the claim. */
-static void slot_let_go(unsigned k)
-{
-	struct pool_slot *s = pslot(k);
-	pid_t mine = me;
-	if (__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
-}
-
-static void idle_unlink(struct idle_conn *ic)
-{
-	struct idle_conn **pp = ic->pool >= 0 ? &PS[ic->pool].idle : &ext_idle;
-	while (*pp && *pp != ic)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = ic->next;
-}
-
-static void idle_close(struct idle_conn *ic)
-{
-	idle_unlink(ic);
-	loop_del(&ic->sock);
-	if (ic->pool >= 0)
-		owner_drop(ic->slot, ic->pid);
-	timer_cancel(loop_timers(), &ic->idle);
-	loop_free_later(ic);
-}
-
-static void on_ext_idle_timeout(struct timer *t)
-{
-	idle_close((struct idle_conn *)((char *)t - offsetof(struct idle_conn, idle)));
-}
-
-static void on_idle(struct ev *ev, uint32_t events);
-
-/* A clean connection to an external server: keep it for the next request
- * of its backend, up to keep_conn of them. */
-static int ext_park(struct fcgi_req *r)
-{
-	size_t n = 0;
-	for (struct idle_conn *ic = ext_idle; ic; ic = ic->next)
-		n += ic->b == r->b;
-	if (n >= (size_t)r->b->cgi.keep_conn || r->sock.fd < 0)
-		return 0;
-	struct idle_conn *ic = xcalloc(1, sizeof(*ic));
-	ic->pool = -1;
-	ic->b = r->b;
-	ic->addr = r->addr;
-	ic->rid = r->rid;
-	ic->sock.handler = on_idle;
-	loop_move(&r->sock, &ic->sock, EPOLLIN);
-	ic->idle.fire = on_ext_idle_timeout;
-	timer_arm(loop_timers(), &ic->idle, loop_now_ms() + EXT_IDLE_MS);
-	ic->next = ext_idle;
-	ext_idle = ic;
-	return 1;
-}
-
-static void on_socket(struct ev *ev, uint32_t events);
-
-/* A kept connection to r's backend, if there is one. */
-static int ext_take(struct fcgi_req *r)
-{
-	for (struct idle_conn *ic = ext_idle; ic; ic = ic->next) {
-		if (ic->b != r->b)
-			continue;
-		idle_unlink(ic);
-		timer_cancel(loop_timers(), &ic->idle);
-		loop_move(&ic->sock, &r->sock, EPOLLOUT | EPOLLIN);
-		r->sock.handler = on_socket;
-		r->addr = ic->addr;
-		r->connected = 1;
-		take_kept(r, ic->rid);
-		loop_free_later(ic);
-		return 1;
-	}
-	return 0;
-}
-
-/* Anything on an idle connection (the process closed it or died) ends it. */
-static void on_idle(struct ev *ev, uint32_t events)
-{
-	(void)events;
-	idle_close((struct idle_conn *)((char *)ev - offsetof(struct idle_conn, sock)));
-}
-
-/* Workers other than this one with requests waiting for pool id. */
-static int others_waiting(int id)
-{
-	return phdr(id)->waiting - (PS[id].qhead != NULL);
-}
-
-void fastcgi_release_idle(void)
-{
-	for (int id = 0; id < POOLS_MAX; id++)
-		if (PS[id].idle && others_waiting(id) > 0)
-			while (PS[id].idle)
-				idle_close(PS[id].idle);
-}
-
-static void set_waiting(const struct fcgi_req *r, int on)
-{
-	int id = r->pool;
-	struct worker_slot *ws = loop_worker_slot();
-	uint64_t bit = 1ULL << id;
-	if (on && !(ws->pools_waiting & bit)) {
-		ws->pools_waiting |= bit;
-		__atomic_fetch_add(&phdr(id)->waiting, 1, __ATOMIC_ACQ_REL);
-		/* the master may start another process; a fixed-size pool it
-		 * has no use for (a wake here per queued burst is a syscall on
-		 * the hot path and a master loop turn) */
-		if (r->b->cgi.pool->min < r->b->cgi.pool->max)
-			scoreboard_wake(loop_scoreboard());
-	} else if (!on && (ws->pools_waiting & bit)) {
-		ws->pools_waiting &= ~bit;
-		__atomic_fetch_sub(&phdr(id)->waiting, 1, __ATOMIC_ACQ_REL);
-	}
-}
-
-static void queue_remove(struct fcgi_req *r)
-{
-	struct pool_state *ps = &PS[r->pool];
-	struct fcgi_req **pp = &ps->qhead, *prev = NULL;
-	while (*pp && *pp != r)
-		prev = *pp, pp = &(*pp)->qnext;
-	if (*pp)
-		*pp = r->qnext;
-	if (ps->qtail == r)
-		ps->qtail = prev;
-	r->queued = 0;
-	r->qnext = NULL;
-	if (!ps->qhead)
-		set_waiting(r, 0);
-}
-
-/* Processes of pool id this worker holds, and its fair share of them. */
-static int over_share(int id)
-{
-	const struct pool_header *h = phdr(id);
-	unsigned mine = 0, ready = 0;
-	for (unsigned k = h->base; k < h->base + h->nslots; k++) {
-		mine += pslot(k)->owner == me;
-		ready += pslot(k)->state == PSLOT_READY;
-	}
-	unsigned wanting = h->waiting > 0 ? (unsigned)h->waiting : 1;
-	unsigned share = ready / wanting ? ready / wanting : 1;
-	return mine > share;
-}
-
-static void update_events(struct fcgi_req *r);
-static void on_socket(struct ev *ev, uint32_t events);
-static void on_timeout(struct timer *t);
-
-/* r has its process: send. */
-static void pool_begin(struct fcgi_req *r)
-{
-	struct pool_slot *s = pslot(r->slot);
-	__atomic_store_n(&s->request_start_ms, loop_now_ms(), __ATOMIC_RELAXED);
-	__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
-	r->timeout.fire = on_timeout;
-	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
-	update_events(r);
-}
-
-/* Claim a free process for r: a kept connection of ours first, then a
- * process nobody holds. Returns 1 when r has one (connecting or connected,
- * its fd in the loop). */
-static int pool_acquire(struct fcgi_req *r)
-{
-	struct pool_state *ps = &PS[r->pool];
-	while (ps->idle) {
-		struct idle_conn *ic = ps->idle;
-		struct pool_slot *s = pslot(ic->slot);
-		int zero = 0;
-		if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) != ic->pid ||
-		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY ||
-		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			idle_close(ic);
-			continue;
-		}
-		idle_unlink(ic);
-		loop_move(&ic->sock, &r->sock, EPOLLOUT | EPOLLIN);
-		r->sock.handler = on_socket;
-		loop_free_later(ic);
-		r->slot = ic->slot;
-		r->pid = ic->pid;
-		r->has_slot = 1;
-		take_kept(r, ic->rid);
-		r->connected = 1;
-		return 1;
-	}
-	const struct pool_header *h = phdr(r->pool);
-	for (unsigned i = 0; i < h->nslots; i++) {
-		unsigned k = h->base + (ps->rot + i) % h->nslots;
-		struct pool_slot *s = pslot(k);
-		pid_t none = 0;
-		int zero = 0;
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY || s->owner != 0 ||
-		    !__atomic_compare_exchange_n(&s->owner, &none, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			continue;
-		pid_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY || pid <= 0 ||
-		    !__atomic_compare_exchange_n(&s->busy, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			/* the claim just made is ours whatever the pid is now
-			 * (the master may have reaped the process meanwhile) */
-			pid_t mine = me;
-			__atomic_compare_exchange_n(&s->owner, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-			continue;
-		}
-		/* the master wrote the numeric address before the slot became
-		 * READY: no lookup here */
-		int connected, fd = -1;
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		const char *err;
-		if (config_sockaddrs(s->addr, 1, &ss, &sl, 1, &err) == 1)
-			fd = connect_to(r->b, s->addr, &ss, sl, &connected);
-		else
-			log_warn("fastcgi %s: pool address %s: %s", r->b->name, s->addr, err);
-		if (fd < 0) {
-			slot_let_go(k);
-			continue;
-		}
-		ps->rot = (ps->rot + i + 1) % h->nslots;
-		r->sock = (struct ev){.fd = fd, .handler = on_socket};
-		loop_add(&r->sock, EPOLLOUT);
-		r->connected = connected;
-		r->slot = k;
-		r->pid = pid;
-		r->has_slot = 1;
-		r->reused = 0;
-		return 1;
-	}
-	return 0;
-}
-
-static void on_retry(struct timer *t)
-{
-	struct pool_state *ps = (struct pool_state *)((char *)t - offsetof(struct pool_state, retry));
-	int id = (int)(ps - PS);
-	while (ps->qhead) {
-		struct fcgi_req *r = ps->qhead;
-		if (!pool_acquire(r))
-			break;
-		queue_remove(r);
-		timer_cancel(loop_timers(), &r->timeout);
-		pool_begin(r);
-	}
-	if (!ps->qhead)
-		return;
-	/* ask the workers holding idle processes to let them go */
-	const struct pool_header *h = phdr(id);
-	for (unsigned k = h->base; k < h->base + h->nslots; k++) {
-		struct pool_slot *s = pslot(k);
-		pid_t owner = s->owner;
-		if (owner > 0 && owner != me && s->busy == 0 && s->state == PSLOT_READY)
-			kill(owner, SIGURG);
-	}
-	timer_arm(loop_timers(), &ps->retry, loop_now_ms() + RETRY_MS);
-}
-
-static void on_queue_timeout(struct timer *t)
-{
-	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
-	exchange_log(r->x, LOG_WARN, "fastcgi %s: no free process within %lld ms; 503", r->b->name,
-		     (long long)r->b->cgi.queue_timeout_ms);
-	struct exchange *x = r->x;
-	char ra[64];
-	script_retry_after(r->b, ra, sizeof(ra));
-	req_free(r);
-	exchange_error(x, 503, ra);
-}
-
-/* Start r on a process of its pool, or queue it. */
-static void pool_dispatch(struct fcgi_req *r)
-{
-	struct pool_state *ps = &PS[r->pool];
-	if (!ps->qhead && pool_acquire(r)) {
-		pool_begin(r);
-		return;
-	}
-	r->queued = 1;
-	r->qnext = NULL;
-	if (ps->qtail)
-		ps->qtail->qnext = r;
-	else
-		ps->qhead = r;
-	ps->qtail = r;
-	set_waiting(r, 1);
-	r->timeout.fire = on_queue_timeout;
-	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.queue_timeout_ms);
-	if (!ps->retry.idx) {
-		ps->retry.fire = on_retry;
-		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* this turn: others may let go at once */
-	}
-}
-
-/* r is done with its process. keep: the connection is clean. */
-static void pool_release(struct fcgi_req *r, int keep)
-{
-	if (!r->has_slot)
-		return;
-	r->has_slot = 0;
-	struct pool_slot *s = pslot(r->slot);
-	struct pool_state *ps = &PS[r->pool];
-	if (r->killed) {
-		/* busy and the claim stay: the master kills the process and
-		 * clears them when it reaps it */
-		loop_del(&r->sock);
-		keep = 0;
-	} else {
-		int same = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == r->pid;
-		__atomic_store_n(&s->request_start_ms, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
-		if (!same || r->sock.fd < 0)
-			keep = 0;
-		if (keep) {
-			/* a complete request: count it against max_requests */
-			uint64_t served = __atomic_add_fetch(&s->served, 1, __ATOMIC_ACQ_REL);
-			__atomic_fetch_add(&phdr(r->pool)->requests, 1, __ATOMIC_RELAXED);
-			long max = r->b->cgi.pool->max_requests;
-			int ready = PSLOT_READY;
-			if (max > 0 && served >= (uint64_t)max) {
-				keep = 0;
-				if (__atomic_compare_exchange_n(&s->state, &ready, PSLOT_DRAINING, 0, __ATOMIC_ACQ_REL,
-								__ATOMIC_ACQUIRE))
-					scoreboard_wake(loop_scoreboard());
-			}
-		}
-		if (keep && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PSLOT_READY)
-			keep = 0;
-	}
-	int others = keep ? others_waiting(r->pool) : 0;
-	if (keep && ps->qhead && (others <= 0 || !over_share(r->pool))) {
-		/* hand the connection, claim and busy as they are, to the next
-		 * request of ours */
-		struct fcgi_req *n = ps->qhead;
-		queue_remove(n);
-		timer_cancel(loop_timers(), &n->timeout);
-		loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
-		n->sock.handler = on_socket;
-		n->slot = r->slot;
-		n->pid = r->pid;
-		n->has_slot = 1;
-		take_kept(n, r->rid);
-		n->connected = 1;
-		pool_begin(n);
-		return;
-	}
-	if (keep && !ps->qhead && others <= 0) {
-		/* keep the connection and the claim; the process is free */
-		__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
-		struct idle_conn *ic = xcalloc(1, sizeof(*ic));
-		ic->pool = r->pool;
-		ic->slot = r->slot;
-		ic->pid = r->pid;
-		ic->rid = r->rid;
-		ic->sock.handler = on_idle;
-		loop_move(&r->sock, &ic->sock, EPOLLIN);
-		ic->next = ps->idle;
-		ps->idle = ic;
-		return;
-	}
-	if (!r->killed) {
-		loop_del(&r->sock);
-		slot_let_go(r->slot);
-	}
-	if (ps->qhead) {
-		ps->retry.fire = on_retry;
-		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* a process may be free now */
-	}
-}
-
-static int start_connect(struct fcgi_req *r);
 
 /* When a request is sent again. A request goes out a second time, on a
  * new connection, only if all of these hold:
@@ -979,45 +368,33 @@ static int start_connect(struct fcgi_req *r);
  * whose process died handling it) gets its 502: running it twice is
  * worse. BEGIN_REQUEST, PARAMS and the body up to REPLAY_MAX are sent
  * again; the rest of the body follows as before. Returns 1 if it did. */
-static int pool_retry(struct fcgi_req *r)
+static int resend(struct fcgi_req *r)
 {
-	if (!r->reused || r->retried >= RETRY_MAX || !r->replay || r->got_bytes || r->head_done)
+	if (!r->reused || r->retried >= RETRY_MAX || !r->replay || r->got_bytes || r->output.head_done)
 		return 0;
 	if (r->wrote && !r->idempotent)
 		return 0;
 	r->retried++;
 	r->wrote = 0;
 	timer_cancel(loop_timers(), &r->timeout);
-	if (r->pool >= 0)
-		pool_release(r, 0);
-	loop_del(&r->sock);
 	r->out_off = 0;
 	r->cut = 0;
-	r->connected = 0;
-	r->reused = 0;
 	fcgi_decoder_init(&r->dec, r->rid);
 	log_debug("fastcgi %s: a kept connection was closed; sending the request again", r->b->name);
-	if (r->pool >= 0) {
-		pool_dispatch(r);
-		return 1;
-	}
-	r->tries = 0;
-	if (start_connect(r) < 0)
-		return 0; /* the caller answers 502 */
-	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
-	return 1;
+	return fastcgi_conn_reopen(r) == 0; /* else the caller answers 502 */
 }
 
 static void on_timeout(struct timer *t)
 {
 	struct fcgi_req *r = (struct fcgi_req *)((char *)t - offsetof(struct fcgi_req, timeout));
-	if (r->pool >= 0 && r->has_slot) {
-		/* that process is stuck: the master kills it and starts another */
-		r->killed = 1;
-		__atomic_store_n(&pslot(r->slot)->kill, r->pid, __ATOMIC_RELEASE);
-		scoreboard_wake(loop_scoreboard());
-	}
+	fastcgi_conn_timed_out(r);
 	fail(r, 504, "timeout");
+}
+
+void fastcgi_arm_timeout(struct fcgi_req *r)
+{
+	r->timeout.fire = on_timeout;
+	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + r->b->cgi.timeout_ms);
 }
 
 static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
@@ -1048,6 +425,7 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->x = x;
 	r->b = b;
 	r->sock.fd = -1;
+	cgi_output_init(&r->output, &output_opts, r);
 	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
 	r->body_fd = info->body_fd; /* owned by the connection */
 	r->has_body = info->has_body && info->content_length != 0;
@@ -1070,45 +448,28 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->out_len += fcgi_encode_params(r->out + r->out_len, cap - r->out_len, r->rid, envp);
 	free(envp);
 	free(arena);
-	if (g->pool) {
-		if (r->pool < 0) {
-			exchange_log(x, LOG_ERROR, "fastcgi %s: the pool did not start (see the master's log)",
-				     b->name);
-			req_free(r);
-			exchange_error(x, 503, NULL);
-			return NULL;
-		}
-		if (!me)
-			me = getpid();
-		r->replay = 1;
-		pool_dispatch(r);
-		return r;
+	if (g->pool && r->pool < 0) {
+		exchange_log(x, LOG_ERROR, "fastcgi %s: the pool did not start (see the master's log)", b->name);
+		fastcgi_req_free(r);
+		exchange_error(x, 503, NULL);
+		return NULL;
 	}
-	r->replay = g->keep_conn > 0;
-	if (g->keep_conn > 0 && ext_take(r)) {
-		r->timeout.fire = on_timeout;
-		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
-		update_events(r);
-		return r;
-	}
-	next_addr++;
-	if (start_connect(r) < 0) {
+	r->replay = g->pool != NULL || g->keep_conn > 0;
+	if (fastcgi_conn_open(r) < 0) {
 		exchange_log(x, LOG_ERROR, "fastcgi %s: no address accepts connections", b->name);
-		req_free(r);
+		fastcgi_req_free(r);
 		exchange_error(x, 502, NULL);
 		return NULL;
 	}
-	r->timeout.fire = on_timeout;
-	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
 	return r;
 }
 
 static void fastcgi_body_ready(void *st)
 {
 	struct fcgi_req *r = st;
-	if (r->connected && !r->queued) {
+	if (r->connected && !waitq_waiting(&r->wait)) {
 		feed_stdin(r);
-		update_events(r);
+		fastcgi_update_events(r);
 	}
 }
 
@@ -1116,15 +477,15 @@ static void fastcgi_resume(void *st)
 {
 	struct fcgi_req *r = st;
 	unhold(r);
-	if (!r->queued && r->sock.fd >= 0)
-		update_events(r);
+	if (!waitq_waiting(&r->wait) && r->sock.fd >= 0)
+		fastcgi_update_events(r);
 }
 
 static void fastcgi_abort(void *st)
 {
 	struct fcgi_req *r = st;
-	if (r->queued) {
-		req_free(r);
+	if (waitq_waiting(&r->wait)) {
+		fastcgi_req_free(r);
 		return;
 	}
 	exchange_log(r->x, LOG_INFO, "fastcgi %s: client gone, aborting the request", r->b->name);
@@ -1136,7 +497,7 @@ static void fastcgi_abort(void *st)
 		ssize_t w = write(r->sock.fd, rec, n);
 		(void)w;
 	}
-	req_free(r);
+	fastcgi_req_free(r);
 }
 
 const struct backend_ops fastcgi_backend_ops = {
@@ -1144,4 +505,5 @@ const struct backend_ops fastcgi_backend_ops = {
     .body_ready = fastcgi_body_ready,
     .resume = fastcgi_resume,
     .abort = fastcgi_abort,
+    .release_idle = fastcgi_conn_release_idle,
 };

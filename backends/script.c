@@ -12,8 +12,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../manager/log.h"
-#include "../manager/xalloc.h"
 #include "../protocol/cgi_env.h"
 
 static int open_beneath(int rootfd, const char *rel)

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../manager/scoreboard.h"
-#include "../manager/xalloc.h"
 #include "backend.h"
 
 struct out {

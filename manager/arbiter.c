@@ -22,15 +22,14 @@
 #include "pool.h"
 #include "log.h"
 #include "process.h"
+#include "backoff.h"
 #include "proctitle.h"
 #include "scoreboard.h"
 #include "worker.h"
 
 #define STOP_KILL_MS	  5000 /* fast stop: TERM, then KILL after this */
-#define BACKOFF_MIN_MS	  100
 #define BACKOFF_MAX_MS	  10000
-#define QUICK_DEATH_MS	  1000 /* a worker dying sooner than this is failing */
-#define BOOT_FAILURES_MAX 10   /* ...and this many such deaths in a row halt */
+#define BOOT_FAILURES_MAX 10 /* quick deaths in a row (backoff.h) that halt */
 
 static int sigpipe[2] = {-1, -1};
 static int wakepipe[2] = {-1, -1}; /* workers -> master: a pool needs attention */
@@ -60,7 +59,7 @@ static struct {
 	int stopping; /* 0, 'g' graceful, 'f' fast */
 	int64_t stop_since;
 	int kill_sent;
-	int failures; /* consecutive quick deaths */
+	struct backoff backoff; /* of worker starts */
 	int64_t next_spawn_ms;
 	int halt;	   /* a worker could not boot */
 	pid_t upgrade_pid; /* the new master started by USR2 */
@@ -289,21 +288,17 @@ static void reap(void)
 			log_error("worker %u failed to boot; stopping", i);
 			A.halt = 1;
 		}
-		if (!clean && !A.w[i].killed && now - A.w[i].started_ms < QUICK_DEATH_MS) {
-			A.failures++;
-			int64_t delay = BACKOFF_MIN_MS << (A.failures < 8 ? A.failures : 8);
-			if (delay > BACKOFF_MAX_MS)
-				delay = BACKOFF_MAX_MS;
+		enum backoff_death how = clean ? BACKOFF_OK : A.w[i].killed ? BACKOFF_OURS : BACKOFF_FAILED;
+		int64_t delay = backoff_died(&A.backoff, BACKOFF_MAX_MS, A.w[i].started_ms, now, how);
+		if (delay) {
 			A.next_spawn_ms = now + delay;
-			log_warn("workers are dying at start (%d in a row); next start in %lld ms", A.failures,
+			log_warn("workers are dying at start (%d in a row); next start in %lld ms", A.backoff.failures,
 				 (long long)delay);
-			if (A.failures >= BOOT_FAILURES_MAX && !A.stopping) {
-				log_error("%d workers in a row died within %d ms of starting; stopping", A.failures,
-					  QUICK_DEATH_MS);
+			if (A.backoff.failures >= BOOT_FAILURES_MAX && !A.stopping) {
+				log_error("%d workers in a row died within %d ms of starting; stopping",
+					  A.backoff.failures, BACKOFF_QUICK_MS);
 				A.halt = 1;
 			}
-		} else if (clean || now - A.w[i].started_ms >= QUICK_DEATH_MS) {
-			A.failures = 0;
 		}
 		stop_orphaned_cgi(i, clean);
 		A.w[i].pid = 0;
@@ -371,7 +366,7 @@ static void spawn_missing(void)
 			continue;
 		spawn_worker(i);
 		have++;
-		if (A.failures)
+		if (A.backoff.failures)
 			return; /* one at a time while failing */
 	}
 }
@@ -515,7 +510,7 @@ static void reload_config(void)
 	A.gen++;
 	A.sb->generation = A.gen;
 	A.target = (unsigned)cf->workers;
-	A.failures = 0;
+	A.backoff.failures = 0;
 	A.next_spawn_ms = 0;
 	log_info("reloaded %s: generation %u, %u worker(s)", cf->file ? cf->file : "--cgi", A.gen, A.target);
 	spawn_missing();

@@ -1052,16 +1052,6 @@ static const struct route_conf *route(const char *path, size_t len)
 	return NULL;
 }
 
-static const struct backend_ops *ops_for(const struct backend_conf *b)
-{
-	switch (b->type) {
-	case BACKEND_CGI: return &cgi_backend_ops;
-	case BACKEND_STATUS: return &status_backend_ops;
-	case BACKEND_FASTCGI: return &fastcgi_backend_ops;
-	}
-	return NULL;
-}
-
 /* Route the current request (rq->rreq after a redirect, else rq->req) and
  * start its backend. */
 static void dispatch(struct conn *c)
@@ -1110,7 +1100,7 @@ static void dispatch(struct conn *c)
 	rq->info.pinned_server_name = rt->server_name;
 	rq->info.server_port = c->l->port;
 	rq->info.request_start_ms = loop_now_ms();
-	rq->ops = ops_for(rt->backend);
+	rq->ops = backend_ops_for(rt->backend->type);
 	rq->ended = 0;
 	void *st = rq->ops->start(x, &rq->info);
 	if (!rq->ended)

@@ -19,13 +19,12 @@
 #include <unistd.h>
 
 #include "../backends/script.h"
+#include "backoff.h"
 #include "log.h"
 #include "process.h"
 #include "xalloc.h"
 
-#define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
-#define QUICK_DEATH_MS 1000  /* a process dying sooner than this is failing */
 #define STOP_KILL_MS   5000  /* TERM, then KILL after this */
 #define DRAIN_MAX_MS   60000 /* a draining process busy this long is stopped anyway */
 #define SCALE_UP_MS    100   /* at most one more process per pool this often */
@@ -57,8 +56,8 @@ struct proc {
 	int64_t term_ms;
 	int64_t started_ms;
 	int64_t next_spawn_ms;
-	int failures;
-	char path[108]; /* unix socket file, "" for tcp */
+	struct backoff backoff; /* of its starts */
+	char path[108];		/* unix socket file, "" for tcp */
 };
 
 struct pool {
@@ -736,20 +735,13 @@ int pools_reaped(pid_t pid, int status)
 			pr->pid = 0;
 			/* failing: dead soon after its start without serving anything
 			 * (one that exits after its own request limit is not) */
-			if (!expected && now - pr->started_ms < QUICK_DEATH_MS && s->served == 0) {
-				pr->failures++;
-				int64_t delay = (int64_t)BACKOFF_MIN_MS << (pr->failures < 10 ? pr->failures : 10);
-				if (delay > BACKOFF_MAX_MS)
-					delay = BACKOFF_MAX_MS;
-				pr->next_spawn_ms = now + delay;
+			enum backoff_death how = expected ? BACKOFF_OURS : s->served ? BACKOFF_OK : BACKOFF_FAILED;
+			int64_t delay = backoff_died(&pr->backoff, BACKOFF_MAX_MS, pr->started_ms, now, how);
+			pr->next_spawn_ms = delay ? now + delay : 0;
+			if (delay)
 				log_warn("pool %s[%u]: died %d time(s) in a row within %d ms of starting; next start "
 					 "in %lld ms",
-					 pl->name, k, pr->failures, QUICK_DEATH_MS, (long long)delay);
-			} else {
-				if (!expected || now - pr->started_ms >= QUICK_DEATH_MS)
-					pr->failures = 0;
-				pr->next_spawn_ms = 0;
-			}
+					 pl->name, k, pr->backoff.failures, BACKOFF_QUICK_MS, (long long)delay);
 			pr->stopping = pr->killed = 0;
 			return 1;
 		}

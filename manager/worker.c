@@ -16,8 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../backends/cgi.h"
-#include "../backends/fastcgi.h"
+#include "../backends/backend.h"
 #include "../protocol/http_response.h"
 #include "conn.h"
 #include "log.h"
@@ -177,6 +176,7 @@ static void start_draining(const char *why, int close_idle)
 	w.drain_since = loop_now_ms();
 	w.slot->state = SLOT_DRAINING;
 	update_accepting();
+	backends_stop(0);
 	for (size_t i = 0; i < w.nls; i++)
 		if (w.lev[i].fd >= 0) {
 			close(w.lev[i].fd);
@@ -202,7 +202,7 @@ static void reap(void)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		backend_child_exited(pid, status);
+		backends_child_exited(pid, status);
 }
 
 static void on_signal(struct ev *ev, uint32_t events)
@@ -219,7 +219,7 @@ static void on_signal(struct ev *ev, uint32_t events)
 			break;
 		case SIGURG:
 			/* another worker waits for a pool process we hold idle */
-			fastcgi_release_idle();
+			backends_release_idle();
 			break;
 		case SIGUSR1:
 			if (log_open_error(w.cf->error_log) < 0 || log_open_access(w.cf->access_log) < 0)
@@ -228,7 +228,7 @@ static void on_signal(struct ev *ev, uint32_t events)
 		case SIGTERM:
 		case SIGINT:
 			conn_close_all();
-			cgi_kill_all();
+			backends_stop(1);
 			_exit(WORKER_EXIT_OK);
 		default: break; /* HUP, USR1, ...: the master's business */
 		}
@@ -290,19 +290,19 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 		conn_run_pending();
 		loop_run_timers(TIMERS_PER_TURN);
 		conn_run_pending();
-		w.slot->cgi_running = cgi_running();
+		w.slot->cgi_running = backends_running();
 		loop_end_turn();
 		if (w.draining) {
 			if (drain_close_idle)
 				conn_close_idle();
-			if (w.nconns == 0 && cgi_running() == 0) {
+			if (w.nconns == 0 && backends_running() == 0) {
 				log_info("worker %u: exiting after %ld request(s)", id, w.served);
 				_exit(WORKER_EXIT_OK);
 			}
 			if (loop_now_ms() - w.drain_since > cf->graceful_timeout_ms) {
 				log_warn("worker %u: graceful_timeout, %u connection(s) cut", id, w.nconns);
 				conn_close_all();
-				cgi_kill_all();
+				backends_stop(1);
 				_exit(WORKER_EXIT_OK);
 			}
 		}

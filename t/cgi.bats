@@ -253,6 +253,24 @@ PY
 	wait "$a"
 }
 
+@test "a queued request whose client leaves gives up its place in the queue" {
+	CPM_WORKERS=1 cpm_config "" '"max_concurrent": 1, "queue": 1, "queue_timeout": 5'
+	cpm_start
+	curl -s "$(url '/sleep.sh?1.5')" >"$BATS_TEST_TMPDIR/a" &
+	a=$!
+	sleep 0.3
+	# takes the one queue place, then leaves while still queued
+	curl -s -m 0.3 "$(url '/sleep.sh?0')" || true
+	sleep 0.2
+	# its place is free again: this one waits and runs, no 503
+	run curl -s -w ' %{http_code}' "$(url '/sleep.sh?0')"
+	assert_output "slept
+ 200"
+	wait "$a"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/a")" slept
+	refute grep -q "queue full" "$CPM_LOG"
+}
+
 @test "no zombies are left behind" {
 	cpm_start
 	for i in $(seq 20); do curl -s "$(url /ex/hello.sh)" >/dev/null; done

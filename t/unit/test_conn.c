@@ -4,8 +4,8 @@
  * conn.c itself, so its static functions and struct layouts are visible,
  * and links the real event loop (loop.c, timer.c), log.c, config.c and
  * protocol/. What worker.c gives conn.c (worker_request_done,
- * worker_conn_closed, the dates) is faked here, and the three backend ops
- * tables conn.c names (cgi, status, fastcgi) all point at one recording
+ * worker_conn_closed, the dates) is faked here, and backend_ops_for (the
+ * type -> ops table in backends/backend.c) gives every type one recording
  * fake backend: each test scripts what it does through the exchange_*
  * calls (answer at once or when the test says, stream N bytes, stop when
  * exchange_response_body says 0 and go on in resume, read the request
@@ -283,9 +283,13 @@ static void fake_abort(void *st)
 	timer_cancel(loop_timers(), &f->timer);
 }
 
-const struct backend_ops cgi_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
-const struct backend_ops status_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
-const struct backend_ops fastcgi_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
+static const struct backend_ops fake_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
+
+const struct backend_ops *backend_ops_for(enum backend_type t)
+{
+	(void)t;
+	return &fake_ops;
+}
 
 /* ---- the loop and the client ---- */
 
