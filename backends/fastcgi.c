@@ -402,17 +402,11 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	const struct backend_conf *b = info->backend;
 	const struct cgi_conf *g = &b->cgi;
 	struct script s;
-	if (g->script) {
-		snprintf(s.filename, sizeof(s.filename), "%s", g->script);
-		snprintf(s.name, sizeof(s.name), "%s", info->route_prefix);
-		s.path_info = info->rest;
-	} else {
-		struct script_conf sc = {g->root, g->index, g->nindex, 0};
-		int st = script_find(&sc, info, &s);
-		if (st) {
-			exchange_error(x, st, NULL);
-			return NULL;
-		}
+	struct script_conf sc = {g->root, g->index, g->nindex, 0};
+	int st = g->script ? script_fixed(g->script, info, &s) : script_find(&sc, info, &s);
+	if (st) {
+		exchange_error(x, st, NULL);
+		return NULL;
 	}
 	char *arena;
 	char **envp = script_env(info, &s, g->root ? g->root : "", g->env, g->nenv, &arena);
