@@ -139,6 +139,22 @@ int htpasswd_line(const char *line, size_t len, const char **user, size_t *ulen,
 			       "passwords are not accepted; make the entry with htpasswd -B";
 		return -1;
 	}
+	/* the shape of what htpasswd, mkpasswd and crypt(3) write: the
+	 * checksum after the last '$' is all there, in crypt's alphabet */
+	size_t want = *scheme == HTPASSWD_BCRYPT ? 53 : *scheme == HTPASSWD_SHA512 ? 86 : 43;
+	size_t last = hn;
+	while (last > 0 && h[last - 1] != '$')
+		last--;
+	if (*scheme == HTPASSWD_BCRYPT)
+		last = hn >= 53 ? hn - 53 : 0; /* $2y$NN$ then salt and checksum, 53 characters */
+	int shape = hn - last == want && last >= 4 && (*scheme != HTPASSWD_BCRYPT || (hn == 60 && h[6] == '$'));
+	for (size_t i = last; i < hn && shape; i++)
+		shape = (h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9') ||
+			h[i] == '.' || h[i] == '/';
+	if (!shape) {
+		*why = "a malformed hash (cut short, or not what crypt(3) writes)";
+		return -1;
+	}
 	*user = line;
 	*ulen = un;
 	*hash = h;

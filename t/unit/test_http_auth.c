@@ -63,20 +63,36 @@ static void test_htpasswd(void)
 	const char *why;
 	const char *u, *h;
 	size_t ul, hl;
-	const char *l = "alice:$2y$05$abcdefghijklmnopqrstuu5Y8k7N5c0b1E1A6zQx8h5b7mQ4gq1jW\r";
+	const char *l = "alice:$2y$10$PjkGsOGEDd.ZgvohV9rvQ.k0IgYTUikcIgIKuf8Zt8ch4z7278M.O\r";
 	CHECK_EQ_INT(htpasswd_line(l, strlen(l), &u, &ul, &h, &hl, &sc, &why), 1);
 	CHECK_MEM(u, ul, "alice", 5);
 	CHECK_EQ_INT(hl, strlen(l) - 7);
 	CHECK_EQ_INT(sc, HTPASSWD_BCRYPT);
-	CHECK_EQ_INT(line("b:$2b$10$x", &sc, &why), 1);
-	CHECK_EQ_INT(line("b:$2a$10$x", &sc, &why), 1);
-	CHECK_EQ_INT(line("b:$5$salt$x", &sc, &why), 1);
+	CHECK_EQ_INT(line("b:$2b$10$PjkGsOGEDd.ZgvohV9rvQ.k0IgYTUikcIgIKuf8Zt8ch4z7278M.O", &sc, &why), 1);
+	CHECK_EQ_INT(line("b:$2a$10$PjkGsOGEDd.ZgvohV9rvQ.k0IgYTUikcIgIKuf8Zt8ch4z7278M.O", &sc, &why), 1);
+	CHECK_EQ_INT(line("b:$5$M.QxE7n2Qw8MsCeP$VYMG3v83p1oxe0r69aW1EtO34Bf7POVEh8oMALC6nE1", &sc, &why), 1);
 	CHECK_EQ_INT(sc, HTPASSWD_SHA256);
-	CHECK_EQ_INT(line("b:$6$salt$x", &sc, &why), 1);
+	CHECK_EQ_INT(line("b:$5$rounds=10000$M.QxE7n2Qw8MsCeP$VYMG3v83p1oxe0r69aW1EtO34Bf7POVEh8oMALC6nE1", &sc, &why),
+		     1);
+	CHECK_EQ_INT(
+	    line("b:$6$HNzCKBQuHtrnReNJ$kmRcl2eJv2R6yyWvfUrs1VItyw4ahgaxt9GflJC0REcbaN.0E1ZoveRw34mUL9oOhxHxKT2i/"
+		 "rESD1G6SxJJ41",
+		 &sc, &why),
+	    1);
 	CHECK_EQ_INT(sc, HTPASSWD_SHA512);
-	CHECK_EQ_INT(line("b:$y$j9T$x$y", &sc, &why), 1);
+	CHECK_EQ_INT(line("b:$y$j9T$abcdefghijklmnop$qqkBQnyUUgkz930BN/Rs6u6KLiM0YAYNy9MKqM8DET7", &sc, &why), 1);
 	CHECK_EQ_INT(sc, HTPASSWD_YESCRYPT);
-	CHECK_EQ_INT(line("user with space:$y$j9T$x$y", &sc, &why), 1);
+	CHECK_EQ_INT(
+	    line("user with space:$y$j9T$abcdefghijklmnop$qqkBQnyUUgkz930BN/Rs6u6KLiM0YAYNy9MKqM8DET7", &sc, &why), 1);
+	/* cut short or damaged */
+	CHECK_EQ_INT(line("b:$2y$10$PjkGsOGEDd.ZgvohV9rvQ.k0IgYTUikcIgIKuf8Zt8ch4z7278M.", &sc, &why), -1);
+	CHECK(why && strstr(why, "malformed"));
+	CHECK_EQ_INT(line("b:$2y$10$PjkGsOGEDd.ZgvohV9rvQ.k0IgYTUikcIgIKuf8Zt8ch4z7278M*O", &sc, &why), -1);
+	CHECK_EQ_INT(line("b:$2y$10xPjkGsOGEDd.ZgvohV9rvQ.k0IgYTUikcIgIKuf8Zt8ch4z7278M.O", &sc, &why), -1);
+	CHECK_EQ_INT(line("b:$2y$05$short", &sc, &why), -1);
+	CHECK_EQ_INT(line("b:$5$salt$", &sc, &why), -1);
+	CHECK_EQ_INT(line("b:$6$M.QxE7n2Qw8MsCeP$VYMG3v83p1oxe0r69aW1EtO34Bf7POVEh8oMALC6nE1", &sc, &why), -1);
+	CHECK_EQ_INT(line("b:$y$", &sc, &why), -1);
 	CHECK_EQ_INT(line("", &sc, &why), 0);
 	CHECK_EQ_INT(line("   \t", &sc, &why), 0);
 	CHECK_EQ_INT(line("# comment", &sc, &why), 0);
@@ -91,12 +107,13 @@ static void test_htpasswd(void)
 	CHECK_EQ_INT(line("b:secret", &sc, &why), -1);
 	CHECK(why && strstr(why, "plaintext"));
 	CHECK_EQ_INT(line("b:", &sc, &why), -1);
-	CHECK_EQ_INT(line(":$2y$05$x", &sc, &why), -1);
+	CHECK_EQ_INT(line(":$y$j9T$abcdefghijklmnop$qqkBQnyUUgkz930BN/Rs6u6KLiM0YAYNy9MKqM8DET7", &sc, &why), -1);
 	CHECK(why && strstr(why, "empty user"));
 	CHECK_EQ_INT(line("nocolon", &sc, &why), -1);
 	CHECK_EQ_INT(line("u:realm:0123456789abcdef0123456789abcdef", &sc, &why), -1);
 	CHECK(why && strstr(why, "htdigest"));
-	CHECK_EQ_INT(line("u\x01x:$2y$05$x", &sc, &why), -1);
+	CHECK_EQ_INT(line("u\x01x:$y$j9T$abcdefghijklmnop$qqkBQnyUUgkz930BN/Rs6u6KLiM0YAYNy9MKqM8DET7", &sc, &why), -1);
+	CHECK(why && strstr(why, "control"));
 }
 
 static void test_challenge(void)
