@@ -105,6 +105,7 @@ conformance: all
 
 bench: all
 	t/bench/run.sh
+	t/bench/auth.sh
 
 # bounded soak: SOAK_SECONDS (default 120) of mixed load with crashes and HUPs
 soak: all
