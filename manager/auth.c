@@ -195,7 +195,7 @@ enum auth_result auth_check(const struct htpasswd *h, const char *user, const ch
 			    void (*done)(void *owner, int ok, int known_user), void *owner, struct auth_job **job)
 {
 	if (start() < 0)
-		return AUTH_BUSY;
+		return AUTH_ERROR;
 	const struct htpasswd_user *u = htpasswd_find(h, user);
 	/* an unknown user is verified against a real entry's hash (same
 	 * scheme, same cost) and fails whatever the result */

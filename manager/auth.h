@@ -22,7 +22,8 @@
 enum auth_result {
 	AUTH_OK,      /* a cached success: go on */
 	AUTH_PENDING, /* done(owner, ok) is called later from the loop */
-	AUTH_BUSY,    /* the queue is full (or the threads could not start) */
+	AUTH_BUSY,    /* the queue is full */
+	AUTH_ERROR,   /* the threads could not start (logged once) */
 };
 
 struct auth_job;

@@ -1205,9 +1205,10 @@ static int authenticate(struct conn *c, const struct route_conf *rt)
 	free(buf);
 	if (res == AUTH_OK)
 		return 0;
-	if (res == AUTH_BUSY) {
-		conn_log(c, LOG_ERROR, "basic auth: %d verifications already waiting in this worker: 503",
-			 AUTH_QUEUE_MAX);
+	if (res == AUTH_BUSY || res == AUTH_ERROR) {
+		if (res == AUTH_BUSY)
+			conn_log(c, LOG_ERROR, "basic auth: %d verifications already waiting in this worker: 503",
+				 AUTH_QUEUE_MAX);
 		exchange_error((struct exchange *)rq, 503, "Retry-After: 1");
 		conn_update(c);
 		return -1;
