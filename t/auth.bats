@@ -31,7 +31,7 @@ auth_config() {
       "auth": $auth $extra },
     { "prefix": "/php/", "backend": "${PHP_BACKEND:-apps}",
       "auth": {"basic": {"realm": "php", "user_file": "$1"}} },
-    { "prefix": "/open-php/", "backend": "${PHP_BACKEND:-apps}" },
+    { "prefix": "/open-php/", "suffix": [".php"], "backend": "${PHP_BACKEND:-apps}" },
     { "prefix": "/", "backend": "apps" }
   ],
   "backends": {
@@ -230,7 +230,8 @@ setup() {
 	cat >"$BATS_TEST_TMPDIR/www/who.php" <<'PHP'
 <?php
 header('Content-Type: text/plain');
-foreach (['PHP_AUTH_USER', 'PHP_AUTH_PW', 'HTTP_AUTHORIZATION', 'REMOTE_USER', 'AUTH_TYPE'] as $k)
+foreach (['PHP_AUTH_USER', 'PHP_AUTH_PW', 'HTTP_AUTHORIZATION', 'REMOTE_USER', 'AUTH_TYPE', 'SCRIPT_NAME',
+	  'PATH_INFO'] as $k)
 	echo $k, '=', $_SERVER[$k] ?? '(unset)', "\n";
 PHP
 	start_php_fpm "$BATS_TEST_TMPDIR"
@@ -247,6 +248,13 @@ PHP
 	run curl -s -H 'Authorization: Bearer abc.def-ghi' "$(url /open-php/who.php)"
 	assert_line "HTTP_AUTHORIZATION=Bearer abc.def-ghi"
 	assert_line "REMOTE_USER=(unset)"
+	# a suffix route (".php") with PATH_INFO: php-fpm gets the split
+	run curl -s "$(url /open-php/who.php/x/y.css)"
+	assert_line "SCRIPT_NAME=/open-php/who.php"
+	assert_line "PATH_INFO=/x/y.css"
+	# not .php: the next route (CGI apps, which has no such file)
+	run code "$(url /open-php/y.css)"
+	assert_output 404
 	# pass_authorization false: php sees no credentials, still REMOTE_USER
 	cpm_stop
 	PHP_BACKEND=php auth_config "$PW" "" "" "$BATS_TEST_TMPDIR/php.sock" ', "pass_authorization": false'
