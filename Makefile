@@ -6,7 +6,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-missing-field-initializers -DCPM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS  += -ljansson
+LDLIBS  += -ljansson -lcrypt -lcrypto -pthread
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -14,19 +14,21 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
-           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c
+           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c \
+           protocol/cidr.c protocol/http_auth.c
 BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c backends/fastcgi_conn.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
-           manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c
+           manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c \
+           manager/htpasswd.c manager/auth.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
            t/unit/test_conn t/unit/test_cgi_output t/unit/test_backoff \
-           t/unit/test_waitq
+           t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth
 EXAMPLES = examples/hello examples/counter
-DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev media-types
+DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
@@ -46,9 +48,9 @@ examples/counter: examples/counter.c
 	$(CC) $(CFLAGS) -o $@ $< -lfcgi
 
 t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
-		manager/process.o
+		manager/process.o manager/htpasswd.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
-		manager/timer.o manager/process.o $(LDLIBS)
+		manager/timer.o manager/process.o manager/htpasswd.o $(LDLIBS)
 
 t/unit/test_cgi_output: t/unit/test_cgi_output.c t/unit/unit.h backends/cgi_output.o $(PROTOCOL:.c=.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/cgi_output.o $(PROTOCOL:.c=.o) $(LDLIBS)
@@ -62,7 +64,7 @@ t/unit/test_waitq: t/unit/test_waitq.c t/unit/unit.h backends/waitq.o manager/lo
 # conn.c is included by its test (its statics are what is tested), with the
 # real loop and a fake worker and backend; see the comment in test_conn.c.
 CONN_TEST_OBJS = $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
-		 manager/process.o manager/loop.o manager/scoreboard.o
+		 manager/process.o manager/loop.o manager/scoreboard.o manager/htpasswd.o manager/auth.o
 t/unit/test_conn: t/unit/test_conn.c t/unit/unit.h manager/conn.c $(wildcard */*.h) $(CONN_TEST_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CONN_TEST_OBJS) $(LDLIBS)
 
@@ -113,6 +115,7 @@ conformance: all
 
 bench: all
 	t/bench/run.sh
+	t/bench/auth.sh
 
 # bounded soak: SOAK_SECONDS (default 120) of mixed load with crashes and HUPs
 soak: all
@@ -145,4 +148,4 @@ install: all
 	install -m 644 etc/cpm.json $(DESTDIR)$(PREFIX)/share/doc/cpm/cpm.json
 
 clean:
-	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi
+	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi t/fuzz/fuzz_cidr

@@ -41,6 +41,8 @@ struct exchange_info {
 	int body_fd;		/* a spooled body in a file, or -1 */
 	size_t body_limit;
 	int64_t request_start_ms;
+	const char *remote_user; /* NULL unless the route authenticated the client */
+	const char *auth_type;	 /* "Basic" then, else NULL */
 };
 
 /* Request body: a pointer to the bytes available now and their count. 0

@@ -149,6 +149,9 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 	    .remote_port = info->remote_port,
 	    .has_body = info->has_body,
 	    .content_length = info->content_length,
+	    .remote_user = info->remote_user,
+	    .auth_type = info->auth_type,
+	    .pass_authorization = info->backend->cgi.pass_authorization,
 	    .extra = (const char *const *)extra,
 	    .nextra = nextra,
 	};

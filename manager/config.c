@@ -16,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../protocol/http_auth.h"
 #include "../protocol/http_parser.h"
+#include "htpasswd.h"
 #include "jsonpos.h"
 #include "log.h"
 #include "process.h"
@@ -400,6 +402,24 @@ static void set_cgi_script(struct ctx *c, struct cgi_conf *g, json_t *v)
 	pop(c);
 }
 
+/* "pass_authorization": the Authorization header goes on to the program
+ * (default: fastcgi yes, as nginx and php-fpm expect; cgi no, as RFC 3875
+ * and Apache's CGIPassAuth). */
+static int parse_pass_authorization(struct ctx *c, json_t *o, struct cgi_conf *g, int dflt)
+{
+	json_t *v = json_object_get(o, "pass_authorization");
+	g->pass_authorization = dflt;
+	if (!v)
+		return 0;
+	push_key(c, "pass_authorization");
+	if (!json_is_boolean(v))
+		fail(c, "expected true or false");
+	else
+		g->pass_authorization = json_is_true(v);
+	pop(c);
+	return c->failed ? -1 : 0;
+}
+
 static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
 	static const char *const known[] = {"type",
@@ -418,6 +438,7 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 					    "response_buffer",
 					    "response_temp_max",
 					    "ignore_client_abort",
+					    "pass_authorization",
 					    NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
@@ -437,7 +458,7 @@ static int parse_cgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 		fail(c, "needs \"root\" (programs under a directory) or \"script\" (one program)");
 		return -1;
 	}
-	return parse_common(c, o, g);
+	return parse_common(c, o, g) < 0 ? -1 : parse_pass_authorization(c, o, g, 0);
 }
 
 /* "rlimits": {"cpu": 10, "as": "512M", "nofile": 1024, "nproc": 64} */
@@ -862,6 +883,7 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 					    "keep_conn",
 					    "response_buffer",
 					    "response_temp_max",
+					    "pass_authorization",
 					    NULL};
 	static const char *const pool_only[] = {
 	    "processes", "min",	   "max",     "idle_timeout", "max_requests",  "cwd", "user",
@@ -936,7 +958,7 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 	}
 	if (c->failed)
 		return -1;
-	return parse_common(c, o, g);
+	return parse_common(c, o, g) < 0 ? -1 : parse_pass_authorization(c, o, g, 1);
 }
 
 static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g)
@@ -1129,6 +1151,158 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 	return 0;
 }
 
+/* A non-empty array of strings, each checked by ok (NULL: any non-empty
+ * string); the failing element is named. */
+static char **get_strlist(struct ctx *c, json_t *a, size_t *n, int (*ok)(struct ctx *c, const char *s))
+{
+	char **v = NULL;
+	*n = 0;
+	if (!json_is_array(a) || json_array_size(a) == 0) {
+		fail(c, "expected a non-empty array of strings");
+		return NULL;
+	}
+	size_t i;
+	json_t *e;
+	json_array_foreach (a, i, e) {
+		push_index(c, i);
+		char *str = NULL;
+		if (get_string(c, e, &str) == 0 && (!ok || ok(c, str) == 0))
+			v = strv_append(v, n, str);
+		else
+			free(str);
+		pop(c);
+		if (c->failed)
+			break;
+	}
+	if (c->failed) {
+		strv_free(v, *n);
+		*n = 0;
+		return NULL;
+	}
+	return v;
+}
+
+static int suffix_ok(struct ctx *c, const char *s)
+{
+	if (strchr(s, '/')) {
+		fail(c, "a suffix is the end of a file name (like \".php\"): no '/'");
+		return -1;
+	}
+	return 0;
+}
+
+static int method_ok(struct ctx *c, const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (!strchr("!#$%&'*+-.^_`|~", *p) && !(*p >= '0' && *p <= '9') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= 'a' && *p <= 'z')) {
+			fail(c, "not an HTTP method name (a token, like \"GET\")");
+			return -1;
+		}
+	return 0;
+}
+
+/* "allow" / "deny": addresses, ADDR/BITS, "all", "unix:". */
+static struct cidr *parse_acl(struct ctx *c, json_t *a, size_t *n)
+{
+	size_t ns;
+	char **v = get_strlist(c, a, &ns, NULL);
+	if (!v)
+		return NULL;
+	struct cidr *list = xcalloc(ns, sizeof(*list));
+	for (size_t i = 0; i < ns && !c->failed; i++) {
+		const char *why;
+		if (cidr_parse(v[i], &list[i], &why) < 0) {
+			push_index(c, i);
+			fail(c, "\"%s\": %s", v[i], why);
+			pop(c);
+		}
+	}
+	strv_free(v, ns);
+	if (c->failed) {
+		free(list);
+		return NULL;
+	}
+	*n = ns;
+	return list;
+}
+
+/* "methods": ["GET", "POST"]; HEAD is allowed with GET (as nginx's
+ * limit_except does). */
+static void parse_methods(struct ctx *c, json_t *a, struct route_conf *rc)
+{
+	rc->methods = get_strlist(c, a, &rc->nmethods, method_ok);
+	if (!rc->methods)
+		return;
+	int get = 0, head = 0;
+	size_t len = strlen("Allow: ") + 8;
+	for (size_t i = 0; i < rc->nmethods; i++) {
+		get |= strcmp(rc->methods[i], "GET") == 0;
+		head |= strcmp(rc->methods[i], "HEAD") == 0;
+		len += strlen(rc->methods[i]) + 2;
+	}
+	if (get && !head)
+		rc->methods = strv_append(rc->methods, &rc->nmethods, xstrdup("HEAD"));
+	rc->allow_header = xmalloc(len);
+	size_t o = (size_t)snprintf(rc->allow_header, len, "Allow: ");
+	for (size_t i = 0; i < rc->nmethods; i++)
+		o += (size_t)snprintf(rc->allow_header + o, len - o, "%s%s", i ? ", " : "", rc->methods[i]);
+}
+
+/* "auth": {"basic": {"realm": "...", "user_file": "/etc/cpm/htpasswd"}} */
+static void parse_auth(struct ctx *c, json_t *o, struct route_conf *rc)
+{
+	static const char *const known[] = {"basic", NULL};
+	static const char *const known_basic[] = {"realm", "user_file", NULL};
+	json_t *b = json_is_object(o) ? json_object_get(o, "basic") : NULL;
+	if (!json_is_object(o) || !b) {
+		fail(c, "expected {\"basic\": {\"realm\": ..., \"user_file\": ...}}");
+		return;
+	}
+	if (check_unknown(c, o, known) < 0)
+		return;
+	push_key(c, "basic");
+	struct auth_basic_conf *a = rc->auth = xcalloc(1, sizeof(*a));
+	json_t *realm = json_is_object(b) ? json_object_get(b, "realm") : NULL;
+	json_t *uf = json_is_object(b) ? json_object_get(b, "user_file") : NULL;
+	if (!json_is_object(b)) {
+		fail(c, "expected {\"realm\": ..., \"user_file\": ...}");
+	} else if (check_unknown(c, b, known_basic) == 0) {
+		if (!realm || !uf)
+			fail(c, "missing key \"%s\"", realm ? "user_file" : "realm");
+	}
+	if (!c->failed) {
+		push_key(c, "realm");
+		if (get_string(c, realm, &a->realm) == 0) {
+			for (const char *p = a->realm; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+					fail(c, "a control character in the realm");
+					break;
+				}
+		}
+		if (!c->failed) {
+			char chal[1024];
+			if (http_auth_challenge(a->realm, chal, sizeof(chal)) == 0)
+				fail(c, "the realm is too long");
+			else if (asprintf(&a->challenge, "WWW-Authenticate: %s", chal) < 0)
+				abort();
+		}
+		pop(c);
+	}
+	if (!c->failed) {
+		push_key(c, "user_file");
+		if (get_string(c, uf, &a->user_file) == 0) {
+			make_absolute(&a->user_file);
+			char why[1024];
+			a->users = htpasswd_load(a->user_file, why, sizeof(why));
+			if (!a->users)
+				fail(c, "%s", why);
+		}
+		pop(c);
+	}
+	pop(c);
+}
+
 /* A name a client could send as Host, without a port. */
 static int server_name_valid(const char *s)
 {
@@ -1148,7 +1322,8 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 	json_t *r;
 	json_array_foreach (a, i, r) {
 		push_index(c, i);
-		static const char *const known[] = {"prefix", "backend", "server_name", NULL};
+		static const char *const known[] = {"prefix", "backend", "server_name", "suffix", "allow",
+						    "deny",   "methods", "auth",	NULL};
 		if (!json_is_object(r)) {
 			fail(c, "expected an object {\"prefix\": ..., \"backend\": ...}");
 			return -1;
@@ -1184,6 +1359,32 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 			push_key(c, "server_name");
 			if (get_string(c, sn, &rc->server_name) == 0 && !server_name_valid(rc->server_name))
 				fail(c, "expected a host name or IP address, without a port");
+			pop(c);
+		}
+		json_t *v;
+		if (!c->failed && (v = json_object_get(r, "suffix"))) {
+			push_key(c, "suffix");
+			rc->suffix = get_strlist(c, v, &rc->nsuffix, suffix_ok);
+			pop(c);
+		}
+		if (!c->failed && (v = json_object_get(r, "deny"))) {
+			push_key(c, "deny");
+			rc->deny = parse_acl(c, v, &rc->ndeny);
+			pop(c);
+		}
+		if (!c->failed && (v = json_object_get(r, "allow"))) {
+			push_key(c, "allow");
+			rc->allow = parse_acl(c, v, &rc->nallow);
+			pop(c);
+		}
+		if (!c->failed && (v = json_object_get(r, "methods"))) {
+			push_key(c, "methods");
+			parse_methods(c, v, rc);
+			pop(c);
+		}
+		if (!c->failed && (v = json_object_get(r, "auth"))) {
+			push_key(c, "auth");
+			parse_auth(c, v, rc);
 			pop(c);
 		}
 		pop(c);
@@ -1569,7 +1770,20 @@ void config_free(struct config *cf)
 	free(cf->chdir);
 	for (size_t i = 0; i < cf->nroutes; i++) {
 		free(cf->routes[i].prefix);
-		free(cf->routes[i].server_name);
+		struct route_conf *rc = &cf->routes[i];
+		free(rc->server_name);
+		strv_free(rc->suffix, rc->nsuffix);
+		free(rc->deny);
+		free(rc->allow);
+		strv_free(rc->methods, rc->nmethods);
+		free(rc->allow_header);
+		if (rc->auth) {
+			free(rc->auth->realm);
+			free(rc->auth->user_file);
+			free(rc->auth->challenge);
+			htpasswd_free(rc->auth->users);
+			free(rc->auth);
+		}
 	}
 	free(cf->routes);
 	for (size_t i = 0; i < cf->nbackends; i++) {

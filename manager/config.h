@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "../protocol/cidr.h"
+
 enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI };
 
 /* Resource limits applied to backend processes; -1 = leave as is. */
@@ -61,6 +63,7 @@ struct cgi_conf {
 	/* processes started for this backend */
 	struct rlimits_conf rl;
 	int no_new_privs;
+	int pass_authorization; /* Authorization goes on as HTTP_AUTHORIZATION */
 };
 
 struct backend_conf {
@@ -69,11 +72,27 @@ struct backend_conf {
 	struct cgi_conf cgi;
 };
 
+/* "auth": {"basic": {"realm": ..., "user_file": ...}} */
+struct auth_basic_conf {
+	char *realm;
+	char *user_file;
+	char *challenge; /* "WWW-Authenticate: Basic realm=\"...\"" */
+	struct htpasswd *users;
+};
+
 struct route_conf {
 	char *prefix;
 	size_t prefix_len;
 	struct backend_conf *backend;
 	char *server_name; /* SERVER_NAME whatever the Host, or NULL */
+	char **suffix;	   /* the route applies only to these file-name suffixes */
+	size_t nsuffix;
+	struct cidr *deny, *allow; /* access lists; allow NULL: no allow list */
+	size_t ndeny, nallow;
+	char **methods; /* NULL: any method */
+	size_t nmethods;
+	char *allow_header; /* "Allow: ..." for a 405 */
+	struct auth_basic_conf *auth;
 };
 
 struct config {

@@ -35,9 +35,12 @@
 #include <unistd.h>
 
 #include "../backends/backend.h"
+#include "../protocol/cidr.h"
+#include "../protocol/http_auth.h"
 #include "../protocol/http_chunked.h"
 #include "../protocol/http_response.h"
 #include "../protocol/url.h"
+#include "auth.h"
 #include "log.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -98,6 +101,11 @@ struct request {
 	int64_t file_max;  /* output held in the temporary file, 0: none */
 	int backend_paused;
 
+	/* authentication */
+	struct auth_job *auth_job;	     /* a verification under way, or NULL */
+	const struct route_conf *auth_route; /* ... for this route */
+	char *remote_user;
+
 	struct http_header hdrs[]; /* limits.header_count of them */
 };
 
@@ -105,6 +113,7 @@ struct conn {
 	struct ev ev;
 	struct listener *l;
 	char raddr[64], rport[8];
+	struct cidr_peer peer; /* for access lists */
 	enum cstate state;
 	struct request *rq; /* NULL between requests */
 
@@ -504,6 +513,9 @@ static void request_end(struct conn *c)
 		return;
 	if (rq->ops && rq->bst && !rq->ended)
 		rq->ops->abort(rq->bst);
+	if (rq->auth_job)
+		auth_cancel(rq->auth_job); /* its result must not reach a freed request */
+	rq->auth_job = NULL;
 	rq->ended = 1;
 	int status = rq->head_sent ? rq->status : 499;
 	if (rq->head_sent || rq->req.method.len) {
@@ -515,6 +527,7 @@ static void request_end(struct conn *c)
 	free(rq->path);
 	free(rq->prefix);
 	free(rq->redirect);
+	free(rq->remote_user);
 	free(rq->spool);
 	if (rq->spool_fd >= 0)
 		close(rq->spool_fd);
@@ -536,10 +549,14 @@ int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, soc
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)ss;
 		inet_ntop(AF_INET, &s4->sin_addr, c->raddr, sizeof(c->raddr));
+		c->peer.family = 4;
+		memcpy(c->peer.addr, &s4->sin_addr, 4);
 		snprintf(c->rport, sizeof(c->rport), "%u", ntohs(s4->sin_port));
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)ss;
 		inet_ntop(AF_INET6, &s6->sin6_addr, c->raddr, sizeof(c->raddr));
+		c->peer.family = 6;
+		memcpy(c->peer.addr, &s6->sin6_addr, 16);
 		snprintf(c->rport, sizeof(c->rport), "%u", ntohs(s6->sin6_port));
 	} else {
 		snprintf(c->raddr, sizeof(c->raddr), "127.0.0.1");
@@ -791,6 +808,9 @@ static void fail_request(struct conn *c, int status, const char *why)
 	conn_log(c, LOG_INFO, "%d %s", status, why);
 	if (rq->ops && rq->bst && !rq->ended)
 		rq->ops->abort(rq->bst);
+	if (rq->auth_job)
+		auth_cancel(rq->auth_job);
+	rq->auth_job = NULL;
 	rq->ended = 1;
 	rq->ops = NULL;
 	rq->bst = NULL;
@@ -1003,6 +1023,9 @@ void exchange_set_state(struct exchange *x, void *st)
 }
 
 static void dispatch(struct conn *c);
+static void dispatch_start(struct conn *c, const struct route_conf *rt);
+static int method_allowed(const struct route_conf *rt, const struct http_slice *m);
+static int authenticate(struct conn *c, const struct route_conf *rt);
 
 void exchange_redirect(struct exchange *x, const char *path, size_t len)
 {
@@ -1044,11 +1067,20 @@ void exchange_redirect(struct exchange *x, const char *path, size_t len)
 
 /* ---- routing and dispatch ---- */
 
+/* The first route whose prefix matches and, if it has suffixes, one of
+ * them (the path or a leading part of it ending at a '/'). */
 static const struct route_conf *route(const char *path, size_t len)
 {
-	for (size_t i = 0; i < cf->nroutes; i++)
-		if (url_prefix_match(path, len, cf->routes[i].prefix, cf->routes[i].prefix_len))
-			return &cf->routes[i];
+	for (size_t i = 0; i < cf->nroutes; i++) {
+		const struct route_conf *rt = &cf->routes[i];
+		if (!url_prefix_match(path, len, rt->prefix, rt->prefix_len))
+			continue;
+		if (!rt->nsuffix)
+			return rt;
+		for (size_t k = 0; k < rt->nsuffix; k++)
+			if (url_suffix_match(path, len, rt->suffix[k], strlen(rt->suffix[k]), NULL))
+				return rt;
+	}
 	return NULL;
 }
 
@@ -1082,6 +1114,106 @@ static void dispatch(struct conn *c)
 		exchange_error(x, 404, NULL);
 		return;
 	}
+	/* nginx's order: access lists, then the method, then credentials */
+	if (cidr_match_any(rt->deny, rt->ndeny, &c->peer) ||
+	    (rt->allow && !cidr_match_any(rt->allow, rt->nallow, &c->peer))) {
+		conn_log(c, LOG_INFO, "access forbidden by the %s list of route %s",
+			 cidr_match_any(rt->deny, rt->ndeny, &c->peer) ? "deny" : "allow", rt->prefix);
+		exchange_error(x, 403, NULL);
+		return;
+	}
+	if (rt->methods && !method_allowed(rt, &r->method)) {
+		exchange_error(x, 405, rt->allow_header);
+		return;
+	}
+	free(rq->remote_user);
+	rq->remote_user = NULL;
+	if (rt->auth && authenticate(c, rt) < 0)
+		return;
+	dispatch_start(c, rt);
+}
+
+static int method_allowed(const struct route_conf *rt, const struct http_slice *m)
+{
+	for (size_t i = 0; i < rt->nmethods; i++)
+		if (strlen(rt->methods[i]) == m->len && memcmp(rt->methods[i], m->p, m->len) == 0)
+			return 1;
+	return 0;
+}
+
+static void auth_refuse(struct conn *c, const struct route_conf *rt)
+{
+	exchange_error((struct exchange *)c->rq, 401, rt->auth->challenge);
+	conn_update(c);
+}
+
+/* A verification finished (from the loop, never inside dispatch). */
+static void auth_done(void *owner, int ok, int known)
+{
+	struct request *rq = owner;
+	struct conn *c = rq->c;
+	const struct route_conf *rt = rq->auth_route;
+	rq->auth_job = NULL;
+	if (!ok) {
+		conn_log(c, LOG_INFO, "basic auth: %s \"%s\" in realm \"%s\"",
+			 known ? "wrong password for user" : "unknown user", rq->remote_user, rt->auth->realm);
+		free(rq->remote_user);
+		rq->remote_user = NULL;
+		auth_refuse(c, rt);
+		return;
+	}
+	dispatch_start(c, rt);
+}
+
+/* HTTP Basic on route rt: 0 to go on now, -1 when the request was answered
+ * or waits for a verification (auth_done goes on then). */
+static int authenticate(struct conn *c, const struct route_conf *rt)
+{
+	struct request *rq = c->rq;
+	const struct http_request *r = current_req(rq);
+	struct http_slice h = find_header(r, "authorization");
+	char *user, *pass;
+	char *buf = h.len ? xmalloc(h.len + 1) : NULL;
+	if (!h.len || http_auth_basic_parse(h.p, h.len, buf, &user, &pass) < 0) {
+		/* no credentials, another scheme, or malformed ones: like
+		 * nginx, a 401 that asks again (not a 400) */
+		if (h.len)
+			conn_log(c, LOG_INFO, "basic auth: malformed or non-Basic credentials in realm \"%s\"",
+				 rt->auth->realm);
+		if (buf) {
+			explicit_bzero(buf, h.len + 1);
+			free(buf);
+		}
+		auth_refuse(c, rt);
+		return -1;
+	}
+	rq->remote_user = xstrdup(user);
+	rq->auth_route = rt;
+	struct auth_job *job = NULL;
+	enum auth_result res = auth_check(rt->auth->users, user, pass, auth_done, rq, &job);
+	explicit_bzero(buf, h.len + 1);
+	free(buf);
+	if (res == AUTH_OK)
+		return 0;
+	if (res == AUTH_BUSY || res == AUTH_ERROR) {
+		if (res == AUTH_BUSY)
+			conn_log(c, LOG_ERROR, "basic auth: %d verifications already waiting in this worker: 503",
+				 AUTH_QUEUE_MAX);
+		exchange_error((struct exchange *)rq, 503, "Retry-After: 1");
+		conn_update(c);
+		return -1;
+	}
+	rq->auth_job = job; /* paused: no backend yet, so nothing reads or writes */
+	conn_update(c);
+	return -1;
+}
+
+/* The route's checks passed: start its backend. */
+static void dispatch_start(struct conn *c, const struct route_conf *rt)
+{
+	struct request *rq = c->rq;
+	struct exchange *x = (struct exchange *)rq;
+	const struct http_request *r = current_req(rq);
 	size_t pl = rt->prefix_len;
 	if (pl && rt->prefix[pl - 1] == '/')
 		pl--;
@@ -1100,6 +1232,8 @@ static void dispatch(struct conn *c)
 	rq->info.pinned_server_name = rt->server_name;
 	rq->info.server_port = c->l->port;
 	rq->info.request_start_ms = loop_now_ms();
+	rq->info.remote_user = rq->remote_user;
+	rq->info.auth_type = rq->remote_user ? "Basic" : NULL;
 	rq->ops = backend_ops_for(rt->backend->type);
 	rq->ended = 0;
 	void *st = rq->ops->start(x, &rq->info);

@@ -59,8 +59,10 @@ static void setvar_s(struct arena *a, const char *name, const char *v)
 	setvar(a, name, v ? v : "", v ? strlen(v) : 0);
 }
 
-static int header_excluded(struct http_slice name)
+static int header_excluded(struct http_slice name, int pass_authorization)
 {
+	if (pass_authorization && http_slice_ieq(name, "authorization"))
+		return 0;
 	static const char *const excluded[] = {
 	    "proxy", "authorization", "content-type",	   "content-length", "connection", "keep-alive",
 	    "te",    "trailer",	      "transfer-encoding", "upgrade"};
@@ -89,11 +91,11 @@ static int same_name(struct http_slice a, struct http_slice b)
 	return 1;
 }
 
-static void http_vars(struct arena *a, const struct http_request *req)
+static void http_vars(struct arena *a, const struct http_request *req, int pass_authorization)
 {
 	for (unsigned i = 0; i < req->nheaders; i++) {
 		const struct http_header *h = &req->headers[i];
-		if (header_excluded(h->name))
+		if (header_excluded(h->name, pass_authorization))
 			continue;
 		int dup = 0;
 		for (unsigned j = 0; j < i && !dup; j++)
@@ -183,13 +185,16 @@ static void build(struct arena *a, const struct cgi_env_in *in)
 			setvar(a, "CONTENT_TYPE", h->value.p, h->value.len);
 	}
 	const struct http_header *h = find_header(req, "authorization");
-	if (h) {
+	if (in->auth_type) {
+		setvar_s(a, "AUTH_TYPE", in->auth_type);
+		setvar_s(a, "REMOTE_USER", in->remote_user);
+	} else if (h) {
 		size_t n = 0;
 		while (n < h->value.len && h->value.p[n] != ' ')
 			n++;
 		setvar(a, "AUTH_TYPE", h->value.p, n);
 	}
-	http_vars(a, req);
+	http_vars(a, req, in->pass_authorization);
 	for (size_t i = 0; i < in->nextra; i++) {
 		var_begin(a);
 		put(a, in->extra[i], strlen(in->extra[i]));

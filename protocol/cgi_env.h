@@ -23,6 +23,10 @@ struct cgi_env_in {
 	int https;
 	int has_body;		  /* CONTENT_LENGTH and CONTENT_TYPE: only with a body */
 	long long content_length; /* the true length (decoded for chunked) */
+	const char *remote_user;  /* REMOTE_USER: the user cpm authenticated, or NULL */
+	const char *auth_type;	  /* AUTH_TYPE then ("Basic"); NULL: the scheme of an
+				   * Authorization header, if any */
+	int pass_authorization;	  /* Authorization goes on as HTTP_AUTHORIZATION */
 	const char *const *extra; /* "NAME=value" appended last (env, PATH) */
 	size_t nextra;
 };

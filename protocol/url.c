@@ -64,3 +64,19 @@ int url_prefix_match(const char *p, size_t plen, const char *pre, size_t prelen)
 		return 1;
 	return 0;
 }
+
+int url_suffix_match(const char *p, size_t plen, const char *sfx, size_t slen, size_t *len_out)
+{
+	if (slen == 0)
+		return 0;
+	for (size_t end = 1; end <= plen; end++) {
+		if (end < plen && p[end] != '/')
+			continue;
+		if (end >= slen && memcmp(p + end - slen, sfx, slen) == 0) {
+			if (len_out)
+				*len_out = end;
+			return 1;
+		}
+	}
+	return 0;
+}

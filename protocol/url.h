@@ -24,4 +24,10 @@ int url_check_segments(const char *path, size_t len);
  * boundary. */
 int url_prefix_match(const char *p, size_t plen, const char *pre, size_t prelen);
 
+/* Whether decoded path p, or a leading part of it that ends just before a
+ * '/', ends with suffix sfx (case-sensitive): "/w/doku.php" and
+ * "/w/doku.php/x" both match ".php". If so and len_out is not NULL,
+ * *len_out is the length of the shortest such part. */
+int url_suffix_match(const char *p, size_t plen, const char *sfx, size_t slen, size_t *len_out);
+
 #endif

@@ -154,7 +154,8 @@ dead_tcp() {
 	assert_line "CPM_TEST_PASSED=from-outside"
 	assert_line "PATH=/opt/bin:/bin"
 	assert_line "body-length=3"
-	refute_line --partial HTTP_AUTHORIZATION
+	# pass_authorization is on by default for fastcgi (as nginx, for php-fpm)
+	assert_line "HTTP_AUTHORIZATION=Basic dXNlcjpwdw=="
 }
 
 @test "root mode splits the path at the first regular file, executable or not" {

@@ -218,3 +218,51 @@ build_fcgi_apps() {
 		}
 	done
 }
+
+# start_php_fpm DIR: run php-fpm (php-fpm8.2, or php-fpm) in the
+# foreground (-F, -R: root allowed, as the tests run) with its own
+# configuration in DIR, one static pool of 2 children on the unix socket
+# DIR/php.sock; sets PHP_FPM_PID and waits for the socket. stop_php_fpm
+# stops it by that pid.
+start_php_fpm() {
+	local dir=$1 bin i who
+	bin=$(command -v php-fpm8.2 || command -v php-fpm) || return 1
+	who=$(id -un)
+	cat >"$dir/php-fpm.conf" <<CONF
+[global]
+error_log = $dir/php-fpm.log
+daemonize = no
+pid = $dir/php-fpm.pid
+
+[test]
+user = $who
+listen = $dir/php.sock
+pm = static
+pm.max_children = 2
+catch_workers_output = yes
+CONF
+	# fd 3 is bats' output: a daemon holding it would hold up the suite
+	"$bin" -F -R -n -y "$dir/php-fpm.conf" >>"$dir/php-fpm.out" 2>&1 3>&- &
+	PHP_FPM_PID=$!
+	for i in $(seq 100); do
+		[ -S "$dir/php.sock" ] && return 0
+		kill -0 "$PHP_FPM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "php-fpm did not start:" >&2
+	cat "$dir/php-fpm.out" "$dir/php-fpm.log" >&2 2>/dev/null
+	return 1
+}
+
+stop_php_fpm() {
+	[ -n "${PHP_FPM_PID:-}" ] || return 0
+	kill -QUIT "$PHP_FPM_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 100); do
+		kill -0 "$PHP_FPM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$PHP_FPM_PID" 2>/dev/null || true
+	wait "$PHP_FPM_PID" 2>/dev/null || true
+	PHP_FPM_PID=
+}

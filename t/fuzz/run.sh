@@ -8,13 +8,14 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-10}
 cc=${FUZZ_CC:-clang}
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -DCPM_VERSION=\"fuzz\""
-proto="$root/protocol/http_parser.c $root/protocol/http_chunked.c $root/protocol/cgi_response.c $root/protocol/fcgi.c"
-mgr="$root/manager/config.c $root/manager/jsonpos.c $root/manager/log.c $root/manager/process.c"
+proto="$root/protocol/http_parser.c $root/protocol/http_chunked.c $root/protocol/cgi_response.c $root/protocol/fcgi.c $root/protocol/cidr.c \
+	$root/protocol/http_auth.c $root/protocol/url.c"
+mgr="$root/manager/config.c $root/manager/jsonpos.c $root/manager/log.c $root/manager/process.c $root/manager/htpasswd.c"
 corpus_src=$root/../shared/conformance/gunicorn-requests
-for t in http_parser chunked cgi_response fcgi config; do
+for t in http_parser chunked cgi_response fcgi config cidr; do
 	bin=$here/fuzz_$t
 	extra=""
-	[ $t = config ] && extra="$mgr -ljansson"
+	[ $t = config ] && extra="$mgr -ljansson -lcrypt"
 	# shellcheck disable=SC2086
 	$cc $flags -o "$bin" "$here/fuzz_$t.c" $proto $extra
 	corpus=$here/corpus-$t

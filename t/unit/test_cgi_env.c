@@ -443,9 +443,46 @@ static void test_pinned_server_name(void)
 	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "configured.example");
 }
 
+/* pass_authorization, and what cpm's own authentication sets */
+static void test_authorization(void)
+{
+	CHECK_EQ_INT(parse("GET /s HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dXNlcjpwdw==\r\n"
+			   "authorization: second\r\n\r\n"),
+		     1);
+	struct cgi_env_in in = base_in();
+	in.has_body = 0;
+	int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_AUTHORIZATION"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "REMOTE_USER"), NULL);
+	CHECK_EQ_STR(env_get(ENVP, "AUTH_TYPE"), "Basic");
+	in.pass_authorization = 1;
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK(env_well_formed(ENVP, n, ARENA, sizeof(ARENA)));
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_AUTHORIZATION"), "Basic dXNlcjpwdw==, second");
+	in.remote_user = "user";
+	in.auth_type = "Basic";
+	in.pass_authorization = 0;
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK(env_well_formed(ENVP, n, ARENA, sizeof(ARENA)));
+	CHECK_EQ_STR(env_get(ENVP, "REMOTE_USER"), "user");
+	CHECK_EQ_STR(env_get(ENVP, "AUTH_TYPE"), "Basic");
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_AUTHORIZATION"), NULL);
+	for (int i = 0; i < n; i++)
+		CHECK(strstr(ENVP[i], "dXNlcjpwdw==") == NULL);
+	/* sizes agree with what is built */
+	size_t bytes, nvars;
+	in.pass_authorization = 1;
+	cgi_env_size(&in, &bytes, &nvars);
+	CHECK_EQ_INT(cgi_env_build(&in, ARENA, bytes, ENVP, nvars + 1), (int)nvars);
+}
+
 int main(void)
 {
 	test_full();
+	test_authorization();
 	test_minimal();
 	test_server_name();
 	test_arena();
