@@ -219,15 +219,15 @@ build_fcgi_apps() {
 	done
 }
 
-# start_php_fpm DIR: run php-fpm (php-fpm8.2, or php-fpm) in the
+# start_php_fpm DIR [USER]: run php-fpm (php-fpm8.2, or php-fpm) in the
 # foreground (-F, -R: root allowed, as the tests run) with its own
-# configuration in DIR, one static pool of 2 children on the unix socket
-# DIR/php.sock; sets PHP_FPM_PID and waits for the socket. stop_php_fpm
-# stops it by that pid.
+# configuration in DIR, one static pool of 2 children (running as USER,
+# default the current user) on the unix socket DIR/php.sock (owned by USER
+# too); sets PHP_FPM_PID and waits for the socket. stop_php_fpm stops it
+# by that pid.
 start_php_fpm() {
-	local dir=$1 bin i who
+	local dir=$1 bin i who=${2:-$(id -un)}
 	bin=$(command -v php-fpm8.2 || command -v php-fpm) || return 1
-	who=$(id -un)
 	cat >"$dir/php-fpm.conf" <<CONF
 [global]
 error_log = $dir/php-fpm.log
@@ -237,6 +237,7 @@ pid = $dir/php-fpm.pid
 [test]
 user = $who
 listen = $dir/php.sock
+listen.owner = $who
 pm = static
 pm.max_children = 2
 catch_workers_output = yes
