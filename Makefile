@@ -14,7 +14,8 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
-           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c
+           protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c \
+           protocol/http_file.c
 BACKENDS = backends/cgi.c backends/status.c backends/script.c backends/fastcgi.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
@@ -23,7 +24,7 @@ SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
-           t/unit/test_conn
+           t/unit/test_conn t/unit/test_http_file
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev media-types
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils
@@ -135,4 +136,4 @@ install: all
 	install -m 644 etc/cpm.json $(DESTDIR)$(PREFIX)/share/doc/cpm/cpm.json
 
 clean:
-	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi
+	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi t/fuzz/fuzz_http_file
