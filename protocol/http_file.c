@@ -7,6 +7,7 @@
 
 /* ---- dates ---- */
 
+/* parsing only: protocol/http_response.c formats (http_format_date) */
 static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -20,29 +21,6 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
 	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	return era * 146097 + (int64_t)doe - 719468;
-}
-
-char *http_date_format(int64_t t, char *buf)
-{
-	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-	int64_t secs = t - days * 86400;
-	/* civil_from_days */
-	int64_t z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t y = (int64_t)yoe + era * 400;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	unsigned d = doy - (153 * mp + 2) / 5 + 1;
-	unsigned m = mp < 10 ? mp + 3 : mp - 9;
-	y += m <= 2;
-	int wd = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
-	if (y < 0 || y > 9999)
-		y = y < 0 ? 0 : 9999;
-	snprintf(buf, HTTP_DATE_LEN + 1, "%s, %02u %s %04d %02d:%02d:%02d GMT", wdays[wd], d, months[m - 1], (int)y,
-		 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-	return buf;
 }
 
 struct scan {

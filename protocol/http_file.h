@@ -9,14 +9,9 @@
 
 #include "http_parser.h"
 
-#define HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-
-/* t (seconds since the epoch, UTC) as an IMF-fixdate into buf (room for
- * HTTP_DATE_LEN + 1 bytes). Returns buf. */
-char *http_date_format(int64_t t, char *buf);
-
 /* An HTTP-date in any of the three forms a recipient must accept
- * (IMF-fixdate, RFC 850, asctime). Returns 0 with *t, or -1. */
+ * (IMF-fixdate, RFC 850, asctime). Returns 0 with *t, or -1.
+ * (http_format_date in http_response.h writes one.) */
 int http_date_parse(struct http_slice v, int64_t *t);
 
 /* A strong entity tag, quotes included, from what identifies one version

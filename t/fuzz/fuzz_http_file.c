@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../protocol/http_file.h"
+#include "../../protocol/http_response.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
@@ -28,9 +29,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
 	int64_t t;
 	if (http_date_parse(v, &t) == 0) {
-		char buf[HTTP_DATE_LEN + 1];
+		char buf[30];
 		int64_t t2;
-		http_date_format(t, buf);
+		http_format_date((time_t)t, buf);
 		if (t >= 0 && t < (int64_t)253402300800 &&
 		    (http_date_parse((struct http_slice){buf, strlen(buf)}, &t2) != 0 || t2 != t))
 			abort();

@@ -8,7 +8,7 @@ root=$(cd "$here/../.." && pwd)
 secs=${1:-10}
 cc=${FUZZ_CC:-clang}
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -DCPM_VERSION=\"fuzz\""
-proto="$root/protocol/http_parser.c $root/protocol/http_chunked.c $root/protocol/cgi_response.c $root/protocol/fcgi.c $root/protocol/http_file.c"
+proto="$root/protocol/http_parser.c $root/protocol/http_chunked.c $root/protocol/cgi_response.c $root/protocol/fcgi.c $root/protocol/http_file.c $root/protocol/http_response.c"
 mgr="$root/manager/config.c $root/manager/jsonpos.c $root/manager/log.c $root/manager/process.c"
 corpus_src=$root/../shared/conformance/gunicorn-requests
 for t in http_parser chunked cgi_response fcgi config http_file; do

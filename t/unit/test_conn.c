@@ -286,6 +286,7 @@ static void fake_abort(void *st)
 const struct backend_ops cgi_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
 const struct backend_ops status_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
 const struct backend_ops fastcgi_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
+const struct backend_ops static_backend_ops = {fake_start, fake_body_ready, fake_resume, fake_abort};
 
 /* ---- the loop and the client ---- */
 
