@@ -184,8 +184,8 @@ static void autoindex(struct exchange *x, const struct exchange_info *info, int 
 		exchange_error(x, 500, NULL);
 		return;
 	}
-	struct name *names = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 64;
+	struct name *names = xmalloc(cap * sizeof(*names));
 	struct dirent *de;
 	while ((de = readdir(d)) && n < AUTOINDEX_MAX) {
 		if (de->d_name[0] == '.')
@@ -199,7 +199,7 @@ static void autoindex(struct exchange *x, const struct exchange_info *info, int 
 			      S_ISDIR(st.st_mode);
 		}
 		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
+			cap *= 2;
 			names = xrealloc(names, cap * sizeof(*names));
 		}
 		names[n++] = (struct name){xstrdup(de->d_name), dir};

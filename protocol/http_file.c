@@ -141,10 +141,10 @@ static int ows(char c)
 
 int http_etag_match(struct http_slice list, const char *etag, int weak)
 {
+	if (!list.p)
+		return 0;
 	const char *p = list.p, *end = list.p + list.len;
 	size_t elen = strlen(etag);
-	if (!p)
-		return 0;
 	while (p < end && ows(*p))
 		p++;
 	if (p < end && *p == '*') {
@@ -239,9 +239,9 @@ static int64_t scan_u63(const char **pp, const char *end)
 
 int http_range_parse(struct http_slice v, int64_t size, int64_t *first, int64_t *last)
 {
-	const char *p = v.p, *end = v.p + v.len;
-	if (!p || v.len < 6 || strncasecmp(p, "bytes=", 6) != 0)
+	if (!v.p || v.len < 6 || strncasecmp(v.p, "bytes=", 6) != 0)
 		return HTTP_RANGE_IGNORE;
+	const char *p = v.p, *end = v.p + v.len;
 	p += 6;
 	int specs = 0, ok = 0;
 	for (;;) {
@@ -300,10 +300,10 @@ int http_range_parse(struct http_slice v, int64_t size, int64_t *first, int64_t 
 
 unsigned http_accept_encoding(struct http_slice v)
 {
+	if (!v.p)
+		return 0;
 	const char *p = v.p, *end = v.p + v.len;
 	unsigned yes = 0, no = 0, star = 0, star_set = 0;
-	if (!p)
-		return 0;
 	while (p < end) {
 		while (p < end && (ows(*p) || *p == ','))
 			p++;
