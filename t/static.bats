@@ -424,3 +424,29 @@ s.close()' "$CPM_PORT"
 	run grep -c "mid.bin" <(ls -l "/proc/$worker/fd")
 	assert_output 0
 }
+
+@test "pipelined requests: each file follows the whole of the one before, keep-alive kept" {
+	static_config
+	cpm_start
+	run raw "GET /style.css HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-4\r\n\r\nGET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	[ "$(printf '%s\n' "$output" | grep -o 'HTTP/1.1 [0-9]*' | wc -l)" = 4 ]
+	[[ "$output" =~ HTTP/1.1\ 200.*Content-Length:\ 20.*color.*HTTP/1.1\ 200.*Content-Length:\ 12.*HTTP/1.1\ 206.*hello.*HTTP/1.1\ 200.*color ]]
+	# the bytes of the first file are all there, before the second head
+	python3 - "$CPM_PORT" "$W/big.js" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /big.js HTTP/1.1\r\nHost: x\r\n\r\nGET /big.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+want = open(sys.argv[2], "rb").read()
+h1, rest = data.split(b"\r\n\r\n", 1)
+assert rest[:len(want)] == want, "first body"
+h2, body2 = rest[len(want):].split(b"\r\n\r\n", 1)
+assert h2.startswith(b"HTTP/1.1 200"), h2[:40]
+assert body2 == want, "second body"
+PY
+}
