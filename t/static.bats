@@ -450,3 +450,13 @@ assert h2.startswith(b"HTTP/1.1 200"), h2[:40]
 assert body2 == want, "second body"
 PY
 }
+
+@test "an index redirect hands a streamed request body (larger than body_buffer) to the CGI script whole" {
+	static_config '"index": ["index.sh"]'
+	cpm_start
+	head -c 300000 /dev/zero | tr '\0' a >"$BATS_TEST_TMPDIR/post"
+	run curl -s --max-time 10 -X POST --data-binary @"$BATS_TEST_TMPDIR/post" "$(url /app/)"
+	assert_success
+	assert_line --partial "RAN method=POST uri=/app/"
+	[ "$(printf '%s\n' "$output" | sed -n 's/^body=//p' | tr -d '\n' | wc -c)" = 300000 ]
+}
