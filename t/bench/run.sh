@@ -82,12 +82,13 @@ for r in reps:
 med = {k: statistics.median(v) for k, v in rps.items()}
 def fmt(x): return f"{x:,.0f}" if x is not None else "-"
 def ratio(a, b): return f"{a / b:.2f}" if a is not None and b else "-"
-if any(b != "fcgi-hello" for b, c in order):
+def cgi_row(b): return b != "fcgi-hello" and not b.startswith("static-")
+if any(cgi_row(b) for b, c in order):
     print("### cpm-cgi vs peers (same run; median req/s; ratio = cpm ÷ peer)\n")
     print("| backend | c | cpm-cgi | nginx-fcgiwrap | **cpm ÷ nginx-fcgiwrap** | lighttpd-cgi | cpm ÷ lighttpd-cgi | cpm non-2xx | cpm sock err |")
     print("|---|---|---|---|---|---|---|---|---|")
 for b, c in order:
-    if b == "fcgi-hello":
+    if not cgi_row(b):
         continue
     cpm, ngx, lig = (med.get((s, b, c)) for s in ("cpm-cgi", "nginx-fcgiwrap", "lighttpd-cgi"))
     e = err.get(("cpm-cgi", b, c))
