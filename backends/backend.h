@@ -43,6 +43,7 @@ struct exchange_info {
 	int64_t request_start_ms;
 	const char *remote_user; /* NULL unless the route authenticated the client */
 	const char *auth_type;	 /* "Basic" then, else NULL */
+	const char *request_uri; /* the client's target after an internal redirect, else NULL (req->target) */
 };
 
 /* Request body: a pointer to the bytes available now and their count. 0
@@ -66,6 +67,16 @@ void exchange_response_end(struct exchange *x, int ok);
 void exchange_error(struct exchange *x, int status, const char *extra_header);
 /* Re-dispatch the request as GET to a local path (CGI local redirect). */
 void exchange_redirect(struct exchange *x, const char *path, size_t len);
+/* Re-dispatch the request, with its method and body, to target (a local
+ * path, percent-encoded, with its query) through the routes: nginx's
+ * internal redirect (index, try_files). REQUEST_URI stays the client's. */
+void exchange_internal_redirect(struct exchange *x, const char *target, size_t len);
+/* A whole response whose body is [off, off + len) of the regular file fd,
+ * sent with sendfile(2), never read into memory. fd is the exchange's
+ * from the call on (closed once sent, or when the request ends). The
+ * response is then complete: call exchange_response_end. Returns 0, or -1
+ * when the connection is gone. */
+int exchange_response_file(struct exchange *x, const struct cgi_response *r, int fd, off_t off, int64_t len);
 /* An error-log line that names the client and the request line; with x
  * NULL (the client side is finished) a plain one. */
 void exchange_log(struct exchange *x, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

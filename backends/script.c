@@ -137,6 +137,7 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 {
 	struct cgi_env_in ein = {
 	    .req = info->req,
+	    .request_uri = info->request_uri,
 	    .script_name = s->name,
 	    .path_info = s->path_info,
 	    .script_filename = s->filename,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../protocol/http_auth.h"
+#include "../protocol/http_file.h"
 #include "../protocol/http_parser.h"
 #include "htpasswd.h"
 #include "jsonpos.h"
@@ -332,7 +333,7 @@ static void make_absolute(char **p)
 
 static int check_reach_run(struct ctx *c, const char *path, int mode, const char *what);
 
-static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
+static int set_root_path(struct ctx *c, char **out, const char *root)
 {
 	char *abs = absolute(root);
 	char *real = realpath(abs, NULL);
@@ -356,8 +357,13 @@ static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
 		free(real);
 		return -1;
 	}
-	g->root = real;
+	*out = real;
 	return 0;
+}
+
+static int set_root(struct ctx *c, struct cgi_conf *g, const char *root)
+{
+	return set_root_path(c, &g->root, root);
 }
 
 static int cgi_finish(struct cgi_conf *g, const char *path)
@@ -1111,6 +1117,145 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g)
 	return c->failed ? -1 : 0;
 }
 
+static char *read_file(const char *file, size_t *len, char *err, size_t errlen);
+
+static int get_bool(struct ctx *c, json_t *o, const char *key, int *out)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	push_key(c, key);
+	if (!json_is_boolean(v))
+		fail(c, "expected true or false");
+	else
+		*out = json_is_true(v);
+	pop(c);
+	return c->failed ? -1 : 0;
+}
+
+/* A string cpm writes into a response head or a request target as is:
+ * printable ASCII (spaces allowed only if space_ok). */
+static int header_safe(const char *s, int space_ok)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < (space_ok ? 0x20 : 0x21) || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The media types of a static backend: the mime.types file named, else
+ * /etc/mime.types if it exists, else the built-in table. */
+static void static_mime(struct ctx *c, json_t *o, struct static_conf *st)
+{
+	char *file = NULL;
+	json_t *v = json_object_get(o, "mime_types");
+	if (v) {
+		push_key(c, "mime_types");
+		if (get_string(c, v, &file) == 0)
+			make_absolute(&file);
+	}
+	const char *path = file ? file : "/etc/mime.types";
+	char why[512];
+	size_t len = 0;
+	char *text = (file || access(path, F_OK) == 0) ? read_file(path, &len, why, sizeof(why)) : NULL;
+	if (!text && file && !c->failed)
+		fail(c, "%s", why);
+	if (text) {
+		size_t bad;
+		size_t n = mime_types_parse(text, len, NULL, 0, &bad);
+		if (n == 0 && !c->failed) {
+			if (file)
+				fail(c, "%s: no media types in it", file);
+			free(text);
+			text = NULL;
+		} else {
+			st->mime_alloc = xcalloc(n, sizeof(*st->mime_alloc));
+			st->nmime = mime_types_parse(text, len, st->mime_alloc, n, NULL);
+			st->mime = st->mime_alloc;
+			st->mime_text = text;
+		}
+	}
+	if (!st->mime) {
+		st->mime = mime_builtin;
+		st->nmime = mime_builtin_count;
+	}
+	if (v)
+		pop(c);
+	free(file);
+}
+
+static int parse_static(struct ctx *c, json_t *o, struct static_conf *st)
+{
+	static const char *const known[] = {"type",	     "root",	      "index",	  "autoindex",	"symlinks",
+					    "precompressed", "cache_control", "fallback", "mime_types", NULL};
+	if (check_unknown(c, o, known) < 0)
+		return -1;
+	json_t *v = json_object_get(o, "root");
+	if (!v) {
+		fail(c, "missing key \"root\"");
+		return -1;
+	}
+	push_key(c, "root");
+	char *root = NULL;
+	if (get_string(c, v, &root) == 0)
+		set_root_path(c, &st->root, root);
+	free(root);
+	pop(c);
+	st->precompressed = 1;
+	if ((v = json_object_get(o, "index"))) {
+		push_key(c, "index");
+		if (!json_is_array(v)) {
+			fail(c, "expected an array of file names");
+		} else {
+			size_t i;
+			json_t *ev;
+			json_array_foreach (v, i, ev) {
+				push_index(c, i);
+				const char *s = json_is_string(ev) ? json_string_value(ev) : NULL;
+				if (!s || !*s || strchr(s, '/') || s[0] == '.' || !header_safe(s, 0) ||
+				    strchr(s, '?') || strchr(s, '%') || strchr(s, '#'))
+					fail(c,
+					     "expected a file name (no '/', '?', '%%', '#' or space, not starting with "
+					     "'.')");
+				else
+					st->index = strv_append(st->index, &st->nindex, xstrdup(s));
+				pop(c);
+			}
+		}
+		pop(c);
+	} else {
+		st->index = strv_append(st->index, &st->nindex, xstrdup("index.html"));
+	}
+	get_bool(c, o, "autoindex", &st->autoindex);
+	get_bool(c, o, "precompressed", &st->precompressed);
+	if ((v = json_object_get(o, "symlinks"))) {
+		push_key(c, "symlinks");
+		if (json_is_string(v) && strcmp(json_string_value(v), "beneath") == 0)
+			st->follow_symlinks = 0;
+		else if (json_is_string(v) && strcmp(json_string_value(v), "follow") == 0)
+			st->follow_symlinks = 1;
+		else
+			fail(c, "expected \"beneath\" or \"follow\"");
+		pop(c);
+	}
+	if ((v = json_object_get(o, "cache_control"))) {
+		push_key(c, "cache_control");
+		if (get_string(c, v, &st->cache_control) == 0 && !header_safe(st->cache_control, 1))
+			fail(c, "expected a header value (printable ASCII)");
+		pop(c);
+	}
+	if ((v = json_object_get(o, "fallback"))) {
+		push_key(c, "fallback");
+		if (get_string(c, v, &st->fallback) == 0 && (st->fallback[0] != '/' || !header_safe(st->fallback, 0) ||
+							     strchr(st->fallback, '?') || strchr(st->fallback, '#')))
+			fail(c, "expected a local path (\"/index.php\"; no query: the request's is passed on)");
+		pop(c);
+	}
+	if (!c->failed)
+		static_mime(c, o, st);
+	return c->failed ? -1 : 0;
+}
+
 static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 {
 	if (!json_is_object(o) || json_object_size(o) == 0) {
@@ -1136,9 +1281,12 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 		} else if (json_is_string(t) && strcmp(json_string_value(t), "fastcgi") == 0) {
 			bc->type = BACKEND_FASTCGI;
 			parse_fastcgi(c, b, &bc->cgi);
+		} else if (json_is_string(t) && strcmp(json_string_value(t), "static") == 0) {
+			bc->type = BACKEND_STATIC;
+			parse_static(c, b, &bc->st);
 		} else if (!json_is_string(t) || strcmp(json_string_value(t), "cgi") != 0) {
 			push_key(c, "type");
-			fail(c, "unknown backend type (expected \"cgi\", \"fastcgi\" or \"status\")");
+			fail(c, "unknown backend type (expected \"cgi\", \"fastcgi\", \"static\" or \"status\")");
 			pop(c);
 		} else {
 			bc->type = BACKEND_CGI;
@@ -1796,6 +1944,12 @@ void config_free(struct config *cf)
 		free(b->cgi.sa);
 		free(b->cgi.salen);
 		free(b->cgi.script);
+		free(b->st.root);
+		strv_free(b->st.index, b->st.nindex);
+		free(b->st.cache_control);
+		free(b->st.fallback);
+		free(b->st.mime_text);
+		free(b->st.mime_alloc);
 		if (b->cgi.pool) {
 			strv_free(b->cgi.pool->argv, b->cgi.pool->argc);
 			free(b->cgi.pool->cwd);

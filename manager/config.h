@@ -10,7 +10,7 @@
 
 #include "../protocol/cidr.h"
 
-enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI };
+enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI, BACKEND_STATIC };
 
 /* Resource limits applied to backend processes; -1 = leave as is. */
 struct rlimits_conf {
@@ -66,10 +66,28 @@ struct cgi_conf {
 	int pass_authorization; /* Authorization goes on as HTTP_AUTHORIZATION */
 };
 
+/* A static backend: files under root. */
+struct mime_entry;
+struct static_conf {
+	char *root; /* canonical absolute path */
+	char **index;
+	size_t nindex;
+	int autoindex;
+	int follow_symlinks;	       /* "symlinks": "follow" (else "beneath") */
+	int precompressed;	       /* FILE.br / FILE.gz for clients that accept them */
+	char *cache_control;	       /* NULL: none */
+	char *fallback;		       /* a local path, or NULL */
+	char *mime_text;	       /* the mime.types text the entries point into */
+	const struct mime_entry *mime; /* mime_alloc, or the built-in table */
+	struct mime_entry *mime_alloc;
+	size_t nmime;
+};
+
 struct backend_conf {
 	char *name;
 	enum backend_type type;
 	struct cgi_conf cgi;
+	struct static_conf st;
 };
 
 /* "auth": {"basic": {"realm": ..., "user_file": ...}} */

@@ -45,10 +45,11 @@
 #include "worker.h"
 #include "xalloc.h"
 
-#define IN_INIT	      4096
-#define IN_BODY_ROOM  16384 /* read buffer room for a streamed body */
-#define MAX_REDIRECTS 10
-#define LINGER_READ   16384
+#define IN_INIT	       4096
+#define IN_BODY_ROOM   16384 /* read buffer room for a streamed body */
+#define MAX_REDIRECTS  10
+#define LINGER_READ    16384
+#define FILE_FLUSH_MAX (1 << 20) /* file bytes per flush of one connection */
 
 enum cstate {
 	CS_HEAD,   /* reading a request head (or idle between requests) */
@@ -83,7 +84,8 @@ struct request {
 	struct exchange_info info;
 	char *path;
 	char *prefix;
-	char *redirect; /* target of a local redirect (owns rreq's slices) */
+	char *redirect;	   /* target of a local redirect (owns rreq's slices) */
+	char *request_uri; /* the client's target, once an internal redirect changed it */
 	int redirects;
 	struct http_request rreq;
 
@@ -132,6 +134,11 @@ struct conn {
 	size_t out_len, out_off, out_cap;
 	int spill_fd;
 	off_t spill_r, spill_w;
+	/* ... then a part of a file the response sends (a static file):
+	 * [file_off, file_end) of file_fd, with sendfile. It is the last of a
+	 * response: nothing is queued after it. */
+	int file_fd;
+	off_t file_off, file_end;
 	int close_after;
 
 	int pending;
@@ -232,7 +239,17 @@ static size_t out_mem_pending(const struct conn *c)
 
 static uint64_t out_pending(const struct conn *c)
 {
-	return out_mem_pending(c) + (uint64_t)(c->spill_w - c->spill_r);
+	return out_mem_pending(c) + (uint64_t)(c->spill_w - c->spill_r) +
+	       (uint64_t)(c->file_fd >= 0 ? c->file_end - c->file_off : 0);
+}
+
+static void file_close(struct conn *c)
+{
+	if (c->file_fd < 0)
+		return;
+	close(c->file_fd);
+	c->file_fd = -1;
+	c->file_off = c->file_end = 0;
 }
 
 /* What the output holds against the response's limits: memory, and the
@@ -385,10 +402,16 @@ static void count_sent(struct conn *c, size_t n)
 /* Write what is queued. Returns -1 when the client is gone. */
 static int conn_flush(struct conn *c)
 {
+	size_t file_sent = 0;
 	for (;;) {
 		ssize_t n;
 		if (out_mem_pending(c)) {
-			n = write(c->ev.fd, c->out + c->out_off, out_mem_pending(c));
+			/* a head with a file after it: in one packet with the
+			 * file's first bytes (small files: one packet in all) */
+			if (c->file_fd >= 0 && c->spill_w == c->spill_r)
+				n = send(c->ev.fd, c->out + c->out_off, out_mem_pending(c), MSG_MORE | MSG_NOSIGNAL);
+			else
+				n = write(c->ev.fd, c->out + c->out_off, out_mem_pending(c));
 			if (n > 0) {
 				c->out_off += (size_t)n;
 				count_sent(c, (size_t)n);
@@ -407,7 +430,22 @@ static int conn_flush(struct conn *c)
 					spill_close(c);
 				continue;
 			}
+		} else if (c->file_fd >= 0 && c->file_off < c->file_end) {
+			if (file_sent >= FILE_FLUSH_MAX)
+				break; /* other clients get a turn; EPOLLOUT brings us back */
+			off_t left = c->file_end - c->file_off;
+			n = sendfile(c->ev.fd, c->file_fd, &c->file_off,
+				     (size_t)(left > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : left));
+			if (n > 0) {
+				count_sent(c, (size_t)n);
+				file_sent += (size_t)n;
+				if (c->file_off == c->file_end)
+					file_close(c);
+				continue;
+			}
+			/* 0: the file is shorter than when it was opened */
 		} else {
+			file_close(c);
 			break;
 		}
 		if (n < 0 && errno == EINTR)
@@ -433,6 +471,7 @@ static void out_release(struct conn *c)
 	c->out = NULL;
 	c->out_cap = c->out_len = c->out_off = 0;
 	spill_close(c);
+	file_close(c);
 }
 
 /* ---- the request object ---- */
@@ -528,6 +567,7 @@ static void request_end(struct conn *c)
 	free(rq->prefix);
 	free(rq->redirect);
 	free(rq->remote_user);
+	free(rq->request_uri);
 	free(rq->spool);
 	if (rq->spool_fd >= 0)
 		close(rq->spool_fd);
@@ -546,6 +586,7 @@ int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, soc
 	c->ev = (struct ev){.fd = fd, .handler = on_event};
 	c->l = l;
 	c->spill_fd = -1;
+	c->file_fd = -1;
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)ss;
 		inet_ntop(AF_INET, &s4->sin_addr, c->raddr, sizeof(c->raddr));
@@ -875,9 +916,10 @@ static int buffering_off(const struct http_header *h)
 	return http_slice_ieq(h->name, "x-accel-buffering") && http_slice_ieq(h->value, "no");
 }
 
-int exchange_response_head(struct exchange *x, const struct cgi_response *r)
+/* Queue a response head; 1 when queued, 0 when it was answered with 502
+ * instead (an invalid status). */
+static int response_head(struct request *rq, const struct cgi_response *r)
 {
-	struct request *rq = RQ(x);
 	struct conn *c = rq->c;
 	int st = r->status;
 	const struct http_request *req = &rq->req;
@@ -887,7 +929,7 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 		conn_log(c, LOG_ERROR, "the backend answered with status %d", st);
 		send_error(c, 502, NULL, 1);
 		rq->resp_nobody = 1;
-		return conn_flush(c) < 0 ? -1 : 0;
+		return 0;
 	}
 	rq->status = st;
 	rq->head_sent = 1;
@@ -929,6 +971,38 @@ int exchange_response_head(struct exchange *x, const struct cgi_response *r)
 	if (must_close(c))
 		c->close_after = 1;
 	end_head(c);
+	return 1;
+}
+
+int exchange_response_head(struct exchange *x, const struct cgi_response *r)
+{
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	response_head(rq, r);
+	if (conn_flush(c) < 0)
+		return -1;
+	conn_update(c);
+	return 0;
+}
+
+int exchange_response_file(struct exchange *x, const struct cgi_response *r, int fd, off_t off, int64_t len)
+{
+	struct request *rq = RQ(x);
+	struct conn *c = rq->c;
+	if (response_head(rq, r) && !rq->resp_nobody && len > 0) {
+		/* memory and the temporary file are empty or hold this head
+		 * only: the file part is the last of the queue */
+		c->file_fd = fd;
+		c->file_off = off;
+		c->file_end = off + len;
+		rq->queued += (uint64_t)len;
+		rq->payload += (uint64_t)len;
+		if (rq->resp_left >= 0)
+			rq->resp_left -= len;
+		fd = -1;
+	}
+	if (fd >= 0)
+		close(fd);
 	if (conn_flush(c) < 0)
 		return -1;
 	conn_update(c);
@@ -1027,10 +1101,13 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt);
 static int method_allowed(const struct route_conf *rt, const struct http_slice *m);
 static int authenticate(struct conn *c, const struct route_conf *rt);
 
-void exchange_redirect(struct exchange *x, const char *path, size_t len)
+/* Serve the request again for target (a local path with its query):
+ * keep=0 as a GET without a body (a CGI local redirect), keep=1 with its
+ * method, body and REQUEST_URI (an internal redirect: index, fallback). */
+static void redirect(struct request *rq, const char *path, size_t len, int keep)
 {
-	struct request *rq = RQ(x);
 	struct conn *c = rq->c;
+	struct exchange *x = (struct exchange *)rq;
 	if (++rq->redirects > MAX_REDIRECTS) {
 		conn_log(c, LOG_ERROR, "more than %d local redirects", MAX_REDIRECTS);
 		exchange_error(x, 500, NULL);
@@ -1039,30 +1116,53 @@ void exchange_redirect(struct exchange *x, const char *path, size_t len)
 	char *target = xmalloc(len + 1);
 	memcpy(target, path, len);
 	target[len] = 0;
+	if (keep && !rq->request_uri) {
+		rq->request_uri = xmalloc(rq->req.target.len + 1);
+		memcpy(rq->request_uri, rq->req.target.p, rq->req.target.len);
+		rq->request_uri[rq->req.target.len] = 0;
+	}
+	/* the new request: same headers; the method of the request being
+	 * served (its slice is in c->in or static), or GET */
+	struct http_slice method = current_req(rq)->method;
+	int method_id = current_req(rq)->method_id;
 	free(rq->redirect);
 	rq->redirect = target;
-	/* the new request: GET target, same headers, no body */
 	rq->rreq = rq->req;
-	rq->rreq.method = (struct http_slice){"GET", 3};
-	rq->rreq.method_id = HTTP_GET;
 	rq->rreq.target = (struct http_slice){target, len};
 	const char *q = memchr(target, '?', len);
 	rq->rreq.path = (struct http_slice){target, q ? (size_t)(q - target) : len};
 	rq->rreq.has_query = q != NULL;
 	rq->rreq.query = q ? (struct http_slice){q + 1, len - (size_t)(q - target) - 1} : (struct http_slice){"", 0};
-	rq->rreq.content_length = -1;
-	rq->rreq.chunked = 0;
-	rq->info.has_body = 0;
-	rq->info.content_length = -1;
-	if (rq->info.body_fd >= 0) {
-		close(rq->info.body_fd);
-		rq->info.body_fd = -1;
-		rq->spool_fd = -1;
+	if (keep) {
+		rq->rreq.method = method;
+		rq->rreq.method_id = method_id;
+	} else {
+		rq->rreq.method = (struct http_slice){"GET", 3};
+		rq->rreq.method_id = HTTP_GET;
+		rq->rreq.content_length = -1;
+		rq->rreq.chunked = 0;
+		rq->info.has_body = 0;
+		rq->info.content_length = -1;
+		if (rq->info.body_fd >= 0) {
+			close(rq->info.body_fd);
+			rq->info.body_fd = -1;
+			rq->spool_fd = -1;
+		}
 	}
 	rq->ops = NULL;
 	rq->bst = NULL;
 	rq->ended = 0;
 	dispatch(c);
+}
+
+void exchange_redirect(struct exchange *x, const char *path, size_t len)
+{
+	redirect(RQ(x), path, len, 0);
+}
+
+void exchange_internal_redirect(struct exchange *x, const char *target, size_t len)
+{
+	redirect(RQ(x), target, len, 1);
 }
 
 /* ---- routing and dispatch ---- */
@@ -1234,10 +1334,14 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->info.request_start_ms = loop_now_ms();
 	rq->info.remote_user = rq->remote_user;
 	rq->info.auth_type = rq->remote_user ? "Basic" : NULL;
+	rq->info.request_uri = rq->request_uri;
 	rq->ops = backend_ops_for(rt->backend->type);
 	rq->ended = 0;
+	int redirects = rq->redirects;
 	void *st = rq->ops->start(x, &rq->info);
-	if (!rq->ended)
+	/* a start that redirected internally has dispatched again: rq->ops
+	 * and rq->bst are the new backend's now */
+	if (!rq->ended && rq->redirects == redirects)
 		rq->bst = st;
 	conn_update(c);
 }

@@ -157,7 +157,10 @@ static void build(struct arena *a, const struct cgi_env_in *in)
 	snprintf(num, sizeof(num), "HTTP/1.%d", req->version_minor);
 	setvar_s(a, "SERVER_PROTOCOL", num);
 	setvar(a, "REQUEST_METHOD", req->method.p, req->method.len);
-	setvar(a, "REQUEST_URI", req->target.p, req->target.len);
+	if (in->request_uri)
+		setvar_s(a, "REQUEST_URI", in->request_uri);
+	else
+		setvar(a, "REQUEST_URI", req->target.p, req->target.len);
 	setvar_s(a, "SCRIPT_NAME", in->script_name);
 	setvar_s(a, "PATH_INFO", in->path_info);
 	/* RFC 3875 4.1.6: PATH_INFO mapped into the document tree; without

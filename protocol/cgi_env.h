@@ -10,6 +10,7 @@
 
 struct cgi_env_in {
 	const struct http_request *req;
+	const char *request_uri;	/* REQUEST_URI when not req->target (internal redirects) */
 	const char *script_name;	/* URL path of the script, decoded */
 	const char *path_info;		/* decoded; "" when none */
 	const char *script_filename;	/* file system path */

@@ -4,6 +4,7 @@
 #   t/bench/run.sh              # full: 3 reps x 10 s per row (~10 min)
 #   t/bench/run.sh --quick      # smoke test: 1 rep x 3 s
 #   t/bench/run.sh --reps 5     # any other run-peers.sh option is passed through
+#   t/bench/run.sh --set static # cpm-static against nginx/lighttpd/h2o static files
 #
 # Builds cpm if needed, runs ../shared/bench/run-peers.sh (relative to the repository
 # root) with stack cpm-cgi from t/bench/stacks-cpm.sh next to nginx-fcgiwrap and
@@ -81,12 +82,13 @@ for r in reps:
 med = {k: statistics.median(v) for k, v in rps.items()}
 def fmt(x): return f"{x:,.0f}" if x is not None else "-"
 def ratio(a, b): return f"{a / b:.2f}" if a is not None and b else "-"
-if any(b != "fcgi-hello" for b, c in order):
+def cgi_row(b): return b != "fcgi-hello" and not b.startswith("static-")
+if any(cgi_row(b) for b, c in order):
     print("### cpm-cgi vs peers (same run; median req/s; ratio = cpm ÷ peer)\n")
     print("| backend | c | cpm-cgi | nginx-fcgiwrap | **cpm ÷ nginx-fcgiwrap** | lighttpd-cgi | cpm ÷ lighttpd-cgi | cpm non-2xx | cpm sock err |")
     print("|---|---|---|---|---|---|---|---|---|")
 for b, c in order:
-    if b == "fcgi-hello":
+    if not cgi_row(b):
         continue
     cpm, ngx, lig = (med.get((s, b, c)) for s in ("cpm-cgi", "nginx-fcgiwrap", "lighttpd-cgi"))
     e = err.get(("cpm-cgi", b, c))
@@ -103,6 +105,19 @@ if ("fcgi-hello", 32) in order:
         e = err.get(("cpm-fcgi", b, c))
         print(f"| {b} | {c} | {fmt(cpm)} | {fmt(ka)} | **{ratio(cpm, ka)}** | {fmt(nk)} | {ratio(cpm, nk)} "
               f"| {e[0] if e else '-'} | {e[1] if e else '-'} |")
+if any(b.startswith("static-") for b, c in order):
+    print("\n### cpm-static vs nginx-static (sendfile, open_file_cache) and lighttpd-static (same run; median req/s)\n")
+    print("| backend | c | cpm-static | nginx-static | **cpm ÷ nginx-static** | lighttpd-static | cpm ÷ lighttpd-static | cpm MiB/s | cpm non-2xx | cpm sock err |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    size = {"static-4k": 4096, "static-100m": 100 << 20}
+    for b, c in order:
+        if not b.startswith("static-"):
+            continue
+        cpm, ngx, lig = (med.get((s, b, c)) for s in ("cpm-static", "nginx-static", "lighttpd-static"))
+        e = err.get(("cpm-static", b, c))
+        mib = f"{cpm * size[b] / (1 << 20):,.0f}" if cpm is not None and b in size else "-"
+        print(f"| {b} | {c} | {fmt(cpm)} | {fmt(ngx)} | **{ratio(cpm, ngx)}** | {fmt(lig)} | {ratio(cpm, lig)} "
+              f"| {mib} | {e[0] if e else '-'} | {e[1] if e else '-'} |")
 fpath = os.path.join(res, "failures.tsv")
 if os.path.exists(fpath):
     with open(fpath, newline="") as f:
@@ -114,7 +129,7 @@ if os.path.exists(fpath):
 print(f"\nfull table: {res}/table.md")
 PY
 
-for log in "$RES"/run-logs/cpm-cgi.err "$RES"/run-logs/cpm-fcgi.err; do
+for log in "$RES"/run-logs/cpm-cgi.err "$RES"/run-logs/cpm-fcgi.err "$RES"/run-logs/cpm-static.err; do
     [ -f "$log" ] || continue
     nerr=$(grep -c '\[error\]' "$log"); nwarn=$(grep -c '\[warn\]' "$log")
     echo "cpm log ($log): $nerr error, $nwarn warn line(s)" | tee -a "$RES/ratios.md"

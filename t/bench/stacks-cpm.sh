@@ -61,3 +61,30 @@ JSON
     wait_port 18091
 }
 stack cpm-fcgi start_cpm_fcgi 18091 "fcgi-hello /fcgi 32"
+
+# cpm-static: the static backend next to nginx-static (sendfile on, open_file_cache),
+# lighttpd-static and h2o-static (run-peers.sh --set static): $RUN/www/static/4k.bin at 32
+# connections, 100m.bin at 8. Same 2 workers, no access log, keep-alive on; cpm keeps no
+# descriptor between requests (opens, fstats and closes the file every time).
+start_cpm_static() {
+    [ -x "$CPM_BIN" ] || { log "cpm binary not found at $CPM_BIN (build it or set CPM_BIN)"; return 1; }
+    cat >"$RUN/conf/cpm-static.json" <<JSON
+{
+  "listen": ["127.0.0.1:18092"],
+  "workers": 2,
+  "user": "www-data",
+  "access_log": null,
+  "error_log": "$RUN/logs/cpm-static.err",
+  "keepalive": 60,
+  "routes": [ { "prefix": "/static/", "backend": "files" } ],
+  "backends": {
+    "files": { "type": "static", "root": "$RUN/www/static" }
+  }
+}
+JSON
+    "$CPM_BIN" -t -c "$RUN/conf/cpm-static.json" >>"$RUN/logs/cpm-static.out" 2>&1 \
+        || { log "cpm rejected $RUN/conf/cpm-static.json (see $RUN/logs/cpm-static.out)"; return 1; }
+    track_bg "$CPM_BIN" -c "$RUN/conf/cpm-static.json"
+    wait_port 18092
+}
+stack cpm-static start_cpm_static 18092 "${STATIC_TESTS[@]}"

@@ -9,10 +9,10 @@ secs=${1:-10}
 cc=${FUZZ_CC:-clang}
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -DCPM_VERSION=\"fuzz\""
 proto="$root/protocol/http_parser.c $root/protocol/http_chunked.c $root/protocol/cgi_response.c $root/protocol/fcgi.c $root/protocol/cidr.c \
-	$root/protocol/http_auth.c $root/protocol/url.c"
+	$root/protocol/http_auth.c $root/protocol/url.c $root/protocol/http_file.c $root/protocol/http_response.c"
 mgr="$root/manager/config.c $root/manager/jsonpos.c $root/manager/log.c $root/manager/process.c $root/manager/htpasswd.c"
 corpus_src=$root/../shared/conformance/gunicorn-requests
-for t in http_parser chunked cgi_response fcgi config cidr; do
+for t in http_parser chunked cgi_response fcgi config cidr http_file; do
 	bin=$here/fuzz_$t
 	extra=""
 	[ $t = config ] && extra="$mgr -ljansson -lcrypt"
@@ -35,6 +35,7 @@ for kind in ("valid", "invalid"):
 PY
 	fi
 	[ $t = config ] && cp "$root/etc/cpm.json" "$corpus/" 2>/dev/null || true
+	[ $t = http_file ] && cp /etc/mime.types "$corpus/" 2>/dev/null || true
 	echo "fuzz_$t: ${secs}s"
 	"$bin" -max_total_time="$secs" -max_len=8192 "$corpus" 2>&1 | tail -n 2
 done

@@ -228,6 +228,8 @@ static void test_minimal(void)
 	CHECK_EQ_STR(env_get(ENVP, "HTTP_TE_X"), "2");
 }
 
+static void check_exact(const struct cgi_env_in *in);
+
 static void test_server_name(void)
 {
 	struct cgi_env_in in = base_in();
@@ -259,6 +261,15 @@ static void test_server_name(void)
 	CHECK_EQ_STR(env_get(ENVP, "SERVER_NAME"), "abs.example");
 	CHECK_EQ_STR(env_get(ENVP, "REQUEST_URI"), "http://abs.example:81/x?q");
 	CHECK_EQ_STR(env_get(ENVP, "QUERY_STRING"), "q");
+	/* after an internal redirect (index, fallback): the client's target
+	 * stays REQUEST_URI, the query is the redirected request's */
+	CHECK_EQ_INT(parse("GET /index.php?a=1 HTTP/1.1\r\nHost: h\r\n\r\n"), 1);
+	in.request_uri = "/pretty/path?a=1";
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_URI"), "/pretty/path?a=1");
+	CHECK_EQ_STR(env_get(ENVP, "QUERY_STRING"), "a=1");
+	check_exact(&in);
 }
 
 static void test_arena(void)

@@ -466,7 +466,7 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\" or \"status\")");
+		   "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\", \"static\" or \"status\")");
 }
 
 /* errors whose column depends on ROOT's length are checked separately */
