@@ -1184,6 +1184,31 @@ static const struct route_conf *route(const char *path, size_t len)
 	return NULL;
 }
 
+/* No route matches path, but one has path + "/" as its prefix: nginx
+ * answers such a request (/app for a location /app/) with a 301 to the
+ * directory, rather than 404. */
+static int route_wants_slash(const char *path, size_t len)
+{
+	for (size_t i = 0; i < cf->nroutes; i++) {
+		const struct route_conf *rt = &cf->routes[i];
+		if (rt->prefix_len == len + 1 && rt->prefix[len] == '/' && memcmp(rt->prefix, path, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* 301 to the client's own target with a '/' after its path, query kept */
+static void redirect_slash(struct exchange *x, const struct http_request *r)
+{
+	size_t n = r->path.len + 1 + (r->has_query ? 1 + r->query.len : 0);
+	char *loc = xmalloc(n + sizeof("Location: "));
+	int k = snprintf(loc, n + sizeof("Location: "), "Location: %.*s/", (int)r->path.len, r->path.p);
+	if (r->has_query)
+		snprintf(loc + k, n + sizeof("Location: ") - (size_t)k, "?%.*s", (int)r->query.len, r->query.p);
+	exchange_error(x, 301, loc);
+	free(loc);
+}
+
 /* Route the current request (rq->rreq after a redirect, else rq->req) and
  * start its backend. */
 static void dispatch(struct conn *c)
@@ -1211,7 +1236,10 @@ static void dispatch(struct conn *c)
 	}
 	const struct route_conf *rt = route(rq->path, plen);
 	if (!rt) {
-		exchange_error(x, 404, NULL);
+		if (route_wants_slash(rq->path, plen))
+			redirect_slash(x, r);
+		else
+			exchange_error(x, 404, NULL);
 		return;
 	}
 	/* nginx's order: access lists, then the method, then credentials */

@@ -26,6 +26,18 @@ JSON
 
 code() { curl -s --path-as-is -o /dev/null -w '%{http_code}' "$(url "$1")"; }
 
+@test "a prefix with a trailing slash: the path without it gets a 301 to the directory, query kept" {
+	routes_config '[{"prefix": "/app/", "backend": "apps"}, {"prefix": "/other", "backend": "ex"}]'
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$(url '/app?x=1&y=%2F')"
+	assert_output "301 $(url '/app/?x=1&y=%2F')"
+	# only where no route matches: /other is served, /apple is not a directory
+	run code /apple
+	assert_output 404
+	run code /other/hello.sh
+	assert_output 200
+}
+
 @test "a prefix matches at a segment boundary only" {
 	routes_config '[{"prefix": "/app", "backend": "apps"}]'
 	cpm_start
