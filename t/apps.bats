@@ -254,6 +254,20 @@ cgit_sample() {
 	cmp "$BATS_TEST_TMPDIR/css" /usr/share/cgit/cgit.css
 	run curl -sS -o /dev/null -w '%{http_code} %{content_type}' "$(url /cgit-css/cgit.png)"
 	assert_output "200 image/png"
+	# what a browser's cache relies on: a strong ETag, 304 on revalidation
+	local etag size
+	etag=$(curl -sS -D - -o /dev/null "$(url /cgit-css/cgit.css)" | tr -d '\r' | sed -n 's/^ETag: //Ip')
+	[[ "$etag" == '"'*'"' ]]
+	run curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$(url /cgit-css/cgit.css)"
+	assert_output 304
+	# ranges: 206 with the right bytes, 416 past the end
+	run curl -sS -D "$BATS_TEST_TMPDIR/h" -r 10-19 "$(url /cgit-css/cgit.css)"
+	assert_equal "$output" "$(head -c 20 /usr/share/cgit/cgit.css | tail -c 10)"
+	size=$(stat -c %s /usr/share/cgit/cgit.css)
+	grep -qi "^Content-Range: bytes 10-19/$size" "$BATS_TEST_TMPDIR/h"
+	grep -q '^HTTP/1.1 206' "$BATS_TEST_TMPDIR/h"
+	run curl -sS -o /dev/null -w '%{http_code}' -r "$((size + 5))-" "$(url /cgit-css/cgit.css)"
+	assert_output 416
 }
 
 # ---- what a program given by "script" sees ----
