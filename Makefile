@@ -116,6 +116,7 @@ conformance: all
 
 bench: all
 	t/bench/run.sh
+	t/bench/run.sh --set static
 	t/bench/auth.sh
 
 # bounded soak: SOAK_SECONDS (default 120) of mixed load with crashes and HUPs
