@@ -967,6 +967,34 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 	return parse_common(c, o, g) < 0 ? -1 : parse_pass_authorization(c, o, g, 1);
 }
 
+static int header_safe(const char *s, int space_ok);
+
+/* "index": file names tried for a directory, in order. One rule for every
+ * backend: a name that could also be read as a URL (the static backend
+ * redirects to it) is refused, not just a name with a '/'. */
+static void parse_index(struct ctx *c, json_t *v, char ***index, size_t *n)
+{
+	push_key(c, "index");
+	if (!json_is_array(v)) {
+		fail(c, "expected an array of file names");
+	} else {
+		size_t i;
+		json_t *ev;
+		json_array_foreach (v, i, ev) {
+			push_index(c, i);
+			const char *s = json_is_string(ev) ? json_string_value(ev) : NULL;
+			if (!s || !*s || strchr(s, '/') || s[0] == '.' || !header_safe(s, 0) || strchr(s, '?') ||
+			    strchr(s, '%') || strchr(s, '#'))
+				fail(c,
+				     "expected a file name (no '/', '?', '%%', '#' or space, not starting with '.')");
+			else
+				*index = strv_append(*index, n, xstrdup(s));
+			pop(c);
+		}
+	}
+	pop(c);
+}
+
 static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g)
 {
 	cgi_defaults(g);
@@ -1092,25 +1120,8 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g)
 			g->no_new_privs = json_is_true(v);
 		pop(c);
 	}
-	if ((v = json_object_get(o, "index"))) {
-		push_key(c, "index");
-		if (!json_is_array(v)) {
-			fail(c, "expected an array of file names");
-		} else {
-			size_t i;
-			json_t *ev;
-			json_array_foreach (v, i, ev) {
-				push_index(c, i);
-				const char *s = json_is_string(ev) ? json_string_value(ev) : NULL;
-				if (!s || !*s || strchr(s, '/') || s[0] == '.')
-					fail(c, "expected a file name (no '/', not starting with '.')");
-				else
-					g->index = strv_append(g->index, &g->nindex, xstrdup(s));
-				pop(c);
-			}
-		}
-		pop(c);
-	}
+	if ((v = json_object_get(o, "index")))
+		parse_index(c, v, &g->index, &g->nindex);
 	if (!c->failed)
 		cgi_finish(g, path);
 	free(path);
@@ -1203,26 +1214,7 @@ static int parse_static(struct ctx *c, json_t *o, struct static_conf *st)
 	pop(c);
 	st->precompressed = 1;
 	if ((v = json_object_get(o, "index"))) {
-		push_key(c, "index");
-		if (!json_is_array(v)) {
-			fail(c, "expected an array of file names");
-		} else {
-			size_t i;
-			json_t *ev;
-			json_array_foreach (v, i, ev) {
-				push_index(c, i);
-				const char *s = json_is_string(ev) ? json_string_value(ev) : NULL;
-				if (!s || !*s || strchr(s, '/') || s[0] == '.' || !header_safe(s, 0) ||
-				    strchr(s, '?') || strchr(s, '%') || strchr(s, '#'))
-					fail(c,
-					     "expected a file name (no '/', '?', '%%', '#' or space, not starting with "
-					     "'.')");
-				else
-					st->index = strv_append(st->index, &st->nindex, xstrdup(s));
-				pop(c);
-			}
-		}
-		pop(c);
+		parse_index(c, v, &st->index, &st->nindex);
 	} else {
 		st->index = strv_append(st->index, &st->nindex, xstrdup("index.html"));
 	}

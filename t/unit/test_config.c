@@ -462,11 +462,12 @@ static void test_errors(void)
 		   "  }\n"
 		   "}\n",
 		   "4:10: backends.b: needs \"command\" (cpm runs the application) or \"address\" (it runs elsewhere)");
-	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
-		   "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
-		   "  }\n"
-		   "}\n",
-		   "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\", \"static\" or \"status\")");
+	EXPECT_ERR(
+	    "{\n" TAIL_ROUTES "  \"backends\": {\n"
+	    "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
+	    "  }\n"
+	    "}\n",
+	    "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\", \"static\" or \"status\")");
 }
 
 /* errors whose column depends on ROOT's length are checked separately */
@@ -483,9 +484,11 @@ static void test_errors_after_root(void)
 		   "  }\n"
 		   "}\n",
 		   want);
-	snprintf(want, sizeof(want), "4:%zu: backends.b.index[1]: expected a file name (no '/', not starting with '.')",
-		 (size_t)(strlen("    \"b\": {\"type\": \"cgi\", \"root\": \"") + rl +
-			  strlen("\", \"index\": [\"a\", ") + 1));
+	snprintf(
+	    want, sizeof(want),
+	    "4:%zu: backends.b.index[1]: expected a file name (no '/', '?', '%%', '#' or space, not starting with '.')",
+	    (size_t)(strlen("    \"b\": {\"type\": \"cgi\", \"root\": \"") + rl + strlen("\", \"index\": [\"a\", ") +
+		     1));
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"cgi\", \"root\": \"@ROOT@\", \"index\": [\"a\", \"../x\"]}\n"
 		   "  }\n"
