@@ -81,17 +81,22 @@ cpm_start() {
 	return 1
 }
 
-# cpm_stop: QUIT, wait (bounded), then KILL.
-cpm_stop() {
-	[ -n "${CPM_PID:-}" ] || return 0
-	kill -QUIT "$CPM_PID" 2>/dev/null || true
+# stop_pid PID: QUIT, wait (bounded: 5 s), then KILL, and reap it.
+stop_pid() {
+	[ -n "${1:-}" ] || return 0
+	kill -QUIT "$1" 2>/dev/null || true
 	local i
 	for i in $(seq 100); do
-		kill -0 "$CPM_PID" 2>/dev/null || break
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -KILL "$CPM_PID" 2>/dev/null || true
-	wait "$CPM_PID" 2>/dev/null || true
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# cpm_stop: stop_pid on cpm's master.
+cpm_stop() {
+	stop_pid "${CPM_PID:-}"
 	CPM_PID=
 }
 
@@ -256,14 +261,6 @@ CONF
 }
 
 stop_php_fpm() {
-	[ -n "${PHP_FPM_PID:-}" ] || return 0
-	kill -QUIT "$PHP_FPM_PID" 2>/dev/null || true
-	local i
-	for i in $(seq 100); do
-		kill -0 "$PHP_FPM_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$PHP_FPM_PID" 2>/dev/null || true
-	wait "$PHP_FPM_PID" 2>/dev/null || true
+	stop_pid "${PHP_FPM_PID:-}"
 	PHP_FPM_PID=
 }
