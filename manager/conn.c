@@ -1005,7 +1005,9 @@ int exchange_response_file(struct exchange *x, const struct cgi_response *r, int
 		close(fd);
 	if (conn_flush(c) < 0)
 		return -1;
-	conn_update(c);
+	/* the interest is set when the pending list runs, after the backend
+	 * has ended the response (a static file is sent inside start) */
+	schedule(c);
 	return 0;
 }
 
@@ -1731,7 +1733,11 @@ static void on_timer(struct timer *t)
 /* Set the epoll interest and the deadline for the current state. */
 static void conn_update(struct conn *c)
 {
-	if (c->ev.fd < 0)
+	/* a connection on the pending list is updated when the list runs,
+	 * later in this turn: a response made at once (a static file, an
+	 * error) then leaves the epoll interest as it was, instead of
+	 * switching to EPOLLOUT and back for every request */
+	if (c->ev.fd < 0 || c->pending)
 		return;
 	uint32_t ev = EPOLLRDHUP;
 	int reading = 0;
