@@ -29,6 +29,7 @@
 
 #include "../protocol/http_file.h"
 #include "../protocol/http_response.h"
+#include "../protocol/url.h"
 #include "backend.h"
 
 #define AUTOINDEX_MAX 10000 /* directory entries listed at most */
@@ -390,7 +391,12 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 		if (plen == 0 || info->path[plen - 1] != '/') {
 			close(fd);
 			close(rootfd);
-			char *t = target_with(req, req->path.p, req->path.len, "/");
+			/* from the decoded path: the client's spelling could
+			 * make "//host/" of it */
+			char *enc = xmalloc(3 * plen + 1);
+			size_t el = url_encode_path(info->path, plen, enc);
+			char *t = target_with(req, enc, el, "/");
+			free(enc);
 			size_t tl = strlen(t) + 11;
 			char *loc = xmalloc(tl);
 			snprintf(loc, tl, "Location: %s", t);

@@ -1197,16 +1197,20 @@ static int route_wants_slash(const char *path, size_t len)
 	return 0;
 }
 
-/* 301 to the client's own target with a '/' after its path, query kept */
-static void redirect_slash(struct exchange *x, const struct http_request *r)
+/* 301 to the decoded path (encoded again: never "//host" nor "/\\host")
+ * with a '/' after it, query kept */
+static void redirect_slash(struct exchange *x, const struct http_request *r, const char *path, size_t plen)
 {
-	size_t n = r->path.len + 1 + (r->has_query ? 1 + r->query.len : 0);
+	char *enc = xmalloc(3 * plen + 1);
+	size_t el = url_encode_path(path, plen, enc);
+	size_t n = el + 1 + (r->has_query ? 1 + r->query.len : 0);
 	char *loc = xmalloc(n + sizeof("Location: "));
-	int k = snprintf(loc, n + sizeof("Location: "), "Location: %.*s/", (int)r->path.len, r->path.p);
+	int k = snprintf(loc, n + sizeof("Location: "), "Location: %s/", enc);
 	if (r->has_query)
 		snprintf(loc + k, n + sizeof("Location: ") - (size_t)k, "?%.*s", (int)r->query.len, r->query.p);
 	exchange_error(x, 301, loc);
 	free(loc);
+	free(enc);
 }
 
 /* Route the current request (rq->rreq after a redirect, else rq->req) and
@@ -1237,7 +1241,7 @@ static void dispatch(struct conn *c)
 	const struct route_conf *rt = route(rq->path, plen);
 	if (!rt) {
 		if (route_wants_slash(rq->path, plen))
-			redirect_slash(x, r);
+			redirect_slash(x, r, rq->path, plen);
 		else
 			exchange_error(x, 404, NULL);
 		return;
