@@ -1304,6 +1304,17 @@ static int authenticate(struct conn *c, const struct route_conf *rt)
 	struct request *rq = c->rq;
 	const struct http_request *r = current_req(rq);
 	struct http_slice h = find_header(r, "authorization");
+	unsigned nauth = 0;
+	for (unsigned i = 0; i < r->nheaders; i++)
+		nauth += http_slice_ieq(r->headers[i].name, "authorization");
+	if (nauth > 1) {
+		/* a singleton field: the backend would see them all joined,
+		 * not the credentials checked here (the first) */
+		conn_log(c, LOG_INFO, "basic auth: more than one Authorization header: 400");
+		exchange_error((struct exchange *)rq, 400, NULL);
+		conn_update(c);
+		return -1;
+	}
 	char *user, *pass;
 	char *buf = h.len ? xmalloc(h.len + 1) : NULL;
 	if (!h.len || http_auth_basic_parse(h.p, h.len, buf, &user, &pass) < 0) {

@@ -147,6 +147,22 @@ setup() {
 	assert_output --regexp 'cpm.json:[0-9]+:[0-9]+: backends.apps.pass_authorization: expected true or false'
 }
 
+@test "several Authorization headers on an auth route are 400: the credentials checked are the ones the backend sees" {
+	auth_config "$PW" "" '"pass_authorization": true'
+	cpm_start
+	a=$(printf 'alice:secret one' | base64)
+	b=$(printf 'bob:hunter2' | base64)
+	run curl -s -i -H "Authorization: Basic $a" -H "authorization: Basic $b" "$(url /sec/env.sh)"
+	assert_line --regexp '^HTTP/1.1 400 '
+	refute_output --partial REMOTE_USER
+	run curl -s -i -H "Authorization: Basic $b" -H "Authorization: Basic $a" "$(url /sec/env.sh)"
+	assert_line --regexp '^HTTP/1.1 400 '
+	grep -q 'basic auth: more than one Authorization header' "$BATS_TEST_TMPDIR/error.log"
+	# one header: as before
+	run curl -s -H "Authorization: Basic $b" "$(url /sec/env.sh)"
+	assert_line "REMOTE_USER=bob"
+}
+
 @test "refused htpasswd entries: cpm -t names the file and line and says why" {
 	bad=$BATS_TEST_TMPDIR/bad
 	check() {
