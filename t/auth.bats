@@ -282,6 +282,27 @@ PHP
 	assert_line "REMOTE_USER=alice"
 }
 
+@test "unknown users are verified against entries picked by name, not always the first: mixed hashes do not tell who exists" {
+	# the first entry (sorted) is slow bcrypt, the other fast SHA-512
+	htpasswd -cbB -C 13 "$PW" aaa pw 2>/dev/null
+	htpasswd -b -5 "$PW" zed pw 2>/dev/null
+	auth_config "$PW"
+	cpm_start
+	fast=0 slow=0
+	for i in $(seq 1 16); do
+		t=$(curl -s -o /dev/null -w '%{time_total}' -u "nobody$i:x" "$(url /sec/env.sh)")
+		if awk -v t="$t" 'BEGIN { exit !(t < 0.15) }'; then fast=$((fast + 1)); else slow=$((slow + 1)); fi
+	done
+	echo "unknown users: $fast fast, $slow slow" >&3
+	# each kind of entry stands in for some unknown names
+	[ "$fast" -ge 1 ]
+	[ "$slow" -ge 1 ]
+	# the same unknown name costs the same each time
+	t1=$(curl -s -o /dev/null -w '%{time_total}' -u "nobody1:x" "$(url /sec/env.sh)")
+	t2=$(curl -s -o /dev/null -w '%{time_total}' -u "nobody1:y" "$(url /sec/env.sh)")
+	awk -v a="$t1" -v b="$t2" 'BEGIN { exit !((a < 0.15) == (b < 0.15)) }'
+}
+
 @test "a client that leaves while its password is verified is not touched; cached successes are fast" {
 	htpasswd -cbB -C 12 "$PW" slow pw 2>/dev/null
 	auth_config "$PW"
