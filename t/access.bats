@@ -198,4 +198,9 @@ v6() { curl -s -g -o /dev/null -w '%{http_code}' "http://[::1]:$CPM_PORT$1"; }
 	# what a route's backend sees is the path with single slashes
 	run curl -s --path-as-is "$(url '//env.sh//x//y')"
 	assert_line "PATH_INFO=/x/y"
+	# so a prefix written with "//" could never match: an error
+	access_config '[{"prefix": "/sub//", "backend": "apps", "deny": ["all"]}, {"prefix": "/", "backend": "apps"}]'
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --regexp 'cpm.json:[0-9]+:[0-9]+: routes\[0\]\.prefix: a prefix with "//" matches nothing'
 }
