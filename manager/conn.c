@@ -106,7 +106,8 @@ struct request {
 	/* authentication */
 	struct auth_job *auth_job;	     /* a verification under way, or NULL */
 	const struct route_conf *auth_route; /* ... for this route */
-	char *remote_user;
+	char *remote_user;		     /* claimed, then verified when user_ok */
+	int user_ok;
 
 	struct http_header hdrs[]; /* limits.header_count of them */
 };
@@ -493,11 +494,12 @@ static void request_new(struct conn *c)
 
 /* ---- access log ---- */
 
-/* Client bytes in the access log: the one escaping of log.c, plus '"'. */
-static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t len)
+/* Client bytes in the access log: the one escaping of log.c, plus the
+ * bytes in extra ('"' in a quoted field). */
+static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t len, const char *extra)
 {
 	if (*n < cap)
-		*n += log_escape(dst + *n, cap - *n, s, len, "\"", NULL);
+		*n += log_escape(dst + *n, cap - *n, s, len, extra, NULL);
 }
 
 static struct http_slice find_header(const struct http_request *r, const char *name)
@@ -518,24 +520,29 @@ static void access_log(const struct conn *c, const struct request *rq, int statu
 	/* body bytes sent: all of them, or (cut short) what got out */
 	uint64_t body = rq->sent >= rq->queued ? rq->payload : rq->sent > rq->head_end ? rq->sent - rq->head_end : 0;
 	char line[4096];
-	size_t n = (size_t)snprintf(line, sizeof(line), "%s - - [%s] \"", c->raddr, worker_log_date());
+	size_t n = (size_t)snprintf(line, sizeof(line), "%s - ", c->raddr);
+	if (rq->remote_user && rq->user_ok) /* one field (space escaped) */
+		log_quoted(line, 512, &n, rq->remote_user, strlen(rq->remote_user), "\" ");
+	else
+		line[n++] = '-';
+	n += (size_t)snprintf(line + n, sizeof(line) - n, " [%s] \"", worker_log_date());
 	const struct http_request *r = &rq->req;
 	if (r->method.len) {
-		log_quoted(line, sizeof(line) - 256, &n, r->method.p, r->method.len);
+		log_quoted(line, sizeof(line) - 256, &n, r->method.p, r->method.len, "\"");
 		line[n++] = ' ';
-		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len);
+		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len, "\"");
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/1.%d", r->version_minor);
 	}
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", status, (unsigned long long)body);
 	struct http_slice ref = r->method.len ? find_header(r, "referer") : (struct http_slice){NULL, 0};
 	struct http_slice ua = r->method.len ? find_header(r, "user-agent") : (struct http_slice){NULL, 0};
 	if (ref.len)
-		log_quoted(line, sizeof(line) - 128, &n, ref.p, ref.len);
+		log_quoted(line, sizeof(line) - 128, &n, ref.p, ref.len, "\"");
 	else
 		line[n++] = '-';
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" \"");
 	if (ua.len)
-		log_quoted(line, sizeof(line) - 64, &n, ua.p, ua.len);
+		log_quoted(line, sizeof(line) - 64, &n, ua.p, ua.len, "\"");
 	else
 		line[n++] = '-';
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %lld\n", us);
@@ -1260,6 +1267,7 @@ static void dispatch(struct conn *c)
 	}
 	free(rq->remote_user);
 	rq->remote_user = NULL;
+	rq->user_ok = 0;
 	if (rt->auth && authenticate(c, rt) < 0)
 		return;
 	dispatch_start(c, rt);
@@ -1376,6 +1384,7 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->info.server_port = c->l->port;
 	rq->info.request_start_ms = loop_now_ms();
 	rq->info.remote_user = rq->remote_user;
+	rq->user_ok = rq->remote_user != NULL; /* here only once verified */
 	rq->info.auth_type = rq->remote_user ? "Basic" : NULL;
 	rq->info.request_uri = rq->request_uri;
 	rq->ops = backend_ops_for(rt->backend->type);

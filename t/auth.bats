@@ -74,6 +74,39 @@ setup() {
 	assert_line "REMOTE_USER=bob"
 }
 
+@test "the access log names the verified user (combined format), and only a verified one" {
+	htpasswd -bB -C 5 "$PW" 'carol "q" x' pw 2>/dev/null
+	htpasswd -bB -C 13 "$PW" slow pw 2>/dev/null
+	auth_config "$PW"
+	cpm_start
+	run code -u 'alice:secret one' "$(url /sec/env.sh)"
+	assert_output 200
+	run code -u 'bob:wrong' "$(url /sec/env.sh?bad)"
+	assert_output 401
+	run code -u 'carol "q" x:pw' "$(url /sec/env.sh?odd)"
+	assert_output 200
+	run code -u 'alice:secret one' "$(url /env.sh)"
+	assert_output 200
+	# a client that leaves while its (right) password is verified: not verified
+	python3 - "$CPM_PORT" <<'PY'
+import base64, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+a = base64.b64encode(b"slow:pw").decode()
+s.sendall(("GET /sec/env.sh?left HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + a + "\r\n\r\n").encode())
+time.sleep(0.1)
+s.close()
+PY
+	within 5 grep -q 'env.sh?left' "$BATS_TEST_TMPDIR/access.log"
+	cpm_stop
+	grep -q '^127\.0\.0\.1 - - \[.*"GET /sec/env.sh?left HTTP/1.1" 499 ' "$BATS_TEST_TMPDIR/access.log"
+	grep -q '^127\.0\.0\.1 - alice \[.*"GET /sec/env.sh HTTP/1.1" 200 ' "$BATS_TEST_TMPDIR/access.log"
+	grep -q '^127\.0\.0\.1 - - \[.*"GET /sec/env.sh?bad HTTP/1.1" 401 ' "$BATS_TEST_TMPDIR/access.log"
+	# one field, whatever the name holds
+	grep -q '^127\.0\.0\.1 - carol\\x20\\x22q\\x22\\x20x \[.*"GET /sec/env.sh?odd ' "$BATS_TEST_TMPDIR/access.log"
+	# a route without auth: no user, whatever the client sent
+	grep -q '^127\.0\.0\.1 - - \[.*"GET /env.sh HTTP/1.1" 200 ' "$BATS_TEST_TMPDIR/access.log"
+}
+
 @test "wrong password, unknown user, empty user, malformed or non-Basic header: 401 (as nginx), logged without the password" {
 	auth_config "$PW"
 	cpm_start
