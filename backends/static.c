@@ -29,6 +29,7 @@
 
 #include "../protocol/http_file.h"
 #include "../protocol/http_response.h"
+#include "../protocol/url.h"
 #include "backend.h"
 
 #define AUTOINDEX_MAX 10000 /* directory entries listed at most */
@@ -108,6 +109,18 @@ static void add(struct head *h, const char *name, const char *fmt, ...)
 	h->f[h->n].value = (struct http_slice){h->buf + h->used, (size_t)n};
 	h->n++;
 	h->used += (size_t)n + 1;
+}
+
+/* A value that outlives the response head (the configuration, the MIME
+ * table): referred to, not copied, so no length of it can be dropped for
+ * want of room in buf (which holds the short formatted values only). */
+static void add_ref(struct head *h, const char *name, const char *p, size_t len)
+{
+	if (h->n == sizeof(h->f) / sizeof(h->f[0]))
+		return;
+	h->f[h->n].name = (struct http_slice){name, strlen(name)};
+	h->f[h->n].value = (struct http_slice){p, len};
+	h->n++;
 }
 
 /* ---- a directory ---- */
@@ -287,10 +300,9 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 	}
 	if (status != 304) {
 		struct http_slice type = mime_lookup(g->mime, g->nmime, name, strlen(name));
-		if (type.p)
-			add(&h, "Content-Type", "%.*s", (int)type.len, type.p);
-		else
-			add(&h, "Content-Type", "application/octet-stream");
+		if (!type.p)
+			type = (struct http_slice){"application/octet-stream", strlen("application/octet-stream")};
+		add_ref(&h, "Content-Type", type.p, type.len);
 	}
 	add(&h, "Last-Modified", "%s", lm);
 	add(&h, "ETag", "%s", etag);
@@ -299,11 +311,11 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 	if (status == 206)
 		add(&h, "Content-Range", "bytes %lld-%lld/%lld", (long long)first, (long long)last, (long long)size);
 	if (coding)
-		add(&h, "Content-Encoding", "%s", coding);
+		add_ref(&h, "Content-Encoding", coding, strlen(coding));
 	if (g->precompressed)
-		add(&h, "Vary", "Accept-Encoding");
+		add_ref(&h, "Vary", "Accept-Encoding", strlen("Accept-Encoding"));
 	if (g->cache_control)
-		add(&h, "Cache-Control", "%s", g->cache_control);
+		add_ref(&h, "Cache-Control", g->cache_control, strlen(g->cache_control));
 	int64_t len = size ? last - first + 1 : 0;
 	struct cgi_response r = {.status = status, .content_length = len, .fields = h.f, .nfields = h.n};
 	if (status == 304) {
@@ -390,7 +402,12 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 		if (plen == 0 || info->path[plen - 1] != '/') {
 			close(fd);
 			close(rootfd);
-			char *t = target_with(req, req->path.p, req->path.len, "/");
+			/* from the decoded path: the client's spelling could
+			 * make "//host/" of it */
+			char *enc = xmalloc(3 * plen + 1);
+			size_t el = url_encode_path(info->path, plen, enc);
+			char *t = target_with(req, enc, el, "/");
+			free(enc);
 			size_t tl = strlen(t) + 11;
 			char *loc = xmalloc(tl);
 			snprintf(loc, tl, "Location: %s", t);

@@ -191,15 +191,30 @@ static void mac_of(const char *user, const char *pass, const char *hash, uint8_t
 	free(buf);
 }
 
+/* the entry an unknown user is verified against: fixed for a name,
+ * unpredictable without the key */
+static size_t stand_in(const char *user, size_t n)
+{
+	uint8_t out[32];
+	unsigned outlen = sizeof(out);
+	HMAC(EVP_sha256(), A.key, sizeof(A.key), (const uint8_t *)user, strlen(user), out, &outlen);
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | out[i];
+	return (size_t)(v % n);
+}
+
 enum auth_result auth_check(const struct htpasswd *h, const char *user, const char *pass,
 			    void (*done)(void *owner, int ok, int known_user), void *owner, struct auth_job **job)
 {
 	if (start() < 0)
 		return AUTH_ERROR;
 	const struct htpasswd_user *u = htpasswd_find(h, user);
-	/* an unknown user is verified against a real entry's hash (same
-	 * scheme, same cost) and fails whatever the result */
-	const char *hash = u ? u->hash : h->users[0].hash;
+	/* an unknown user is verified against a real entry's hash and fails
+	 * whatever the result. Which entry depends on the name, under the
+	 * secret key: always the first would make every entry of another
+	 * scheme or cost answer in another time, telling who exists */
+	const char *hash = u ? u->hash : h->users[stand_in(user, h->n)].hash;
 	uint8_t mac[32];
 	mac_of(user, pass, hash, mac);
 	if (u) {

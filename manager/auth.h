@@ -7,8 +7,10 @@
  * success is remembered for AUTH_CACHE_TTL_MS under an HMAC-SHA256 (with
  * a key drawn per process) of user, password and stored hash, so a wrong
  * password never matches an entry, and a changed hash (a new
- * configuration) matches none. An unknown user costs one crypt(3) of the
- * same scheme and cost as a known one: no enumeration by timing. */
+ * configuration) matches none. An unknown user costs one crypt(3) of an
+ * entry picked by its name under the key (the same one each time): with
+ * entries of mixed schemes or costs, unknown names fall among them as the
+ * users do, so timing does not tell who exists. */
 #ifndef CPM_AUTH_H
 #define CPM_AUTH_H
 

@@ -1479,6 +1479,8 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 		push_key(c, "prefix");
 		if (get_string(c, p, &rc->prefix) == 0 && rc->prefix[0] != '/')
 			fail(c, "a prefix must start with '/'");
+		else if (!c->failed && strstr(rc->prefix, "//"))
+			fail(c, "a prefix with \"//\" matches nothing (a request path has each run of '/' as one)");
 		pop(c);
 		if (c->failed)
 			return -1;

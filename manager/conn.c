@@ -106,7 +106,8 @@ struct request {
 	/* authentication */
 	struct auth_job *auth_job;	     /* a verification under way, or NULL */
 	const struct route_conf *auth_route; /* ... for this route */
-	char *remote_user;
+	char *remote_user;		     /* claimed, then verified when user_ok */
+	int user_ok;
 
 	struct http_header hdrs[]; /* limits.header_count of them */
 };
@@ -493,11 +494,12 @@ static void request_new(struct conn *c)
 
 /* ---- access log ---- */
 
-/* Client bytes in the access log: the one escaping of log.c, plus '"'. */
-static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t len)
+/* Client bytes in the access log: the one escaping of log.c, plus the
+ * bytes in extra ('"' in a quoted field). */
+static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t len, const char *extra)
 {
 	if (*n < cap)
-		*n += log_escape(dst + *n, cap - *n, s, len, "\"", NULL);
+		*n += log_escape(dst + *n, cap - *n, s, len, extra, NULL);
 }
 
 static struct http_slice find_header(const struct http_request *r, const char *name)
@@ -518,24 +520,29 @@ static void access_log(const struct conn *c, const struct request *rq, int statu
 	/* body bytes sent: all of them, or (cut short) what got out */
 	uint64_t body = rq->sent >= rq->queued ? rq->payload : rq->sent > rq->head_end ? rq->sent - rq->head_end : 0;
 	char line[4096];
-	size_t n = (size_t)snprintf(line, sizeof(line), "%s - - [%s] \"", c->raddr, worker_log_date());
+	size_t n = (size_t)snprintf(line, sizeof(line), "%s - ", c->raddr);
+	if (rq->remote_user && rq->user_ok) /* one field (space escaped) */
+		log_quoted(line, 512, &n, rq->remote_user, strlen(rq->remote_user), "\" ");
+	else
+		line[n++] = '-';
+	n += (size_t)snprintf(line + n, sizeof(line) - n, " [%s] \"", worker_log_date());
 	const struct http_request *r = &rq->req;
 	if (r->method.len) {
-		log_quoted(line, sizeof(line) - 256, &n, r->method.p, r->method.len);
+		log_quoted(line, sizeof(line) - 256, &n, r->method.p, r->method.len, "\"");
 		line[n++] = ' ';
-		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len);
+		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len, "\"");
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/1.%d", r->version_minor);
 	}
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", status, (unsigned long long)body);
 	struct http_slice ref = r->method.len ? find_header(r, "referer") : (struct http_slice){NULL, 0};
 	struct http_slice ua = r->method.len ? find_header(r, "user-agent") : (struct http_slice){NULL, 0};
 	if (ref.len)
-		log_quoted(line, sizeof(line) - 128, &n, ref.p, ref.len);
+		log_quoted(line, sizeof(line) - 128, &n, ref.p, ref.len, "\"");
 	else
 		line[n++] = '-';
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" \"");
 	if (ua.len)
-		log_quoted(line, sizeof(line) - 64, &n, ua.p, ua.len);
+		log_quoted(line, sizeof(line) - 64, &n, ua.p, ua.len, "\"");
 	else
 		line[n++] = '-';
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %lld\n", us);
@@ -1199,16 +1206,20 @@ static int route_wants_slash(const char *path, size_t len)
 	return 0;
 }
 
-/* 301 to the client's own target with a '/' after its path, query kept */
-static void redirect_slash(struct exchange *x, const struct http_request *r)
+/* 301 to the decoded path (encoded again: never "//host" nor "/\\host")
+ * with a '/' after it, query kept */
+static void redirect_slash(struct exchange *x, const struct http_request *r, const char *path, size_t plen)
 {
-	size_t n = r->path.len + 1 + (r->has_query ? 1 + r->query.len : 0);
+	char *enc = xmalloc(3 * plen + 1);
+	size_t el = url_encode_path(path, plen, enc);
+	size_t n = el + 1 + (r->has_query ? 1 + r->query.len : 0);
 	char *loc = xmalloc(n + sizeof("Location: "));
-	int k = snprintf(loc, n + sizeof("Location: "), "Location: %.*s/", (int)r->path.len, r->path.p);
+	int k = snprintf(loc, n + sizeof("Location: "), "Location: %s/", enc);
 	if (r->has_query)
 		snprintf(loc + k, n + sizeof("Location: ") - (size_t)k, "?%.*s", (int)r->query.len, r->query.p);
 	exchange_error(x, 301, loc);
 	free(loc);
+	free(enc);
 }
 
 /* Route the current request (rq->rreq after a redirect, else rq->req) and
@@ -1239,7 +1250,7 @@ static void dispatch(struct conn *c)
 	const struct route_conf *rt = route(rq->path, plen);
 	if (!rt) {
 		if (route_wants_slash(rq->path, plen))
-			redirect_slash(x, r);
+			redirect_slash(x, r, rq->path, plen);
 		else
 			exchange_error(x, 404, NULL);
 		return;
@@ -1258,6 +1269,7 @@ static void dispatch(struct conn *c)
 	}
 	free(rq->remote_user);
 	rq->remote_user = NULL;
+	rq->user_ok = 0;
 	if (rt->auth && authenticate(c, rt) < 0)
 		return;
 	dispatch_start(c, rt);
@@ -1302,6 +1314,17 @@ static int authenticate(struct conn *c, const struct route_conf *rt)
 	struct request *rq = c->rq;
 	const struct http_request *r = current_req(rq);
 	struct http_slice h = find_header(r, "authorization");
+	unsigned nauth = 0;
+	for (unsigned i = 0; i < r->nheaders; i++)
+		nauth += http_slice_ieq(r->headers[i].name, "authorization");
+	if (nauth > 1) {
+		/* a singleton field: the backend would see them all joined,
+		 * not the credentials checked here (the first) */
+		conn_log(c, LOG_INFO, "basic auth: more than one Authorization header: 400");
+		exchange_error((struct exchange *)rq, 400, NULL);
+		conn_update(c);
+		return -1;
+	}
 	char *user, *pass;
 	char *buf = h.len ? xmalloc(h.len + 1) : NULL;
 	if (!h.len || http_auth_basic_parse(h.p, h.len, buf, &user, &pass) < 0) {
@@ -1363,6 +1386,7 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->info.server_port = c->l->port;
 	rq->info.request_start_ms = loop_now_ms();
 	rq->info.remote_user = rq->remote_user;
+	rq->user_ok = rq->remote_user != NULL; /* here only once verified */
 	rq->info.auth_type = rq->remote_user ? "Basic" : NULL;
 	rq->info.request_uri = rq->request_uri;
 	rq->ops = backend_ops_for(rt->backend->type);

@@ -31,11 +31,32 @@ int url_decode_path(const char *path, size_t len, char *out, size_t *outlen)
 		}
 		if (c == 0)
 			return URL_BAD;
+		if (c == '/' && o && out[o - 1] == '/')
+			continue; /* "//" is "/" (an encoded slash was refused) */
 		out[o++] = (char)c;
 	}
 	out[o] = 0;
 	*outlen = o;
 	return URL_OK;
+}
+
+size_t url_encode_path(const char *p, size_t len, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    (c && strchr("-._~!$&'()*+,;=:@/", c))) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = 0;
+	return o;
 }
 
 int url_check_segments(const char *p, size_t len)

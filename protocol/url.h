@@ -11,13 +11,20 @@ enum {
 };
 
 /* Percent-decode path[0..len) into out (room for len + 1 bytes), NUL
- * terminated; *outlen is set. Rejects a malformed escape, %00 and NUL
- * (URL_BAD), and an encoded '/' (URL_FORBIDDEN). */
+ * terminated; *outlen is set. A run of '/' becomes one (nginx's
+ * merge_slashes: routes, access lists and backends see one spelling of a
+ * path). Rejects a malformed escape, %00 and NUL (URL_BAD), and an encoded
+ * '/' (URL_FORBIDDEN). */
 int url_decode_path(const char *path, size_t len, char *out, size_t *outlen);
 
+/* A decoded path percent-encoded into out (room for 3 * len + 1 bytes),
+ * NUL terminated, for a Location: only unreserved characters, sub-delims,
+ * ':', '@' and '/' stay as they are (no '%', '?', '#', '\', space or
+ * control character). Returns the length. */
+size_t url_encode_path(const char *p, size_t len, char *out);
+
 /* Check a decoded path: must start with '/'; no "." or ".." segment and no
- * segment starting with '.' (URL_FORBIDDEN). Empty segments ("//") are
- * allowed. */
+ * segment starting with '.' (URL_FORBIDDEN). */
 int url_check_segments(const char *path, size_t len);
 
 /* Whether decoded path p starts with route prefix pre at a segment

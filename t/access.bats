@@ -184,3 +184,23 @@ v6() { curl -s -g -o /dev/null -w '%{http_code}' "http://[::1]:$CPM_PORT$1"; }
 	assert_failure
 	assert_output --regexp "cpm.json:[0-9]+:[0-9]+: routes\[0\]\.suffix\[0\]: "
 }
+
+@test "repeated slashes are one: they do not step around a route's access list" {
+	access_config '[
+	  {"prefix": "/sub/", "backend": "apps", "deny": ["all"]},
+	  {"prefix": "/fds.pl", "backend": "apps", "deny": ["all"]},
+	  {"prefix": "/", "backend": "apps"}]'
+	cpm_start
+	for p in /sub/info.sh //sub/info.sh /sub//info.sh ///sub///info.sh /fds.pl //fds.pl //fds.pl/x; do
+		run curl -s --path-as-is -o /dev/null -w '%{http_code}' "$(url "$p")"
+		[ "$output" = 403 ] || { echo "$p: $output"; false; }
+	done
+	# what a route's backend sees is the path with single slashes
+	run curl -s --path-as-is "$(url '//env.sh//x//y')"
+	assert_line "PATH_INFO=/x/y"
+	# so a prefix written with "//" could never match: an error
+	access_config '[{"prefix": "/sub//", "backend": "apps", "deny": ["all"]}, {"prefix": "/", "backend": "apps"}]'
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_failure
+	assert_output --regexp 'cpm.json:[0-9]+:[0-9]+: routes\[0\]\.prefix: a prefix with "//" matches nothing'
+}

@@ -74,6 +74,39 @@ setup() {
 	assert_line "REMOTE_USER=bob"
 }
 
+@test "the access log names the verified user (combined format), and only a verified one" {
+	htpasswd -bB -C 5 "$PW" 'carol "q" x' pw 2>/dev/null
+	htpasswd -bB -C 13 "$PW" slow pw 2>/dev/null
+	auth_config "$PW"
+	cpm_start
+	run code -u 'alice:secret one' "$(url /sec/env.sh)"
+	assert_output 200
+	run code -u 'bob:wrong' "$(url /sec/env.sh?bad)"
+	assert_output 401
+	run code -u 'carol "q" x:pw' "$(url /sec/env.sh?odd)"
+	assert_output 200
+	run code -u 'alice:secret one' "$(url /env.sh)"
+	assert_output 200
+	# a client that leaves while its (right) password is verified: not verified
+	python3 - "$CPM_PORT" <<'PY'
+import base64, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+a = base64.b64encode(b"slow:pw").decode()
+s.sendall(("GET /sec/env.sh?left HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + a + "\r\n\r\n").encode())
+time.sleep(0.1)
+s.close()
+PY
+	within 5 grep -q 'env.sh?left' "$BATS_TEST_TMPDIR/access.log"
+	cpm_stop
+	grep -q '^127\.0\.0\.1 - - \[.*"GET /sec/env.sh?left HTTP/1.1" 499 ' "$BATS_TEST_TMPDIR/access.log"
+	grep -q '^127\.0\.0\.1 - alice \[.*"GET /sec/env.sh HTTP/1.1" 200 ' "$BATS_TEST_TMPDIR/access.log"
+	grep -q '^127\.0\.0\.1 - - \[.*"GET /sec/env.sh?bad HTTP/1.1" 401 ' "$BATS_TEST_TMPDIR/access.log"
+	# one field, whatever the name holds
+	grep -q '^127\.0\.0\.1 - carol\\x20\\x22q\\x22\\x20x \[.*"GET /sec/env.sh?odd ' "$BATS_TEST_TMPDIR/access.log"
+	# a route without auth: no user, whatever the client sent
+	grep -q '^127\.0\.0\.1 - - \[.*"GET /env.sh HTTP/1.1" 200 ' "$BATS_TEST_TMPDIR/access.log"
+}
+
 @test "wrong password, unknown user, empty user, malformed or non-Basic header: 401 (as nginx), logged without the password" {
 	auth_config "$PW"
 	cpm_start
@@ -145,6 +178,22 @@ setup() {
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_failure
 	assert_output --regexp 'cpm.json:[0-9]+:[0-9]+: backends.apps.pass_authorization: expected true or false'
+}
+
+@test "several Authorization headers on an auth route are 400: the credentials checked are the ones the backend sees" {
+	auth_config "$PW" "" '"pass_authorization": true'
+	cpm_start
+	a=$(printf 'alice:secret one' | base64)
+	b=$(printf 'bob:hunter2' | base64)
+	run curl -s -i -H "Authorization: Basic $a" -H "authorization: Basic $b" "$(url /sec/env.sh)"
+	assert_line --regexp '^HTTP/1.1 400 '
+	refute_output --partial REMOTE_USER
+	run curl -s -i -H "Authorization: Basic $b" -H "Authorization: Basic $a" "$(url /sec/env.sh)"
+	assert_line --regexp '^HTTP/1.1 400 '
+	grep -q 'basic auth: more than one Authorization header' "$BATS_TEST_TMPDIR/error.log"
+	# one header: as before
+	run curl -s -H "Authorization: Basic $b" "$(url /sec/env.sh)"
+	assert_line "REMOTE_USER=bob"
 }
 
 @test "refused htpasswd entries: cpm -t names the file and line and says why" {
@@ -264,6 +313,27 @@ PHP
 	assert_line "PHP_AUTH_PW=(unset)"
 	assert_line "HTTP_AUTHORIZATION=(unset)"
 	assert_line "REMOTE_USER=alice"
+}
+
+@test "unknown users are verified against entries picked by name, not always the first: mixed hashes do not tell who exists" {
+	# the first entry (sorted) is slow bcrypt, the other fast SHA-512
+	htpasswd -cbB -C 13 "$PW" aaa pw 2>/dev/null
+	htpasswd -b -5 "$PW" zed pw 2>/dev/null
+	auth_config "$PW"
+	cpm_start
+	fast=0 slow=0
+	for i in $(seq 1 16); do
+		t=$(curl -s -o /dev/null -w '%{time_total}' -u "nobody$i:x" "$(url /sec/env.sh)")
+		if awk -v t="$t" 'BEGIN { exit !(t < 0.15) }'; then fast=$((fast + 1)); else slow=$((slow + 1)); fi
+	done
+	echo "unknown users: $fast fast, $slow slow" >&3
+	# each kind of entry stands in for some unknown names
+	[ "$fast" -ge 1 ]
+	[ "$slow" -ge 1 ]
+	# the same unknown name costs the same each time
+	t1=$(curl -s -o /dev/null -w '%{time_total}' -u "nobody1:x" "$(url /sec/env.sh)")
+	t2=$(curl -s -o /dev/null -w '%{time_total}' -u "nobody1:y" "$(url /sec/env.sh)")
+	awk -v a="$t1" -v b="$t2" 'BEGIN { exit !((a < 0.15) == (b < 0.15)) }'
 }
 
 @test "a client that leaves while its password is verified is not touched; cached successes are fast" {

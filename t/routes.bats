@@ -38,6 +38,13 @@ code() { curl -s --path-as-is -o /dev/null -w '%{http_code}' "$(url "$1")"; }
 	assert_output 200
 }
 
+@test "the 301 to a prefix's directory is a path on this server, whatever slashes the client sent" {
+	routes_config '[{"prefix": "/app/", "backend": "apps"}]'
+	cpm_start
+	run curl -s --path-as-is -o /dev/null -w '%{http_code} %{redirect_url}' "$(url '//app?x=1')"
+	assert_output "301 $(url '/app/?x=1')"
+}
+
 @test "a prefix matches at a segment boundary only" {
 	routes_config '[{"prefix": "/app", "backend": "apps"}]'
 	cpm_start

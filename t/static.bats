@@ -227,6 +227,32 @@ code() { curl -s --path-as-is -o /dev/null -w '%{http_code}' "$@"; }
 	assert_output 405
 }
 
+@test "long header values from the configuration (Cache-Control, a type from mime_types) arrive whole, not dropped" {
+	long="max-age=60, $(printf 'x%.0s' $(seq 1 1500))"
+	printf 'text/x-%s weird\n' "$(printf 'y%.0s' $(seq 1 1200))" >"$BATS_TEST_TMPDIR/mime.types"
+	static_config "\"cache_control\": \"$long\", \"mime_types\": \"$BATS_TEST_TMPDIR/mime.types\""
+	cpm_start
+	run curl -si "$(url /data.weird)"
+	assert_line --partial "HTTP/1.1 200"
+	[ "$(hdr Cache-Control)" = "$long" ]
+	[ "$(hdr Content-Type)" = "text/x-$(printf 'y%.0s' $(seq 1 1200))" ]
+	[ -n "$(hdr ETag)" ]
+	[ -n "$(hdr Last-Modified)" ]
+}
+
+@test "a directory's 301 never points at another host: slashes merged, the path percent-encoded" {
+	static_config
+	mkdir -p "$W/evil.example" "$W/back\\slash"
+	cpm_start
+	run curl -si --path-as-is "$(url '//evil.example?q=1')"
+	assert_line --partial "HTTP/1.1 301"
+	[ "$(hdr Location)" = "/evil.example/?q=1" ]
+	run curl -si --path-as-is "$(url '///sub')"
+	[ "$(hdr Location)" = "/sub/" ]
+	run curl -si --path-as-is "$(url '/back%5Cslash')"
+	[ "$(hdr Location)" = "/back%5Cslash/" ]
+}
+
 @test "autoindex lists a directory: names HTML-escaped and percent-encoded, dotfiles left out" {
 	static_config '"autoindex": true'
 	cpm_start

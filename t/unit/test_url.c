@@ -64,6 +64,31 @@ static void test_decode(void)
 	CHECK_EQ_INT(url_decode_path("/ab%41", 3, OUT, &OUTLEN), URL_OK);
 	CHECK_MEM(OUT, OUTLEN, "/ab", 3);
 	CHECK_EQ_INT(url_decode_path("/a%41", 3, OUT, &OUTLEN), URL_BAD);
+	/* a run of slashes is one: a route prefix cannot be stepped around */
+	ok_dec("//status", "/status");
+	ok_dec("/wiki//conf///x", "/wiki/conf/x");
+	ok_dec("/a/", "/a/");
+	ok_dec("///", "/");
+	ok_dec("/%41//", "/A/");
+	ok_dec("/a//%2e%2e", "/a/..");
+}
+
+static void enc(const char *in, const char *want)
+{
+	char out[256];
+	size_t n = url_encode_path(in, strlen(in), out);
+	CHECK_MEM(out, n, want, strlen(want));
+	CHECK_EQ_INT(out[n], 0);
+}
+
+static void test_encode(void)
+{
+	enc("/a/b-c_d.e~f", "/a/b-c_d.e~f");
+	enc("/!$&'()*+,;=:@", "/!$&'()*+,;=:@");
+	enc("/a b\\c", "/a%20b%5Cc");
+	enc("/%?#", "/%25%3F%23");
+	enc("/\r\n\x01\x7f\xc3\xa9", "/%0D%0A%01%7F%C3%A9");
+	enc("", "");
 }
 
 static void test_segments(void)
@@ -125,6 +150,7 @@ static void test_prefix(void)
 int main(void)
 {
 	test_decode();
+	test_encode();
 	test_segments();
 	test_prefix();
 	return unit_done();
