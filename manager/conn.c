@@ -1242,7 +1242,7 @@ static void dispatch(struct conn *c)
 	size_t plen;
 	int rc = url_decode_path(r->path.p, r->path.len, rq->path, &plen);
 	if (rc == URL_OK)
-		rc = url_check_segments(rq->path, plen);
+		rc = url_check_segments(rq->path, plen, plen); /* "." and ".." */
 	if (rc != URL_OK) {
 		exchange_error(x, rc == URL_BAD ? 400 : 404, NULL);
 		return;
@@ -1253,6 +1253,11 @@ static void dispatch(struct conn *c)
 			redirect_slash(x, r, rq->path, plen);
 		else
 			exchange_error(x, 404, NULL);
+		return;
+	}
+	/* dotfiles: refused below the route's prefix (which may name one) */
+	if (url_check_segments(rq->path, plen, rt->prefix_len ? rt->prefix_len - 1 : 0) != URL_OK) {
+		exchange_error(x, 404, NULL);
 		return;
 	}
 	/* nginx's order: access lists, then the method, then credentials */

@@ -59,7 +59,7 @@ size_t url_encode_path(const char *p, size_t len, char *out)
 	return o;
 }
 
-int url_check_segments(const char *p, size_t len)
+int url_check_segments(const char *p, size_t len, size_t hidden_from)
 {
 	if (len == 0 || p[0] != '/')
 		return URL_FORBIDDEN;
@@ -70,8 +70,10 @@ int url_check_segments(const char *p, size_t len)
 		size_t e = s;
 		while (e < len && p[e] != '/')
 			e++;
-		if (e > s && p[s] == '.')
-			return URL_FORBIDDEN; /* ".", "..", ".hidden" */
+		if (e > s && p[s] == '.' && (e - s <= 2 && p[e - 1] == '.'))
+			return URL_FORBIDDEN; /* "." or ".." */
+		if (e > s && p[s] == '.' && s >= hidden_from)
+			return URL_FORBIDDEN; /* ".hidden" */
 		i = e;
 	}
 	return URL_OK;

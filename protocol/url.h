@@ -23,9 +23,12 @@ int url_decode_path(const char *path, size_t len, char *out, size_t *outlen);
  * control character). Returns the length. */
 size_t url_encode_path(const char *p, size_t len, char *out);
 
-/* Check a decoded path: must start with '/'; no "." or ".." segment and no
- * segment starting with '.' (URL_FORBIDDEN). */
-int url_check_segments(const char *path, size_t len);
+/* Check a decoded path: must start with '/'; no "." or ".." segment, and
+ * no segment starting with '.' that begins at or after offset hidden_from
+ * (URL_FORBIDDEN). The caller passes the end of the route's prefix: a
+ * route whose prefix names a dot directory ("/.well-known/") opens that
+ * directory, never the dotfiles below it. */
+int url_check_segments(const char *path, size_t len, size_t hidden_from);
 
 /* Whether decoded path p starts with route prefix pre at a segment
  * boundary. */

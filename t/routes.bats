@@ -124,6 +124,25 @@ code() { curl -s --path-as-is -o /dev/null -w '%{http_code}' "$(url "$1")"; }
 	assert_output 404
 }
 
+@test "a route whose prefix names a dot directory serves it (/.well-known/), never the dotfiles below it" {
+	local acme=$BATS_TEST_TMPDIR/acme
+	mkdir -p "$acme/acme-challenge"
+	echo token-body >"$acme/acme-challenge/tok123"
+	echo secret >"$acme/acme-challenge/.secret"
+	routes_config '[{"prefix": "/.well-known/", "backend": "acme"}, {"prefix": "/", "backend": "apps"}]'
+	sed -i "s|\"backends\": {|\"backends\": { \"acme\": { \"type\": \"static\", \"root\": \"$acme\" },|" \
+		"$BATS_TEST_TMPDIR/cpm.json"
+	cpm_start
+	run curl -s "$(url /.well-known/acme-challenge/tok123)"
+	assert_output token-body
+	local p
+	for p in /.well-known/acme-challenge/.secret /.well-known/acme-challenge/../acme-challenge/tok123 \
+		/.well-known/./acme-challenge/tok123 /.hidden/secret.sh /sub/.x/info.sh; do
+		run code "$p"
+		assert_output 404
+	done
+}
+
 @test "a file reached through a symlinked directory inside root is served" {
 	root=$BATS_TEST_TMPDIR/root
 	mkdir -p "$root/real"

@@ -23,7 +23,7 @@ static void ok_dec(const char *in, const char *want)
 
 static int seg(const char *s)
 {
-	return url_check_segments(s, strlen(s));
+	return url_check_segments(s, strlen(s), 0);
 }
 
 static int pm(const char *p, const char *pre)
@@ -115,14 +115,22 @@ static void test_segments(void)
 	CHECK_EQ_INT(seg("a/b"), URL_FORBIDDEN);
 	CHECK_EQ_INT(seg(".."), URL_FORBIDDEN);
 	/* only len bytes count */
-	CHECK_EQ_INT(url_check_segments("/a/.x", 3), URL_OK);
-	CHECK_EQ_INT(url_check_segments("/a/.x", 4), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments("/a/.x", 3, 0), URL_OK);
+	CHECK_EQ_INT(url_check_segments("/a/.x", 4, 0), URL_FORBIDDEN);
+	/* a dotfile before hidden_from (in the route's prefix) is the
+	 * operator's choice; below it, and "." / ".." anywhere, are not */
+	CHECK_EQ_INT(url_check_segments("/.well-known/acme/t", 19, 12), URL_OK);
+	CHECK_EQ_INT(url_check_segments("/.well-known/.x", 15, 12), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments("/.well-known/../x", 17, 12), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments("/./x", 4, 4), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments("/a/..", 5, 5), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments("/.x", 3, 3), URL_OK);
 
 	/* decoded dot segments are caught after decoding */
 	CHECK_EQ_INT(dec("/a/%2e%2e/b"), URL_OK);
-	CHECK_EQ_INT(url_check_segments(OUT, OUTLEN), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments(OUT, OUTLEN, 0), URL_FORBIDDEN);
 	CHECK_EQ_INT(dec("/%2ehtaccess"), URL_OK);
-	CHECK_EQ_INT(url_check_segments(OUT, OUTLEN), URL_FORBIDDEN);
+	CHECK_EQ_INT(url_check_segments(OUT, OUTLEN, 0), URL_FORBIDDEN);
 }
 
 static void test_prefix(void)
