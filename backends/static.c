@@ -61,14 +61,6 @@ static int status_of_errno(int e)
 	}
 }
 
-static struct http_slice header(const struct http_request *r, const char *name)
-{
-	for (unsigned i = 0; i < r->nheaders; i++)
-		if (http_slice_ieq(r->headers[i].name, name))
-			return r->headers[i].value;
-	return (struct http_slice){NULL, 0};
-}
-
 /* target: the request's path as the client wrote it (still encoded),
  * then add, then its query. NULL if it would not fit. */
 static char *target_with(const struct http_request *r, const char *base, size_t blen, const char *add)
@@ -261,10 +253,10 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 	http_format_date(st->st_mtim.tv_sec, lm);
 	int get_or_head = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
 	struct http_cond cond = {
-	    .if_match = header(req, "if-match"),
-	    .if_unmodified_since = header(req, "if-unmodified-since"),
-	    .if_none_match = header(req, "if-none-match"),
-	    .if_modified_since = header(req, "if-modified-since"),
+	    .if_match = http_header_value(req, "if-match"),
+	    .if_unmodified_since = http_header_value(req, "if-unmodified-since"),
+	    .if_none_match = http_header_value(req, "if-none-match"),
+	    .if_modified_since = http_header_value(req, "if-modified-since"),
 	    .get_or_head = get_or_head,
 	    .etag = etag,
 	    .mtime = (int64_t)st->st_mtim.tv_sec,
@@ -281,8 +273,8 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 	if (cs == HTTP_COND_NOT_MODIFIED) {
 		status = 304;
 	} else {
-		struct http_slice range = header(req, "range");
-		struct http_slice if_range = header(req, "if-range");
+		struct http_slice range = http_header_value(req, "range");
+		struct http_slice if_range = http_header_value(req, "if-range");
 		if (range.len && (!if_range.len || http_if_range(if_range, etag, (int64_t)st->st_mtim.tv_sec))) {
 			int rr = http_range_parse(range, size, &first, &last);
 			if (rr == HTTP_RANGE_UNSATISFIABLE) {
@@ -462,7 +454,7 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 	}
 	const char *coding = NULL;
 	if (g->precompressed) {
-		unsigned accept = http_accept_encoding(header(req, "accept-encoding"));
+		unsigned accept = http_accept_encoding(http_header_value(req, "accept-encoding"));
 		struct stat vst;
 		int vfd = accept ? variant(g, rootfd, rel, accept, &vst, &coding) : -1;
 		if (vfd >= 0) {

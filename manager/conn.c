@@ -502,14 +502,6 @@ static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t l
 		*n += log_escape(dst + *n, cap - *n, s, len, extra, NULL);
 }
 
-static struct http_slice find_header(const struct http_request *r, const char *name)
-{
-	for (unsigned i = 0; i < r->nheaders; i++)
-		if (http_slice_ieq(r->headers[i].name, name))
-			return r->headers[i].value;
-	return (struct http_slice){NULL, 0};
-}
-
 static void access_log(const struct conn *c, const struct request *rq, int status)
 {
 	if (!log_access_enabled())
@@ -534,8 +526,8 @@ static void access_log(const struct conn *c, const struct request *rq, int statu
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/1.%d", r->version_minor);
 	}
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", status, (unsigned long long)body);
-	struct http_slice ref = r->method.len ? find_header(r, "referer") : (struct http_slice){NULL, 0};
-	struct http_slice ua = r->method.len ? find_header(r, "user-agent") : (struct http_slice){NULL, 0};
+	struct http_slice ref = r->method.len ? http_header_value(r, "referer") : (struct http_slice){NULL, 0};
+	struct http_slice ua = r->method.len ? http_header_value(r, "user-agent") : (struct http_slice){NULL, 0};
 	if (ref.len)
 		log_quoted(line, sizeof(line) - 128, &n, ref.p, ref.len, "\"");
 	else
@@ -1318,7 +1310,7 @@ static int authenticate(struct conn *c, const struct route_conf *rt)
 {
 	struct request *rq = c->rq;
 	const struct http_request *r = current_req(rq);
-	struct http_slice h = find_header(r, "authorization");
+	struct http_slice h = http_header_value(r, "authorization");
 	unsigned nauth = 0;
 	for (unsigned i = 0; i < r->nheaders; i++)
 		nauth += http_slice_ieq(r->headers[i].name, "authorization");

@@ -122,14 +122,6 @@ static void http_vars(struct arena *a, const struct http_request *req, int pass_
 	}
 }
 
-static const struct http_header *find_header(const struct http_request *req, const char *name)
-{
-	for (unsigned i = 0; i < req->nheaders; i++)
-		if (http_slice_ieq(req->headers[i].name, name))
-			return &req->headers[i];
-	return NULL;
-}
-
 /* SERVER_NAME: a pinned name, else the Host without its port (an IPv6
  * literal keeps its brackets), else the configured name. */
 static void server_name(struct arena *a, const struct cgi_env_in *in)
@@ -183,19 +175,19 @@ static void build(struct arena *a, const struct cgi_env_in *in)
 		/* RFC 3875 4.1.2, 4.1.3: both describe a message body */
 		snprintf(num, sizeof(num), "%lld", in->content_length);
 		setvar_s(a, "CONTENT_LENGTH", num);
-		const struct http_header *h = find_header(req, "content-type");
-		if (h)
-			setvar(a, "CONTENT_TYPE", h->value.p, h->value.len);
+		struct http_slice ct = http_header_value(req, "content-type");
+		if (ct.p)
+			setvar(a, "CONTENT_TYPE", ct.p, ct.len);
 	}
-	const struct http_header *h = find_header(req, "authorization");
+	struct http_slice auth = http_header_value(req, "authorization");
 	if (in->auth_type) {
 		setvar_s(a, "AUTH_TYPE", in->auth_type);
 		setvar_s(a, "REMOTE_USER", in->remote_user);
-	} else if (h) {
+	} else if (auth.p) {
 		size_t n = 0;
-		while (n < h->value.len && h->value.p[n] != ' ')
+		while (n < auth.len && auth.p[n] != ' ')
 			n++;
-		setvar(a, "AUTH_TYPE", h->value.p, n);
+		setvar(a, "AUTH_TYPE", auth.p, n);
 	}
 	http_vars(a, req, in->pass_authorization);
 	for (size_t i = 0; i < in->nextra; i++) {

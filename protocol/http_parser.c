@@ -37,6 +37,14 @@ int http_slice_ieq(struct http_slice s, const char *name)
 	return 1;
 }
 
+struct http_slice http_header_value(const struct http_request *r, const char *name)
+{
+	for (unsigned i = 0; i < r->nheaders; i++)
+		if (http_slice_ieq(r->headers[i].name, name))
+			return r->headers[i].value;
+	return (struct http_slice){NULL, 0};
+}
+
 static int prefix_ieq(const char *p, size_t len, const char *pre)
 {
 	size_t n = strlen(pre);

@@ -85,6 +85,10 @@ int http_host_split(struct http_slice v, struct http_slice *name, struct http_sl
 /* Case-insensitive ASCII comparison of a slice with a NUL-terminated name. */
 int http_slice_ieq(struct http_slice s, const char *name);
 
+/* The value of r's first header field called name (case-insensitive), or
+ * {NULL, 0} when there is none (a present, empty value has p != NULL). */
+struct http_slice http_header_value(const struct http_request *r, const char *name);
+
 /* Whether c may appear in a token (RFC 9110 5.6.2). */
 int http_is_tchar(unsigned char c);
 
