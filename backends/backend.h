@@ -71,6 +71,10 @@ void exchange_redirect(struct exchange *x, const char *path, size_t len);
  * path, percent-encoded, with its query) through the routes: nginx's
  * internal redirect (index, try_files). REQUEST_URI stays the client's. */
 void exchange_internal_redirect(struct exchange *x, const char *target, size_t len);
+/* Answer 301 to the request's decoded path with a '/' added (percent-
+ * encoded again, so the client's spelling cannot make "//host/" of it),
+ * query kept: a directory asked for without its trailing slash. */
+void exchange_redirect_slash(struct exchange *x);
 /* A whole response whose body is [off, off + len) of the regular file fd,
  * sent with sendfile(2), never read into memory. fd is the exchange's
  * from the call on (closed once sent, or when the request ends). The

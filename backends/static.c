@@ -29,7 +29,6 @@
 
 #include "../protocol/http_file.h"
 #include "../protocol/http_response.h"
-#include "../protocol/url.h"
 #include "backend.h"
 
 #define AUTOINDEX_MAX 10000 /* directory entries listed at most */
@@ -394,18 +393,7 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 		if (plen == 0 || info->path[plen - 1] != '/') {
 			close(fd);
 			close(rootfd);
-			/* from the decoded path: the client's spelling could
-			 * make "//host/" of it */
-			char *enc = xmalloc(3 * plen + 1);
-			size_t el = url_encode_path(info->path, plen, enc);
-			char *t = target_with(req, enc, el, "/");
-			free(enc);
-			size_t tl = strlen(t) + 11;
-			char *loc = xmalloc(tl);
-			snprintf(loc, tl, "Location: %s", t);
-			exchange_error(x, 301, loc);
-			free(loc);
-			free(t);
+			exchange_redirect_slash(x);
 			return NULL;
 		}
 		for (size_t i = 0; i < g->nindex; i++) {

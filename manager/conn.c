@@ -1200,10 +1200,13 @@ static int route_wants_slash(const char *path, size_t len)
 
 /* 301 to the decoded path (encoded again: never "//host" nor "/\\host")
  * with a '/' after it, query kept */
-static void redirect_slash(struct exchange *x, const struct http_request *r, const char *path, size_t plen)
+void exchange_redirect_slash(struct exchange *x)
 {
+	struct request *rq = RQ(x);
+	const struct http_request *r = current_req(rq);
+	size_t plen = strlen(rq->path);
 	char *enc = xmalloc(3 * plen + 1);
-	size_t el = url_encode_path(path, plen, enc);
+	size_t el = url_encode_path(rq->path, plen, enc);
 	size_t n = el + 1 + (r->has_query ? 1 + r->query.len : 0);
 	char *loc = xmalloc(n + sizeof("Location: "));
 	int k = snprintf(loc, n + sizeof("Location: "), "Location: %s/", enc);
@@ -1242,7 +1245,7 @@ static void dispatch(struct conn *c)
 	const struct route_conf *rt = route(rq->path, plen);
 	if (!rt) {
 		if (route_wants_slash(rq->path, plen))
-			redirect_slash(x, r, rq->path, plen);
+			exchange_redirect_slash(x);
 		else
 			exchange_error(x, 404, NULL);
 		return;
