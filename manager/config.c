@@ -800,22 +800,15 @@ int config_sockaddrs(const char *a, int numeric, struct sockaddr_storage *ss, so
 		return 1;
 	}
 	char host[256];
-	const char *colon = strrchr(a, ':');
-	size_t hl = (size_t)(colon - a);
-	if (a[0] == '[') {
-		a++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host)) {
+	const char *port = config_host_port(a, host, sizeof(host));
+	if (!port) {
 		*err = "host name too long";
 		return -1;
 	}
-	memcpy(host, a, hl);
-	host[hl] = 0;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
 	if (numeric)
 		hints.ai_flags |= AI_NUMERICHOST;
-	int rc = getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &res);
+	int rc = getaddrinfo(host[0] ? host : "127.0.0.1", port, &hints, &res);
 	if (rc) {
 		*err = gai_strerror(rc);
 		return -1;
@@ -1534,6 +1527,21 @@ static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 			return -1;
 	}
 	return 0;
+}
+
+const char *config_host_port(const char *a, char *host, size_t cap)
+{
+	const char *colon = strrchr(a, ':');
+	size_t hl = (size_t)(colon - a);
+	if (a[0] == '[') {
+		a++;
+		hl -= 2;
+	}
+	if (hl >= cap)
+		return NULL;
+	memcpy(host, a, hl);
+	host[hl] = 0;
+	return colon + 1;
 }
 
 int config_listen_valid(const char *s)

@@ -164,6 +164,11 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen);
 /* 0 if s is HOST:PORT, [V6]:PORT, :PORT or unix:/PATH, else -1. */
 int config_listen_valid(const char *s);
 
+/* The host of a valid HOST:PORT, [V6]:PORT or :PORT (without brackets; ""
+ * for :PORT) into host[0..cap); returns the port, or NULL if the host does
+ * not fit. */
+const char *config_host_port(const char *addr, char *host, size_t cap);
+
 /* Resolve relative paths in configurations against dir (the directory
  * cpm started in), not against the current directory of the moment. */
 void config_set_base_dir(const char *dir);

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -111,27 +112,20 @@ static int open_unix(struct listener *l, const char *path, int backlog)
 static struct addrinfo *resolve_inet(const char *addr, struct addrinfo **ai)
 {
 	char host[256];
-	const char *a = addr;
-	const char *colon = strrchr(a, ':');
-	size_t hl = (size_t)(colon - a);
-	if (a[0] == '[') {
-		a++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host)) {
+	const char *port = config_host_port(addr, host, sizeof(host));
+	if (!port) {
 		log_error("listen %s: host too long", addr);
 		return NULL;
 	}
-	memcpy(host, a, hl);
-	host[hl] = 0;
+	int any = host[0] == 0;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-	int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
+	int rc = getaddrinfo(any ? NULL : host, port, &hints, &res);
 	if (rc) {
 		log_error("listen %s: %s", addr, gai_strerror(rc));
 		return NULL;
 	}
 	*ai = res;
-	for (struct addrinfo *p = res; p && !hl; p = p->ai_next)
+	for (struct addrinfo *p = res; p && any; p = p->ai_next)
 		if (p->ai_family == AF_INET) {
 			*ai = p;
 			break;
