@@ -1256,10 +1256,10 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	/* nginx's order: access lists, then the method, then credentials */
-	if (cidr_match_any(rt->deny, rt->ndeny, &c->peer) ||
-	    (rt->allow && !cidr_match_any(rt->allow, rt->nallow, &c->peer))) {
-		conn_log(c, LOG_INFO, "access forbidden by the %s list of route %s",
-			 cidr_match_any(rt->deny, rt->ndeny, &c->peer) ? "deny" : "allow", rt->prefix);
+	int denied = cidr_match_any(rt->deny, rt->ndeny, &c->peer);
+	if (denied || (rt->allow && !cidr_match_any(rt->allow, rt->nallow, &c->peer))) {
+		conn_log(c, LOG_INFO, "access forbidden by the %s list of route %s", denied ? "deny" : "allow",
+			 rt->prefix);
 		exchange_error(x, 403, NULL);
 		return;
 	}
