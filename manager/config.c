@@ -1121,8 +1121,6 @@ static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g)
 	return c->failed ? -1 : 0;
 }
 
-static char *read_file(const char *file, size_t *len, char *err, size_t errlen);
-
 static int get_bool(struct ctx *c, json_t *o, const char *key, int *out)
 {
 	json_t *v = json_object_get(o, key);
@@ -1161,7 +1159,7 @@ static void static_mime(struct ctx *c, json_t *o, struct static_conf *st)
 	const char *path = file ? file : "/etc/mime.types";
 	char why[512];
 	size_t len = 0;
-	char *text = (file || access(path, F_OK) == 0) ? read_file(path, &len, why, sizeof(why)) : NULL;
+	char *text = (file || access(path, F_OK) == 0) ? config_read_file(path, 0, &len, why, sizeof(why)) : NULL;
 	if (!text && file && !c->failed)
 		fail(c, "%s", why);
 	if (text) {
@@ -1797,22 +1795,30 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	pop(c);
 }
 
-static char *read_file(const char *file, size_t *len, char *err, size_t errlen)
+char *config_read_file(const char *file, int regular_only, size_t *len, char *err, size_t errlen)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || (regular_only && fstat(fd, &st) < 0)) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (regular_only && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", file);
+		close(fd);
 		return NULL;
 	}
 	size_t cap = 4096, n = 0;
 	char *buf = xmalloc(cap + 1);
 	for (;;) {
 		if (n == cap) {
-			if (cap >= (16u << 20)) {
+			if (cap > CONFIG_FILE_MAX) {
 				snprintf(err, errlen, "%s: larger than 16 MiB", file);
 				goto fail;
 			}
-			cap *= 2;
+			cap = cap * 2 > CONFIG_FILE_MAX ? CONFIG_FILE_MAX + 1 : cap * 2;
 			buf = xrealloc(buf, cap + 1);
 		}
 		ssize_t r = read(fd, buf + n, cap - n);
@@ -1839,7 +1845,7 @@ fail:
 struct config *config_load(const char *file, char *err, size_t errlen)
 {
 	size_t len;
-	char *text = read_file(file, &len, err, errlen);
+	char *text = config_read_file(file, 0, &len, err, errlen);
 	if (!text)
 		return NULL;
 	json_error_t je;

@@ -164,6 +164,12 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen);
 /* 0 if s is HOST:PORT, [V6]:PORT, :PORT or unix:/PATH, else -1. */
 int config_listen_valid(const char *s);
 
+/* A whole file of at most CONFIG_FILE_MAX bytes, NUL terminated (free it),
+ * its length in *len; regular_only: refuse what is not a regular file (a
+ * FIFO would block the master). NULL with "FILE: why" in err. */
+#define CONFIG_FILE_MAX (16u << 20)
+char *config_read_file(const char *file, int regular_only, size_t *len, char *err, size_t errlen);
+
 /* The host of a valid HOST:PORT, [V6]:PORT or :PORT (without brackets; ""
  * for :PORT) into host[0..cap); returns the port, or NULL if the host does
  * not fit. */

@@ -4,15 +4,12 @@
 #include "htpasswd.h"
 
 #include <crypt.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../protocol/http_auth.h"
+#include "config.h"
 #include "xalloc.h"
 
 static int by_name(const void *a, const void *b)
@@ -20,47 +17,10 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct htpasswd_user *)a)->name, ((const struct htpasswd_user *)b)->name);
 }
 
-static char *read_all(const char *file, size_t *len, char *err, size_t errlen)
-{
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", file, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > HTPASSWD_FILE_MAX) {
-		snprintf(err, errlen, "%s: %s", file,
-			 S_ISREG(st.st_mode) ? "larger than 16 MiB" : "not a regular file");
-		close(fd);
-		return NULL;
-	}
-	char *buf = xmalloc((size_t)st.st_size + 1);
-	size_t n = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", file, strerror(errno));
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (r == 0 || (n += (size_t)r) == (size_t)st.st_size)
-			break;
-	}
-	close(fd);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
 struct htpasswd *htpasswd_load(const char *file, char *err, size_t errlen)
 {
 	size_t len;
-	char *text = read_all(file, &len, err, errlen);
+	char *text = config_read_file(file, 1, &len, err, errlen);
 	if (!text)
 		return NULL;
 	struct htpasswd *h = xcalloc(1, sizeof(*h));

@@ -7,7 +7,6 @@
 #include <stddef.h>
 
 #define HTPASSWD_LINE_MAX 1024 /* longer lines are refused */
-#define HTPASSWD_FILE_MAX (16 << 20)
 
 struct htpasswd_user {
 	char *name;
