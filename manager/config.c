@@ -1797,7 +1797,9 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 
 char *config_read_file(const char *file, int regular_only, size_t *len, char *err, size_t errlen)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before fstat
+	 * can refuse it (a regular file reads the same either way) */
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0));
 	struct stat st;
 	if (fd < 0 || (regular_only && fstat(fd, &st) < 0)) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));

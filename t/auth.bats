@@ -227,6 +227,14 @@ PY
 	auth_config "$BATS_TEST_TMPDIR/missing"
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_output --partial "missing: No such file or directory"
+	# a FIFO or a directory is refused, not read (a FIFO would block)
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	for f in "$BATS_TEST_TMPDIR/fifo" "$BATS_TEST_TMPDIR"; do
+		auth_config "$f"
+		run timeout 5 "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+		assert_failure 1
+		assert_output --partial "$f: not a regular file"
+	done
 	# and the good file passes
 	auth_config "$PW"
 	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
