@@ -51,6 +51,11 @@ void pools_shutdown(int64_t timeout_ms);
 /* In a worker: close the master's pool descriptors. */
 void pools_close_fds(void);
 
+/* Replace the processes of the pool named name (NULL: every pool whose
+ * "reload" is not "keep") one at a time, without failing a request: a new
+ * process starts, then an old one drains and stops. Returns 0, or -1 when
+ * no pool has that name. */
+int pools_restart(const char *name);
 /* Pool processes running. */
 unsigned pools_alive(void);
 

@@ -88,6 +88,17 @@ struct pool_header {
 	unsigned base, nslots; /* its slots in pool_slots[] */
 	volatile int waiting;  /* workers with requests queued for a process */
 	uint64_t requests;     /* atomic adds */
+	/* The master's view of the pool, for workers and the status page.
+	 * down: 1 while no process can run (crash loop): workers answer 502
+	 * at once instead of queueing. down_reason is written before the
+	 * release store of down = 1 and not changed while down is 1. */
+	volatile int down;
+	char down_reason[160];
+	volatile int64_t next_start_ms; /* CLOCK_MONOTONIC; 0: none pending */
+	/* Counters since the pool was created (the master's; relaxed atomic
+	 * adds): processes started, killed (hung or ignoring TERM), times the
+	 * pool went down. */
+	uint64_t starts, kills, crash_loops;
 };
 
 struct scoreboard {
