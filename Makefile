@@ -140,6 +140,7 @@ lint:
 	clang-format --dry-run --Werror $(SRCS) */*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE $(SRCS)
 	mandoc -Tlint -W warning man/cpm.8 man/cpm.json.5
+	python3 t/manrender.py man/cpm.8 man/cpm.json.5
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
