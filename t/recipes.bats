@@ -214,3 +214,52 @@ assert_streamed() {
 	run stream_times /app/stream
 	assert_streamed
 }
+
+# ---- the README ----
+
+@test "the README's settings table names only keys config.c accepts and cpm.json(5) documents" {
+	run python3 - "$ROOT" <<'PY'
+import re, sys
+root = sys.argv[1]
+readme = open(root + "/README.md").read()
+config_c = open(root + "/manager/config.c").read()
+man = open(root + "/man/cpm.json.5").read()
+section = readme.split("\n## From nginx, php-fpm and gunicorn: settings and cpm keys\n", 1)[1].split("\n## ", 1)[0]
+keys, bad = set(), []
+for line in section.splitlines():
+    if not line.startswith("| ") or line.startswith("|---"):
+        continue
+    cells = [c.strip() for c in line.strip("|").split(" | ")]
+    if len(cells) != 2 or cells[1] == "cpm":
+        continue
+    # a key is a backquoted name or dotted path; values ("unix"), options
+    # (-D) and header fields are not
+    for k in re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", cells[1]):
+        keys.add(k)
+        for part in k.split("."):
+            if '"%s"' % part not in config_c:
+                bad.append("%s: %s is not a key in manager/config.c" % (k, part))
+            if not re.search(r"\b%s\b" % re.escape(part), man):
+                bad.append("%s: %s is not in man/cpm.json.5" % (k, part))
+print("%d keys checked" % len(keys))
+print("\n".join(bad))
+sys.exit(1 if bad or len(keys) < 40 else 0)
+PY
+	assert_success
+	assert_line --regexp '^[0-9]+ keys checked$'
+}
+
+@test "the README's links to its own sections lead to a heading" {
+	run python3 - "$ROOT/README.md" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+# GitHub's anchors: lower case, punctuation but - and _ dropped, spaces to -
+slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+         for h in re.findall(r"(?m)^#+ (.*)$", text)}
+links = re.findall(r"\]\(#([^)]+)\)", text)
+bad = [a for a in links if a not in slugs]
+print("%d links, broken: %s" % (len(links), " ".join(bad) or "none"))
+sys.exit(1 if bad or not links else 0)
+PY
+	assert_success
+}

@@ -1,11 +1,7 @@
 #!/usr/bin/python3
 # app.py as a CGI program (Python's standard library, one process per
-# request): the recipe etc/recipes/wsgi-cgi.json.
-import os
-import sys
+# request): the recipe etc/recipes/wsgi-cgi.json. Python finds app.py next
+# to this file (sys.path[0] is the script's directory).
 from wsgiref.handlers import CGIHandler
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from app import application  # noqa: E402
-
+from app import application
 CGIHandler().run(application)
