@@ -58,12 +58,14 @@ print(data.decode(errors="replace"))
 PY
 }
 
-# assert_streamed: the output of stream_times shows "part 1" within 0.8 s
-# of the request and the whole body (3 parts, a second apart) after 1.8 s
+# assert_streamed: the output of stream_times shows the first part of the
+# body (3 parts, a second apart) at least 1.5 s before its end: sent as
+# written, not held until the application finished (the time to the first
+# part is not bounded: a pool process may still be starting)
 assert_streamed() {
 	local first total
 	read -r first total <<<"${lines[0]}"
-	python3 -c "import sys; f, t = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not (f < 0.8 and t >= 1.8))" \
+	python3 -c "import sys; f, t = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not t - f >= 1.5)" \
 		"$first" "$total" || {
 		echo "first part after $first s, end after $total s: not streamed" >&2
 		return 1
