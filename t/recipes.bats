@@ -232,7 +232,10 @@ for line in section.splitlines():
     if not line.startswith("| ") or line.startswith("|---"):
         continue
     cells = [c.strip() for c in line.strip("|").split(" | ")]
-    if len(cells) != 2 or cells[1] == "cpm":
+    if len(cells) != 2:
+        bad.append("not two cells: " + line)
+        continue
+    if cells[1] == "cpm":
         continue
     # a key is a backquoted name or dotted path; values ("unix"), options
     # (-D) and header fields are not
