@@ -30,7 +30,7 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth t/unit/test_http_file
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
 
@@ -140,6 +140,7 @@ lint:
 	clang-format --dry-run --Werror $(SRCS) */*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE $(SRCS)
 	mandoc -Tlint -W warning man/cpm.8 man/cpm.json.5
+	python3 t/manrender.py man/cpm.8 man/cpm.json.5
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
