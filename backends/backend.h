@@ -44,6 +44,11 @@ struct exchange_info {
 	const char *remote_user; /* NULL unless the route authenticated the client */
 	const char *auth_type;	 /* "Basic" then, else NULL */
 	const char *request_uri; /* the client's target after an internal redirect, else NULL (req->target) */
+	/* The route's file-name suffixes ("suffix"), or none: a script found
+	 * along the path must end in one, so that /upload.txt/x.php on a
+	 * ".php" route does not run upload.txt. */
+	char *const *suffix;
+	size_t nsuffix;
 };
 
 /* Request body: a pointer to the bytes available now and their count. 0

@@ -1434,6 +1434,8 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->user_ok = rq->remote_user != NULL; /* here only once verified */
 	rq->info.auth_type = rq->remote_user ? "Basic" : NULL;
 	rq->info.request_uri = rq->request_uri;
+	rq->info.suffix = rt->suffix;
+	rq->info.nsuffix = rt->nsuffix;
 	rq->ops = backend_ops_for(rt->backend->type);
 	rq->ended = 0;
 	int redirects = rq->redirects;

@@ -124,13 +124,13 @@ assert_streamed() {
 	stop_php_fpm
 }
 
-@test "php-fpm: a text file is not run as PHP through /FILE/x.php (php-fpm's security.limit_extensions)" {
+@test "php-fpm: a text file is not run as PHP through /FILE/x.php (the script must end in the route's suffix)" {
 	start_php_fpm "$BATS_TEST_TMPDIR"
 	recipe php-fpm '.backends.php.address = "unix:\($t)/php.sock"
 		| .backends.php.root = "\($fix)/php" | .backends.files.root = "\($fix)/php"'
 	cpm_start
 	run curl -s -o /dev/null -w '%{http_code}' "$(url /upload.txt/x.php)"
-	assert_output 403
+	assert_output 404
 	run curl -s "$(url /upload.txt/x.php)"
 	refute_output --partial "was run as PHP"
 	stop_php_fpm
@@ -155,6 +155,14 @@ assert_streamed() {
 	assert_line --regexp '^Content-Type: text/css'
 	run curl -s "$(url /index.php)"
 	refute_output --partial "<?php"
+	# php-cgi has no security.limit_extensions: cpm's suffix check is
+	# all that keeps an uploaded text file from running as PHP
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /upload.txt/x.php)"
+	assert_output 404
+	run curl -s "$(url /upload.txt/x.php)"
+	refute_output --partial "was run as PHP"
+	run curl -s "$(url /index.php/x.php)"
+	assert_line "SCRIPT_NAME=/index.php PATH_INFO=/x.php"
 }
 
 # ---- a PSGI application: Plack's FCGI handler on fd 0 ----
