@@ -21,7 +21,7 @@ BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cg
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
            manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c \
-           manager/htpasswd.c manager/auth.c
+           manager/htpasswd.c manager/auth.c manager/control.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
