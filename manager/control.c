@@ -79,7 +79,10 @@ static struct {
 	ino_t ino; /* it is still there (USR2: the new master's replaced it) */
 	struct client c[CONTROL_CLIENTS];
 	int inited;
+	int64_t paused_until_ms; /* accept failed for want of descriptors */
 } C = {.fd = -1};
+
+#define CONTROL_PAUSE_MS 1000
 
 static void init_clients(void)
 {
@@ -200,7 +203,7 @@ size_t control_pollfds(struct pollfd *p, size_t max)
 {
 	init_clients();
 	size_t n = 0;
-	if (C.fd >= 0 && n < max)
+	if (C.fd >= 0 && n < max && monotonic_ms() >= C.paused_until_ms)
 		p[n++] = (struct pollfd){.fd = C.fd, .events = POLLIN};
 	for (size_t i = 0; i < CONTROL_CLIENTS && n < max; i++)
 		if (C.c[i].fd >= 0)
@@ -211,7 +214,7 @@ size_t control_pollfds(struct pollfd *p, size_t max)
 int control_timeout(void)
 {
 	init_clients();
-	int64_t now = monotonic_ms(), t = -1;
+	int64_t now = monotonic_ms(), t = C.paused_until_ms > now ? C.paused_until_ms - now : -1;
 	for (size_t i = 0; i < CONTROL_CLIENTS; i++) {
 		if (C.c[i].fd < 0)
 			continue;
@@ -297,6 +300,15 @@ static void accept_clients(control_handler h)
 {
 	for (;;) {
 		int fd = accept4(C.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0 && errno != EAGAIN) {
+			/* EMFILE and the like: the connection stays queued and the
+			 * socket readable; stop polling it for a while, not spin */
+			log_error("control: accept: %s; not accepting for %d ms", strerror(errno), CONTROL_PAUSE_MS);
+			C.paused_until_ms = monotonic_ms() + CONTROL_PAUSE_MS;
+			return;
+		}
 		if (fd < 0)
 			return;
 		struct ucred uc;

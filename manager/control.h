@@ -41,7 +41,7 @@ void control_close(void);
 void control_close_fds(void);
 
 /* The descriptors to poll (at most CONTROL_POLLFDS), and ms until the
- * next client must be dropped (-1: none waiting). */
+ * next client must be dropped or accepting resumes (-1: nothing due). */
 size_t control_pollfds(struct pollfd *p, size_t max);
 int control_timeout(void);
 /* Accept, read, run complete commands through h and answer; drop clients

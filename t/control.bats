@@ -85,6 +85,19 @@ nfds() { ls "/proc/$1/fd" | wc -l; }
 	assert_output "cpm: reloaded $CFG: generation 1, 2 worker(s)"
 	within 5 eval '[ "$(curl -s "$(url /ex/hello.sh)")" = "Hello, world!" ]'
 	grep -q "control: \"reload\" from pid [0-9]* uid 0" "$CPM_LOG"
+	# the answer ends with EOF: no worker started by the reload holds the
+	# connection open
+	run python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(3); s.sendall(b"reload\n")
+d = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    d += b
+print(d.decode().strip())' "$SOCK"
+	assert_success
+	assert_output "ok reloaded $CFG: generation 2, 2 worker(s)"
 }
 
 @test "-s reload with a broken config prints file:line:col, exits 1, and the old config serves" {
@@ -310,4 +323,35 @@ print(s.recv(100).decode().strip())' "$SOCK"
 	for w in $(workers_of "$CPM_PID"); do
 		refute_line --regexp "$SOCK(\.[0-9]+\.tmp)? .*pid=$w,"
 	done
+}
+
+# lowest_free_fd PID: the descriptor number the process's next open gets
+lowest_free_fd() {
+	ls "/proc/$1/fd" | sort -n | awk 'BEGIN {n = 0} $1 == n {n++} END {print n}'
+}
+
+# cpu_ticks PID: user + system time so far, in clock ticks
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+@test "out of descriptors, the master pauses accepting instead of spinning, then answers" {
+	ctl_start
+	local n t0 t1 soft hard
+	n=$(lowest_free_fd "$CPM_PID")
+	read -r soft hard < <(prlimit --pid "$CPM_PID" --nofile --noheadings -o SOFT,HARD)
+	prlimit --pid "$CPM_PID" --nofile="$n:$hard"
+	"$CPM" -s reopen -c "$CFG" >"$BATS_TEST_TMPDIR/ctl.out" 2>&1 3>&- &
+	local c=$!
+	CTL_PIDS="$c"
+	within 5 grep -q "control: accept: Too many open files; not accepting for 1000 ms" "$CPM_LOG"
+	t0=$(cpu_ticks "$CPM_PID")
+	sleep 2
+	t1=$(cpu_ticks "$CPM_PID")
+	# a spinning loop burns ~200 ticks in 2 s; paused, a few at most
+	[ $((t1 - t0)) -le 20 ]
+	kill -0 "$c"
+	prlimit --pid "$CPM_PID" --nofile="$soft:$hard"
+	wait "$c"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/ctl.out")" "cpm: logs reopened"
 }
