@@ -75,6 +75,16 @@ pool_pids() {
 
 nfds() { ls "/proc/$1/fd" | wc -l; }
 
+# upgrade OLD: USR2 to OLD; sets NEW once the new master has written the
+# pidfile and taken the control socket over
+upgrade() {
+	NEW=
+	kill -USR2 "$1"
+	new_master() { NEW=$(cat "$PF" 2>/dev/null) && [ -n "$NEW" ] && [ "$NEW" != "$1" ]; }
+	within 5 new_master "$1"
+	within 5 grep -q "cpm\[$NEW\]: control socket $SOCK" "$CPM_LOG"
+}
+
 @test "-s reload picks up a new route and says the reload succeeded" {
 	ctl_start
 	run curl -s -o /dev/null -w '%{http_code}' "$(url /ex/hello.sh)"
@@ -205,10 +215,8 @@ print(d.decode().strip())' "$SOCK"
 @test "after a USR2 upgrade and the old master's exit, -s reaches the new master" {
 	ctl_start
 	local old=$CPM_PID new
-	kill -USR2 "$old"
-	new_master() { new=$(cat "$PF" 2>/dev/null) && [ -n "$new" ] && [ "$new" != "$old" ]; }
-	within 5 new_master
-	within 5 grep -q "cpm\[$new\]: control socket $SOCK" "$CPM_LOG"
+	upgrade "$old"
+	new=$NEW
 	run ctl reopen
 	assert_success
 	grep -q "cpm\[$new\]: control: \"reopen\"" "$CPM_LOG"
@@ -231,10 +239,8 @@ print(d.decode().strip())' "$SOCK"
 @test "a rolled-back USR2 upgrade gives the socket back to the old master" {
 	ctl_start
 	local old=$CPM_PID new
-	kill -USR2 "$old"
-	new_master() { new=$(cat "$PF" 2>/dev/null) && [ -n "$new" ] && [ "$new" != "$old" ]; }
-	within 5 new_master
-	within 5 grep -q "cpm\[$new\]: control socket $SOCK" "$CPM_LOG"
+	upgrade "$old"
+	new=$NEW
 	kill -QUIT "$new"
 	within 10 gone "$new"
 	within 5 eval '[ "$(cat "$PF")" = "$old" ]'
