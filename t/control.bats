@@ -11,6 +11,7 @@ setup() {
 	PF=$BATS_TEST_TMPDIR/cpm.pid
 	SOCK=$BATS_TEST_TMPDIR/cpm.ctl # next to the pidfile: cpm.pid -> cpm.ctl
 	CTL_PIDS=""
+	CTL_DIR="" # a directory outside the test's, removed at the end
 }
 
 teardown() {
@@ -26,6 +27,7 @@ teardown() {
 		within 5 gone "$p" || { echo "master $p survived QUIT" >&2; kill -KILL "$p"; rc=1; }
 	fi
 	helpers_teardown || rc=1
+	[ -z "$CTL_DIR" ] || rm -rf "$CTL_DIR"
 	return $rc
 }
 
@@ -276,10 +278,9 @@ print(d.decode().strip())' "$SOCK"
 }
 
 @test "a peer of another uid is refused even if the socket's mode lets it in" {
-	local d
-	d=$(mktemp -d /tmp/cpm-ctl.XXXXXX)
-	chmod 0755 "$d"
-	SOCK=$d/cpm.ctl
+	CTL_DIR=$(mktemp -d /tmp/cpm-ctl.XXXXXX)
+	chmod 0755 "$CTL_DIR"
+	SOCK=$CTL_DIR/cpm.ctl
 	ctl_config "\"control\": \"$SOCK\""
 	ctl_start
 	chmod 0666 "$SOCK"
@@ -290,8 +291,6 @@ print(s.recv(100).decode().strip())' "$SOCK"
 	assert_output "error permission denied"
 	grep -q "control: refused pid [0-9]* uid $(id -u nobody)" "$CPM_LOG"
 	kill -0 "$CPM_PID"
-	cpm_stop
-	rmdir "$d"
 }
 
 @test "a silent or flooding client neither blocks the master nor leaks a descriptor" {
