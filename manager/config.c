@@ -1665,6 +1665,24 @@ static int run_as(struct ctx *c, struct config *cf)
 	return 0;
 }
 
+/* The control socket: "control" as given (null: none), else next to the
+ * pidfile, its ".pid" replaced by ".ctl" (cpm.pid -> cpm.ctl), else none.
+ * *path is the parsed "control" (absolute pidfile given); -1 if the result
+ * is too long for a unix socket. */
+static int control_resolve(const json_t *given, char **path, const char *pidfile)
+{
+	if (given) {
+		make_absolute(path);
+	} else if (pidfile) {
+		size_t n = strlen(pidfile);
+		if (n > 4 && strcmp(pidfile + n - 4, ".pid") == 0)
+			n -= 4;
+		if (asprintf(path, "%.*s.ctl", (int)n, pidfile) < 0)
+			abort();
+	}
+	return *path && strlen(*path) > CONTROL_PATH_MAX ? -1 : 0;
+}
+
 static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 {
 	static const char *const known[] = {"listen",
@@ -1685,6 +1703,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 					    "error_log",
 					    "log_level",
 					    "pidfile",
+					    "control",
 					    "server_name",
 					    "routes",
 					    "backends",
@@ -1725,6 +1744,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 			fail(c, "expected one of \"debug\", \"info\", \"warn\", \"error\"");
 	}
 	KEY("pidfile") get_string_or_null(c, v, &cf->pidfile);
+	KEY("control") get_string_or_null(c, v, &cf->control);
 	KEY("server_name") get_string(c, v, &cf->server_name);
 	KEY("user") parse_user(c, v, &cf->user, &cf->uid, &cf->gid, cf->group_set);
 	KEY("group") if (parse_group(c, v, &cf->gid) == 0) cf->group_set = 1;
@@ -1758,6 +1778,19 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	make_absolute(&cf->error_log);
 	make_absolute(&cf->pidfile);
 	make_absolute(&cf->chdir);
+	if (control_resolve(json_object_get(root, "control"), &cf->control, cf->pidfile) < 0) {
+		push_key(c, json_object_get(root, "control") ? "control" : "pidfile");
+		fail_at(c, 1, "the control socket's path %s is longer than %d bytes", cf->control, CONTROL_PATH_MAX);
+		pop(c);
+		return;
+	}
+	for (size_t i = 0; cf->control && i < cf->nlisten; i++)
+		if (strncmp(cf->listen[i], "unix:", 5) == 0 && strcmp(cf->listen[i] + 5, cf->control) == 0) {
+			push_key(c, json_object_get(root, "control") ? "control" : "pidfile");
+			fail_at(c, 1, "the control socket %s is also in \"listen\"", cf->control);
+			pop(c);
+			return;
+		}
 	if (run_as(c, cf) < 0)
 		return;
 	/* workers reopen the logs on USR1, as their user: only a warning, the
@@ -1923,6 +1956,7 @@ void config_free(struct config *cf)
 	free(cf->access_log);
 	free(cf->error_log);
 	free(cf->pidfile);
+	free(cf->control);
 	free(cf->server_name);
 	free(cf->user);
 	free(cf->chdir);
@@ -1969,4 +2003,33 @@ void config_free(struct config *cf)
 	}
 	free(cf->backends);
 	free(cf);
+}
+
+char *config_control_path(const char *file, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = config_read_file(file, 0, &len, err, errlen);
+	if (!text)
+		return NULL;
+	json_error_t je;
+	json_t *root = json_loadb(text, len, 0, &je);
+	free(text);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+		return NULL;
+	}
+	json_t *c = json_object_get(root, "control"), *p = json_object_get(root, "pidfile");
+	char *path = json_is_string(c) ? xstrdup(json_string_value(c)) : NULL;
+	char *pidfile = json_is_string(p) ? absolute(json_string_value(p)) : NULL;
+	int r = json_is_object(root) ? control_resolve(c, &path, pidfile) : 0;
+	json_decref(root);
+	free(pidfile);
+	if (r < 0 || !path) {
+		snprintf(err, errlen, "%s: %s", file,
+			 r < 0 ? "the control socket's path is too long for a unix socket"
+			       : "no control socket: set \"control\" (or \"pidfile\", next to which it goes)");
+		free(path);
+		return NULL;
+	}
+	return path;
 }
