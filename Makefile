@@ -27,10 +27,11 @@ OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
            t/unit/test_conn t/unit/test_cgi_output t/unit/test_backoff \
-           t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth t/unit/test_http_file
+           t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth t/unit/test_http_file \
+           t/unit/test_scoreboard
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
 
@@ -61,6 +62,9 @@ t/unit/test_backoff: t/unit/test_backoff.c t/unit/unit.h manager/backoff.o
 
 t/unit/test_waitq: t/unit/test_waitq.c t/unit/unit.h backends/waitq.o manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/waitq.o manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
+
+t/unit/test_scoreboard: t/unit/test_scoreboard.c t/unit/unit.h manager/scoreboard.o manager/log.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< manager/scoreboard.o manager/log.o
 
 # conn.c is included by its test (its statics are what is tested), with the
 # real loop and a fake worker and backend; see the comment in test_conn.c.

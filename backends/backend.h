@@ -134,6 +134,9 @@ struct backend_ops {
  * the fastcgi backend picks pool processes in it) and this worker's slot. */
 struct scoreboard *loop_scoreboard(void);
 struct worker_slot *loop_worker_slot(void);
+/* b's entry in the scoreboard's backend table (and in the worker slot's
+ * backend gauges). */
+unsigned loop_backend_index(const struct backend_conf *b);
 
 /* ---- the backend types: backends/backend.c ---- */
 

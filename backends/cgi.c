@@ -56,6 +56,7 @@ struct bstat {
 	const struct backend_conf *b;
 	int running;
 	struct waitq waiting;
+	struct backend_gauges *g; /* their copy in the scoreboard, or NULL */
 };
 static struct bstat *bstats;
 static size_t nbstats;
@@ -66,8 +67,18 @@ static struct bstat *bstat(const struct backend_conf *b)
 		if (bstats[i].b == b)
 			return &bstats[i];
 	bstats = xrealloc(bstats, (nbstats + 1) * sizeof(*bstats));
-	bstats[nbstats] = (struct bstat){.b = b};
+	struct worker_slot *ws = loop_worker_slot();
+	bstats[nbstats] = (struct bstat){.b = b, .g = ws ? &ws->backend[loop_backend_index(b)] : NULL};
 	return &bstats[nbstats++];
+}
+
+/* After running or waiting changed: the status page's view of them. */
+static void bstat_publish(const struct bstat *bs)
+{
+	if (!bs->g)
+		return;
+	bs->g->cgi_running = (uint32_t)bs->running;
+	bs->g->cgi_queued = bs->waiting.n;
 }
 
 static unsigned cgi_running(void)
@@ -432,6 +443,7 @@ static void on_wait_expired(struct waiter *w)
 	char ra[64];
 	script_retry_after(q->b, ra, sizeof(ra));
 	waitq_remove(w);
+	bstat_publish(bstat(q->b));
 	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - w->since));
 	exchange_error(q->x, 503, ra);
 	free(q);
@@ -441,10 +453,12 @@ static void release_slot(const struct backend_conf *b)
 {
 	struct bstat *bs = bstat(b);
 	bs->running--;
+	bstat_publish(bs);
 	if (!bs->waiting.head)
 		return;
 	struct cgi_req *q = waiting_req(bs->waiting.head);
 	waitq_remove(&q->wait);
+	bstat_publish(bs);
 	struct exchange *x = q->x;
 	struct exchange_info info = q->info;
 	free(q);
@@ -583,6 +597,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 		q->info = *info;
 		exchange_wait_begin(x);
 		waitq_add(&bs->waiting, &q->wait, g->queue_timeout_ms, on_wait_expired);
+		bstat_publish(bs);
 		return q;
 	}
 
@@ -649,6 +664,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 		return NULL;
 	}
 	bs->running++;
+	bstat_publish(bs);
 	nrunning++;
 	track_group(r, 1);
 	r->next = running;
@@ -694,6 +710,7 @@ static void ops_abort(void *st)
 	struct cgi_req *r = st;
 	if (waitq_waiting(&r->wait)) {
 		waitq_remove(&r->wait);
+		bstat_publish(bstat(r->b));
 		free(r);
 	} else {
 		cgi_abort(r);

@@ -603,7 +603,8 @@ static void request_end(struct conn *c)
 		/* a client that left in the middle of a head sent no request
 		 * to speak of (nginx does not log it either) */
 		access_log(c, rq, status);
-		worker_request_done(status);
+		int64_t t0_us = (int64_t)rq->t0.tv_sec * 1000000 + rq->t0.tv_nsec / 1000;
+		worker_request_done(status, rq->info.backend, monotonic_us() - t0_us, rq->wait_us);
 	}
 	free(rq->path);
 	free(rq->prefix);

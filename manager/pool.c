@@ -365,6 +365,7 @@ static void spawn(struct pool *pl, unsigned k)
 	__atomic_store_n(&s->started_ms, pr->started_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->last_used_ms, pr->started_ms, __ATOMIC_RELAXED);
 	s->restarts++;
+	__atomic_fetch_add(&P.sb->pools[pl - P.pools].starts, 1, __ATOMIC_RELAXED);
 	int taken = -1;
 	if (__atomic_compare_exchange_n(&s->busy, &taken, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) || taken != 1)
 		__atomic_store_n(&s->request_start_ms, 0, __ATOMIC_RELAXED);
@@ -470,6 +471,7 @@ static int pool_create(const struct config *cf, const struct backend_conf *b, un
 	h->nslots = (unsigned)pl->max;
 	h->waiting = 0;
 	h->requests = 0;
+	h->starts = h->kills = h->crash_loops = 0;
 	h->active = 1;
 	log_info("pool %s: %d to %d process(es) of %s", pl->name, pl->min, pl->max, pl->spec.argv[0]);
 	return 0;
@@ -639,6 +641,7 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 				  (long)pr->pid, (long long)pl->timeout_ms);
 			__atomic_store_n(&s->state, PSLOT_DOWN, __ATOMIC_RELEASE);
 			kill_proc(pr);
+			__atomic_fetch_add(&h->kills, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		if (pr->stopping) {
@@ -646,6 +649,7 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 				log_warn("pool %s[%u]: pid %ld still running %d ms after TERM; killing it", pl->name, k,
 					 (long)pr->pid, STOP_KILL_MS);
 				kill_proc(pr);
+				__atomic_fetch_add(&h->kills, 1, __ATOMIC_RELAXED);
 			}
 			continue;
 		}

@@ -1,6 +1,8 @@
 #include "scoreboard.h"
 
+#include <sched.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +19,12 @@ struct scoreboard *scoreboard_create(unsigned nslots)
 	}
 	struct scoreboard *sb = p; /* mmap memory is zeroed */
 	sb->nslots = nslots;
+	strcpy(sb->backends[BSTAT_NONE].name, "(none)");
+	sb->backends[BSTAT_NONE].state = 2;
+	sb->backends[BSTAT_NONE].type = -1;
+	strcpy(sb->backends[BSTAT_OTHER].name, "(other)");
+	sb->backends[BSTAT_OTHER].state = 2;
+	sb->backends[BSTAT_OTHER].type = -1;
 	return sb;
 }
 
@@ -26,11 +34,80 @@ void scoreboard_destroy(struct scoreboard *sb)
 		munmap(sb, sizeof(struct scoreboard) + sb->nslots * sizeof(struct worker_slot));
 }
 
-void scoreboard_count(struct scoreboard *sb, int status)
+const int64_t hist_bounds_us[HIST_BUCKETS] = {5000,   10000,   25000,	50000,	 100000,   250000,
+					      500000, 1000000, 2500000, 5000000, 10000000, 30000000};
+
+/* The entry's state once it is not being claimed (1 lasts a strcpy; a
+ * claimer that died in between leaves it at 1: given up after a while). */
+static int entry_state(const struct backend_stats *e)
 {
+	for (int spins = 0; spins < 10000; spins++) {
+		int st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+		if (st != 1)
+			return st;
+		sched_yield();
+	}
+	return 1;
+}
+
+static unsigned find_or_claim(struct scoreboard *sb, const char *name)
+{
+	size_t len = strlen(name);
+	if (len >= sizeof(sb->backends[0].name))
+		return BSTAT_OTHER;
+	if (strcmp(name, sb->backends[BSTAT_OTHER].name) == 0)
+		return BSTAT_OTHER;
+	for (unsigned i = 0; i < BSTAT_OTHER; i++) {
+		struct backend_stats *e = &sb->backends[i];
+		int st = entry_state(e);
+		if (st == 0) {
+			int zero = 0;
+			if (__atomic_compare_exchange_n(&e->state, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				memcpy(e->name, name, len + 1);
+				__atomic_store_n(&e->state, 2, __ATOMIC_RELEASE);
+				return i;
+			}
+			st = entry_state(e); /* another worker claimed it first: for this name? */
+		}
+		if (st == 2 && strcmp(e->name, name) == 0)
+			return i;
+	}
+	int zero = 0;
+	if (__atomic_compare_exchange_n(&sb->backends_full_logged, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		log_warn("status: the table of %d backends is full; backend %s and any other new name are counted "
+			 "as \"(other)\"",
+			 BACKEND_STATS_MAX - 2, name);
+	return BSTAT_OTHER;
+}
+
+unsigned scoreboard_backend(struct scoreboard *sb, const char *name, int type)
+{
+	unsigned i = find_or_claim(sb, name);
+	if (i != BSTAT_NONE && i != BSTAT_OTHER)
+		__atomic_store_n(&sb->backends[i].type, type, __ATOMIC_RELAXED);
+	return i;
+}
+
+static void observe(struct histogram *h, int64_t us)
+{
+	if (us < 0)
+		us = 0;
+	unsigned k = 0;
+	while (k < HIST_BUCKETS && us > hist_bounds_us[k])
+		k++;
+	__atomic_fetch_add(&h->bucket[k], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->sum_us, (uint64_t)us, __ATOMIC_RELAXED);
+}
+
+void scoreboard_count(struct scoreboard *sb, unsigned idx, int status, int64_t duration_us, int64_t wait_us)
+{
+	struct backend_stats *e = &sb->backends[idx < BACKEND_STATS_MAX ? idx : BSTAT_OTHER];
 	int k = status >= 100 && status <= 599 ? status / 100 : 0;
-	__atomic_fetch_add(&sb->requests, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&sb->by_class[k], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&e->by_class[k], 1, __ATOMIC_RELAXED);
+	if (status >= 502 && status <= 504)
+		__atomic_fetch_add(&e->errors[status - 502], 1, __ATOMIC_RELAXED);
+	observe(&e->duration, duration_us);
+	observe(&e->wait, wait_us);
 }
 
 int64_t monotonic_ms(void)

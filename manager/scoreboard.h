@@ -10,6 +10,51 @@ enum worker_state { SLOT_FREE, SLOT_BOOTING, SLOT_READY, SLOT_DRAINING };
 
 #define SLOT_CGI_MAX 128
 
+/* Per-backend statistics: one entry per backend name in a fixed table
+ * (struct scoreboard.backends), so that counters outlive the workers that
+ * add to them and a name kept across a reload keeps its counters. Entry
+ * BSTAT_NONE ("(none)") counts the requests that reached no backend (a
+ * 400, a 404 with no route, a refused client), entry BSTAT_OTHER
+ * ("(other)") the backends that found the table full. A configured
+ * backend that has one of these names shares their entry.
+ *
+ * Claiming an entry (scoreboard_backend): state 0 -> 1 by CAS, the name
+ * written, then state 2 by a release store; entries are claimed in order
+ * and never given back, so a lookup stops at the first free one. Counters
+ * are relaxed atomic adds by the workers; readers add them up as they
+ * find them (a request being counted may show in one number and not yet
+ * in the next). */
+#define BACKEND_STATS_MAX 128
+#define BSTAT_NONE	  0
+#define BSTAT_OTHER	  (BACKEND_STATS_MAX - 1)
+
+/* Histogram buckets (upper bounds, microseconds) for request duration and
+ * queue wait; bucket[HIST_BUCKETS] counts the observations above the last
+ * bound (+Inf). Counts are per bucket, made cumulative when read. */
+#define HIST_BUCKETS 12
+extern const int64_t hist_bounds_us[HIST_BUCKETS];
+
+struct histogram {
+	uint64_t bucket[HIST_BUCKETS + 1];
+	uint64_t sum_us;
+};
+
+struct backend_stats {
+	char name[64];
+	volatile int state;   /* 0 free, 1 being claimed, 2 named */
+	volatile int type;    /* enum backend_type the last worker to look it up had; -1 for the two above */
+	uint64_t by_class[6]; /* index status / 100; [0] = other */
+	uint64_t errors[3];   /* 502, 503, 504 */
+	struct histogram duration, wait;
+};
+
+/* What a worker is doing for one backend right now (its own entries,
+ * plain stores; the status page adds up the live workers'). */
+struct backend_gauges {
+	volatile uint32_t cgi_running; /* CGI programs running */
+	volatile uint32_t cgi_queued;  /* requests waiting for a CGI slot */
+};
+
 struct worker_slot {
 	volatile pid_t pid;
 	volatile int state;
@@ -29,6 +74,8 @@ struct worker_slot {
 	 * programs started while every entry was taken. */
 	volatile pid_t cgi_pgids[SLOT_CGI_MAX];
 	volatile uint32_t cgi_untracked;
+	/* indexed like scoreboard.backends; zeroed at fork with the slot */
+	struct backend_gauges backend[BACKEND_STATS_MAX];
 };
 
 /* FastCGI pools: the master owns the processes, workers pick them. */
@@ -107,16 +154,23 @@ struct scoreboard {
 	volatile int64_t started_ms;   /* CLOCK_MONOTONIC */
 	volatile int64_t started_unix; /* wall clock, for humans */
 	volatile unsigned generation;  /* configuration reloads */
-	uint64_t requests;	       /* all workers ever; atomic adds */
-	uint64_t by_class[6];	       /* index status / 100; [0] = other */
 	int wake_fd;		       /* workers write a byte here to wake the master */
 	struct pool_header pools[POOLS_MAX];
 	struct pool_slot pool_slots[POOL_SLOTS_MAX];
+	struct backend_stats backends[BACKEND_STATS_MAX];
+	volatile int backends_full_logged; /* the "table full" line was written */
 	struct worker_slot slots[];
 };
 
-/* Count a finished request (atomic: every worker writes here). */
-void scoreboard_count(struct scoreboard *sb, int status);
+/* The entry of backend name: found, or claimed if the name is new;
+ * BSTAT_OTHER when the table is full (said in the log once) or the name
+ * does not fit. */
+unsigned scoreboard_backend(struct scoreboard *sb, const char *name, int type);
+
+/* Count a finished request in entry idx: its status, how long it took
+ * from its first byte to its end and how long it waited for a backend
+ * resource (atomic: every worker writes here). */
+void scoreboard_count(struct scoreboard *sb, unsigned idx, int status, int64_t duration_us, int64_t wait_us);
 
 struct scoreboard *scoreboard_create(unsigned nslots);
 void scoreboard_destroy(struct scoreboard *sb);

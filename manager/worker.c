@@ -48,6 +48,7 @@ static struct {
 	unsigned nconns;
 	long served;
 	long max_requests;
+	unsigned *bidx; /* cf->backends[i]'s entry in sb->backends */
 } w;
 
 /* ---- services for conn.c and backends ---- */
@@ -65,6 +66,15 @@ struct scoreboard *loop_scoreboard(void)
 struct worker_slot *loop_worker_slot(void)
 {
 	return w.slot;
+}
+
+unsigned loop_backend_index(const struct backend_conf *b)
+{
+	if (!b)
+		return BSTAT_NONE;
+	if (!w.bidx || b < w.cf->backends || b >= w.cf->backends + w.cf->nbackends)
+		return BSTAT_OTHER;
+	return w.bidx[b - w.cf->backends];
 }
 
 int worker_draining(void)
@@ -186,11 +196,11 @@ static void start_draining(const char *why, int close_idle)
 		conn_close_idle();
 }
 
-void worker_request_done(int status)
+void worker_request_done(int status, const struct backend_conf *b, int64_t duration_us, int64_t wait_us)
 {
 	w.served++;
 	w.slot->requests = (uint64_t)w.served;
-	scoreboard_count(w.sb, status);
+	scoreboard_count(w.sb, loop_backend_index(b), status, duration_us, wait_us);
 	if (w.max_requests && w.served >= w.max_requests)
 		start_draining("max_requests reached", 0);
 }
@@ -274,6 +284,11 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 	w.accept_timer.fire = on_accept_timer;
 	if (conn_init(cf) < 0 || process_drop_privileges(cf) < 0)
 		_exit(WORKER_EXIT_BOOT_ERROR);
+	/* the backends' entries in the scoreboard, by name: a name kept
+	 * across reloads and worker restarts keeps counting where it was */
+	w.bidx = xcalloc(cf->nbackends ? cf->nbackends : 1, sizeof(*w.bidx));
+	for (size_t i = 0; i < cf->nbackends; i++)
+		w.bidx[i] = scoreboard_backend(sb, cf->backends[i].name, (int)cf->backends[i].type);
 	update_accepting();
 	w.slot->state = SLOT_READY;
 	log_debug("worker %u booted", id);

@@ -3,6 +3,7 @@
 #define CPM_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "listener.h"
@@ -18,8 +19,10 @@ void worker_run(const struct config *cf, struct listener *ls, size_t nls, struct
 
 /* ---- for conn.c ---- */
 const struct config *worker_config(void);
-/* A request finished (counts toward max_requests). */
-void worker_request_done(int status);
+/* A request finished (counts toward max_requests): its status, its
+ * backend (NULL if it reached none), its time from first byte to end and
+ * the part of it spent waiting for a backend resource. */
+void worker_request_done(int status, const struct backend_conf *b, int64_t duration_us, int64_t wait_us);
 /* Whether connections should close after their current request. */
 int worker_draining(void);
 void worker_conn_closed(void);

@@ -351,7 +351,7 @@ PY
 	run grep -c "pool php\[[0-2]\]: stopping pid [0-9]* (idle)" "$CPM_LOG"
 	assert_output 2
 	run curl -s "$(url '/status?format=prometheus')"
-	assert_line 'cpm_pool_processes{pool="php",state="ready"} 1'
+	assert_line 'cpm_pool_processes{pool="php",state="idle"} 1'
 }
 
 @test "the app's own stdout and stderr reach the error log as pool NAME[k] pid P: LINE" {
@@ -657,7 +657,7 @@ JSON
 	run curl -s "$(url '/status?format=prometheus')"
 	assert_line 'cpm_pool_requests_total{pool="php"} 7'
 	assert_line 'cpm_pool_requests_total{pool="other"} 1'
-	assert_line 'cpm_pool_processes{pool="php",state="ready"} 2'
+	assert_line 'cpm_pool_processes{pool="php",state="idle"} 2'
 	assert_line 'cpm_pool_processes{pool="php",state="busy"} 0'
 	assert_line 'cpm_pool_restarts_total{pool="php"} 0'
 }

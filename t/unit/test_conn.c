@@ -35,6 +35,8 @@ static struct config base_cf;
 static struct cgi_conf base_cgi;
 static int conns_opened, conns_closed;
 static int done_status[256];
+static const struct backend_conf *done_backend[256];
+static int64_t done_duration_us[256], done_wait_us[256];
 static int ndone;
 
 const struct config *worker_config(void)
@@ -42,10 +44,14 @@ const struct config *worker_config(void)
 	return tcf;
 }
 
-void worker_request_done(int status)
+void worker_request_done(int status, const struct backend_conf *b, int64_t duration_us, int64_t wait_us)
 {
-	if (ndone < (int)(sizeof(done_status) / sizeof(done_status[0])))
+	if (ndone < (int)(sizeof(done_status) / sizeof(done_status[0]))) {
 		done_status[ndone] = status;
+		done_backend[ndone] = b;
+		done_duration_us[ndone] = duration_us;
+		done_wait_us[ndone] = wait_us;
+	}
 	ndone++;
 }
 
@@ -94,6 +100,7 @@ struct script {
 	int no_buffering; /* send X-Accel-Buffering: no */
 	int hold_body;	  /* body_ready only counts: the test calls fake_read_body */
 	int64_t timer_ms;
+	int wait_first; /* ANSWER_TIMER: waits for a backend resource until the timer */
 };
 
 struct fake {
@@ -202,7 +209,10 @@ static void fake_read_body(struct fake *f)
 
 static void fake_on_timer(struct timer *t)
 {
-	fake_answer((struct fake *)((char *)t - offsetof(struct fake, timer)));
+	struct fake *f = (struct fake *)((char *)t - offsetof(struct fake, timer));
+	if (S.wait_first)
+		exchange_upstream(f->x, 4242);
+	fake_answer(f);
 }
 
 /* A CGI local redirect, as the cgi backend makes one once its program is done. */
@@ -238,6 +248,8 @@ static void *fake_start(struct exchange *x, const struct exchange_info *info)
 			fake_read_body(f);
 		break;
 	case ANSWER_TIMER:
+		if (S.wait_first)
+			exchange_wait_begin(x);
 		f->timer.fire = fake_on_timer;
 		timer_arm(loop_timers(), &f->timer, loop_now_ms() + S.timer_ms);
 		break;
@@ -691,6 +703,39 @@ static void test_answer_from_timer(void)
 	CHECK_EQ_INT(n, 3);
 	CHECK(strstr(line_at(log, 2, buf, sizeof(buf)), "\"GET /t3 HTTP/1.1\" 499 "));
 	free(log);
+	/* what the status page counts: the backend, the whole time, no wait */
+	CHECK_EQ_INT(ndone, 3);
+	CHECK(done_backend[0] == &tcf->backends[0]);
+	CHECK(done_backend[2] == &tcf->backends[0]); /* a 499 reached its backend */
+	CHECK(done_duration_us[0] >= 100 * 1000);
+	CHECK(done_duration_us[0] < 2000 * 1000);
+	CHECK_EQ_INT(done_wait_us[0], 0);
+}
+
+/* A request that waited for a backend resource (a CGI slot, a pool
+ * process) reports that wait, within its duration. */
+static void test_wait_reported(void)
+{
+	reset();
+	S.answer = ANSWER_TIMER;
+	S.timer_ms = 120;
+	S.wait_first = 1;
+	struct client cl;
+	client_open(&cl, 0);
+	client_sends(&cl, "GET /w HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	for (int i = 0; i < 100 && !cl.eof; i++) {
+		usleep(20 * 1000);
+		client_drain(&cl);
+	}
+	CHECK(cl.eof);
+	CHECK_EQ_INT(ndone, 1);
+	CHECK_EQ_INT(done_status[0], 200);
+	CHECK(done_backend[0] == &tcf->backends[0]);
+	CHECK(done_wait_us[0] >= 120 * 1000);
+	CHECK(done_duration_us[0] >= done_wait_us[0]);
+	client_close(&cl);
+	int n;
+	free(alog_take(&n));
 }
 
 /* ---- 2. a bad or late head after a keep-alive request ---- */
@@ -741,6 +786,8 @@ static void test_bad_head_after_keepalive(void)
 	CHECK(cl.eof); /* cpm closed */
 	CHECK_EQ_INT(nfakes, 1);
 	check_second_line(400);
+	CHECK(done_backend[0] == &tcf->backends[0]);
+	CHECK(done_backend[1] == NULL); /* a bad head reaches no backend */
 	client_close(&cl);
 	CHECK_EQ_INT(conns_closed, closed + 1);
 }
@@ -1523,6 +1570,7 @@ int main(void)
 	test_pipelined_in_order();
 	test_pipelined_one_at_a_time();
 	test_answer_from_timer();
+	test_wait_reported();
 	test_bad_head_after_keepalive();
 	test_header_timeout_after_keepalive();
 	test_client_gone_before_response();
