@@ -179,6 +179,7 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	 * lost, and if it is not idempotent it cannot be sent again (seen:
 	 * 13-16 POSTs in 300 pipelines got 502). */
 	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0 && !r->has_body;
+	r->completed = 1;
 	req_free_keep(r, clean);
 	if (redirect) {
 		exchange_redirect(x, redirect, strlen(redirect));

@@ -44,6 +44,7 @@ struct fcgi_req {
 	int retried;
 	int got_bytes;	    /* the application said something */
 	int killed;	    /* timed out: the master kills the process */
+	int completed;	    /* END_REQUEST came: the process served it (kept connection or not) */
 	int replay;	    /* out still holds every byte sent, from 0: it can be sent again */
 	struct waiter wait; /* waiting for a pool process */
 };

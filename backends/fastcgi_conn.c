@@ -448,8 +448,12 @@ static void pool_release(struct fcgi_req *r, int keep)
 		__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
 		if (!same || r->sock.fd < 0)
 			keep = 0;
-		if (keep) {
-			/* a complete request: count it against max_requests */
+		if (r->completed) {
+			/* a complete request, whatever becomes of its connection
+			 * (one with a body is not kept): count it against
+			 * max_requests, and as a sign of life for the master. A
+			 * request that waited in the socket's backlog was the
+			 * slot's next process's (not the same pid): its own. */
 			uint64_t served = __atomic_add_fetch(&s->served, 1, __ATOMIC_ACQ_REL);
 			__atomic_fetch_add(&phdr(r->pool)->requests, 1, __ATOMIC_RELAXED);
 			long max = r->b->cgi.pool->max_requests;

@@ -839,3 +839,17 @@ print("bad", bad)
 PY
 	assert_output "bad 0"
 }
+
+@test "a request with a body counts as served: in the pool's requests and against max_requests" {
+	pool_config "\"command\": [\"$APP/echo\"], \"processes\": 1, \"max_requests\": 3"
+	cpm_start
+	pid=$(pool_pids php)
+	for i in 1 2 3; do
+		run curl -s -o /dev/null -w '%{http_code}' --data-binary "body $i" "$(url /app)"
+		assert_output 200
+	done
+	run status_py 'pool("php")["requests"]'
+	assert_output 3
+	within 3 grep -q "pool php\[0\]: stopping pid $pid (max_requests reached)" "$CPM_LOG"
+	within 3 eval '[ -n "$(pool_pids php)" ] && [ "$(pool_pids php)" != "$pid" ]'
+}
