@@ -308,17 +308,10 @@ static void child_exec(struct pool *pl, unsigned k, int errw)
 	memcpy(envp, s->env, n * sizeof(*envp));
 	if (s->tcp)
 		envp[n] = "FCGI_WEB_SERVER_ADDRS=127.0.0.1";
-	/* argv[0] is what ps shows: "cpm: pool NAME[k]" */
-	size_t argc = 0;
-	while (s->argv[argc])
-		argc++;
-	char **argv = xcalloc(argc + 1, sizeof(*argv));
-	memcpy(argv, s->argv, argc * sizeof(*argv));
-	char title[96];
-	snprintf(title, sizeof(title), "cpm: pool %s[%u]", pl->name, k);
-	argv[0] = title;
+	/* argv as configured, argv[0] too: the application's own messages
+	 * name it, not cpm (the status page shows pool, slot and pid) */
 	process_unblock_signals();
-	execve(s->argv[0], argv, envp);
+	execve(s->argv[0], s->argv, envp);
 	dprintf(2, "exec %s: %s\n", s->argv[0], strerror(errno));
 	_exit(127);
 }
