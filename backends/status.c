@@ -50,6 +50,7 @@ static const char *pool_state_name(int st)
 	case PSLOT_READY: return "ready";
 	case PSLOT_DRAINING: return "draining";
 	case PSLOT_DOWN: return "down";
+	case PSLOT_STARTING: return "starting";
 	default: return "free";
 	}
 }
@@ -82,14 +83,18 @@ static void json_pools(struct out *o, const struct scoreboard *sb, int64_t now)
 		put_escaped(o, h->name, 1);
 		put(o, "\",\"requests\":%llu,\"workers_waiting\":%d,\"processes\":[", (unsigned long long)h->requests,
 		    h->waiting);
+		int row = 0;
 		for (unsigned k = 0; k < h->nslots; k++) {
 			const struct pool_slot *s = &sb->pool_slots[h->base + k];
 			int64_t started = s->request_start_ms;
+			if (s->pid <= 0 && s->state == PSLOT_FREE)
+				continue; /* a position that runs nothing and wants nothing */
 			put(o,
 			    "%s\n  {\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"busy\":%s,\"requests\":%llu,"
 			    "\"restarts\":%llu,\"request_age_ms\":%lld,\"uptime_seconds\":%.3f}",
-			    k ? "," : "", k, (long)s->pid, pool_state_name(s->state), s->busy == 1 ? "true" : "false",
-			    (unsigned long long)s->served, (unsigned long long)(s->restarts ? s->restarts - 1 : 0),
+			    row++ ? "," : "", k, (long)s->pid, pool_state_name(s->state),
+			    s->busy == 1 ? "true" : "false", (unsigned long long)s->served,
+			    (unsigned long long)(s->restarts ? s->restarts - 1 : 0),
 			    (long long)(s->busy == 1 && started ? now - started : 0),
 			    s->pid > 0 ? (double)(now - s->started_ms) / 1000.0 : 0.0);
 		}

@@ -365,8 +365,8 @@ PY
 	assert_line --regexp "^[^ ]+ \[warn\] cpm\[$CPM_PID\]: pool php\[0\] pid $pid: a line on stdout from $pid$"
 }
 
-@test "HUP: an unchanged pool keeps its process, a changed one is replaced, a removed one stopped" {
-	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1"
+@test "HUP: a \"keep\" pool keeps its process, a changed one is replaced, a removed one stopped" {
+	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1, \"reload\": \"keep\""
 	cpm_start
 	pid=$(pool_pids php)
 	curl -s "$(url /app)" >/dev/null
@@ -375,6 +375,7 @@ PY
 	run curl -s "$(url /app)"
 	assert_output "count=2 pid=$pid uri=/app"
 	assert_equal "$(pool_pids php)" "$pid"
+	grep -q "pool php: kept$" "$CPM_LOG"
 	# a changed env: a new process, the old one exits once the old workers are gone
 	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1, \"env\": {\"X\": \"1\"}"
 	kill -HUP "$CPM_PID"
@@ -386,7 +387,7 @@ PY
 	run curl -s "$(url /app)"
 	assert_output "count=1 pid=$new uri=/app"
 	assert_equal "$(pool_procs)" "$new"
-	grep -q "pool php: replaced or removed; stopping it once the workers using it are gone" "$CPM_LOG"
+	grep -q "pool php: replaced (env changed)$" "$CPM_LOG"
 	# a changed command too
 	pool_config "\"command\": [\"$APP/counter\", \"x\"], \"processes\": 1, \"env\": {\"X\": \"1\"}"
 	kill -HUP "$CPM_PID"
@@ -394,12 +395,14 @@ PY
 	run curl -s "$(url /app)"
 	assert_output --regexp "^count=1 pid=[0-9]+ uri=/app$"
 	refute_output --partial "pid=$new "
+	grep -q "pool php: replaced (command changed)$" "$CPM_LOG"
 	# removed from the configuration: stopped, and gone from the status page
 	new=$(pool_pids php)
 	pool_config ""
 	kill -HUP "$CPM_PID"
 	within 5 reaped "$new"
 	assert_equal "$(pool_procs)" ""
+	grep -q "pool php: removed$" "$CPM_LOG"
 	within 2 eval '[ "$(status_py "len(d[\"pools\"])")" = 0 ]'
 	run curl -s -o /dev/null -w '%{http_code}' "$(url /app)"
 	assert_output 404
@@ -568,6 +571,10 @@ PY
 	run "$CPM" -t -c cpm.json
 	assert_failure
 	assert_output --partial 'backends.php.socket: expected "unix" or "tcp"'
+	pool_config "\"command\": [\"$APP/counter\"], \"reload\": \"sometimes\""
+	run "$CPM" -t -c cpm.json
+	assert_failure
+	assert_output --partial 'backends.php.reload: expected "restart" or "keep"'
 	pool_config "\"command\": [\"$APP/counter\"], \"group\": \"root\""
 	run "$CPM" -t -c cpm.json
 	assert_failure
@@ -589,7 +596,7 @@ JSON
 	# a program found in PATH, and every pool key
 	pool_config "\"command\": [\"true\", \"arg\"], \"min\": 0, \"max\": 4, \"idle_timeout\": \"500ms\",
 		\"max_requests\": 100, \"timeout\": 2, \"queue_timeout\": 10, \"env\": {\"FOO\": \"bar\"}, \"cwd\": \"/tmp\",
-		\"socket\": \"tcp\", \"rlimits\": {\"nofile\": 64}, \"no_new_privs\": true"
+		\"socket\": \"tcp\", \"rlimits\": {\"nofile\": 64}, \"no_new_privs\": true, \"reload\": \"keep\""
 	run "$CPM" -t -c cpm.json
 	assert_success
 }
