@@ -81,7 +81,19 @@ static void json_pools(struct out *o, const struct scoreboard *sb, int64_t now)
 			continue;
 		put(o, "%s\n {\"name\":\"", first ? "" : ",");
 		put_escaped(o, h->name, 1);
-		put(o, "\",\"requests\":%llu,\"workers_waiting\":%d,\"processes\":[", (unsigned long long)h->requests,
+		put(o, "\",\"state\":\"%s\",\"reason\":", h->down ? "down" : "up");
+		if (h->down) {
+			char why[sizeof(h->down_reason)];
+			for (size_t i = 0; i < sizeof(why); i++)
+				why[i] = __atomic_load_n(&h->down_reason[i], __ATOMIC_RELAXED);
+			why[sizeof(why) - 1] = 0;
+			put(o, "\"");
+			put_escaped(o, why, 1);
+			put(o, "\"");
+		} else {
+			put(o, "null");
+		}
+		put(o, ",\"requests\":%llu,\"workers_waiting\":%d,\"processes\":[", (unsigned long long)h->requests,
 		    h->waiting);
 		int row = 0;
 		for (unsigned k = 0; k < h->nslots; k++) {
