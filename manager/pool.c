@@ -1069,10 +1069,14 @@ static void proc_reaped(struct pool *pl, unsigned k, pid_t pid, int status)
 		}
 	}
 	struct pool_header *h = header(pl);
-	if (!pl->retired_gen && running(pl) == 0 && (h->down || pl->fails >= DOWN_AFTER)) {
+	if (!pl->retired_gen && running(pl) == 0 && pl->fails >= DOWN_AFTER) {
 		if (live(pl) == 0)
 			pr->want = 1; /* min 0: keep trying all the same */
 		pool_down(pl, now);
+	} else if (h->down && !pl->fails) {
+		/* its try lived long enough (check_up did not see it in time) */
+		__atomic_store_n(&h->down, 0, __ATOMIC_RELEASE);
+		log_info("pool %s: up again (pid %ld ran %.3f s)", pl->name, (long)pid, secs);
 	}
 	/* no process takes over this socket's backlog: reset what waits
 	 * there (its workers answer 502 now, not after their timeout) */
