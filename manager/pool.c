@@ -762,8 +762,10 @@ int pools_reconcile(struct config *cf, unsigned gen)
 		struct pool *pl = &P.pools[id];
 		if (!pl->used || pl->retired_gen || keep[id])
 			continue;
-		/* stopped once the workers using it are gone */
+		/* stopped once the workers using it are gone; not restarted
+		 * meanwhile (a rolling restart would start processes again) */
 		pl->retired_gen = gen;
+		roll_stop(pl);
 		const struct backend_conf *b = pool_conf_named(cf, pl->name);
 		if (b) {
 			const char *what = pool_diff(pl, cf, b);

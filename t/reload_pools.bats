@@ -193,3 +193,26 @@ PY
 	assert_equal "$(grep -c '^200 version=v3 pid=' <<<"$output")" 4
 	none_of "$(live_pids)" "$old"
 }
+
+@test "HUP that changes a pool during its rolling restart: the restart is dropped, the old pool stops, 2 processes in all" {
+	version_config ', "processes": 2'
+	cpm_start
+	within 3 eval '[ "$(live_pids | wc -w)" = 2 ]'
+	old=$(live_pids)
+	kill -HUP "$CPM_PID"
+	within 3 grep -q "pool php: restarting 2 process(es) one at a time" "$CPM_LOG"
+	version_config ', "processes": 2, "reload": "keep", "env": { "VERSION_FILE": "'"$VERSION_FILE"'", "X": "1" }'
+	sed -i 's/"env": { "VERSION_FILE": "[^"]*" } ,/ /' "$BATS_TEST_TMPDIR/cpm.json"
+	kill -HUP "$CPM_PID"
+	within 3 grep -q "pool php: replaced (env changed)" "$CPM_LOG"
+	# the old pool closes once its workers are gone: 2 processes in all
+	within 8 grep -q "pool php: closed" "$CPM_LOG"
+	for p in $old; do
+		within 3 eval '! kill -0 '"$p"' 2>/dev/null'
+	done
+	sleep 1.5
+	run ps -o pid= --ppid "$CPM_PID" -o args=
+	assert_equal "$(grep -c version.pl <<<"$output")" 2
+	run grep -c "pool php: restarted (" "$CPM_LOG"
+	assert_output 0
+}
