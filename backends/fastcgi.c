@@ -80,7 +80,12 @@ static void fail(struct fcgi_req *r, int status, const char *why)
 	if (status == 502 && resend(r))
 		return;
 	log_lines_flush(&r->errlog);
-	exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s", r->b->name, fastcgi_conn_addr(r), why);
+	char down[160];
+	if (fastcgi_conn_pool_down(r, down, sizeof(down))) /* the process died at start */
+		exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s; pool %s: %s", r->b->name, fastcgi_conn_addr(r), why,
+			     r->b->name, down);
+	else
+		exchange_log(r->x, LOG_ERROR, "fastcgi %s (%s): %s", r->b->name, fastcgi_conn_addr(r), why);
 	struct exchange *x = r->x;
 	int head = r->output.head_done && !r->output.redirect;
 	finish(r);
@@ -179,6 +184,7 @@ static void on_end(struct fcgi_req *r, const struct fcgi_event *ev)
 	 * lost, and if it is not idempotent it cannot be sent again (seen:
 	 * 13-16 POSTs in 300 pipelines got 502). */
 	int clean = r->stdin_done && r->out_off == r->out_len && !r->cut && r->dec.padding_left == 0 && !r->has_body;
+	r->completed = 1;
 	req_free_keep(r, clean);
 	if (redirect) {
 		exchange_redirect(x, redirect, strlen(redirect));
@@ -450,7 +456,8 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	}
 	r->replay = g->pool != NULL || g->keep_conn > 0;
 	if (fastcgi_conn_open(r) < 0) {
-		exchange_log(x, LOG_ERROR, "fastcgi %s: no address accepts connections", b->name);
+		if (r->pool < 0) /* a pool that is down: logged with its reason */
+			exchange_log(x, LOG_ERROR, "fastcgi %s: no address accepts connections", b->name);
 		fastcgi_req_free(r);
 		exchange_error(x, 502, NULL);
 		return NULL;

@@ -44,6 +44,7 @@ struct fcgi_req {
 	int retried;
 	int got_bytes;	    /* the application said something */
 	int killed;	    /* timed out: the master kills the process */
+	int completed;	    /* END_REQUEST came: the process served it (kept connection or not) */
 	int replay;	    /* out still holds every byte sent, from 0: it can be sent again */
 	struct waiter wait; /* waiting for a pool process */
 };
@@ -64,7 +65,8 @@ void fastcgi_req_free(struct fcgi_req *r);
 
 /* Get r a connection and start it: a pool process (or a place in the
  * queue for one), a kept connection to its external server, or a new one
- * to the next address. Returns 0, or -1 when no address accepts one. */
+ * to the next address. Returns 0, or -1 when no address accepts one or
+ * the pool is down (logged with its reason): the caller answers 502. */
 int fastcgi_conn_open(struct fcgi_req *r);
 /* r's connection failed before it was up (external servers): the next
  * address. Returns 0 or -1 when every address failed. */
@@ -84,6 +86,8 @@ const char *fastcgi_conn_addr(const struct fcgi_req *r);
 void fastcgi_conn_slot_started(struct fcgi_req *r, int64_t start_ms);
 /* r timed out: its pool process is stuck and the master kills it. */
 void fastcgi_conn_timed_out(struct fcgi_req *r);
+/* 1 if r's pool is down (a crash loop), with the reason in why; else 0. */
+int fastcgi_conn_pool_down(const struct fcgi_req *r, char *why, size_t len);
 /* SIGURG: let go of idle connections others wait for. */
 void fastcgi_conn_release_idle(void);
 

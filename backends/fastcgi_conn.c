@@ -12,7 +12,10 @@
  * that find every process taken wait in a per-worker queue; the worker
  * then asks the owners of idle connections to let go (SIGURG) and retries
  * every few milliseconds, until queue_timeout (503). A request past its
- * timeout gets 504 and its process is killed by the master. */
+ * timeout gets 504 and its process is killed by the master. A pool the
+ * master says is down (no process running, the last ones died at start)
+ * queues nothing: a request that finds no process gets 502 at once, and so
+ * do the ones waiting when it goes down, each logged with the reason. */
 #include "fastcgi.h"
 
 #include <errno.h>
@@ -112,6 +115,35 @@ static struct pool_slot *pslot(unsigned k)
 static struct pool_header *phdr(int id)
 {
 	return &loop_scoreboard()->pools[id];
+}
+
+/* 1 if pool id is down (no process can run: a crash loop), with the
+ * master's reason copied into why (see scoreboard.h); else 0. */
+static int pool_down(int id, char *why, size_t len)
+{
+	struct pool_header *h = phdr(id);
+	if (!__atomic_load_n(&h->down, __ATOMIC_ACQUIRE))
+		return 0;
+	size_t i;
+	for (i = 0; i + 1 < len && i < sizeof(h->down_reason); i++) {
+		char c = __atomic_load_n(&h->down_reason[i], __ATOMIC_RELAXED);
+		if (!c)
+			break;
+		why[i] = c;
+	}
+	why[i] = 0;
+	return 1;
+}
+
+int fastcgi_conn_pool_down(const struct fcgi_req *r, char *why, size_t len)
+{
+	return r->pool >= 0 && pool_down(r->pool, why, len);
+}
+
+/* r's pool is down: say why, for r's log line (the 502 is the caller's). */
+static void log_down(struct fcgi_req *r, const char *why)
+{
+	exchange_log(r->x, LOG_ERROR, "pool %s: %s", r->b->name, why);
 }
 
 const char *fastcgi_conn_addr(const struct fcgi_req *r)
@@ -389,6 +421,17 @@ static void on_retry(struct timer *t)
 		queue_remove(r);
 		pool_begin(r);
 	}
+	/* the pool went down while they waited: nothing will serve them */
+	char why[sizeof(phdr(id)->down_reason)];
+	if (ps->waiting.head && pool_down(id, why, sizeof(why))) {
+		for (struct fcgi_req *r; (r = first_waiting(ps));) {
+			struct exchange *x = r->x;
+			queue_remove(r);
+			log_down(r, why);
+			fastcgi_req_free(r);
+			exchange_error(x, 502, NULL);
+		}
+	}
 	if (!ps->waiting.head)
 		return;
 	/* ask the workers holding idle processes to let them go */
@@ -414,14 +457,17 @@ static void on_wait_expired(struct waiter *w)
 	exchange_error(x, 503, ra);
 }
 
-/* Start r on a process of its pool, or queue it. */
-static void pool_dispatch(struct fcgi_req *r)
+/* Start r on a process of its pool, or queue it. Returns 0, or -1 when the
+ * pool is down (why says why): r is neither started nor queued. */
+static int pool_dispatch(struct fcgi_req *r, char *why, size_t len)
 {
 	struct pool_state *ps = &PS[r->pool];
 	if (!ps->waiting.head && pool_acquire(r)) {
 		pool_begin(r);
-		return;
+		return 0;
 	}
+	if (pool_down(r->pool, why, len))
+		return -1;
 	exchange_wait_begin(r->x);
 	waitq_add(&ps->waiting, &r->wait, r->b->cgi.queue_timeout_ms, on_wait_expired);
 	set_waiting(r, 1);
@@ -429,6 +475,7 @@ static void pool_dispatch(struct fcgi_req *r)
 		ps->retry.fire = on_retry;
 		timer_arm(loop_timers(), &ps->retry, loop_now_ms()); /* this turn: others may let go at once */
 	}
+	return 0;
 }
 
 /* r is done with its process. keep: the connection is clean. */
@@ -450,8 +497,12 @@ static void pool_release(struct fcgi_req *r, int keep)
 		__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
 		if (!same || r->sock.fd < 0)
 			keep = 0;
-		if (keep) {
-			/* a complete request: count it against max_requests */
+		if (r->completed) {
+			/* a complete request, whatever becomes of its connection
+			 * (one with a body is not kept): count it against
+			 * max_requests, and as a sign of life for the master. A
+			 * request that waited in the socket's backlog was the
+			 * slot's next process's (not the same pid): its own. */
 			uint64_t served = __atomic_add_fetch(&s->served, 1, __ATOMIC_ACQ_REL);
 			__atomic_fetch_add(&phdr(r->pool)->requests, 1, __ATOMIC_RELAXED);
 			long max = r->b->cgi.pool->max_requests;
@@ -521,7 +572,11 @@ int fastcgi_conn_open(struct fcgi_req *r)
 	if (r->pool >= 0) {
 		if (!me)
 			me = getpid();
-		pool_dispatch(r);
+		char why[sizeof(phdr(r->pool)->down_reason)];
+		if (pool_dispatch(r, why, sizeof(why)) < 0) {
+			log_down(r, why);
+			return -1;
+		}
 		return 0;
 	}
 	exchange_upstream(r->x, 0);
@@ -551,8 +606,8 @@ int fastcgi_conn_reopen(struct fcgi_req *r)
 	r->connected = 0;
 	r->reused = 0;
 	if (r->pool >= 0) {
-		pool_dispatch(r);
-		return 0;
+		char why[sizeof(phdr(r->pool)->down_reason)];
+		return pool_dispatch(r, why, sizeof(why));
 	}
 	r->tries = 0;
 	if (start_connect(r) < 0)

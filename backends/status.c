@@ -50,6 +50,7 @@ static const char *pool_state_name(int st)
 	case PSLOT_READY: return "ready";
 	case PSLOT_DRAINING: return "draining";
 	case PSLOT_DOWN: return "down";
+	case PSLOT_STARTING: return "starting";
 	default: return "free";
 	}
 }
@@ -135,6 +136,8 @@ static int proc_state(const struct pool_header *h, const struct pool_slot *s)
 	if (s->pid > 0) {
 		if (s->state == PSLOT_READY)
 			return s->busy == 1 ? PS_BUSY : PS_IDLE;
+		if (s->state == PSLOT_STARTING)
+			return PS_STARTING; /* a new process of a rolling restart, or a try of a down pool */
 		return PS_DRAINING;
 	}
 	if (s->state == PSLOT_FREE)
@@ -241,28 +244,38 @@ static void json_pools(struct out *o, const struct scoreboard *sb, const struct 
 		const struct pool_header *h = v->p[id].h;
 		put(o, "%s\n {\"name\":\"", id ? "," : "");
 		put_escaped(o, h->name, 1);
-		put(o, "\",\"up\":%s,", h->down ? "false" : "true");
+		put(o, "\",\"state\":\"%s\",\"up\":%s,\"reason\":", h->down ? "down" : "up", h->down ? "false" : "true");
 		if (h->down) {
-			put(o, "\"down_reason\":\"");
-			put_escaped(o, h->down_reason, 1);
-			put(o, "\",");
+			char why[sizeof(h->down_reason)];
+			for (size_t i = 0; i < sizeof(why); i++)
+				why[i] = __atomic_load_n(&h->down_reason[i], __ATOMIC_RELAXED);
+			why[sizeof(why) - 1] = 0;
+			put(o, "\"");
+			put_escaped(o, why, 1);
+			put(o, "\"");
+		} else {
+			put(o, "null");
 		}
 		put(o,
-		    "\"requests\":%llu,\"workers_waiting\":%d,\"starts\":%llu,\"restarts\":%llu,\"kills\":%llu,"
+		    ",\"requests\":%llu,\"workers_waiting\":%d,\"starts\":%llu,\"restarts\":%llu,\"kills\":%llu,"
 		    "\"crash_loops\":%llu,\"processes_by_state\":{",
 		    (unsigned long long)h->requests, h->waiting, (unsigned long long)h->starts, v->p[id].restarts,
 		    (unsigned long long)h->kills, (unsigned long long)h->crash_loops);
 		for (int k = 0; k < PS_N; k++)
 			put(o, "%s\"%s\":%u", k ? "," : "", proc_states[k], v->p[id].procs[k]);
 		put(o, "},\"processes\":[");
+		int row = 0;
 		for (unsigned k = 0; k < h->nslots; k++) {
 			const struct pool_slot *s = &sb->pool_slots[h->base + k];
 			int64_t started = s->request_start_ms;
+			if (s->pid <= 0 && s->state == PSLOT_FREE)
+				continue; /* a position that runs nothing and wants nothing */
 			put(o,
 			    "%s\n  {\"slot\":%u,\"pid\":%ld,\"state\":\"%s\",\"busy\":%s,\"requests\":%llu,"
 			    "\"restarts\":%llu,\"request_age_ms\":%lld,\"uptime_seconds\":%.3f}",
-			    k ? "," : "", k, (long)s->pid, pool_state_name(s->state), s->busy == 1 ? "true" : "false",
-			    (unsigned long long)s->served, (unsigned long long)(s->restarts ? s->restarts - 1 : 0),
+			    row++ ? "," : "", k, (long)s->pid, pool_state_name(s->state),
+			    s->busy == 1 ? "true" : "false", (unsigned long long)s->served,
+			    (unsigned long long)(s->restarts ? s->restarts - 1 : 0),
 			    (long long)(s->busy == 1 && started ? now - started : 0),
 			    s->pid > 0 ? (double)(now - s->started_ms) / 1000.0 : 0.0);
 		}

@@ -782,6 +782,15 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 			fail(c, "expected \"unix\" or \"tcp\"");
 		pop(c);
 	}
+	if ((v = json_object_get(o, "reload"))) {
+		push_key(c, "reload");
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "keep") == 0)
+			p->reload_keep = 1;
+		else if (strcmp(s, "restart") != 0)
+			fail(c, "expected \"restart\" or \"keep\"");
+		pop(c);
+	}
 	p->id = -1;
 }
 
@@ -876,6 +885,7 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 					    "user",
 					    "group",
 					    "socket",
+					    "reload",
 					    "rlimits",
 					    "no_new_privs",
 					    "queue_timeout",
@@ -885,8 +895,8 @@ static int parse_fastcgi(struct ctx *c, json_t *o, struct cgi_conf *g)
 					    "pass_authorization",
 					    NULL};
 	static const char *const pool_only[] = {
-	    "processes", "min",	   "max",     "idle_timeout", "max_requests",  "cwd", "user",
-	    "group",	 "socket", "rlimits", "no_new_privs", "queue_timeout", NULL};
+	    "processes", "min",	   "max",    "idle_timeout", "max_requests", "cwd",	      "user",
+	    "group",	 "socket", "reload", "rlimits",	     "no_new_privs", "queue_timeout", NULL};
 	if (check_unknown(c, o, known) < 0)
 		return -1;
 	json_t *v = json_object_get(o, "address"), *cmd = json_object_get(o, "command");

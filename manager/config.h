@@ -31,8 +31,9 @@ struct pool_conf {
 	char *user; /* when started as root: the processes run as this user */
 	uid_t uid;
 	gid_t gid;
-	int tcp; /* 127.0.0.1 with a port per process instead of a unix socket */
-	int id;	 /* run time: the pool's index in the scoreboard (the master sets it) */
+	int tcp;	 /* 127.0.0.1 with a port per process instead of a unix socket */
+	int reload_keep; /* "reload": "keep": HUP leaves its processes running */
+	int id;		 /* run time: the pool's index in the scoreboard (the master sets it) */
 };
 
 struct cgi_conf {

@@ -29,6 +29,7 @@
 #define DRAIN_MAX_MS   60000 /* a draining process busy this long is stopped anyway */
 #define SCALE_UP_MS    100   /* at most one more process per pool this often */
 #define HUNG_MARGIN_MS 5000  /* past the request timeout: the master kills by itself */
+#define DOWN_AFTER     2     /* quick deaths in a row, none running: the pool is down */
 
 /* What a process is started with: a private copy, so a pool outlives the
  * configuration it came from and a reload can compare. */
@@ -53,6 +54,8 @@ struct proc {
 	int want;		 /* this position should run a process */
 	int stopping;		 /* TERM sent (recycle, scale down, retire) */
 	int killed;		 /* KILL sent for a hung request */
+	int old;		 /* a rolling restart replaces it */
+	const char *drain_why;	 /* the master drains it (else a worker did: max_requests) */
 	int64_t term_ms;
 	int64_t started_ms;
 	int64_t next_spawn_ms;
@@ -69,9 +72,16 @@ struct pool {
 	int64_t timeout_ms;
 	long max_requests;
 	unsigned base;
-	struct proc *p; /* max of them */
+	int npos;	/* positions (sockets, slots): max + 1, a spare for a rolling restart */
+	struct proc *p; /* npos of them; at most max run, max + 1 during a rolling restart */
 	int64_t last_scale_ms;
 	unsigned retired_gen; /* 0: in use */
+	int keep;	      /* "reload": "keep" */
+	/* a rolling restart (pool_restart): roll_k is the new process on
+	 * probation, -1 if none */
+	int rolling, roll_k, roll_total, roll_done;
+	/* quick failing deaths in a row, the last one's wait status */
+	int fails, last_status;
 };
 
 static struct {
@@ -154,17 +164,30 @@ static void spec_make(struct spec *s, const struct config *cf, const struct back
 	s->nnp = b->cgi.no_new_privs;
 }
 
-static int spec_same(const struct spec *s, const struct config *cf, const struct backend_conf *b)
+/* What differs between s and what b would start (for the log), or NULL
+ * if nothing does. */
+static const char *spec_diff(const struct spec *s, const struct config *cf, const struct backend_conf *b)
 {
 	const struct pool_conf *pc = b->cgi.pool;
 	int has;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	const char *user = spec_user(cf, b, &has, &uid, &gid);
-	return strv_equal(s->argv, pc->argv) && strv_equal(s->env, b->cgi.env) &&
-	       ((!s->cwd && !pc->cwd) || (s->cwd && pc->cwd && strcmp(s->cwd, pc->cwd) == 0)) && s->has_user == has &&
-	       (!has || (s->uid == uid && s->gid == gid && strcmp(s->user, user) == 0)) && s->tcp == pc->tcp &&
-	       memcmp(&s->rl, &b->cgi.rl, sizeof(s->rl)) == 0 && s->nnp == b->cgi.no_new_privs;
+	if (!strv_equal(s->argv, pc->argv))
+		return "command";
+	if (!strv_equal(s->env, b->cgi.env))
+		return "env";
+	if (!((!s->cwd && !pc->cwd) || (s->cwd && pc->cwd && strcmp(s->cwd, pc->cwd) == 0)))
+		return "cwd";
+	if (s->has_user != has || (has && (s->uid != uid || s->gid != gid || strcmp(s->user, user) != 0)))
+		return "user";
+	if (s->tcp != pc->tcp)
+		return "socket";
+	if (memcmp(&s->rl, &b->cgi.rl, sizeof(s->rl)) != 0)
+		return "rlimits";
+	if (s->nnp != b->cgi.no_new_privs)
+		return "no_new_privs";
+	return NULL;
 }
 
 static void spec_free(struct spec *s)
@@ -257,7 +280,7 @@ static void sockets_chown(void)
 		log_warn("pools: chown %s: %s", P.dir, strerror(errno));
 	for (unsigned id = 0; id < POOLS_MAX; id++) {
 		struct pool *pl = &P.pools[id];
-		for (int k = 0; pl->used && k < pl->max; k++)
+		for (int k = 0; pl->used && k < pl->npos; k++)
 			if (pl->p[k].path[0] && chown(pl->p[k].path, P.sock_uid, P.sock_gid) < 0)
 				log_warn("pool %s[%d]: chown %s: %s", pl->name, k, pl->p[k].path, strerror(errno));
 	}
@@ -308,22 +331,17 @@ static void child_exec(struct pool *pl, unsigned k, int errw)
 	memcpy(envp, s->env, n * sizeof(*envp));
 	if (s->tcp)
 		envp[n] = "FCGI_WEB_SERVER_ADDRS=127.0.0.1";
-	/* argv[0] is what ps shows: "cpm: pool NAME[k]" */
-	size_t argc = 0;
-	while (s->argv[argc])
-		argc++;
-	char **argv = xcalloc(argc + 1, sizeof(*argv));
-	memcpy(argv, s->argv, argc * sizeof(*argv));
-	char title[96];
-	snprintf(title, sizeof(title), "cpm: pool %s[%u]", pl->name, k);
-	argv[0] = title;
+	/* argv as configured, argv[0] too: the application's own messages
+	 * name it, not cpm (the status page shows pool, slot and pid) */
 	process_unblock_signals();
-	execve(s->argv[0], argv, envp);
+	execve(s->argv[0], s->argv, envp);
 	dprintf(2, "exec %s: %s\n", s->argv[0], strerror(errno));
 	_exit(127);
 }
 
-static void spawn(struct pool *pl, unsigned k)
+/* Start the process of position k. ready: it takes requests at once (else
+ * it is STARTING until roll_step promotes it). */
+static void spawn(struct pool *pl, unsigned k, int ready)
 {
 	struct proc *pr = &pl->p[k];
 	struct pool_slot *s = slot_of(pl, k);
@@ -355,6 +373,9 @@ static void spawn(struct pool *pl, unsigned k)
 	snprintf(pr->errlog.prefix, sizeof(pr->errlog.prefix), "pool %s[%u] pid %ld", pl->name, k, (long)pid);
 	pr->pid = pid;
 	pr->stopping = pr->killed = 0;
+	pr->old = 0;
+	pr->drain_why = NULL;
+	__atomic_fetch_add(&P.sb->pools[pl - P.pools].starts, 1, __ATOMIC_RELAXED);
 	pr->started_ms = monotonic_ms();
 	/* the slot is DOWN (or never used): publish the new process with the
 	 * release store of READY (the protocol is in scoreboard.h). owner and
@@ -365,23 +386,24 @@ static void spawn(struct pool *pl, unsigned k)
 	__atomic_store_n(&s->started_ms, pr->started_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->last_used_ms, pr->started_ms, __ATOMIC_RELAXED);
 	s->restarts++;
-	__atomic_fetch_add(&P.sb->pools[pl - P.pools].starts, 1, __ATOMIC_RELAXED);
 	int taken = -1;
 	if (__atomic_compare_exchange_n(&s->busy, &taken, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) || taken != 1)
 		__atomic_store_n(&s->request_start_ms, 0, __ATOMIC_RELAXED);
 	/* else the request left in flight keeps its start: the hung check
 	 * still covers it */
 	__atomic_store_n(&s->pid, pid, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->state, PSLOT_READY, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, ready ? PSLOT_READY : PSLOT_STARTING, __ATOMIC_RELEASE);
 	log_info("pool %s[%u]: started pid %ld (%s)", pl->name, k, (long)pid, s->addr);
 }
 
-/* SIGKILL the process and its process group (what it started). */
-static void kill_proc(struct proc *pr)
+/* SIGKILL the process at k and its process group (what it started). */
+static void kill_proc(struct pool *pl, unsigned k)
 {
+	struct proc *pr = &pl->p[k];
 	kill(-pr->pid, SIGKILL);
 	kill(pr->pid, SIGKILL);
 	pr->killed = 1;
+	__atomic_fetch_add(&P.sb->pools[pl - P.pools].kills, 1, __ATOMIC_RELAXED);
 }
 
 /* Stop the process at k: it gets no new request, TERM now. */
@@ -436,6 +458,42 @@ static int alloc_slots(unsigned n, unsigned *base)
 	return -1;
 }
 
+static struct pool_header *header(const struct pool *pl)
+{
+	return &P.sb->pools[pl - P.pools];
+}
+
+/* Positions that should run a process. */
+static int live(const struct pool *pl)
+{
+	int n = 0;
+	for (int k = 0; k < pl->npos; k++)
+		n += pl->p[k].want;
+	return n;
+}
+
+/* Processes running (stopping ones too). */
+static int running(const struct pool *pl)
+{
+	int n = 0;
+	for (int k = 0; k < pl->npos; k++)
+		n += pl->p[k].pid > 0;
+	return n;
+}
+
+/* The next start due (CLOCK_MONOTONIC ms) of a position that waits for
+ * one, or 0. */
+static int64_t next_start(const struct pool *pl)
+{
+	int64_t t = 0;
+	for (int k = 0; k < pl->npos; k++) {
+		const struct proc *pr = &pl->p[k];
+		if (pr->want && pr->pid <= 0 && pr->next_spawn_ms && (!t || pr->next_spawn_ms < t))
+			t = pr->next_spawn_ms;
+	}
+	return t;
+}
+
 static void pool_update(struct pool *pl, const struct backend_conf *b)
 {
 	const struct pool_conf *pc = b->cgi.pool;
@@ -443,8 +501,11 @@ static void pool_update(struct pool *pl, const struct backend_conf *b)
 	pl->idle_timeout_ms = pc->idle_timeout_ms;
 	pl->max_requests = pc->max_requests;
 	pl->timeout_ms = b->cgi.timeout_ms;
-	for (int k = 0; k < pl->max; k++)
-		if (k < pl->min)
+	pl->keep = pc->reload_keep;
+	/* min positions run a process: after a rolling restart they are not
+	 * always the first ones */
+	for (int k = 0; k < pl->npos && live(pl) < pl->min; k++)
+		if (!pl->p[k].want && pl->p[k].pid <= 0)
 			pl->p[k].want = 1;
 }
 
@@ -452,46 +513,54 @@ static int pool_create(const struct config *cf, const struct backend_conf *b, un
 {
 	struct pool *pl = &P.pools[id];
 	const struct pool_conf *pc = b->cgi.pool;
-	if (alloc_slots((unsigned)pc->max, &pl->base) < 0)
+	if (alloc_slots((unsigned)pc->max + 1, &pl->base) < 0)
 		return -1;
 	pl->used = 1;
 	pl->retired_gen = 0;
 	snprintf(pl->name, sizeof(pl->name), "%s", b->name);
 	spec_make(&pl->spec, cf, b);
 	pl->max = pc->max;
-	pl->p = xcalloc((size_t)pl->max, sizeof(*pl->p));
-	for (int k = 0; k < pl->max; k++) {
+	pl->npos = pc->max + 1;
+	pl->roll_k = -1;
+	pl->p = xcalloc((size_t)pl->npos, sizeof(*pl->p));
+	for (int k = 0; k < pl->npos; k++) {
 		pl->p[k].lfd = pl->p[k].errfd = -1;
 		memset((void *)slot_of(pl, (unsigned)k), 0, sizeof(struct pool_slot));
 	}
 	pool_update(pl, b);
+	/* nothing of a pool that had this index before (down, counters) */
 	struct pool_header *h = &P.sb->pools[id];
+	memset((void *)h, 0, sizeof(*h));
 	snprintf(h->name, sizeof(h->name), "%s", b->name);
 	h->base = pl->base;
-	h->nslots = (unsigned)pl->max;
-	h->waiting = 0;
-	h->requests = 0;
-	h->starts = h->kills = h->crash_loops = 0;
-	h->active = 1;
-	log_info("pool %s: %d to %d process(es) of %s", pl->name, pl->min, pl->max, pl->spec.argv[0]);
+	h->nslots = (unsigned)pl->npos;
+	__atomic_store_n(&h->active, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
 static void pool_destroy(struct pool *pl)
 {
-	for (int k = 0; k < pl->max; k++) {
+	for (int k = 0; k < pl->npos; k++) {
 		close_socket(&pl->p[k]);
 		log_lines_flush(&pl->p[k].errlog);
 		if (pl->p[k].errfd >= 0)
 			close(pl->p[k].errfd);
 		memset((void *)slot_of(pl, (unsigned)k), 0, sizeof(struct pool_slot));
 	}
-	memset(P.slot_used + pl->base, 0, (size_t)pl->max);
+	memset(P.slot_used + pl->base, 0, (size_t)pl->npos);
 	P.sb->pools[pl - P.pools].active = 0;
 	log_info("pool %s: closed", pl->name);
 	spec_free(&pl->spec);
 	free(pl->p);
 	memset(pl, 0, sizeof(*pl));
+}
+
+/* What b changes in the running pool pl (for the log), or NULL. */
+static const char *pool_diff(const struct pool *pl, const struct config *cf, const struct backend_conf *b)
+{
+	if (pl->max != b->cgi.pool->max)
+		return "max";
+	return spec_diff(&pl->spec, cf, b);
 }
 
 /* Which running pool (index) serves b unchanged, or -1. taken: pools
@@ -501,10 +570,21 @@ static int match(const struct config *cf, const struct backend_conf *b, const in
 	for (unsigned id = 0; id < POOLS_MAX; id++) {
 		struct pool *pl = &P.pools[id];
 		if (pl->used && !pl->retired_gen && !taken[id] && strcmp(pl->name, b->name) == 0 &&
-		    pl->max == b->cgi.pool->max && spec_same(&pl->spec, cf, b))
+		    !pool_diff(pl, cf, b))
 			return (int)id;
 	}
 	return -1;
+}
+
+/* The pool backend of cf named name, or NULL. */
+static const struct backend_conf *pool_conf_named(const struct config *cf, const char *name)
+{
+	for (size_t i = 0; i < cf->nbackends; i++) {
+		const struct backend_conf *b = &cf->backends[i];
+		if (b->type == BACKEND_FASTCGI && b->cgi.pool && strcmp(b->name, name) == 0)
+			return b;
+	}
+	return NULL;
 }
 
 int pools_check(const struct config *cf)
@@ -519,7 +599,7 @@ int pools_check(const struct config *cf)
 		if (id >= 0)
 			taken[id] = 1;
 		else
-			need++, slots += (size_t)b->cgi.pool->max;
+			need++, slots += (size_t)b->cgi.pool->max + 1;
 	}
 	for (unsigned id = 0; id < POOLS_MAX; id++)
 		free_pools += !P.pools[id].used;
@@ -534,6 +614,132 @@ int pools_check(const struct config *cf)
 	return 0;
 }
 
+/* ---- rolling restart ---- */
+
+/* Replace the processes of pl one at a time: mark the running ones old;
+ * roll_step does the rest. Logs the pool's line. */
+static void pool_restart(struct pool *pl)
+{
+	int n = 0;
+	for (int k = 0; k < pl->npos; k++) {
+		struct proc *pr = &pl->p[k];
+		pr->old = pr->pid > 0 && pr->want && !pr->stopping;
+		n += pr->old;
+	}
+	pl->rolling = n > 0;
+	pl->roll_total = n;
+	pl->roll_done = 0;
+	if (n) {
+		log_info("pool %s: restarting %d process(es) one at a time", pl->name, n);
+		return;
+	}
+	/* nothing runs: a pool that is down, or waits for its next start,
+	 * tries again now (the code may be fixed) */
+	for (int k = 0; k < pl->npos; k++)
+		if (pl->p[k].want && pl->p[k].pid <= 0)
+			pl->p[k].next_spawn_ms = 0;
+	log_info("pool %s: %s", pl->name, header(pl)->down ? "down; trying a new process now" : "restarted (0 of 0)");
+}
+
+/* Stop a rolling restart: what is left of the old processes stays.
+ * Returns how many old processes are running. */
+static int roll_stop(struct pool *pl)
+{
+	int n = 0;
+	for (int k = 0; k < pl->npos; k++) {
+		n += pl->p[k].old && pl->p[k].pid > 0;
+		pl->p[k].old = 0;
+	}
+	pl->rolling = 0;
+	pl->roll_k = -1;
+	return n;
+}
+
+/* The master drains the process at k: no new request reaches it, and
+ * pool_tick stops it once it has taken busy (an idle connection a worker
+ * keeps to it does not hold it up). */
+static void drain(struct pool *pl, unsigned k, const char *why)
+{
+	pl->p[k].want = 0;
+	pl->p[k].drain_why = why;
+	__atomic_store_n(&slot_of(pl, k)->state, PSLOT_DRAINING, __ATOMIC_RELEASE);
+}
+
+/* One step of pl's rolling restart. A new process starts on a free
+ * position (there is a spare one) as STARTING: no request reaches it
+ * yet. Once it has lived BACKOFF_QUICK_MS it is READY and one old process
+ * drains; once that one is gone, the next new one starts. A new process
+ * that dies on probation stops the restart (pools_reaped). Returns the ms
+ * until it wants to run again. */
+static int roll_step(struct pool *pl, int64_t now)
+{
+	if (pl->roll_k >= 0) {
+		unsigned k = (unsigned)pl->roll_k;
+		int64_t left = pl->p[k].started_ms + BACKOFF_QUICK_MS - now;
+		if (left > 0)
+			return (int)left;
+		__atomic_store_n(&slot_of(pl, k)->state, PSLOT_READY, __ATOMIC_RELEASE);
+		pl->roll_k = -1;
+		for (int o = 0; o < pl->npos; o++) {
+			const struct proc *op = &pl->p[o];
+			if (o != (int)k && op->old && op->pid > 0 && op->want && !op->stopping) {
+				drain(pl, (unsigned)o, "replaced by a new one");
+				pl->roll_done++;
+				return 0;
+			}
+		}
+		/* the old ones died meanwhile and were replaced: one too many */
+		if (live(pl) > pl->max)
+			drain(pl, k, "not needed");
+		return 0;
+	}
+	int old = 0;
+	for (int k = 0; k < pl->npos; k++) {
+		const struct proc *pr = &pl->p[k];
+		if (pr->old && pr->pid > 0) {
+			if (!pr->want)
+				return 1000; /* one is draining: its exit brings the next step */
+			old++;
+		}
+	}
+	if (!old) {
+		log_info("pool %s: restarted (%d of %d)", pl->name, pl->roll_done, pl->roll_total);
+		pl->rolling = 0;
+		return 1000;
+	}
+	for (int k = 0; k < pl->npos; k++) {
+		struct proc *pr = &pl->p[k];
+		if (pr->want || pr->pid > 0)
+			continue;
+		pr->want = 1;
+		pr->next_spawn_ms = 0;
+		spawn(pl, (unsigned)k, 0);
+		if (pr->pid <= 0) { /* logged */
+			pr->want = 0;
+			log_error("pool %s: restart stopped: no new process could be started; %d old process(es) keep "
+				  "serving",
+				  pl->name, roll_stop(pl));
+			return 1000;
+		}
+		pl->roll_k = k;
+		return BACKOFF_QUICK_MS;
+	}
+	return 100; /* no free position yet */
+}
+
+int pools_restart(const char *name)
+{
+	int found = 0;
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		if (!pl->used || pl->retired_gen || (name ? strcmp(pl->name, name) != 0 : pl->keep))
+			continue;
+		pool_restart(pl);
+		found = 1;
+	}
+	return name && !found ? -1 : 0;
+}
+
 int pools_reconcile(struct config *cf, unsigned gen)
 {
 	if (pools_check(cf) < 0)
@@ -542,7 +748,7 @@ int pools_reconcile(struct config *cf, unsigned gen)
 		P.sock_uid = cf->uid, P.sock_gid = cf->gid;
 		sockets_chown(); /* the workers' user changed: theirs now */
 	}
-	int keep[POOLS_MAX] = {0};
+	int keep[POOLS_MAX] = {0}, replaced[POOLS_MAX] = {0};
 	for (size_t i = 0; i < cf->nbackends; i++) {
 		struct backend_conf *b = &cf->backends[i];
 		if (b->type != BACKEND_FASTCGI || !b->cgi.pool)
@@ -551,18 +757,36 @@ int pools_reconcile(struct config *cf, unsigned gen)
 		if (b->cgi.pool->id >= 0)
 			keep[b->cgi.pool->id] = 1;
 	}
-	for (unsigned id = 0; id < POOLS_MAX; id++)
-		if (P.pools[id].used && !P.pools[id].retired_gen && !keep[id]) {
-			P.pools[id].retired_gen = gen;
-			log_info("pool %s: replaced or removed; stopping it once the workers using it are gone",
-				 P.pools[id].name);
+	/* one line per pool: replaced, removed, kept, restarting, or new */
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		if (!pl->used || pl->retired_gen || keep[id])
+			continue;
+		/* stopped once the workers using it are gone; not restarted
+		 * meanwhile (a rolling restart would start processes again) */
+		pl->retired_gen = gen;
+		roll_stop(pl);
+		const struct backend_conf *b = pool_conf_named(cf, pl->name);
+		if (b) {
+			const char *what = pool_diff(pl, cf, b);
+			log_info("pool %s: replaced (%s changed)", pl->name, what ? what : "configuration");
+			for (size_t i = 0; i < cf->nbackends; i++)
+				replaced[i] |= &cf->backends[i] == b;
+		} else {
+			log_info("pool %s: removed", pl->name);
 		}
+	}
 	for (size_t i = 0; i < cf->nbackends; i++) {
 		struct backend_conf *b = &cf->backends[i];
 		if (b->type != BACKEND_FASTCGI || !b->cgi.pool)
 			continue;
 		if (b->cgi.pool->id >= 0) {
-			pool_update(&P.pools[b->cgi.pool->id], b);
+			struct pool *pl = &P.pools[b->cgi.pool->id];
+			pool_update(pl, b);
+			if (pl->keep)
+				log_info("pool %s: kept", pl->name);
+			else
+				pool_restart(pl);
 			continue;
 		}
 		for (unsigned id = 0; id < POOLS_MAX; id++)
@@ -572,6 +796,9 @@ int pools_reconcile(struct config *cf, unsigned gen)
 					break;
 				}
 				b->cgi.pool->id = (int)id;
+				if (!replaced[i])
+					log_info("pool %s: %d to %d process(es) of %s", b->name, b->cgi.pool->min,
+						 b->cgi.pool->max, b->cgi.pool->argv[0]);
 				break;
 			}
 	}
@@ -579,35 +806,104 @@ int pools_reconcile(struct config *cf, unsigned gen)
 	return 0;
 }
 
-static int live(const struct pool *pl)
+/* ---- crash loops ---- */
+
+/* The header's reason, byte by byte (see scoreboard.h). */
+static void set_reason(struct pool_header *h, const char *text)
 {
-	int n = 0;
-	for (int k = 0; k < pl->max; k++)
-		n += pl->p[k].want;
-	return n;
+	size_t n = strlen(text);
+	for (size_t i = 0; i + 1 < sizeof(h->down_reason); i++)
+		__atomic_store_n(&h->down_reason[i], i < n ? text[i] : 0, __ATOMIC_RELAXED);
 }
+
+/* No process of pl runs and its last starts failed quickly: the pool is
+ * down (workers answer 502 at once), with a reason that says why and when
+ * the next try is; called again after each failed try while down. */
+static void pool_down(struct pool *pl, int64_t now)
+{
+	struct pool_header *h = header(pl);
+	int64_t next = next_start(pl);
+	char how[48], why[sizeof(h->down_reason)];
+	if (WIFEXITED(pl->last_status))
+		snprintf(how, sizeof(how), "last exit code %d", WEXITSTATUS(pl->last_status));
+	else
+		snprintf(how, sizeof(how), "last killed by signal %d", WTERMSIG(pl->last_status));
+	snprintf(why, sizeof(why), "no process running (crash loop: %s, %d restarts, next try in %.1f s)", how,
+		 pl->fails, next > now ? (double)(next - now) / 1000.0 : 0.0);
+	set_reason(h, why);
+	h->next_start_ms = next;
+	if (!h->down) {
+		__atomic_fetch_add(&h->crash_loops, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->down, 1, __ATOMIC_RELEASE);
+		log_error("pool %s: %s", pl->name, why);
+	}
+	/* requests left in the backlog of a dead process would wait for a
+	 * successor that dies too: reset them (their workers, seeing down,
+	 * answer 502 with the reason) */
+	for (int k = 0; k < pl->npos; k++)
+		if (pl->p[k].pid <= 0 && slot_of(pl, (unsigned)k)->busy == 1)
+			close_socket(&pl->p[k]);
+}
+
+/* A process that has lived BACKOFF_QUICK_MS or served a request ends a
+ * run of quick deaths: a pool that was down is up (its process on
+ * probation takes requests now). Returns the ms until a process on
+ * probation has lived that long, or 1000. */
+static int check_up(struct pool *pl, int64_t now)
+{
+	struct pool_header *h = header(pl);
+	int next = 1000;
+	for (int k = 0; k < pl->npos; k++) {
+		const struct proc *pr = &pl->p[k];
+		struct pool_slot *s = slot_of(pl, (unsigned)k);
+		if (pr->pid <= 0 || pr->stopping || k == pl->roll_k)
+			continue;
+		int64_t left = pr->started_ms + BACKOFF_QUICK_MS - now;
+		if (left > 0 && !s->served) {
+			next = left < next ? (int)left : next;
+			continue;
+		}
+		pl->fails = 0;
+		if (!h->down)
+			return 1000;
+		int starting = PSLOT_STARTING;
+		__atomic_compare_exchange_n(&s->state, &starting, PSLOT_READY, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&h->down, 0, __ATOMIC_RELEASE);
+		log_info("pool %s: up again (pid %ld has run %lld ms)", pl->name, (long)pr->pid,
+			 (long long)(now - pr->started_ms));
+		return 1000;
+	}
+	return next;
+}
+
+/* ---- the master's rounds ---- */
 
 static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t now)
 {
 	int next = 1000;
 	struct pool_header *h = &P.sb->pools[id];
 	if (pl->retired_gen && oldest_gen >= pl->retired_gen) {
-		int running = 0;
-		for (int k = 0; k < pl->max; k++) {
+		int n = 0;
+		for (int k = 0; k < pl->npos; k++) {
 			pl->p[k].want = 0;
 			if (pl->p[k].pid > 0) {
-				running++;
+				n++;
 				stop_proc(pl, (unsigned)k, "pool retired");
 			}
 		}
-		if (!running) {
+		if (!n) {
 			pool_destroy(pl);
 			return next;
 		}
 	}
-	/* scale up: a worker has requests waiting and every process is taken */
-	if (!pl->retired_gen && h->waiting > 0 && live(pl) < pl->max && now - pl->last_scale_ms >= SCALE_UP_MS) {
-		for (int k = 0; k < pl->max; k++)
+	if (pl->fails)
+		next = check_up(pl, now);
+	/* scale up: a worker has requests waiting and every process is taken
+	 * (not while down: nothing would serve them) */
+	int down = __atomic_load_n(&h->down, __ATOMIC_RELAXED);
+	if (!pl->retired_gen && !down && h->waiting > 0 && live(pl) < pl->max &&
+	    now - pl->last_scale_ms >= SCALE_UP_MS) {
+		for (int k = 0; k < pl->npos; k++)
 			if (!pl->p[k].want && pl->p[k].pid <= 0) {
 				pl->p[k].want = 1;
 				pl->p[k].next_spawn_ms = 0;
@@ -617,17 +913,22 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 				break;
 			}
 	}
-	if (h->waiting > 0 && live(pl) < pl->max)
-		next = SCALE_UP_MS;
-	for (int k = 0; k < pl->max; k++) {
+	if (!down && h->waiting > 0 && live(pl) < pl->max)
+		next = next > SCALE_UP_MS ? SCALE_UP_MS : next;
+	for (int k = 0; k < pl->npos; k++) {
 		struct proc *pr = &pl->p[k];
 		struct pool_slot *s = slot_of(pl, (unsigned)k);
 		if (pr->pid <= 0) {
-			if (pr->want) { /* a retired pool too, while old workers use it */
-				if (now >= pr->next_spawn_ms)
-					spawn(pl, (unsigned)k);
-				else if (pr->next_spawn_ms - now < next)
+			/* a retired pool too, while old workers use it; a pool
+			 * that is down tries one process at a time, on probation */
+			if (pr->want && !(down && running(pl) > 0)) {
+				if (now >= pr->next_spawn_ms) {
+					spawn(pl, (unsigned)k, !down);
+					if (down)
+						next = next > BACKOFF_QUICK_MS ? BACKOFF_QUICK_MS : next;
+				} else if (pr->next_spawn_ms - now < next) {
 					next = (int)(pr->next_spawn_ms - now);
+				}
 			}
 			continue;
 		}
@@ -640,31 +941,31 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 			log_error("pool %s[%u]: pid %ld did not answer within %lld ms; killing it", pl->name, k,
 				  (long)pr->pid, (long long)pl->timeout_ms);
 			__atomic_store_n(&s->state, PSLOT_DOWN, __ATOMIC_RELEASE);
-			kill_proc(pr);
-			__atomic_fetch_add(&h->kills, 1, __ATOMIC_RELAXED);
+			kill_proc(pl, (unsigned)k);
 			continue;
 		}
 		if (pr->stopping) {
 			if (!pr->killed && now - pr->term_ms > STOP_KILL_MS) {
 				log_warn("pool %s[%u]: pid %ld still running %d ms after TERM; killing it", pl->name, k,
 					 (long)pr->pid, STOP_KILL_MS);
-				kill_proc(pr);
-				__atomic_fetch_add(&h->kills, 1, __ATOMIC_RELAXED);
+				kill_proc(pl, (unsigned)k);
 			}
 			continue;
 		}
-		/* max_requests: a worker marked it draining; stop it once idle */
+		/* draining (max_requests reached, marked by a worker; or a
+		 * rolling restart): stop it once idle */
 		if (s->state == PSLOT_DRAINING) {
 			int zero = 0;
 			if (__atomic_compare_exchange_n(&s->busy, &zero, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
 			    now - s->last_used_ms > DRAIN_MAX_MS)
-				stop_proc(pl, (unsigned)k, "max_requests reached");
+				stop_proc(pl, (unsigned)k, pr->drain_why ? pr->drain_why : "max_requests reached");
 			else
 				next = next > 20 ? 20 : next;
 			continue;
 		}
-		/* scale down: idle past idle_timeout, more than min running */
-		if (pl->min < pl->max && live(pl) > pl->min && s->busy == 0 && h->waiting == 0) {
+		/* scale down: idle past idle_timeout, more than min running (not
+		 * during a rolling restart: it counts on the processes it sees) */
+		if (pl->min < pl->max && !pl->rolling && live(pl) > pl->min && s->busy == 0 && h->waiting == 0) {
 			int64_t left = s->last_used_ms + pl->idle_timeout_ms - now;
 			int zero = 0;
 			if (left >= 0) {
@@ -677,6 +978,11 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 			}
 		}
 	}
+	if (pl->rolling) {
+		int n = roll_step(pl, now);
+		next = n < next ? n : next;
+	}
+	h->next_start_ms = next_start(pl);
 	return next;
 }
 
@@ -697,58 +1003,101 @@ int pools_tick(unsigned oldest_gen)
  * the claim, unless a request is still in flight there (busy 1) whose
  * worker has not given up on it (no kill asked, not killed by us): its
  * connection may be waiting in the listening socket's backlog for the next
- * process, and its worker lets go when it is done (scoreboard.h). */
-static void reap_slot(struct pool_slot *s, pid_t pid, int killed)
+ * process, and its worker lets go when it is done (scoreboard.h). Returns
+ * 1 if such a claim stays. */
+static int reap_slot(struct pool_slot *s, pid_t pid, int killed)
 {
 	__atomic_store_n(&s->state, PSLOT_DOWN, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
 	int busy = 0;
 	if (!__atomic_compare_exchange_n(&s->busy, &busy, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		if (busy == 1 && !killed && __atomic_load_n(&s->kill, __ATOMIC_ACQUIRE) != pid)
-			return;
+			return 1;
 		__atomic_store_n(&s->busy, -1, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void describe_exit(char *buf, size_t len, int status)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with code %d", WEXITSTATUS(status));
+	else
+		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+}
+
+/* The process at k (pid) is gone, as status says: what it means for its
+ * position, a rolling restart and the pool. */
+static void proc_reaped(struct pool *pl, unsigned k, pid_t pid, int status)
+{
+	struct proc *pr = &pl->p[k];
+	struct pool_slot *s = slot_of(pl, k);
+	int64_t now = monotonic_ms();
+	double secs = (double)(now - pr->started_ms) / 1000.0;
+	int expected = pr->stopping || pr->killed;
+	char how[48];
+	describe_exit(how, sizeof(how), status);
+	if (pr->errfd >= 0)
+		read_err(pl, k); /* its last words first */
+	log_msg(expected ? LOG_INFO : LOG_ERROR, "pool %s[%u]: pid %ld %s after %.3f s", pl->name, k, (long)pid, how,
+		secs);
+	int claim = reap_slot(s, pid, pr->killed);
+	pr->pid = 0;
+	pr->old = 0;
+	pr->drain_why = NULL;
+	/* failing: dead soon after its start without serving anything
+	 * (one that exits after its own request limit is not) */
+	enum backoff_death death = expected ? BACKOFF_OURS : s->served ? BACKOFF_OK : BACKOFF_FAILED;
+	int64_t delay = backoff_died(&pr->backoff, BACKOFF_MAX_MS, pr->started_ms, now, death);
+	pr->next_spawn_ms = delay ? now + delay : 0;
+	if (delay)
+		log_warn("pool %s[%u]: died %d time(s) in a row within %d ms of starting; next start in %lld ms",
+			 pl->name, k, pr->backoff.failures, BACKOFF_QUICK_MS, (long long)delay);
+	int quick = now - pr->started_ms < BACKOFF_QUICK_MS;
+	if (death == BACKOFF_FAILED && quick)
+		pl->fails++, pl->last_status = status;
+	else if (death == BACKOFF_OK || !quick)
+		pl->fails = 0;
+	pr->stopping = pr->killed = 0;
+	if (pl->rolling && (int)k == pl->roll_k) {
+		pl->roll_k = -1;
+		if (!expected) {
+			/* the new code does not run: keep the old processes */
+			pr->want = 0;
+			log_error("pool %s: restart stopped: the new process %s%s within %.1f s; %d old process(es) "
+				  "keep serving",
+				  pl->name, WIFEXITED(status) ? "" : "was ", how, secs, roll_stop(pl));
+		}
+	}
+	struct pool_header *h = header(pl);
+	if (!pl->retired_gen && running(pl) == 0 && pl->fails >= DOWN_AFTER) {
+		if (live(pl) == 0)
+			pr->want = 1; /* min 0: keep trying all the same */
+		pool_down(pl, now);
+	} else if (h->down && !pl->fails) {
+		/* its try lived long enough (check_up did not see it in time) */
+		__atomic_store_n(&h->down, 0, __ATOMIC_RELEASE);
+		log_info("pool %s: up again (pid %ld ran %.3f s)", pl->name, (long)pid, secs);
+	}
+	/* no process takes over this socket's backlog: reset what waits
+	 * there (its workers answer 502 now, not after their timeout) */
+	if (!pr->want) {
+		if (claim)
+			close_socket(pr);
+		__atomic_store_n(&s->state, PSLOT_FREE, __ATOMIC_RELEASE);
+	}
 }
 
 int pools_reaped(pid_t pid, int status)
 {
 	for (unsigned id = 0; id < POOLS_MAX; id++) {
 		struct pool *pl = &P.pools[id];
-		if (!pl->used)
-			continue;
-		for (int k = 0; k < pl->max; k++) {
-			struct proc *pr = &pl->p[k];
-			if (pr->pid != pid)
-				continue;
-			struct pool_slot *s = slot_of(pl, (unsigned)k);
-			int64_t now = monotonic_ms();
-			double secs = (double)(now - pr->started_ms) / 1000.0;
-			int expected = pr->stopping || pr->killed;
-			if (pr->errfd >= 0)
-				read_err(pl, (unsigned)k); /* its last words first */
-			if (WIFEXITED(status))
-				log_msg(expected ? LOG_INFO : LOG_ERROR,
-					"pool %s[%u]: pid %ld exited with code %d after %.3f s", pl->name, k, (long)pid,
-					WEXITSTATUS(status), secs);
-			else
-				log_msg(expected ? LOG_INFO : LOG_ERROR,
-					"pool %s[%u]: pid %ld killed by signal %d after %.3f s", pl->name, k, (long)pid,
-					WTERMSIG(status), secs);
-			reap_slot(s, pid, pr->killed);
-			pr->pid = 0;
-			/* failing: dead soon after its start without serving anything
-			 * (one that exits after its own request limit is not) */
-			enum backoff_death how = expected ? BACKOFF_OURS : s->served ? BACKOFF_OK : BACKOFF_FAILED;
-			int64_t delay = backoff_died(&pr->backoff, BACKOFF_MAX_MS, pr->started_ms, now, how);
-			pr->next_spawn_ms = delay ? now + delay : 0;
-			if (delay)
-				log_warn("pool %s[%u]: died %d time(s) in a row within %d ms of starting; next start "
-					 "in %lld ms",
-					 pl->name, k, pr->backoff.failures, BACKOFF_QUICK_MS, (long long)delay);
-			pr->stopping = pr->killed = 0;
-			return 1;
-		}
+		for (int k = 0; pl->used && k < pl->npos; k++)
+			if (pl->p[k].pid == pid) {
+				proc_reaped(pl, (unsigned)k, pid, status);
+				return 1;
+			}
 	}
 	return 0;
 }
@@ -762,7 +1111,7 @@ void pools_worker_gone(pid_t pid, unsigned worker_index)
 		struct pool *pl = &P.pools[id];
 		if (!pl->used)
 			continue;
-		for (int k = 0; k < pl->max; k++) {
+		for (int k = 0; k < pl->npos; k++) {
 			struct pool_slot *s = slot_of(pl, (unsigned)k);
 			pid_t owner = pid;
 			int one = 1;
@@ -777,7 +1126,7 @@ void pools_worker_gone(pid_t pid, unsigned worker_index)
 void pools_close_fds(void)
 {
 	for (unsigned id = 0; id < POOLS_MAX; id++)
-		for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++) {
+		for (int k = 0; P.pools[id].used && k < P.pools[id].npos; k++) {
 			struct proc *pr = &P.pools[id].p[k];
 			if (pr->lfd >= 0)
 				close(pr->lfd);
@@ -791,7 +1140,7 @@ size_t pools_pollfds(struct pollfd *p, size_t max)
 	size_t n = 0;
 	for (unsigned id = 0; id < POOLS_MAX; id++) {
 		struct pool *pl = &P.pools[id];
-		for (int k = 0; pl->used && k < pl->max && n < max; k++)
+		for (int k = 0; pl->used && k < pl->npos && n < max; k++)
 			if (pl->p[k].errfd >= 0)
 				p[n++] = (struct pollfd){.fd = pl->p[k].errfd, .events = POLLIN};
 	}
@@ -805,7 +1154,7 @@ void pools_on_poll(const struct pollfd *p, size_t n)
 			continue;
 		for (unsigned id = 0; id < POOLS_MAX; id++) {
 			struct pool *pl = &P.pools[id];
-			for (int k = 0; pl->used && k < pl->max; k++)
+			for (int k = 0; pl->used && k < pl->npos; k++)
 				if (pl->p[k].errfd == p[i].fd)
 					read_err(pl, (unsigned)k);
 		}
@@ -816,7 +1165,7 @@ unsigned pools_alive(void)
 {
 	unsigned n = 0;
 	for (unsigned id = 0; id < POOLS_MAX; id++)
-		for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++)
+		for (int k = 0; P.pools[id].used && k < P.pools[id].npos; k++)
 			n += P.pools[id].p[k].pid > 0;
 	return n;
 }
@@ -824,7 +1173,7 @@ unsigned pools_alive(void)
 void pools_shutdown(int64_t timeout_ms)
 {
 	for (unsigned id = 0; id < POOLS_MAX; id++)
-		for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++) {
+		for (int k = 0; P.pools[id].used && k < P.pools[id].npos; k++) {
 			P.pools[id].p[k].want = 0;
 			stop_proc(&P.pools[id], (unsigned)k, "shutting down");
 		}
@@ -841,11 +1190,11 @@ void pools_shutdown(int64_t timeout_ms)
 			break;
 		if (!killed && monotonic_ms() > end) {
 			for (unsigned id = 0; id < POOLS_MAX; id++)
-				for (int k = 0; P.pools[id].used && k < P.pools[id].max; k++)
+				for (int k = 0; P.pools[id].used && k < P.pools[id].npos; k++)
 					if (P.pools[id].p[k].pid > 0) {
 						log_warn("pool %s[%d]: pid %ld ignored TERM; killing it",
 							 P.pools[id].name, k, (long)P.pools[id].p[k].pid);
-						kill_proc(&P.pools[id].p[k]);
+						kill_proc(&P.pools[id], (unsigned)k);
 					}
 			killed = 1;
 		}
@@ -859,19 +1208,4 @@ void pools_shutdown(int64_t timeout_ms)
 		free(P.dir);
 		P.dir = NULL;
 	}
-}
-
-/* provisional (branch ctl): replaced by the rolling restart on merge */
-int pools_restart(const char *name)
-{
-	int found = 0;
-	for (unsigned id = 0; id < POOLS_MAX; id++) {
-		struct pool *pl = &P.pools[id];
-		if (!pl->used || pl->retired_gen || (name && strcmp(pl->name, name) != 0))
-			continue;
-		found = 1;
-		for (int k = 0; k < pl->max; k++)
-			stop_proc(pl, (unsigned)k, "restart requested"); /* want stays: started again */
-	}
-	return found ? 0 : -1;
 }

@@ -22,10 +22,13 @@ void pools_init(struct scoreboard *sb);
  * else -1 (logged). Changes nothing. */
 int pools_check(const struct config *cf);
 
-/* Start the pools of cf, keep the ones that did not change (same command,
- * environment, user, ...), retire the rest once no worker older than gen
- * runs. Sets every pool backend's pool->id. Call pools_check first;
- * returns -1 (nothing changed) if it would have failed. */
+/* Start the pools of cf; a pool that did not change (same command,
+ * environment, user, ..., max) goes on with its processes, replaced one at
+ * a time as by pools_restart unless its "reload" is "keep"; retire the rest
+ * once no worker older than gen runs. Logs one line per pool (kept,
+ * restarting, replaced, removed, or new). Sets every pool backend's
+ * pool->id. Call pools_check first; returns -1 (nothing changed) if it
+ * would have failed. */
 int pools_reconcile(struct config *cf, unsigned gen);
 
 /* Periodic work: start due processes, kill the hung, recycle the drained,
@@ -51,10 +54,14 @@ void pools_shutdown(int64_t timeout_ms);
 /* In a worker: close the master's pool descriptors. */
 void pools_close_fds(void);
 
-/* Replace the processes of the pool named name (NULL: every pool whose
- * "reload" is not "keep") one at a time, without failing a request: a new
- * process starts, then an old one drains and stops. Returns 0, or -1 when
- * no pool has that name. */
+/* Replace the processes of the pool named name (whatever its "reload";
+ * NULL: every pool whose "reload" is not "keep") one at a time, without
+ * failing a request: a new process starts on a spare position and gets
+ * requests once it has lived BACKOFF_QUICK_MS, then an old one drains and
+ * stops, and so on; a new process that dies before stops the restart (the
+ * old ones stay). A pool with no process running (down) tries one now.
+ * HUP does the same through pools_reconcile. Returns 0, or -1 when no pool
+ * has that name. */
 int pools_restart(const char *name);
 /* Pool processes running. */
 unsigned pools_alive(void);

@@ -82,7 +82,9 @@ struct worker_slot {
 #define POOLS_MAX      64
 #define POOL_SLOTS_MAX 1024
 
-enum pool_slot_state { PSLOT_FREE, PSLOT_READY, PSLOT_DRAINING, PSLOT_DOWN };
+/* STARTING: a process of a rolling restart on probation (it gets requests
+ * once it has lived BACKOFF_QUICK_MS); FREE: no process and none wanted. */
+enum pool_slot_state { PSLOT_FREE, PSLOT_READY, PSLOT_DRAINING, PSLOT_DOWN, PSLOT_STARTING };
 
 /* One pool process. Who writes what, and how. Every store is an __atomic
  * store or read-modify-write; a decision that two processes could make at
@@ -92,9 +94,14 @@ enum pool_slot_state { PSLOT_FREE, PSLOT_READY, PSLOT_DRAINING, PSLOT_DOWN };
  * pid, addr, started_ms, restarts: the master only, while state is not
  *   READY (or before any worker exists); the release store of state =
  *   READY publishes them. pid becomes 0 when the process is reaped.
- * state: the master stores it (release): READY at spawn, DRAINING when it
- *   stops the process, DOWN when it kills it or reaps it. A worker only
- *   CASes READY -> DRAINING (max_requests reached).
+ * state: the master stores it (release): READY at spawn (STARTING, then
+ *   READY, for the new process of a rolling restart), DRAINING when it
+ *   drains (rolling restart) or stops the process, DOWN when it kills it
+ *   or reaps it (FREE when the position is not to run another). A worker
+ *   only CASes READY -> DRAINING (max_requests reached). Workers send
+ *   requests to READY processes only; a DRAINING one is stopped once the
+ *   master has taken its busy (below), whoever keeps an idle connection
+ *   to it (that connection then sees the process exit).
  * owner: the claim on the process's single connection. A worker CASes
  *   0 -> its pid to claim (while state is READY), then CASes busy; it lets
  *   go with CAS its pid -> 0. The master stores 0 when it reaps the
@@ -137,8 +144,12 @@ struct pool_header {
 	uint64_t requests;     /* atomic adds */
 	/* The master's view of the pool, for workers and the status page.
 	 * down: 1 while no process can run (crash loop): workers answer 502
-	 * at once instead of queueing. down_reason is written before the
-	 * release store of down = 1 and not changed while down is 1. */
+	 * at once instead of queueing (a READY process while down is a new
+	 * try, and takes requests). down_reason is written before the
+	 * release store of down = 1; while down, the master rewrites it in
+	 * place after each failed try, byte by byte with relaxed atomic
+	 * stores (readers load it the same way; a line read in that instant
+	 * may mix two reasons; its last byte stays 0). */
 	volatile int down;
 	char down_reason[160];
 	volatile int64_t next_start_ms; /* CLOCK_MONOTONIC; 0: none pending */

@@ -93,13 +93,12 @@ pool_pids() {
 	status_py "live('$1')"
 }
 
-# pool_procs [NAME]: the children of the master that ps calls "cpm: pool
-# NAME[k]" (any pool without NAME), sorted
+# pool_procs [PROG]: the children of the master that are not its workers
+# (its pool processes keep their own argv), those whose argv[0] is PROG if
+# given, sorted
 pool_procs() {
-	local n="cpm: pool "
-	[ -z "${1:-}" ] || n="cpm: pool $1["
 	ps -o pid=,stat=,args= --ppid "$CPM_PID" 2>/dev/null |
-		awk -v n="$n" '$2 !~ /^Z/ && index(substr($0, index($0, $3)), n) == 1 {print $1}' |
+		awk -v n="${1:-}" '$2 !~ /^Z/ && $3 != "cpm:" && (n == "" || $3 == n) {print $1}' |
 		sort -n | xargs
 }
 
@@ -160,7 +159,7 @@ cpu_ticks() {
 	assert_output 3
 }
 
-@test "ps shows the pool process as a child of the master; it gets only its env, PATH and fds 0-2" {
+@test "ps shows the pool process as a child of the master with its own argv; only its env, PATH and fds 0-2" {
 	export CPM_TEST_LEAK=from-outside
 	cwd=$(realpath "$BATS_TEST_TMPDIR")
 	pool_config "\"command\": [\"$APP/procinfo\", \"one\", \"two words\"], \"processes\": 1,
@@ -169,8 +168,8 @@ cpu_ticks() {
 	cpm_start
 	pid=$(pool_pids php)
 	run ps -o ppid=,args= -p "$pid"
-	assert_output --regexp "^ *$CPM_PID cpm: pool php\[0\] one two words$"
-	assert_equal "$(pool_procs php)" "$pid"
+	assert_output --regexp "^ *$CPM_PID $APP/procinfo one two words$"
+	assert_equal "$(pool_procs "$APP/procinfo")" "$pid"
 	grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$pid/status"
 	body=$(curl -s "$(url /app)")
 	run grep '^env ' <<<"$body"
@@ -198,7 +197,7 @@ cpu_ticks() {
 	assert_output 502
 	within 3 eval '[ -n "$(pool_pids php)" ] && [ "$(pool_pids php)" != "$old" ]'
 	new=$(pool_pids php)
-	assert_equal "$(pool_procs php)" "$new"
+	assert_equal "$(pool_procs "$APP/crash")" "$new"
 	run status_py 'pool("php")["processes"][0]["restarts"]'
 	assert_output 1
 	grep -q "\[error\] cpm\[$CPM_PID\]: pool php\[0\]: pid $old exited with code 1 after" "$CPM_LOG"
@@ -339,7 +338,7 @@ PY
 		pids+=($!)
 	done
 	within 2 live_count_is php 3
-	assert_equal "$(pool_procs php | wc -w)" 3
+	assert_equal "$(pool_procs "$APP/slow" | wc -w)" 3
 	wait "${pids[@]}"
 	for i in 1 2 3; do
 		run cat "$BATS_TEST_TMPDIR/out$i"
@@ -347,7 +346,7 @@ PY
 	done
 	grep -q "pool php: requests are waiting; starting process 3 of at most 3" "$CPM_LOG"
 	within 4 live_count_is php 1
-	within 2 eval '[ "$(pool_procs php | wc -w)" -eq 1 ]'
+	within 2 eval '[ "$(pool_procs "$APP/slow" | wc -w)" -eq 1 ]'
 	run grep -c "pool php\[[0-2]\]: stopping pid [0-9]* (idle)" "$CPM_LOG"
 	assert_output 2
 	run curl -s "$(url '/status?format=prometheus')"
@@ -366,8 +365,8 @@ PY
 	assert_line --regexp "^[^ ]+ \[warn\] cpm\[$CPM_PID\]: pool php\[0\] pid $pid: a line on stdout from $pid$"
 }
 
-@test "HUP: an unchanged pool keeps its process, a changed one is replaced, a removed one stopped" {
-	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1"
+@test "HUP: a \"keep\" pool keeps its process, a changed one is replaced, a removed one stopped" {
+	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1, \"reload\": \"keep\""
 	cpm_start
 	pid=$(pool_pids php)
 	curl -s "$(url /app)" >/dev/null
@@ -376,6 +375,7 @@ PY
 	run curl -s "$(url /app)"
 	assert_output "count=2 pid=$pid uri=/app"
 	assert_equal "$(pool_pids php)" "$pid"
+	grep -q "pool php: kept$" "$CPM_LOG"
 	# a changed env: a new process, the old one exits once the old workers are gone
 	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1, \"env\": {\"X\": \"1\"}"
 	kill -HUP "$CPM_PID"
@@ -387,7 +387,7 @@ PY
 	run curl -s "$(url /app)"
 	assert_output "count=1 pid=$new uri=/app"
 	assert_equal "$(pool_procs)" "$new"
-	grep -q "pool php: replaced or removed; stopping it once the workers using it are gone" "$CPM_LOG"
+	grep -q "pool php: replaced (env changed)$" "$CPM_LOG"
 	# a changed command too
 	pool_config "\"command\": [\"$APP/counter\", \"x\"], \"processes\": 1, \"env\": {\"X\": \"1\"}"
 	kill -HUP "$CPM_PID"
@@ -395,12 +395,14 @@ PY
 	run curl -s "$(url /app)"
 	assert_output --regexp "^count=1 pid=[0-9]+ uri=/app$"
 	refute_output --partial "pid=$new "
+	grep -q "pool php: replaced (command changed)$" "$CPM_LOG"
 	# removed from the configuration: stopped, and gone from the status page
 	new=$(pool_pids php)
 	pool_config ""
 	kill -HUP "$CPM_PID"
 	within 5 reaped "$new"
 	assert_equal "$(pool_procs)" ""
+	grep -q "pool php: removed$" "$CPM_LOG"
 	within 2 eval '[ "$(status_py "len(d[\"pools\"])")" = 0 ]'
 	run curl -s -o /dev/null -w '%{http_code}' "$(url /app)"
 	assert_output 404
@@ -456,7 +458,7 @@ PY
 @test "QUIT: the pool processes exit, the socket directory is removed, nothing is left" {
 	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 2"
 	cpm_start
-	procs=$(pool_procs php)
+	procs=$(pool_procs "$APP/counter")
 	assert_equal "$(wc -w <<<"$procs")" 2
 	assert_equal "$procs" "$(pool_pids php)"
 	dir=$(sock_dir)
@@ -569,6 +571,10 @@ PY
 	run "$CPM" -t -c cpm.json
 	assert_failure
 	assert_output --partial 'backends.php.socket: expected "unix" or "tcp"'
+	pool_config "\"command\": [\"$APP/counter\"], \"reload\": \"sometimes\""
+	run "$CPM" -t -c cpm.json
+	assert_failure
+	assert_output --partial 'backends.php.reload: expected "restart" or "keep"'
 	pool_config "\"command\": [\"$APP/counter\"], \"group\": \"root\""
 	run "$CPM" -t -c cpm.json
 	assert_failure
@@ -590,7 +596,7 @@ JSON
 	# a program found in PATH, and every pool key
 	pool_config "\"command\": [\"true\", \"arg\"], \"min\": 0, \"max\": 4, \"idle_timeout\": \"500ms\",
 		\"max_requests\": 100, \"timeout\": 2, \"queue_timeout\": 10, \"env\": {\"FOO\": \"bar\"}, \"cwd\": \"/tmp\",
-		\"socket\": \"tcp\", \"rlimits\": {\"nofile\": 64}, \"no_new_privs\": true"
+		\"socket\": \"tcp\", \"rlimits\": {\"nofile\": 64}, \"no_new_privs\": true, \"reload\": \"keep\""
 	run "$CPM" -t -c cpm.json
 	assert_success
 }
@@ -646,8 +652,7 @@ JSON
 	curl -s -o /dev/null "$(url /other)"
 	run status_py 'sorted(p["name"] for p in d["pools"])'
 	assert_output "['other', 'php']"
-	assert_equal "$(pool_pids php)" "$(pool_procs php)"
-	assert_equal "$(pool_pids other)" "$(pool_procs other)"
+	assert_equal "$(echo $(pool_pids php) $(pool_pids other) | xargs -n1 | sort -n | xargs)" "$(pool_procs "$APP/counter")"
 	run status_py 'pool("php")["requests"], sum(x["requests"] for x in pool("php")["processes"]), pool("other")["requests"]'
 	assert_output "(7, 7, 1)"
 	run status_py '[(x["slot"], x["state"], x["busy"], x["restarts"], x["request_age_ms"]) for x in pool("php")["processes"]]'
@@ -838,4 +843,18 @@ for it in range(300):
 print("bad", bad)
 PY
 	assert_output "bad 0"
+}
+
+@test "a request with a body counts as served: in the pool's requests and against max_requests" {
+	pool_config "\"command\": [\"$APP/echo\"], \"processes\": 1, \"max_requests\": 3"
+	cpm_start
+	pid=$(pool_pids php)
+	for i in 1 2 3; do
+		run curl -s -o /dev/null -w '%{http_code}' --data-binary "body $i" "$(url /app)"
+		assert_output 200
+	done
+	run status_py 'pool("php")["requests"]'
+	assert_output 3
+	within 3 grep -q "pool php\[0\]: stopping pid $pid (max_requests reached)" "$CPM_LOG"
+	within 3 eval '[ -n "$(pool_pids php)" ] && [ "$(pool_pids php)" != "$pid" ]'
 }

@@ -30,7 +30,7 @@ setup() {
 
 teardown() {
 	local master=${CPM_PID:-} pools=""
-	[ -z "$master" ] || pools=$(pgrep -P "$master" -f "cpm: pool" || true)
+	[ -z "$master" ] || pools=$(pgrep -P "$master" -f "/counter" || true)
 	cpm_stop
 	local p rc=0
 	for p in $pools; do
@@ -87,7 +87,7 @@ users_of() {
 	assert_equal "$(ps -o user= -p "$CPM_PID")" root
 	within 3 eval '[ "$(pgrep -c -P "$CPM_PID" -f "cpm: worker")" = 2 ]'
 	assert_equal "$(users_of "cpm: worker")" nobody
-	assert_equal "$(users_of "cpm: pool")" nobody
+	assert_equal "$(users_of "/counter")" nobody
 	run curl -s "$(url /id.sh)"
 	assert_output "uid=$NOBODY"
 	# the workers, as nobody, reach the pool's socket
@@ -102,7 +102,7 @@ users_of() {
 	priv_start
 	within 3 eval '[ "$(pgrep -c -P "$CPM_PID" -f "cpm: worker")" = 2 ]'
 	assert_equal "$(users_of "cpm: worker")" root
-	assert_equal "$(users_of "cpm: pool")" root
+	assert_equal "$(users_of "/counter")" root
 	run curl -s "$(url /id.sh)"
 	assert_output "uid=0"
 	run grep -c '"user": "root": workers, CGI programs and pools run as root' "$PD/error.log"
@@ -199,5 +199,5 @@ users_of() {
 	within 5 eval '[ "$(users_of "cpm: worker")" = daemon ]'
 	run curl -s "$(url /fcgi)"
 	assert_output --regexp '^count=[0-9]+ pid=[0-9]+ uri=/fcgi$'
-	assert_equal "$(users_of "cpm: pool")" daemon
+	assert_equal "$(users_of "/counter")" daemon
 }

@@ -251,7 +251,11 @@ class Cpm:
         return sorted(p for p, _, _ in proc_children(self.pid) if "cpm: worker" in cmdline(p))
 
     def pool_pids(self):
-        return sorted(p for p, _, _ in proc_children(self.pid) if "cpm: pool" in cmdline(p))
+        # the master's children that are not workers: pool processes keep
+        # their own argv
+        return sorted(
+            p for p, st, _ in proc_children(self.pid) if st != "Z" and cmdline(p) and not cmdline(p).startswith("cpm: worker")
+        )
 
     def logs(self):
         out = []

@@ -25,8 +25,8 @@
 #
 # How memory and descriptors are compared. A HUP replaces the workers, so no worker
 # lives from start to end. What lives across the run is the master (it re-reads the
-# configuration 20+ times) and the counter pool (unchanged settings: kept across
-# HUPs); their RSS and descriptor counts are compared start -> end directly. For the
+# configuration 20+ times) and the counter pool ("reload": "keep": kept across
+# HUPs; the flaky pool is restarted one process at a time by each); their RSS and descriptor counts are compared start -> end directly. For the
 # workers, a fresh generation is measured at both ends after the same warm-up:
 #   start: 10 s of the soak's load (so that the master and the pools reach their
 #          steady state), then HUP, wait until only the new workers run, then the
@@ -115,7 +115,8 @@ cat >"$OUT/cpm.json" <<JSON
   "backends": {
     "cgi": { "type": "cgi", "root": "$ROOT/examples", "timeout": 20 },
     "apps": { "type": "cgi", "root": "$ROOT/t/apps", "timeout": 10 },
-    "counter": { "type": "fastcgi", "command": ["$ROOT/examples/counter"], "processes": 2, "timeout": 20 },
+    "counter": { "type": "fastcgi", "command": ["$ROOT/examples/counter"], "processes": 2, "timeout": 20,
+                 "reload": "keep" },
     "flaky": { "type": "fastcgi", "command": ["$OUT/flaky"], "processes": 3, "timeout": 20,
                "env": { "FLAKY_EVERY": "$SOAK_FLAKY_EVERY" } },
     "st": { "type": "status" }
@@ -189,7 +190,8 @@ def status():
 def sample():
     kids = [proc(p) for p in children(master)]
     workers = [k for k in kids if k["title"].startswith("cpm: worker")]
-    pools = [k for k in kids if k["title"].startswith("cpm: pool")]
+    # pool processes keep their own argv: the children that are not workers
+    pools = [k for k in kids if k["title"] and not k["title"].startswith("cpm: worker") and k["state"] != "Z"]
     zombies = [{"pid": k["pid"], "ppid": master} for k in kids if k["state"] == "Z"]
     cgi = 0
     for w in workers:
