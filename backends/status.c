@@ -244,7 +244,8 @@ static void json_pools(struct out *o, const struct scoreboard *sb, const struct 
 		const struct pool_header *h = v->p[id].h;
 		put(o, "%s\n {\"name\":\"", id ? "," : "");
 		put_escaped(o, h->name, 1);
-		put(o, "\",\"state\":\"%s\",\"up\":%s,\"reason\":", h->down ? "down" : "up", h->down ? "false" : "true");
+		put(o, "\",\"state\":\"%s\",\"up\":%s,\"reason\":", h->down ? "down" : "up",
+		    h->down ? "false" : "true");
 		if (h->down) {
 			char why[sizeof(h->down_reason)];
 			for (size_t i = 0; i < sizeof(why); i++)
