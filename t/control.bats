@@ -296,6 +296,10 @@ print(s.recv(100).decode().strip())' "$SOCK"
 @test "a silent or flooding client neither blocks the master nor leaks a descriptor" {
 	ctl_start
 	local before i
+	# after a first reload the pool has its spare position's socket open
+	# too (positions keep their sockets): that is the steady count
+	ctl reload >/dev/null
+	within 10 grep -q "pool counter: restarted (2 of 2)" "$CPM_LOG"
 	before=$(nfds "$CPM_PID")
 	# one connects and says nothing: the master answers others meanwhile
 	python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(4)' \
@@ -319,7 +323,9 @@ print(s.recv(100).decode().strip())' "$SOCK"
 		2) ctl reload >/dev/null ;;
 		esac
 	done
-	assert_equal "$(nfds "$CPM_PID")" "$before"
+	# a reload restarts the pools one process at a time: the spare
+	# position's socket and pipe are open until the last old one is gone
+	within 20 eval '[ "$(nfds "$CPM_PID")" = "$before" ]'
 	# the listening socket is the master's alone: no worker inherited it
 	run ss -xlp
 	# (ss shows the name it was bound at before the rename onto $SOCK)
