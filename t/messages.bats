@@ -83,3 +83,86 @@ msg_apps() {
 	run grep "nointerp.sh" "$CPM_LOG"
 	assert_output --partial "nointerp.sh: interpreter /usr/bin/nonexistent not found"
 }
+
+@test "CGI output that starts with no header: 502 and the line quoted" {
+	msg_apps
+	cpm_start
+	run code /hello.sh
+	assert_output 502
+	within 5 grep -q "hello.sh\[" "$CPM_LOG"
+	run grep "hello.sh\[" "$CPM_LOG"
+	assert_output --partial '"GET /hello.sh": cgi hello.sh['
+	assert_output --partial ']: sent an invalid header: "hello" (no colon: a header line is NAME: VALUE, and the header block ends with an empty line before the body)'
+	# HTML and no header block at all (the program exits): its first line
+	run code /html.sh
+	assert_output 502
+	within 5 grep -q "html.sh\[" "$CPM_LOG"
+	run grep "html.sh\[" "$CPM_LOG"
+	assert_output --partial ']: sent an invalid header: "<html><body>hi</body></html>" (no colon'
+	# a control character is escaped by the log; a long line is cut
+	run code /ctl.sh
+	assert_output 502
+	run code /long.sh
+	assert_output 502
+	within 5 grep -q "long.sh\[" "$CPM_LOG"
+	run grep "ctl.sh\[" "$CPM_LOG"
+	assert_output --partial ']: sent an invalid header: "X-Ctl: a\x1bb" (a control character in the value)'
+	run grep "long.sh\[" "$CPM_LOG"
+	assert_output --partial ']: sent an invalid header: "0000000000000000000000000000000000000000000000000000000000000000..." (no colon'
+}
+
+# fcgi_noheader SOCK: a FastCGI server that answers every request with
+# "hello" and an empty line (no header)
+fcgi_noheader() {
+	python3 - "$1" <<'PY' >>"$BATS_TEST_TMPDIR/fcgi.log" 2>&1 3>&- &
+import socket, struct, sys
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(8)
+def rec(t, rid, c):
+    return struct.pack(">BBHHBB", 1, t, rid, len(c), 0, 0) + c
+while True:
+    conn, _ = srv.accept()
+    buf = b""
+    while True:
+        d = conn.recv(65536)
+        if not d:
+            break
+        buf += d
+        done = False
+        while len(buf) >= 8:
+            _, t, rid, cl, pl, _ = struct.unpack(">BBHHBB", buf[:8])
+            if len(buf) < 8 + cl + pl:
+                break
+            buf = buf[8 + cl + pl:]
+            if t == 5 and cl == 0:
+                done = True
+        if done:
+            conn.sendall(rec(6, rid, b"hello\r\n\r\n") + rec(6, rid, b"") +
+                         rec(3, rid, struct.pack(">IB3x", 0, 0)))
+            break
+    conn.close()
+PY
+	FCGI_PID=$!
+}
+
+@test "FastCGI output with no header: 502 and the line quoted (the same reader)" {
+	sock=$BATS_TEST_TMPDIR/app.sock
+	fcgi_noheader "$sock"
+	within 5 test -S "$sock"
+	CPM_PORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{ "listen": ["127.0.0.1:$CPM_PORT"], $(user_member)
+  "access_log": "$BATS_TEST_TMPDIR/access.log", "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "routes": [ { "prefix": "/", "backend": "app" } ],
+  "backends": { "app": { "type": "fastcgi", "address": "unix:$sock", "script": "/app" } } }
+JSON
+	cpm_start
+	run code /x
+	kill "$FCGI_PID"
+	wait "$FCGI_PID" 2>/dev/null || true
+	assert_output 502
+	within 5 grep -q "invalid header" "$CPM_LOG"
+	run grep "invalid header" "$CPM_LOG"
+	assert_output --partial "\"GET /x\": fastcgi app (unix:$sock): sent an invalid header: \"hello\" (no colon"
+}
