@@ -114,7 +114,12 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind < argc || (cgi_dir && file)) {
+	if (cgi_dir && file) {
+		fprintf(stderr, "cpm: --cgi serves one directory without a configuration file; give -c FILE or "
+				"--cgi DIR, not both\n");
+		return 2;
+	}
+	if (optind < argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -134,6 +139,17 @@ int main(int argc, char **argv)
 		if (!file) {
 			file = DEFAULT_CONFIG;
 			hint = access("etc/cpm.json", F_OK) == 0;
+			if (access(file, F_OK) < 0 && errno == ENOENT) {
+				fprintf(stderr,
+					"cpm: no configuration: %s does not exist\n"
+					"cpm: start with -c FILE (a configuration file) or --cgi DIR (serve the "
+					"executables in DIR at /); cpm -h for more\n",
+					file);
+				if (hint)
+					fprintf(stderr, "cpm: etc/cpm.json here is not read without -c (give -c "
+							"etc/cpm.json)\n");
+				return 2;
+			}
 		}
 		cf = config_load(file, err, sizeof(err));
 		shown = file;
