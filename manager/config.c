@@ -83,10 +83,12 @@ static void fail_at(struct ctx *c, int at_key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* at the top level there is no key path to show */
+	const char *sep = path[0] ? ": " : "";
 	if (c->text)
-		snprintf(c->err, c->errlen, "%s:%d:%d: %s: %s", c->file, line, col, path, msg);
+		snprintf(c->err, c->errlen, "%s:%d:%d: %s%s%s", c->file, line, col, path, sep, msg);
 	else
-		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, path, msg);
+		snprintf(c->err, c->errlen, "%s: %s%s%s", c->file, path, sep, msg);
 }
 
 #define fail(c, ...) fail_at(c, 0, __VA_ARGS__)
@@ -150,15 +152,17 @@ static int get_size(struct ctx *c, json_t *v, int64_t min, int64_t max, int64_t 
 	return 0;
 }
 
-/* Duration: integer seconds or "500ms", "30s", "5m", "1h". Stored in ms. */
+/* Duration: integer seconds or "500ms", "30s", "5m", "1h" (digits alone:
+ * seconds). Stored in ms. Zero ("0", 0, "0s", "0ms") only where the key
+ * gives it a meaning (allow_zero); a timeout has no "off". */
+#define DURATION_FORMS "seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\""
 static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_ms)
 {
 	int64_t ms;
-	const char *what = allow_zero ? "expected a duration (seconds, 0 or more)" : "expected a positive integer";
 	if (json_is_integer(v)) {
 		long long n = json_integer_value(v);
 		if (n < 0 || n > 100000000) {
-			fail(c, "%s", what);
+			fail(c, "expected a duration (" DURATION_FORMS ")");
 			return -1;
 		}
 		ms = n * 1000;
@@ -168,7 +172,7 @@ static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_m
 		errno = 0;
 		long long x = strtoll(s, &end, 10);
 		if (end == s || errno || x < 0 || x > 100000000 || s[0] == '-' || s[0] == '+' || s[0] == ' ') {
-			fail(c, "expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+			fail(c, "expected a duration (" DURATION_FORMS ")");
 			return -1;
 		}
 		if (strcmp(end, "ms") == 0)
@@ -180,15 +184,15 @@ static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_m
 		else if (strcmp(end, "h") == 0)
 			ms = x * 3600000;
 		else {
-			fail(c, "expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+			fail(c, "expected a duration (" DURATION_FORMS ")");
 			return -1;
 		}
 	} else {
-		fail(c, "%s", what);
+		fail(c, "expected a duration (" DURATION_FORMS ")");
 		return -1;
 	}
 	if (ms == 0 && !allow_zero) {
-		fail(c, "%s", what);
+		fail(c, "expected a duration greater than 0 (this wait has no \"off\": every wait is bounded)");
 		return -1;
 	}
 	*out_ms = ms;
@@ -1730,17 +1734,28 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	KEY("group") if (parse_group(c, v, &cf->gid) == 0) cf->group_set = 1;
 	KEY("umask")
 	{
-		/* JSON has no octal: "022" as a string, or a plain integer */
+		/* JSON has no octal: only a string of octal digits. The integer
+		 * 22 is twenty-two (mode 026), not what "umask 022" means in a
+		 * shell, so an integer is refused rather than guessed at */
 		long long m = -1;
 		if (json_is_string(v)) {
 			char *end;
-			m = strtoll(json_string_value(v), &end, 8);
-			if (*end || !*json_string_value(v))
+			const char *str = json_string_value(v);
+			m = strtoll(str, &end, 8);
+			if (*end || !*str || *str == '-' || *str == '+' || *str == ' ')
 				m = -1;
-		} else if (json_is_integer(v)) {
-			m = json_integer_value(v);
 		}
-		if (m < 0 || m > 0777)
+		long long iv = json_is_integer(v) ? json_integer_value(v) : -1;
+		char digits[32];
+		snprintf(digits, sizeof(digits), "%lld", iv);
+		if (json_is_integer(v) && iv >= 0 && iv <= 777 && strspn(digits, "01234567") == strlen(digits))
+			fail(c,
+			     "expected an octal mode as a string: \"%03lld\", not %lld (JSON has no octal numbers: "
+			     "the integer %lld would be mode %03llo)",
+			     iv, iv, iv, iv);
+		else if (json_is_integer(v))
+			fail(c, "expected an octal mode as a string, such as \"022\" (JSON has no octal numbers)");
+		else if (m < 0 || m > 0777)
 			fail(c, "expected an octal mode such as \"022\"");
 		else
 			cf->umask = (int)m;
@@ -1777,7 +1792,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	v = json_object_get(root, "backends");
 	if (!v) {
-		fail(c, "missing key \"backends\"");
+		fail(c, "missing key \"backends\" (an object: backend name -> {\"type\": ...})");
 		return;
 	}
 	push_key(c, "backends");
@@ -1787,7 +1802,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 		return;
 	v = json_object_get(root, "routes");
 	if (!v) {
-		fail(c, "missing key \"routes\"");
+		fail(c, "missing key \"routes\" (an array: [{\"prefix\": \"/\", \"backend\": NAME}, ...])");
 		return;
 	}
 	push_key(c, "routes");

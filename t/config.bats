@@ -35,7 +35,7 @@ check() {
 	check '{"routes": [{"prefix": "/", "backend": "s"}],
  "backends": {"s": {"type": "cgi", "root": "/tmp", "timeout": -1}}}'
 	assert_equal "$status" 1
-	assert_output --partial "c.json:2:63: backends.s.timeout: expected a positive integer"
+	assert_output --partial "c.json:2:63: backends.s.timeout: expected a duration (seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\")"
 }
 
 @test "a route to an undefined backend is an error" {
@@ -103,4 +103,41 @@ check() {
  "backends": {"s": {"type": "cgi", "root": "/tmp"}}}'
 	assert_equal "$status" 1
 	assert_output --partial "c.json:1:60: routes[0].server_name: expected a host name or IP address, without a port"
+}
+
+@test "a missing top-level key is named, with no empty key path" {
+	check '{"workers": 1}'
+	assert_equal "$status" 1
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:1: missing key \"backends\" (an object: backend name -> {\"type\": ...})"
+	check '{"workers": 1, "backends": {"s": {"type": "status"}}}'
+	assert_equal "$status" 1
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:1: missing key \"routes\" (an array: [{\"prefix\": \"/\", \"backend\": NAME}, ...])"
+}
+
+@test "umask as an integer is refused with the string it probably means" {
+	check '{"umask": 22, "routes": [{"prefix": "/", "backend": "s"}], "backends": {"s": {"type": "status"}}}'
+	assert_equal "$status" 1
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:11: umask: expected an octal mode as a string: \"022\", not 22 (JSON has no octal numbers: the integer 22 would be mode 026)"
+	check '{"umask": 18, "routes": [{"prefix": "/", "backend": "s"}], "backends": {"s": {"type": "status"}}}'
+	assert_equal "$status" 1
+	assert_output --partial 'umask: expected an octal mode as a string, such as "022" (JSON has no octal numbers)'
+	check '{"umask": "022", "routes": [{"prefix": "/", "backend": "s"}], "backends": {"s": {"type": "status"}}}'
+	assert_success
+}
+
+@test "durations: ms, s, m, h and bare seconds; zero only where it means something" {
+	for ok in '"timeout": "1500ms"' '"timeout": "2"' '"timeout": "1h"' '"keepalive": 0' '"keepalive": "0s"' '"lingering_time": "0ms"' '"graceful_timeout": "0s"'; do
+		check "{$ok, \"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}], \"backends\": {\"s\": {\"type\": \"status\"}}}"
+		assert_success
+	done
+	for zero in '"timeout": 0' '"header_timeout": "0s"' '"client_timeout": "0ms"'; do
+		check "{$zero, \"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}], \"backends\": {\"s\": {\"type\": \"status\"}}}"
+		assert_equal "$status" 1
+		assert_output --partial ': expected a duration greater than 0 (this wait has no "off": every wait is bounded)'
+	done
+	for bad in '"timeout": 1.5' '"timeout": "5 s"' '"timeout": "1d"'; do
+		check "{$bad, \"routes\": [{\"prefix\": \"/\", \"backend\": \"s\"}], \"backends\": {\"s\": {\"type\": \"status\"}}}"
+		assert_equal "$status" 1
+		assert_output --partial 'c.json:1:13: timeout: expected a duration (seconds, or a string such as "500ms", "30s", "5m", "1h")'
+	done
 }

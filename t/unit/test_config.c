@@ -321,21 +321,29 @@ static void test_errors(void)
 					       "}\n";
 	char buf[1024];
 	snprintf(buf, sizeof(buf), timeout_cfg, "true");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "0");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration greater than 0 (this wait has no \"off\": "
+			"every wait is bounded)");
 	snprintf(buf, sizeof(buf), timeout_cfg, "-3");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "[60]");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "\"soon\"");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "\"5x\"");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "\"0s\"");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration greater than 0 (this wait has no \"off\": "
+			"every wait is bounded)");
 	snprintf(buf, sizeof(buf), timeout_cfg, "1.5");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 
 	EXPECT_ERR("{\n"
 		   "  \"workers\": \"2\",\n" TAIL,
@@ -364,9 +372,10 @@ static void test_errors(void)
 	EXPECT_ERR("{\n"
 		   "  \"limits\": [],\n" TAIL,
 		   "2:13: limits: expected an object");
-	EXPECT_ERR("{\n"
-		   "  \"keepalive\": -1,\n" TAIL,
-		   "2:16: keepalive: expected a duration (seconds, 0 or more)");
+	EXPECT_ERR(
+	    "{\n"
+	    "  \"keepalive\": -1,\n" TAIL,
+	    "2:16: keepalive: expected a duration (seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\")");
 
 	/* a route to an undefined backend */
 	EXPECT_ERR("{\n"
@@ -709,10 +718,13 @@ static void test_sizes_durations(void)
 	for (size_t i = 0; i < sizeof(bad_durs) / sizeof(bad_durs[0]); i++) {
 		char buf[512];
 		snprintf(buf, sizeof(buf), "{\n  \"header_timeout\": %s,\n" TAIL, bad_durs[i]);
-		EXPECT_ERR(buf, "2:21: header_timeout: expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+		EXPECT_ERR(buf, "2:21: header_timeout: expected a duration (seconds, or a string such as \"500ms\", "
+				"\"30s\", \"5m\", \"1h\")");
 	}
-	EXPECT_ERR("{\n  \"header_timeout\": 0,\n" TAIL, "2:21: header_timeout: expected a positive integer");
-	EXPECT_ERR("{\n  \"header_timeout\": \"0ms\",\n" TAIL, "2:21: header_timeout: expected a positive integer");
+	EXPECT_ERR("{\n  \"header_timeout\": 0,\n" TAIL, "2:21: header_timeout: expected a duration greater than 0 "
+							 "(this wait has no \"off\": every wait is bounded)");
+	EXPECT_ERR("{\n  \"header_timeout\": \"0ms\",\n" TAIL, "2:21: header_timeout: expected a duration greater than "
+							       "0 (this wait has no \"off\": every wait is bounded)");
 }
 
 static void test_listen_valid(void)
