@@ -37,6 +37,9 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	int failed;
+	/* relative paths in the file are taken from here: the directory of
+	 * the configuration file (the start directory in --cgi mode) */
+	const char *dir;
 	/* started as root: the workers' user, whom roots must admit (NULL:
 	 * nothing to check, we are that user or root) */
 	const char *run_user;
@@ -307,8 +310,9 @@ static void cgi_defaults(struct cgi_conf *g)
 	g->response_temp_max = (int64_t)1 << 30;
 }
 
-/* Relative paths in the configuration are relative to the directory cpm
- * started in, also when a reload runs after "chdir". */
+/* The directory cpm started in: a relative configuration file (and, in
+ * --cgi mode, the directory) is taken from it, also when a reload runs
+ * after "chdir". */
 static char *base_dir;
 
 void config_set_base_dir(const char *dir)
@@ -317,20 +321,22 @@ void config_set_base_dir(const char *dir)
 	base_dir = dir ? xstrdup(dir) : NULL;
 }
 
-/* p made absolute against base_dir (a new string), or a copy. */
-static char *absolute(const char *p)
+/* The one reading of every path-valued key: p made absolute against the
+ * configuration file's directory, as nginx takes paths from its prefix
+ * (a new string), or a copy ("-" for a log is stderr, not a file). */
+static char *absolute(const struct ctx *c, const char *p)
 {
 	char *r;
-	if (!p || p[0] == '/' || strcmp(p, "-") == 0 || !base_dir)
+	if (!p || p[0] == '/' || strcmp(p, "-") == 0 || !c->dir)
 		return p ? xstrdup(p) : NULL;
-	if (asprintf(&r, "%s/%s", base_dir, p) < 0)
+	if (asprintf(&r, "%s%s%s", c->dir, strcmp(c->dir, "/") ? "/" : "", p) < 0)
 		abort();
 	return r;
 }
 
-static void make_absolute(char **p)
+static void make_absolute(const struct ctx *c, char **p)
 {
-	char *a = absolute(*p);
+	char *a = absolute(c, *p);
 	free(*p);
 	*p = a;
 }
@@ -339,21 +345,22 @@ static int check_reach_run(struct ctx *c, const char *path, int mode, const char
 
 static int set_root_path(struct ctx *c, char **out, const char *root)
 {
-	char *abs = absolute(root);
+	char *abs = absolute(c, root);
 	char *real = realpath(abs, NULL);
-	free(abs);
 	if (!real) {
-		fail(c, "cannot use %s: %s", root, strerror(errno));
+		fail(c, "cannot use %s: %s", abs, strerror(errno));
+		free(abs);
 		return -1;
 	}
+	free(abs);
 	struct stat st;
 	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fail(c, "%s is not a directory", root);
+		fail(c, "%s is not a directory", real);
 		free(real);
 		return -1;
 	}
 	if (access(real, R_OK | X_OK) < 0) {
-		fail(c, "cannot read %s: %s", root, strerror(errno));
+		fail(c, "cannot read %s: %s", real, strerror(errno));
 		free(real);
 		return -1;
 	}
@@ -386,7 +393,8 @@ static int cgi_finish(struct cgi_conf *g, const char *path)
 static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g);
 
 /* A cgi backend's "script": the one program every request runs. It is
- * never looked up through PATH, and must be an executable regular file for
+ * never looked up through PATH (a relative path with a '/' is taken from
+ * the configuration's directory), and must be an executable regular file for
  * the workers' user now, so a typo is a configuration error, not a 502 per
  * request. */
 static void set_cgi_script(struct ctx *c, struct cgi_conf *g, json_t *v)
@@ -396,9 +404,12 @@ static void set_cgi_script(struct ctx *c, struct cgi_conf *g, json_t *v)
 	push_key(c, "script");
 	if (get_string(c, v, &s) < 0) {
 		/* failed at the value */
-	} else if (s[0] != '/') {
-		fail(c, "expected an absolute path (a program is not looked up through PATH)");
-	} else if (stat(s, &st) < 0) {
+	} else if (!strchr(s, '/')) {
+		fail(c,
+		     "expected a path with a '/' (a program is not looked up through PATH; \"./%s\" is in the "
+		     "configuration's directory)",
+		     s);
+	} else if (make_absolute(c, &s), stat(s, &st) < 0) {
 		fail(c, "cannot use %s: %s", s, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
 		fail(c, "%s is not a regular file", s);
@@ -644,7 +655,7 @@ static int check_reach_run(struct ctx *c, const char *path, int mode, const char
 static char *find_program(struct ctx *c, const char *name)
 {
 	if (strchr(name, '/')) {
-		char *abs = absolute(name);
+		char *abs = absolute(c, name);
 		if (access(abs, X_OK) < 0) {
 			fail(c, "cannot run %s: %s", abs, strerror(errno));
 			free(abs);
@@ -737,7 +748,7 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 	if ((v = json_object_get(o, "cwd"))) {
 		push_key(c, "cwd");
 		if (get_string(c, v, &p->cwd) == 0) {
-			make_absolute(&p->cwd);
+			make_absolute(c, &p->cwd);
 			struct stat st;
 			if (stat(p->cwd, &st) < 0 || !S_ISDIR(st.st_mode))
 				fail(c, "%s is not a directory", p->cwd);
@@ -1158,7 +1169,7 @@ static void static_mime(struct ctx *c, json_t *o, struct static_conf *st)
 	if (v) {
 		push_key(c, "mime_types");
 		if (get_string(c, v, &file) == 0)
-			make_absolute(&file);
+			make_absolute(c, &file);
 	}
 	const char *path = file ? file : "/etc/mime.types";
 	char why[512];
@@ -1427,7 +1438,7 @@ static void parse_auth(struct ctx *c, json_t *o, struct route_conf *rc)
 	if (!c->failed) {
 		push_key(c, "user_file");
 		if (get_string(c, uf, &a->user_file) == 0) {
-			make_absolute(&a->user_file);
+			make_absolute(c, &a->user_file);
 			char why[1024];
 			a->users = htpasswd_load(a->user_file, why, sizeof(why));
 			if (!a->users)
@@ -1769,10 +1780,10 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	if (c->failed)
 		return;
-	make_absolute(&cf->access_log);
-	make_absolute(&cf->error_log);
-	make_absolute(&cf->pidfile);
-	make_absolute(&cf->chdir);
+	make_absolute(c, &cf->access_log);
+	make_absolute(c, &cf->error_log);
+	make_absolute(c, &cf->pidfile);
+	make_absolute(c, &cf->chdir);
 	if (run_as(c, cf) < 0)
 		return;
 	/* workers reopen the logs on USR1, as their user: only a warning, the
@@ -1875,8 +1886,23 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
 	cf->file = xstrdup(file);
-	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen};
+	/* the file's directory, as the file is named (a symlink's own, not
+	 * its target's), against the start directory if it is relative */
+	char *dir = NULL;
+	if (file[0] == '/' || !base_dir)
+		dir = xstrdup(file);
+	else if (asprintf(&dir, "%s/%s", base_dir, file) < 0)
+		abort();
+	char *slash = strrchr(dir, '/');
+	if (!slash) {
+		free(dir);
+		dir = NULL; /* no start directory known: the current one */
+	} else {
+		slash[slash == dir ? 1 : 0] = 0;
+	}
+	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen, .dir = dir};
 	parse_top(&c, root, cf);
+	free(dir);
 	if (!c.failed && !cf->listen)
 		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup("127.0.0.1:8000"));
 	json_decref(root);
@@ -1892,7 +1918,7 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 {
 	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
-	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen};
+	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen, .dir = base_dir};
 	if (run_as(&c, cf) < 0) {
 		config_free(cf);
 		return NULL;

@@ -141,3 +141,37 @@ check() {
 		assert_output --partial 'c.json:1:13: timeout: expected a duration (seconds, or a string such as "500ms", "30s", "5m", "1h")'
 	done
 }
+
+@test "relative paths are taken from the configuration file's directory, wherever cpm starts" {
+	d=$BATS_TEST_TMPDIR/site
+	mkdir -p "$d/conf/logs" "$d/cgi"
+	printf '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\nrel ok\\n"\n' >"$d/cgi/hi.sh"
+	chmod 755 "$d/cgi/hi.sh"
+	CPM_PORT=$(free_port)
+	cat >"$d/conf/cpm.json" <<JSON
+{ "listen": ["127.0.0.1:$CPM_PORT"], $(user_member)
+  "error_log": "logs/error.log", "access_log": "logs/access.log", "pidfile": "logs/cpm.pid",
+  "routes": [ { "prefix": "/", "backend": "c" } ],
+  "backends": { "c": { "type": "cgi", "root": "../cgi" } } }
+JSON
+	cd /
+	run "$CPM" -t -c "$d/conf/cpm.json"
+	assert_success
+	# from another directory, with a relative -c
+	cd "$d/conf/logs"
+	"$CPM" -c ../cpm.json >>"$BATS_TEST_TMPDIR/stderr.log" 2>&1 &
+	CPM_PID=$!
+	CPM_LOG=$d/conf/logs/error.log
+	within 5 curl -sf -o /dev/null "$(url /hi.sh)"
+	run curl -s "$(url /hi.sh)"
+	assert_output "rel ok"
+	[ -s "$d/conf/logs/error.log" ]
+	[ -s "$d/conf/logs/access.log" ]
+	assert_equal "$(cat "$d/conf/logs/cpm.pid")" "$CPM_PID"
+	# errors show the path as resolved
+	sed -i 's|"root": "../cgi"|"root": "nosuch"|' "$d/conf/cpm.json"
+	cd /
+	run "$CPM" -t -c "$d/conf/cpm.json"
+	assert_equal "$status" 1
+	assert_output --partial "backends.c.root: cannot use $d/conf/nosuch: No such file or directory"
+}
