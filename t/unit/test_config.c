@@ -455,7 +455,8 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"cgi\", \"script\": \"sh\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:36: backends.b.script: expected an absolute path (a program is not looked up through PATH)");
+		   "4:36: backends.b.script: expected a path with a '/' (a program is not looked up through PATH; "
+		   "\"./sh\" is in the configuration's directory)");
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"cgi\", \"script\": \"/\"}\n"
 		   "  }\n"
