@@ -1654,6 +1654,58 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 	}
 }
 
+/* path's directory (a new string) */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* The master opens (creates) the log files, as the user it runs as,
+ * before anything starts and again on each reload: one it cannot open for
+ * appending is an error here, at its key, not a failed start or a reload
+ * that keeps the old logs. Nothing is created by the check. */
+static void check_log_file(struct ctx *c, const char *key, const char *path)
+{
+	if (c->failed || !path || path[0] != '/')
+		return; /* "-" (standard error) or none */
+	push_key(c, key);
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			fail(c, "%s is a directory", path);
+		else if (access(path, W_OK) < 0)
+			fail(c, "cannot open %s for appending: %s", path, strerror(errno));
+	} else if (errno != ENOENT) {
+		fail(c, "cannot open %s for appending: %s", path, strerror(errno));
+	} else {
+		char *dir = dir_of(path);
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			fail(c, "cannot create %s: the directory %s does not exist", path, dir);
+		else if (access(dir, W_OK | X_OK) < 0)
+			fail(c, "cannot create %s in %s: %s", path, dir, strerror(errno));
+		free(dir);
+	}
+	pop(c);
+}
+
+/* The pidfile is written after the start, when an error is late: its
+ * directory must exist (and take the file) now. */
+static void check_pidfile_dir(struct ctx *c, const char *path)
+{
+	if (c->failed || !path || path[0] != '/')
+		return;
+	push_key(c, "pidfile");
+	char *dir = dir_of(path);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		fail(c, "the directory of %s, %s, does not exist", path, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		fail(c, "cannot create %s in %s: %s", path, dir, strerror(errno));
+	free(dir);
+	pop(c);
+}
+
 /* Who the workers, CGI programs and pools run as: "user", or, started as
  * root without it, "nobody" (as nginx does); "user": "root" insists. */
 static int run_as(struct ctx *c, struct config *cf)
@@ -1784,6 +1836,11 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	make_absolute(c, &cf->error_log);
 	make_absolute(c, &cf->pidfile);
 	make_absolute(c, &cf->chdir);
+	check_log_file(c, "error_log", cf->error_log);
+	check_log_file(c, "access_log", cf->access_log);
+	check_pidfile_dir(c, cf->pidfile);
+	if (c->failed)
+		return;
 	if (run_as(c, cf) < 0)
 		return;
 	/* workers reopen the logs on USR1, as their user: only a warning, the

@@ -175,3 +175,33 @@ JSON
 	assert_equal "$status" 1
 	assert_output --partial "backends.c.root: cannot use $d/conf/nosuch: No such file or directory"
 }
+
+@test "-t: a log file that cannot be opened for appending and a missing pidfile directory are errors at their key" {
+	tail='"routes": [{"prefix": "/", "backend": "s"}], "backends": {"s": {"type": "status"}}}'
+	check "{\"error_log\": \"$BATS_TEST_TMPDIR/no/dir/error.log\", $tail"
+	assert_equal "$status" 1
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:15: error_log: cannot create $BATS_TEST_TMPDIR/no/dir/error.log: the directory $BATS_TEST_TMPDIR/no/dir does not exist"
+	check "{\"access_log\": \"$BATS_TEST_TMPDIR\", $tail"
+	assert_equal "$status" 1
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:16: access_log: $BATS_TEST_TMPDIR is a directory"
+	check "{\"pidfile\": \"$BATS_TEST_TMPDIR/run/cpm.pid\", $tail"
+	assert_equal "$status" 1
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:13: pidfile: the directory of $BATS_TEST_TMPDIR/run/cpm.pid, $BATS_TEST_TMPDIR/run, does not exist"
+	# nothing was created by the checks
+	[ ! -e "$BATS_TEST_TMPDIR/no" ] && [ ! -e "$BATS_TEST_TMPDIR/run" ]
+	check "{\"error_log\": \"$BATS_TEST_TMPDIR/new.log\", \"pidfile\": \"$BATS_TEST_TMPDIR/cpm.pid\", $tail"
+	assert_success
+	[ ! -e "$BATS_TEST_TMPDIR/new.log" ]
+}
+
+@test "a reload whose error_log cannot be opened keeps the running configuration, and says why" {
+	cpm_start
+	sed -i "s|\"error_log\": \"[^\"]*\"|\"error_log\": \"$BATS_TEST_TMPDIR/gone/error.log\"|" "$BATS_TEST_TMPDIR/cpm.json"
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "reload failed" "$CPM_LOG"
+	run grep "reload failed" "$CPM_LOG"
+	assert_output --partial "reload failed, keeping the running configuration: $BATS_TEST_TMPDIR/cpm.json:"
+	assert_output --partial "error_log: cannot create $BATS_TEST_TMPDIR/gone/error.log: the directory $BATS_TEST_TMPDIR/gone does not exist"
+	run curl -s "$(url /env.sh)"
+	assert_line "GATEWAY_INTERFACE=CGI/1.1"
+}
