@@ -19,6 +19,7 @@
 #include "../protocol/http_auth.h"
 #include "../protocol/http_file.h"
 #include "../protocol/http_parser.h"
+#include "../protocol/url.h"
 #include "htpasswd.h"
 #include "jsonpos.h"
 #include "log.h"
@@ -64,23 +65,31 @@ static void pop(struct ctx *c)
 
 static void fail_at(struct ctx *c, int at_key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Where the current path is in the text (1:1 without a text), and the
+ * path as "a.b[2].c" into path[0..len). */
+static void locate(const struct ctx *c, int at_key, int *line, int *col, char *path, size_t len)
+{
+	*line = *col = 1;
+	if (c->text)
+		jsonpos_locate(c->text, c->textlen, c->path, c->depth, at_key, line, col);
+	size_t n = 0;
+	path[0] = 0;
+	for (size_t i = 0; i < c->depth && n + 32 < len; i++) {
+		if (c->path[i].key)
+			n += (size_t)snprintf(path + n, len - n, "%s%s", i ? "." : "", c->path[i].key);
+		else
+			n += (size_t)snprintf(path + n, len - n, "[%zu]", c->path[i].index);
+	}
+}
+
 static void fail_at(struct ctx *c, int at_key, const char *fmt, ...)
 {
 	if (c->failed)
 		return;
 	c->failed = 1;
-	int line = 1, col = 1;
-	if (c->text)
-		jsonpos_locate(c->text, c->textlen, c->path, c->depth, at_key, &line, &col);
+	int line, col;
 	char path[512];
-	size_t n = 0;
-	path[0] = 0;
-	for (size_t i = 0; i < c->depth && n < sizeof(path) - 32; i++) {
-		if (c->path[i].key)
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s", i ? "." : "", c->path[i].key);
-		else
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "[%zu]", c->path[i].index);
-	}
+	locate(c, at_key, &line, &col, path, sizeof(path));
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -1457,6 +1466,64 @@ static int server_name_valid(const char *s)
 	return http_host_split(v, &name, &port) == 0 && name.len == v.len;
 }
 
+/* Whether every request route a matches is also matched by route e (so,
+ * e coming first, a is never used). Only the prefix and the suffixes
+ * choose a route (see conn.c's route()): methods, allow/deny and auth
+ * answer 405/403/401 rather than pass a request on, and server_name only
+ * sets SERVER_NAME. e's prefix matches a's prefix as a path (then every
+ * path under a's), and e has no suffix or each of a's suffixes ends with
+ * one of e's. */
+static int route_covers(const struct route_conf *e, const struct route_conf *a)
+{
+	if (!url_prefix_match(a->prefix, a->prefix_len, e->prefix, e->prefix_len))
+		return 0;
+	if (!e->nsuffix)
+		return 1;
+	if (!a->nsuffix)
+		return 0;
+	for (size_t i = 0; i < a->nsuffix; i++) {
+		size_t al = strlen(a->suffix[i]);
+		int ok = 0;
+		for (size_t k = 0; k < e->nsuffix && !ok; k++) {
+			size_t el = strlen(e->suffix[k]);
+			ok = el <= al && memcmp(a->suffix[i] + al - el, e->suffix[k], el) == 0;
+		}
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* Routes are first-match, as written: a route that an earlier one
+ * shadows completely is a warning (nginx habits put "/" first), at the
+ * shadowed route, naming the earlier one. */
+static void warn_shadowed_routes(struct ctx *c, const struct config *cf)
+{
+	for (size_t j = 1; j < cf->nroutes; j++) {
+		for (size_t i = 0; i < j; i++) {
+			const struct route_conf *e = &cf->routes[i];
+			if (!route_covers(e, &cf->routes[j]))
+				continue;
+			int line, col, eline, ecol;
+			char path[512], epath[512];
+			push_index(c, i);
+			locate(c, 0, &eline, &ecol, epath, sizeof(epath));
+			pop(c);
+			push_index(c, j);
+			locate(c, 0, &line, &col, path, sizeof(path));
+			pop(c);
+			log_warn("%s:%d:%d: %s: this route is never used: %s (line %d, prefix \"%s\"%s) comes "
+				 "first and matches every request it would (the first matching route wins: put the "
+				 "longer prefix first)%s",
+				 c->file, line, col, path, epath, eline, e->prefix, e->nsuffix ? " with suffixes" : "",
+				 e->methods || e->allow || e->deny || e->auth
+				     ? "; methods, allow, deny and auth do not pass a request on to a later route"
+				     : "");
+			break;
+		}
+	}
+}
+
 static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
 {
 	if (!json_is_array(a) || json_array_size(a) == 0) {
@@ -1874,7 +1941,8 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 		return;
 	}
 	push_key(c, "routes");
-	parse_routes(c, v, cf);
+	if (parse_routes(c, v, cf) == 0)
+		warn_shadowed_routes(c, cf);
 	pop(c);
 }
 

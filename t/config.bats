@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 load helpers
+bats_require_minimum_version 1.5.0
 
 check() {
 	printf '%s\n' "$1" >"$BATS_TEST_TMPDIR/c.json"
@@ -204,4 +205,63 @@ JSON
 	assert_output --partial "error_log: cannot create $BATS_TEST_TMPDIR/gone/error.log: the directory $BATS_TEST_TMPDIR/gone does not exist"
 	run curl -s "$(url /env.sh)"
 	assert_line "GATEWAY_INTERFACE=CGI/1.1"
+}
+
+@test "-t warns about a route an earlier one shadows completely, at its line, naming the earlier one" {
+	cat >"$BATS_TEST_TMPDIR/c.json" <<'JSON'
+{
+  "routes": [
+    { "prefix": "/", "backend": "s", "methods": ["GET"] },
+    { "prefix": "/status", "backend": "s" }
+  ],
+  "backends": {"s": {"type": "status"}}
+}
+JSON
+	run --separate-stderr "$CPM" -t -c "$BATS_TEST_TMPDIR/c.json"
+	assert_success
+	assert_output "cpm: configuration $BATS_TEST_TMPDIR/c.json is ok"
+	[[ "$stderr" == *"[warn] "*"$BATS_TEST_TMPDIR/c.json:4:5: routes[1]: this route is never used: routes[0] (line 3, prefix \"/\") comes first and matches every request it would (the first matching route wins: put the longer prefix first); methods, allow, deny and auth do not pass a request on to a later route"* ]] || { echo "$stderr"; return 1; }
+}
+
+@test "suffixes narrow a route: no warning unless the earlier route's suffixes cover the later one's" {
+	cat >"$BATS_TEST_TMPDIR/c.json" <<'JSON'
+{
+  "routes": [
+    { "prefix": "/w/", "suffix": [".php"], "backend": "s" },
+    { "prefix": "/w/x/", "suffix": [".php", "x.cgi"], "backend": "s" },
+    { "prefix": "/w/y/", "suffix": ["index.php"], "backend": "s" },
+    { "prefix": "/w/", "backend": "s" },
+    { "prefix": "/wx", "backend": "s" },
+    { "prefix": "/w", "suffix": [".cgi"], "backend": "s" }
+  ],
+  "backends": {"s": {"type": "status"}}
+}
+JSON
+	run --separate-stderr "$CPM" -t -c "$BATS_TEST_TMPDIR/c.json"
+	assert_success
+	# used: /w/x/ (x.cgi is not .php), /w/ without suffix, /wx (not under
+	# /w/), /w with .cgi ("/w" itself is not under "/w/"); /w/y/
+	# index.php ends with .php: shadowed
+	[[ "$stderr" != *"routes[1]:"* && "$stderr" != *"routes[3]:"* && "$stderr" != *"routes[4]:"* && "$stderr" != *"routes[5]:"* ]] || { echo "$stderr"; return 1; }
+	[[ "$stderr" == *"c.json:5:5: routes[2]: this route is never used: routes[0] (line 3, prefix \"/w/\" with suffixes) comes first"* ]] || { echo "$stderr"; return 1; }
+}
+
+@test "the shipped configurations have no shadowed route" {
+	d=$(examples_copy)
+	for f in "$d"/etc/*.json; do
+		run --separate-stderr "$CPM" -t -c "$f"
+		[[ "$stderr" != *"never used"* ]] || { echo "$f: $stderr"; return 1; }
+	done
+	rm -rf "$d"
+}
+
+@test "a reload logs the shadowed route in the error log" {
+	cpm_start
+	sed -i 's|{ "prefix": "/", "backend": "apps" }|{ "prefix": "/", "backend": "apps" }, { "prefix": "/late/", "backend": "apps" }|' "$BATS_TEST_TMPDIR/cpm.json"
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "never used" "$CPM_LOG"
+	run grep "never used" "$CPM_LOG"
+	assert_output --regexp 'cpm\.json:[0-9]+:[0-9]+: routes\[2\]: this route is never used: routes\[1\] \(line [0-9]+, prefix "/"\) comes first'
+	# and the reload went ahead (a warning, not an error)
+	within 5 grep -q "reloaded" "$CPM_LOG"
 }
