@@ -1728,6 +1728,19 @@ static char *dir_of(const char *path)
 	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
 }
 
+/* A file the master will create at path: its directory exists and
+ * takes new files (fails at the current key). */
+static void check_creatable(struct ctx *c, const char *path)
+{
+	char *dir = dir_of(path);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		fail(c, "cannot create %s: the directory %s does not exist", path, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		fail(c, "cannot create %s in %s: %s", path, dir, strerror(errno));
+	free(dir);
+}
+
 /* The master opens (creates) the log files, as the user it runs as,
  * before anything starts and again on each reload: one it cannot open for
  * appending is an error here, at its key, not a failed start or a reload
@@ -1746,12 +1759,7 @@ static void check_log_file(struct ctx *c, const char *key, const char *path)
 	} else if (errno != ENOENT) {
 		fail(c, "cannot open %s for appending: %s", path, strerror(errno));
 	} else {
-		char *dir = dir_of(path);
-		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-			fail(c, "cannot create %s: the directory %s does not exist", path, dir);
-		else if (access(dir, W_OK | X_OK) < 0)
-			fail(c, "cannot create %s in %s: %s", path, dir, strerror(errno));
-		free(dir);
+		check_creatable(c, path);
 	}
 	pop(c);
 }
@@ -1763,13 +1771,7 @@ static void check_pidfile_dir(struct ctx *c, const char *path)
 	if (c->failed || !path || path[0] != '/')
 		return;
 	push_key(c, "pidfile");
-	char *dir = dir_of(path);
-	struct stat st;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		fail(c, "the directory of %s, %s, does not exist", path, dir);
-	else if (access(dir, W_OK | X_OK) < 0)
-		fail(c, "cannot create %s in %s: %s", path, dir, strerror(errno));
-	free(dir);
+	check_creatable(c, path);
 	pop(c);
 }
 

@@ -87,6 +87,19 @@ static int parse_line(const char *line, size_t n, struct http_header *h, struct 
 	return 0;
 }
 
+static const char no_header[] = "an empty line before any header (at least Content-Type, Location or Status comes "
+				"first)";
+
+/* The header line buf[pos..le) (its end of line left out) as h, or -1
+ * with r->error; r->error_line is the line either way. */
+static int header_line(const char *buf, size_t pos, size_t le, struct http_header *h, struct cgi_response *r)
+{
+	r->error_line = (struct http_slice){buf + pos, le - pos};
+	if (memchr(buf + pos, '\r', le - pos) || memchr(buf + pos, '\0', le - pos))
+		return refuse(r, "a CR or NUL inside the line");
+	return parse_line(buf + pos, le - pos, h, r);
+}
+
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan)
 {
@@ -99,8 +112,7 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 	size_t i = *scan;
 	/* an empty line first: no header at all (also when the CR came alone) */
 	if ((len > 0 && buf[0] == '\n') || (len > 1 && buf[0] == '\r' && buf[1] == '\n'))
-		return refuse(r, "an empty line before any header (at least Content-Type, Location or Status "
-				 "comes first)");
+		return refuse(r, no_header);
 	for (; i < len; i++) {
 		if (buf[i] != '\n')
 			continue;
@@ -134,11 +146,8 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 			le--;
 		if (le == pos)
 			break;
-		r->error_line = (struct http_slice){buf + pos, le - pos};
-		if (memchr(buf + pos, '\r', le - pos) || memchr(buf + pos, '\0', le - pos))
-			return refuse(r, "a CR or NUL inside the line");
 		struct http_header h;
-		if (parse_line(buf + pos, le - pos, &h, r) < 0)
+		if (header_line(buf, pos, le, &h, r) < 0)
 			return -1;
 		pos = e + 1;
 		if (http_slice_ieq(h.name, "status")) {
@@ -185,15 +194,12 @@ int cgi_response_check_lines(const char *buf, size_t len, struct cgi_response *r
 		size_t e = nlp ? (size_t)(nlp - buf) : len, le = e;
 		if (le > pos && buf[le - 1] == '\r')
 			le--;
-		r->error_line = (struct http_slice){buf + pos, le - pos};
-		if (le == pos)
-			return pos ? 0
-				   : refuse(r, "an empty line before any header (at least Content-Type, Location or "
-					       "Status comes first)");
-		if (memchr(buf + pos, '\r', le - pos) || memchr(buf + pos, '\0', le - pos))
-			return refuse(r, "a CR or NUL inside the line");
+		if (le == pos) {
+			r->error_line = (struct http_slice){buf + pos, 0};
+			return pos ? 0 : refuse(r, no_header);
+		}
 		struct http_header h;
-		if (parse_line(buf + pos, le - pos, &h, r) < 0)
+		if (header_line(buf, pos, le, &h, r) < 0)
 			return -1;
 		pos = e + 1;
 	}

@@ -187,7 +187,7 @@ JSON
 	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:16: access_log: $BATS_TEST_TMPDIR is a directory"
 	check "{\"pidfile\": \"$BATS_TEST_TMPDIR/run/cpm.pid\", $tail"
 	assert_equal "$status" 1
-	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:13: pidfile: the directory of $BATS_TEST_TMPDIR/run/cpm.pid, $BATS_TEST_TMPDIR/run, does not exist"
+	assert_output "cpm: $BATS_TEST_TMPDIR/c.json:1:13: pidfile: cannot create $BATS_TEST_TMPDIR/run/cpm.pid: the directory $BATS_TEST_TMPDIR/run does not exist"
 	# nothing was created by the checks
 	[ ! -e "$BATS_TEST_TMPDIR/no" ] && [ ! -e "$BATS_TEST_TMPDIR/run" ]
 	check "{\"error_log\": \"$BATS_TEST_TMPDIR/new.log\", \"pidfile\": \"$BATS_TEST_TMPDIR/cpm.pid\", $tail"
