@@ -21,7 +21,7 @@ BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cg
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
            manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c \
-           manager/htpasswd.c manager/auth.c
+           manager/htpasswd.c manager/auth.c manager/control.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
@@ -30,7 +30,7 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth t/unit/test_http_file
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
 
@@ -140,14 +140,38 @@ lint:
 	clang-format --dry-run --Werror $(SRCS) */*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE $(SRCS)
 	mandoc -Tlint -W warning man/cpm.8 man/cpm.json.5
+	python3 t/manrender.py man/cpm.8 man/cpm.json.5
+
+# make install [DESTDIR=...] [PREFIX=/usr/local]: the binary, the man pages,
+# the examples (PREFIX/share/cpm/examples), the systemd units, and
+# SYSCONFDIR/cpm/cpm.json serving those examples on 127.0.0.1:8000 (never
+# over an existing one: the new default is PREFIX/share/cpm/cpm.json).
+SYSCONFDIR     ?= /etc
+RUNSTATEDIR    ?= /run
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DATADIR         = $(PREFIX)/share/cpm
+EXAMPLE_FILES   = examples/index.sh examples/hello.sh examples/form.sh examples/stream.sh examples/env.pl \
+                  examples/counter.pl $(EXAMPLES)
+INSTALL_SED     = -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@RUNSTATEDIR@|$(RUNSTATEDIR)|g' \
+                  -e 's|/usr/local/bin/cpm|$(PREFIX)/bin/cpm|g' -e 's|/etc/cpm/cpm.json|$(SYSCONFDIR)/cpm/cpm.json|g'
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
-		$(DESTDIR)$(PREFIX)/share/doc/cpm/examples
+		$(DESTDIR)$(DATADIR)/examples $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/cpm
 	install -m 755 cpm $(DESTDIR)$(PREFIX)/bin/cpm
 	install -m 644 man/cpm.8 $(DESTDIR)$(PREFIX)/share/man/man8/cpm.8
 	install -m 644 man/cpm.json.5 $(DESTDIR)$(PREFIX)/share/man/man5/cpm.json.5
-	install -m 644 etc/cpm.json $(DESTDIR)$(PREFIX)/share/doc/cpm/cpm.json
+	install -m 755 $(EXAMPLE_FILES) $(DESTDIR)$(DATADIR)/examples/
+	sed $(INSTALL_SED) etc/cpm.json.in >$(DESTDIR)$(DATADIR)/cpm.json
+	sed $(INSTALL_SED) etc/cpm.service >$(DESTDIR)$(SYSTEMDUNITDIR)/cpm.service
+	install -m 644 etc/cpm.socket $(DESTDIR)$(SYSTEMDUNITDIR)/cpm.socket
+	chmod 644 $(DESTDIR)$(DATADIR)/cpm.json $(DESTDIR)$(SYSTEMDUNITDIR)/cpm.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cpm/cpm.json ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/cpm/cpm.json; the new default is $(DESTDIR)$(DATADIR)/cpm.json"; \
+	else \
+		echo "install -m 644 $(DESTDIR)$(DATADIR)/cpm.json $(DESTDIR)$(SYSCONFDIR)/cpm/cpm.json"; \
+		install -m 644 $(DESTDIR)$(DATADIR)/cpm.json $(DESTDIR)$(SYSCONFDIR)/cpm/cpm.json; \
+	fi
 
 clean:
 	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi t/fuzz/fuzz_cidr \

@@ -44,6 +44,11 @@ struct exchange_info {
 	const char *remote_user; /* NULL unless the route authenticated the client */
 	const char *auth_type;	 /* "Basic" then, else NULL */
 	const char *request_uri; /* the client's target after an internal redirect, else NULL (req->target) */
+	/* The route's file-name suffixes ("suffix"), or none: a script found
+	 * along the path must end in one, so that /upload.txt/x.php on a
+	 * ".php" route does not run upload.txt. */
+	char *const *suffix;
+	size_t nsuffix;
 };
 
 /* Request body: a pointer to the bytes available now and their count. 0
@@ -84,6 +89,16 @@ int exchange_response_file(struct exchange *x, const struct cgi_response *r, int
 /* An error-log line that names the client and the request line; with x
  * NULL (the client side is finished) a plain one. */
 void exchange_log(struct exchange *x, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Accounting (the access log's and the metrics' times): x waits from now
+ * on for what its backend has run out of (a CGI slot under
+ * max_concurrent, a pool process). */
+void exchange_wait_begin(struct exchange *x);
+/* The backend starts serving x now (a wait, if any, is over): pid is the
+ * process that serves it (a CGI program, a pool process), 0 for an
+ * external FastCGI server or a backend inside the worker. Called again
+ * (the request retried on another process), the last pid counts and the
+ * backend time runs from the first call. */
+void exchange_upstream(struct exchange *x, pid_t pid);
 /* Replace the backend state the worker passes to ops (a request that
  * waited in a queue and has now started). */
 void exchange_set_state(struct exchange *x, void *st);

@@ -581,6 +581,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 		q->x = x;
 		q->b = b;
 		q->info = *info;
+		exchange_wait_begin(x);
 		waitq_add(&bs->waiting, &q->wait, g->queue_timeout_ms, on_wait_expired);
 		return q;
 	}
@@ -672,6 +673,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	}
 	r->timeout.fire = on_timeout;
 	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
+	exchange_upstream(x, r->pid);
 	log_debug("cgi %s[%ld]: started", r->script, (long)r->pid);
 	if (r->in.fd >= 0)
 		feed_stdin(r);

@@ -300,6 +300,7 @@ static int over_share(int id)
 static void pool_begin(struct fcgi_req *r)
 {
 	struct pool_slot *s = pslot(r->slot);
+	exchange_upstream(r->x, r->pid);
 	__atomic_store_n(&s->request_start_ms, loop_now_ms(), __ATOMIC_RELAXED);
 	__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
 	fastcgi_arm_timeout(r);
@@ -421,6 +422,7 @@ static void pool_dispatch(struct fcgi_req *r)
 		pool_begin(r);
 		return;
 	}
+	exchange_wait_begin(r->x);
 	waitq_add(&ps->waiting, &r->wait, r->b->cgi.queue_timeout_ms, on_wait_expired);
 	set_waiting(r, 1);
 	if (!ps->retry.idx) {
@@ -522,6 +524,7 @@ int fastcgi_conn_open(struct fcgi_req *r)
 		pool_dispatch(r);
 		return 0;
 	}
+	exchange_upstream(r->x, 0);
 	if (r->b->cgi.keep_conn > 0 && ext_take(r)) {
 		fastcgi_arm_timeout(r);
 		fastcgi_update_events(r);

@@ -20,6 +20,20 @@ static int open_beneath(int rootfd, const char *rel)
 	return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
 }
 
+/* The script rel (rl bytes) ends in one of the route's suffixes, or the
+ * route has none. */
+static int suffix_ok(const struct exchange_info *info, const char *rel, size_t rl)
+{
+	if (!info->nsuffix)
+		return 1;
+	for (size_t k = 0; k < info->nsuffix; k++) {
+		size_t sl = strlen(info->suffix[k]);
+		if (sl <= rl && memcmp(rel + rl - sl, info->suffix[k], sl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int script_find(const struct script_conf *g, const struct exchange_info *info, struct script *s)
 {
 	int rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -92,6 +106,8 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 		}
 		if (!S_ISREG(st.st_mode))
 			break;
+		if (!suffix_ok(info, rel, rl))
+			break; /* 404, as nginx's try_files $uri =404 */
 		if (g->need_exec && !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
 			if ((size_t)snprintf(s->filename, sizeof(s->filename), "%s/%s", g->root, rel) >=
 			    sizeof(s->filename))

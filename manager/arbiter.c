@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "listener.h"
 #include "pool.h"
 #include "log.h"
@@ -66,6 +67,7 @@ static struct {
 	int upgraded;	   /* we are such a new master */
 	pid_t old_master;  /* ...started by this one (our parent while it lives) */
 	char *pidfile;	   /* the pidfile we own now (".oldbin" after USR2) */
+	char *control;	   /* the control socket's path, or NULL */
 } A;
 
 static void upgrade_exited(int status);
@@ -169,6 +171,10 @@ static void upgrade_exited(int status)
 	log_error("the new master (pid %ld) exited (%s %d); this master keeps serving", (long)A.upgrade_pid,
 		  WIFEXITED(status) ? "code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	A.upgrade_pid = 0;
+	/* the new master removed its control socket on exit (or died with it
+	 * in place): take the path back */
+	if (A.control && control_open(A.control, 0) < 0)
+		log_error("cpm -s cannot reach this master until a reload or restart");
 	size_t n = A.pidfile ? strlen(A.pidfile) : 0;
 	if (n > 7 && strcmp(A.pidfile + n - 7, ".oldbin") == 0) {
 		char *orig = xstrndup(A.pidfile, n - 7);
@@ -222,6 +228,7 @@ static void spawn_worker(unsigned i)
 		close(sigpipe[0]);
 		close(sigpipe[1]);
 		close(wakepipe[0]);
+		control_close_fds();
 		pools_close_fds();
 		srandom((unsigned)getpid());
 		worker_run(A.cf, A.ls, A.nls, A.sb, i, maxreq);
@@ -468,53 +475,83 @@ int arbiter_open_logs(const struct config *cf)
 	return log_open_error(cf->error_log) < 0 || log_open_access(cf->access_log) < 0 ? -1 : 0;
 }
 
-static void reopen_logs(const struct config *cf)
+static int reopen_logs(const struct config *cf, char *msg, size_t cap)
 {
-	if (arbiter_open_logs(cf) < 0)
-		log_error("reopening logs failed; keeping the previous ones where possible");
+	if (arbiter_open_logs(cf) < 0) {
+		snprintf(msg, cap, "reopening logs failed; keeping the previous ones where possible");
+		log_error("%s", msg);
+		return -1;
+	}
+	snprintf(msg, cap, "logs reopened");
+	return 0;
 }
 
-static void reload_config(void);
+static int reload_config(char *msg, size_t cap);
 
-/* HUP: a new configuration, or none at all if it does not load. */
-static void reload(void)
+/* HUP: a new configuration, or none at all if it does not load. msg gets
+ * the one line logged about the outcome. */
+static int reload(char *msg, size_t cap)
 {
 	process_notify("RELOADING=1");
-	reload_config();
+	int r = reload_config(msg, cap);
 	process_notify("READY=1");
+	return r;
 }
 
-static void reload_config(void)
+static int reload_failed(char *msg, size_t cap, const char *why)
+{
+	snprintf(msg, cap, "reload failed, keeping the running configuration: %s", why);
+	log_error("%s", msg);
+	return -1;
+}
+
+/* The control socket follows "control" across reloads; if the new one
+ * cannot be made, the old one stays. */
+static void control_follow(const struct config *cf)
+{
+	if (A.control && cf->control && strcmp(A.control, cf->control) == 0)
+		return;
+	if (cf->control && control_open(cf->control, 1) < 0) {
+		log_error("keeping the control socket %s", A.control ? A.control : "(none)");
+		return;
+	}
+	if (!cf->control)
+		control_close();
+	free(A.control);
+	A.control = cf->control ? xstrdup(cf->control) : NULL;
+}
+
+static int reload_config(char *msg, size_t cap)
 {
 	char err[1024];
 	struct config *cf = load_config(err, sizeof(err));
-	if (!cf) {
-		log_error("reload failed, keeping the running configuration: %s", err);
-		return;
-	}
+	if (!cf)
+		return reload_failed(msg, cap, err);
 	if (pools_check(cf) < 0) {
-		log_error("reload failed, keeping the running configuration: too many pools");
 		config_free(cf);
-		return;
+		return reload_failed(msg, cap, "too many pools");
 	}
 	if (swap_listeners(cf) < 0) {
-		log_error("reload failed, keeping the running configuration: cannot listen as configured");
 		config_free(cf);
-		return;
+		return reload_failed(msg, cap, "cannot listen as configured");
 	}
 	pools_reconcile(cf, A.gen + 1);
 	struct config *old = A.cf;
 	A.cf = cf;
-	reopen_logs(cf);
+	char lmsg[128];
+	reopen_logs(cf, lmsg, sizeof(lmsg));
 	config_free(old);
+	control_follow(cf);
 	A.gen++;
 	A.sb->generation = A.gen;
 	A.target = (unsigned)cf->workers;
 	A.backoff.failures = 0;
 	A.next_spawn_ms = 0;
-	log_info("reloaded %s: generation %u, %u worker(s)", cf->file ? cf->file : "--cgi", A.gen, A.target);
+	snprintf(msg, cap, "reloaded %s: generation %u, %u worker(s)", cf->file ? cf->file : "--cgi", A.gen, A.target);
+	log_info("%s", msg);
 	spawn_missing();
 	retire_old();
+	return 0;
 }
 
 static void begin_stop(int how)
@@ -533,6 +570,7 @@ static void begin_stop(int how)
 
 static void handle_signal(int sig)
 {
+	char msg[2048];
 	switch (sig) {
 	case SIGCHLD: reap(); break;
 	case SIGQUIT: begin_stop('g'); break;
@@ -540,7 +578,7 @@ static void handle_signal(int sig)
 	case SIGTERM: begin_stop('f'); break;
 	case SIGHUP:
 		if (!A.stopping)
-			reload();
+			reload(msg, sizeof(msg));
 		break;
 	case SIGTTIN:
 		if (A.target < 1024 && !A.stopping) {
@@ -573,11 +611,49 @@ static void handle_signal(int sig)
 		break;
 	case SIGUSR1:
 		log_info("USR1: reopening logs");
-		reopen_logs(A.cf);
+		reopen_logs(A.cf, msg, sizeof(msg));
 		kill_all(SIGUSR1);
 		break;
 	default: log_info("signal %d ignored (not implemented yet)", sig); break;
 	}
+}
+
+/* cpm -s: what the signals do, with the outcome as the answer. */
+static int control_command(const char *cmd, const char *arg, char *reply, size_t cap)
+{
+	if (strcmp(cmd, "reopen") == 0) {
+		int r = reopen_logs(A.cf, reply, cap);
+		kill_all(SIGUSR1);
+		return r;
+	}
+	if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "stop") == 0) {
+		int how = cmd[0] == 'q' ? 'g' : 'f';
+		if (A.stopping == 'f' || A.stopping == how) {
+			snprintf(reply, cap, "already stopping");
+			return 0;
+		}
+		begin_stop(how);
+		snprintf(reply, cap, "%s stop begun (master pid %ld)", how == 'g' ? "graceful" : "fast",
+			 (long)getpid());
+		return 0;
+	}
+	if (A.stopping) {
+		snprintf(reply, cap, "the master is stopping");
+		return -1;
+	}
+	if (strcmp(cmd, "reload") == 0)
+		return reload(reply, cap);
+	if (strcmp(cmd, "restart-pool") == 0) {
+		if (pools_restart(arg) < 0) {
+			snprintf(reply, cap, "no pool named \"%s\"", arg);
+			log_warn("control: %s", reply);
+			return -1;
+		}
+		snprintf(reply, cap, "restarting pool %s", arg);
+		return 0;
+	}
+	snprintf(reply, cap, "unknown command \"%s\"", cmd); /* control_command_check knows it */
+	return -1;
 }
 
 int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
@@ -603,6 +679,10 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
 		return 1;
 	listeners_adopt_done();
+	/* a master started by USR2 takes the path over from the old one */
+	if (cf->control && control_open(cf->control, !upgraded) < 0)
+		return 1;
+	A.control = cf->control ? xstrdup(cf->control) : NULL;
 	if (cf->user_default)
 		log_info("started as root without \"user\": workers, CGI programs and pools run as nobody");
 	else if (cf->user && cf->uid == 0 && geteuid() == 0)
@@ -661,10 +741,14 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 				A.kill_sent = 1;
 			}
 		}
-		struct pollfd pfd[2 + POOL_SLOTS_MAX] = {{.fd = sigpipe[0], .events = POLLIN},
-							 {.fd = wakepipe[0], .events = POLLIN}};
-		size_t npfd = 2 + pools_pollfds(pfd + 2, POOL_SLOTS_MAX);
+		struct pollfd pfd[2 + CONTROL_POLLFDS + POOL_SLOTS_MAX] = {{.fd = sigpipe[0], .events = POLLIN},
+									   {.fd = wakepipe[0], .events = POLLIN}};
+		size_t nctl = control_pollfds(pfd + 2, CONTROL_POLLFDS);
+		size_t npfd = 2 + nctl + pools_pollfds(pfd + 2 + nctl, POOL_SLOTS_MAX);
 		int timeout = pools_tick(oldest_gen());
+		int ctl_timeout = control_timeout();
+		if (ctl_timeout >= 0 && ctl_timeout < timeout)
+			timeout = ctl_timeout;
 		if (A.next_spawn_ms) {
 			int64_t d = A.next_spawn_ms - monotonic_ms();
 			if (d < timeout)
@@ -680,10 +764,13 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 				handle_signal(sigs[k]);
 		while (read(wakepipe[0], sigs, sizeof(sigs)) > 0)
 			;
-		pools_on_poll(pfd + 2, npfd - 2);
+		control_on_poll(pfd + 2, nctl, control_command);
+		pools_on_poll(pfd + 2 + nctl, npfd - 2 - nctl);
 		reap(); /* in case a SIGCHLD was coalesced */
 		check_heartbeats();
 	}
+	control_close();
+	free(A.control);
 	pools_shutdown(STOP_KILL_MS);
 	if (A.pidfile)
 		unlink(A.pidfile);

@@ -1801,6 +1801,24 @@ static int run_as(struct ctx *c, struct config *cf)
 	return 0;
 }
 
+/* The control socket: "control" as given (null: none), else next to the
+ * pidfile, its ".pid" replaced by ".ctl" (cpm.pid -> cpm.ctl), else none.
+ * *path is the parsed "control" (absolute pidfile given); -1 if the result
+ * is too long for a unix socket. */
+static int control_resolve(const struct ctx *c, const json_t *given, char **path, const char *pidfile)
+{
+	if (given) {
+		make_absolute(c, path);
+	} else if (pidfile) {
+		size_t n = strlen(pidfile);
+		if (n > 4 && strcmp(pidfile + n - 4, ".pid") == 0)
+			n -= 4;
+		if (asprintf(path, "%.*s.ctl", (int)n, pidfile) < 0)
+			abort();
+	}
+	return *path && strlen(*path) > CONTROL_PATH_MAX ? -1 : 0;
+}
+
 static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 {
 	static const char *const known[] = {"listen",
@@ -1821,6 +1839,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 					    "error_log",
 					    "log_level",
 					    "pidfile",
+					    "control",
 					    "server_name",
 					    "routes",
 					    "backends",
@@ -1861,6 +1880,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 			fail(c, "expected one of \"debug\", \"info\", \"warn\", \"error\"");
 	}
 	KEY("pidfile") get_string_or_null(c, v, &cf->pidfile);
+	KEY("control") get_string_or_null(c, v, &cf->control);
 	KEY("server_name") get_string(c, v, &cf->server_name);
 	KEY("user") parse_user(c, v, &cf->user, &cf->uid, &cf->gid, cf->group_set);
 	KEY("group") if (parse_group(c, v, &cf->gid) == 0) cf->group_set = 1;
@@ -1910,6 +1930,19 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	check_pidfile_dir(c, cf->pidfile);
 	if (c->failed)
 		return;
+	if (control_resolve(c, json_object_get(root, "control"), &cf->control, cf->pidfile) < 0) {
+		push_key(c, json_object_get(root, "control") ? "control" : "pidfile");
+		fail_at(c, 1, "the control socket's path %s is longer than %d bytes", cf->control, CONTROL_PATH_MAX);
+		pop(c);
+		return;
+	}
+	for (size_t i = 0; cf->control && i < cf->nlisten; i++)
+		if (strncmp(cf->listen[i], "unix:", 5) == 0 && strcmp(cf->listen[i] + 5, cf->control) == 0) {
+			push_key(c, json_object_get(root, "control") ? "control" : "pidfile");
+			fail_at(c, 1, "the control socket %s is also in \"listen\"", cf->control);
+			pop(c);
+			return;
+		}
 	if (run_as(c, cf) < 0)
 		return;
 	/* workers reopen the logs on USR1, as their user: only a warning, the
@@ -1997,6 +2030,26 @@ fail:
 	return NULL;
 }
 
+/* The directory of a configuration file, as the file is named (a
+ * symlink's own, not its target's), against the start directory if it is
+ * relative: relative paths in it are taken from there. NULL (the current
+ * directory) if no start directory is known. */
+static char *config_dir(const char *file)
+{
+	char *dir = NULL;
+	if (file[0] == '/' || !base_dir)
+		dir = xstrdup(file);
+	else if (asprintf(&dir, "%s/%s", base_dir, file) < 0)
+		abort();
+	char *slash = strrchr(dir, '/');
+	if (!slash) {
+		free(dir);
+		return NULL;
+	}
+	slash[slash == dir ? 1 : 0] = 0;
+	return dir;
+}
+
 struct config *config_load(const char *file, char *err, size_t errlen)
 {
 	size_t len;
@@ -2013,20 +2066,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
 	cf->file = xstrdup(file);
-	/* the file's directory, as the file is named (a symlink's own, not
-	 * its target's), against the start directory if it is relative */
-	char *dir = NULL;
-	if (file[0] == '/' || !base_dir)
-		dir = xstrdup(file);
-	else if (asprintf(&dir, "%s/%s", base_dir, file) < 0)
-		abort();
-	char *slash = strrchr(dir, '/');
-	if (!slash) {
-		free(dir);
-		dir = NULL; /* no start directory known: the current one */
-	} else {
-		slash[slash == dir ? 1 : 0] = 0;
-	}
+	char *dir = config_dir(file);
 	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen, .dir = dir};
 	parse_top(&c, root, cf);
 	free(dir);
@@ -2091,6 +2131,7 @@ void config_free(struct config *cf)
 	free(cf->access_log);
 	free(cf->error_log);
 	free(cf->pidfile);
+	free(cf->control);
 	free(cf->server_name);
 	free(cf->user);
 	free(cf->chdir);
@@ -2137,4 +2178,36 @@ void config_free(struct config *cf)
 	}
 	free(cf->backends);
 	free(cf);
+}
+
+char *config_control_path(const char *file, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = config_read_file(file, 0, &len, err, errlen);
+	if (!text)
+		return NULL;
+	json_error_t je;
+	json_t *root = json_loadb(text, len, 0, &je);
+	free(text);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+		return NULL;
+	}
+	/* paths as the master reads them: from the file's directory */
+	struct ctx cx = {.file = file, .dir = config_dir(file)};
+	json_t *c = json_object_get(root, "control"), *p = json_object_get(root, "pidfile");
+	char *path = json_is_string(c) ? xstrdup(json_string_value(c)) : NULL;
+	char *pidfile = json_is_string(p) ? absolute(&cx, json_string_value(p)) : NULL;
+	int r = json_is_object(root) ? control_resolve(&cx, c, &path, pidfile) : 0;
+	json_decref(root);
+	free(pidfile);
+	free((char *)cx.dir);
+	if (r < 0 || !path) {
+		snprintf(err, errlen, "%s: %s", file,
+			 r < 0 ? "the control socket's path is too long for a unix socket"
+			       : "no control socket: set \"control\" (or \"pidfile\", next to which it goes)");
+		free(path);
+		return NULL;
+	}
+	return path;
 }

@@ -140,6 +140,7 @@ struct config {
 	char *error_log;	  /* NULL = stderr */
 	int log_level;
 	char *pidfile;
+	char *control; /* the control socket (cpm -s), or NULL */
 	char *server_name;
 	char *user; /* workers run as this user (when started as root) */
 	uid_t uid;
@@ -195,6 +196,13 @@ void config_set_privileged(int yes);
 
 /* Replace listen with the given addresses (from -b). */
 int config_set_listen(struct config *c, char *const *addrs, size_t n);
+
+/* The control socket of the configuration in file as the master resolves
+ * it ("control", else next to "pidfile"), read without validating the rest
+ * (cpm -s must reach the master to hear what is wrong with the file): a new
+ * string, or NULL with why in err. */
+#define CONTROL_PATH_MAX 90 /* a unix socket's path, with room for a temp suffix */
+char *config_control_path(const char *file, char *err, size_t errlen);
 
 void config_free(struct config *c);
 

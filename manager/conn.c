@@ -103,6 +103,13 @@ struct request {
 	int64_t file_max;  /* output held in the temporary file, 0: none */
 	int backend_paused;
 
+	/* accounting, CLOCK_MONOTONIC microseconds (0: did not happen) */
+	int64_t wait_since_us;	/* waiting for a backend resource since */
+	int64_t wait_us;	/* time waited for backend resources, in all */
+	int64_t upstream_us;	/* the backend started serving it */
+	int64_t backend_end_us; /* the backend ended it (response or error) */
+	pid_t upstream_pid;	/* the process that served it, 0: none */
+
 	/* authentication */
 	struct auth_job *auth_job;	     /* a verification under way, or NULL */
 	const struct route_conf *auth_route; /* ... for this route */
@@ -492,6 +499,41 @@ static void request_new(struct conn *c)
 		c->head_start_ms = loop_now_ms();
 }
 
+/* ---- accounting ---- */
+
+void exchange_wait_begin(struct exchange *x)
+{
+	struct request *rq = RQ(x);
+	if (!rq->wait_since_us)
+		rq->wait_since_us = monotonic_us();
+}
+
+void exchange_upstream(struct exchange *x, pid_t pid)
+{
+	struct request *rq = RQ(x);
+	int64_t now = monotonic_us();
+	if (rq->wait_since_us) {
+		rq->wait_us += now - rq->wait_since_us;
+		rq->wait_since_us = 0;
+	}
+	if (!rq->upstream_us)
+		rq->upstream_us = now;
+	rq->upstream_pid = pid;
+}
+
+/* The backend is done with the request: its time ends, and a wait that
+ * never ended (a 503 from the queue) counts up to now. */
+static void backend_done(struct request *rq)
+{
+	int64_t now = monotonic_us();
+	if (rq->wait_since_us) {
+		rq->wait_us += now - rq->wait_since_us;
+		rq->wait_since_us = 0;
+	}
+	if (rq->upstream_us && !rq->backend_end_us)
+		rq->backend_end_us = now;
+}
+
 /* ---- access log ---- */
 
 /* Client bytes in the access log: the one escaping of log.c, plus the
@@ -551,6 +593,7 @@ static void request_end(struct conn *c)
 		return;
 	if (rq->ops && rq->bst && !rq->ended)
 		rq->ops->abort(rq->bst);
+	backend_done(rq);
 	if (rq->auth_job)
 		auth_cancel(rq->auth_job); /* its result must not reach a freed request */
 	rq->auth_job = NULL;
@@ -1064,6 +1107,7 @@ void exchange_response_end(struct exchange *x, int ok)
 	struct request *rq = RQ(x);
 	struct conn *c = rq->c;
 	rq->ended = 1;
+	backend_done(rq);
 	if (ok && rq->resp_left > 0) {
 		conn_log(c, LOG_WARN, "response shorter than its Content-Length (%lld bytes missing)",
 			 (long long)rq->resp_left);
@@ -1081,6 +1125,7 @@ void exchange_error(struct exchange *x, int status, const char *extra)
 	struct request *rq = RQ(x);
 	struct conn *c = rq->c;
 	rq->ended = 1;
+	backend_done(rq);
 	if (rq->head_sent) {
 		c->close_after = 1;
 		finish(c);
@@ -1389,6 +1434,8 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->user_ok = rq->remote_user != NULL; /* here only once verified */
 	rq->info.auth_type = rq->remote_user ? "Basic" : NULL;
 	rq->info.request_uri = rq->request_uri;
+	rq->info.suffix = rt->suffix;
+	rq->info.nsuffix = rt->nsuffix;
 	rq->ops = backend_ops_for(rt->backend->type);
 	rq->ended = 0;
 	int redirects = rq->redirects;

@@ -10,6 +10,7 @@
 
 #include "arbiter.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "process.h"
 #include "proctitle.h"
@@ -23,6 +24,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: cpm [-tD] [-c FILE] [-b ADDR]... [-w N]\n"
 		   "       cpm --cgi DIR [-b ADDR]... [-w N]\n"
+		   "       cpm -s COMMAND [ARG] [-c FILE]\n"
 		   "       cpm -v | -h\n"
 		   "\n"
 		   "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
@@ -31,6 +33,8 @@ static void usage(FILE *f)
 		   "  -w, --workers N     number of worker processes\n"
 		   "  -D, --daemon        run in the background (after binding)\n"
 		   "      --cgi DIR       serve the executables in DIR as CGI at /, without a config file\n"
+		   "  -s COMMAND [ARG]    tell the running master (through the control socket of -c FILE):\n"
+		   "                      reload, reopen, quit, stop, restart-pool NAME\n"
 		   "  -v, --version       print the version\n"
 		   "  -h, --help          this help\n");
 }
@@ -48,6 +52,29 @@ static void ensure_std_fds(void)
 			close(n);
 		}
 	}
+}
+
+#define CONTROL_WAIT_MS 30000 /* a reload can start many processes */
+
+/* cpm -s: send one command to the master the configuration in file names
+ * and print its answer. 0 if it says ok, else 1. */
+static int send_command(const char *file, const char *cmd, const char *arg)
+{
+	char msg[4096], shown[4096];
+	if (control_command_check(cmd, arg, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "cpm: -s: %s\n", msg);
+		return 2;
+	}
+	char *path = config_control_path(file, msg, sizeof(msg));
+	if (!path) {
+		fprintf(stderr, "cpm: %s\ncpm: the master was not asked\n", msg);
+		return 1;
+	}
+	int r = control_request(path, cmd, arg, CONTROL_WAIT_MS, msg, sizeof(msg));
+	free(path);
+	log_escape(shown, sizeof(shown), msg, strlen(msg), NULL, NULL); /* the master's words, on a terminal */
+	fprintf(r == 0 ? stdout : stderr, "cpm: %s\n", shown);
+	return r == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -77,12 +104,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < argc; i++)
 		argv_copy[i] = xstrdup(argv[i]);
 	proctitle_init(argc, argv);
-	const char *file = NULL, *cgi_dir = NULL;
+	const char *file = NULL, *cgi_dir = NULL, *command = NULL;
 	int test = 0, workers = 0, daemon = 0;
 	char **binds = NULL;
 	size_t nbinds = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "c:tb:w:vhD", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tb:w:vhDs:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
 		case 't': test = 1; break;
@@ -109,10 +136,25 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'C': cgi_dir = optarg; break;
+		case 's': command = optarg; break;
 		case 'v': printf("cpm %s\n", CPM_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (command) {
+		if (test || daemon || workers || nbinds || cgi_dir || argc - optind > 1) {
+			fprintf(stderr, "cpm: -s takes only -c FILE and the command's argument\n");
+			usage(stderr);
+			return 2;
+		}
+		char cwd[4096];
+		if (getcwd(cwd, sizeof(cwd)))
+			config_set_base_dir(cwd); /* as the master does */
+		int r = send_command(file ? file : DEFAULT_CONFIG, command, optind < argc ? argv[optind] : NULL);
+		free(binds);
+		config_set_base_dir(NULL);
+		return r;
 	}
 	if (cgi_dir && file) {
 		fprintf(stderr, "cpm: --cgi serves one directory without a configuration file; give -c FILE or "

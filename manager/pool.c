@@ -856,3 +856,18 @@ void pools_shutdown(int64_t timeout_ms)
 		P.dir = NULL;
 	}
 }
+
+/* provisional (branch ctl): replaced by the rolling restart on merge */
+int pools_restart(const char *name)
+{
+	int found = 0;
+	for (unsigned id = 0; id < POOLS_MAX; id++) {
+		struct pool *pl = &P.pools[id];
+		if (!pl->used || pl->retired_gen || (name && strcmp(pl->name, name) != 0))
+			continue;
+		found = 1;
+		for (int k = 0; k < pl->max; k++)
+			stop_proc(pl, (unsigned)k, "restart requested"); /* want stays: started again */
+	}
+	return found ? 0 : -1;
+}

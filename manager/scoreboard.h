@@ -123,6 +123,7 @@ void scoreboard_destroy(struct scoreboard *sb);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t monotonic_ms(void);
+int64_t monotonic_us(void);
 
 /* A worker: wake the master (a pool needs attention). */
 void scoreboard_wake(const struct scoreboard *sb);

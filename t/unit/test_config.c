@@ -853,6 +853,74 @@ static void test_privileged(void)
 	config_set_privileged(0);
 }
 
+/* "control": as given, else next to "pidfile" (.pid -> .ctl), else none;
+ * config_control_path (cpm -s) finds the same without validating. */
+static void test_control(void)
+{
+	/* the pidfile's directory must exist (the master writes it later) */
+	struct config *c = load("{\n  \"pidfile\": \"/run/cpm.pid\",\n" TAIL);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, "/run/cpm.ctl");
+	config_free(c);
+	char *p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK_EQ_STR(p, "/run/cpm.ctl");
+	free(p);
+	/* relative: from the configuration file's directory, for the master
+	 * and for cpm -s alike, wherever either starts */
+	char want[128];
+	snprintf(want, sizeof(want), "%s/cpm.ctl", TMP);
+	c = load("{\n  \"pidfile\": \"cpm.pid\",\n" TAIL);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, want);
+	config_free(c);
+	p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK_EQ_STR(p, want);
+	free(p);
+	snprintf(want, sizeof(want), "%s/sub/c.sock", TMP);
+	c = load("{\n  \"control\": \"sub/c.sock\",\n" TAIL);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, want);
+	config_free(c);
+	p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK_EQ_STR(p, want);
+	free(p);
+	c = load("{\n  \"pidfile\": \"/run/cpm\",\n  \"control\": \"/run/c.sock\",\n" TAIL);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, "/run/c.sock");
+	config_free(c);
+	c = load("{\n  \"pidfile\": \"/run/cpm.pid\",\n  \"control\": null,\n" TAIL);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, NULL);
+	config_free(c);
+	c = load("{\n" TAIL);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, NULL);
+	config_free(c);
+	p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK(p == NULL);
+	CHECK(strstr(ERR, "no control socket: set \"control\"") != NULL);
+	EXPECT_ERR("{\n  \"listen\": [\"unix:/run/c.sock\"],\n  \"control\": \"/run/c.sock\",\n" TAIL,
+		   "3:3: control: the control socket /run/c.sock is also in \"listen\"");
+	EXPECT_ERR(
+	    "{\n  \"control\": \"/run/"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\n" TAIL,
+	    "2:3: control: the control socket's path /run/"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa is longer "
+	    "than 90 bytes");
+	EXPECT_ERR("{\n  \"control\": 3,\n" TAIL, "2:14: control: expected a non-empty string");
+	/* a file that is not JSON: the client says where */
+	write_cfg("{\n  \"control\": ");
+	p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK(p == NULL);
+	CHECK(strncmp(ERR, CFG, strlen(CFG)) == 0 && strstr(ERR, ":2:") != NULL);
+}
+
 int main(void)
 {
 	snprintf(TMP, sizeof(TMP), "/tmp/cpm-unit-XXXXXX");
@@ -882,6 +950,7 @@ int main(void)
 	test_listen_valid();
 	test_jsonpos();
 	test_privileged();
+	test_control();
 
 	unlink(CFG);
 	unlink(NOTDIR);
