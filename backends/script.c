@@ -206,10 +206,7 @@ void script_exec_error(const char *filename, int err, char *buf, size_t len)
 		return;
 	}
 	size_t m = (size_t)n;
-	if (m >= 4 && memcmp(line,
-			     "\x7f"
-			     "ELF",
-			     4) == 0) {
+	if (m >= 4 && line[0] == 0x7f && memcmp(line + 1, "ELF", 3) == 0) {
 		if (err == ENOENT)
 			snprintf(buf, len, "a binary whose dynamic loader is missing (built for another system?)");
 		else
