@@ -166,3 +166,21 @@ JSON
 	run grep "invalid header" "$CPM_LOG"
 	assert_output --partial "\"GET /x\": fastcgi app (unix:$sock): sent an invalid header: \"hello\" (no colon"
 }
+
+@test "a binary whose dynamic loader is missing is named as such (502)" {
+	msg_apps
+	# /bin/true with its PT_INTERP renamed to a loader that does not exist
+	python3 - "$BATS_TEST_TMPDIR/apps/noloader.cgi" <<'PY'
+import re, sys
+d = open("/bin/true", "rb").read()
+m = re.search(rb"/lib[0-9a-z_/.-]*ld-linux[0-9a-z_.-]*\.so\.[0-9]", d)
+open(sys.argv[1], "wb").write(d.replace(m.group(0), m.group(0).replace(b"ld-linux", b"xx-linux"), 1))
+PY
+	chmod 755 "$BATS_TEST_TMPDIR/apps/noloader.cgi"
+	cpm_start
+	run code /noloader.cgi
+	assert_output 502
+	within 5 grep -q "noloader.cgi" "$CPM_LOG"
+	run grep "noloader.cgi" "$CPM_LOG"
+	assert_output --partial "cgi: cannot run $BATS_TEST_TMPDIR/apps/noloader.cgi: a binary whose dynamic loader is missing (built for another system?)"
+}
