@@ -230,5 +230,7 @@ int main(int argc, char **argv)
 				  .exe = exe[0] ? exe : argv_copy[0],
 				  .argv = argv_copy,
 				  .start_dir = cwd};
-	return arbiter_run(cf, &ao);
+	int rc = arbiter_run(cf, &ao);
+	free(binds); /* -b's list: the arbiter copied what it keeps */
+	return rc;
 }
