@@ -853,40 +853,37 @@ static void test_privileged(void)
 	config_set_privileged(0);
 }
 
+/* The configuration whose first members are members: the master's
+ * control socket and cpm -s's are both want. */
+static void expect_control(const char *members, const char *want)
+{
+	char text[512];
+	snprintf(text, sizeof(text), "{\n  %s,\n" TAIL, members);
+	struct config *c = load(text);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, want);
+	config_free(c);
+	char *p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK_EQ_STR(p, want);
+	free(p);
+}
+
 /* "control": as given, else next to "pidfile" (.pid -> .ctl), else none;
  * config_control_path (cpm -s) finds the same without validating. */
 static void test_control(void)
 {
 	/* the pidfile's directory must exist (the master writes it later) */
-	struct config *c = load("{\n  \"pidfile\": \"/run/cpm.pid\",\n" TAIL);
-	CHECK(c != NULL);
-	if (c)
-		CHECK_EQ_STR(c->control, "/run/cpm.ctl");
-	config_free(c);
-	char *p = config_control_path(CFG, ERR, sizeof(ERR));
-	CHECK_EQ_STR(p, "/run/cpm.ctl");
-	free(p);
+	expect_control("\"pidfile\": \"/run/cpm.pid\"", "/run/cpm.ctl");
 	/* relative: from the configuration file's directory, for the master
 	 * and for cpm -s alike, wherever either starts */
 	char want[128];
 	snprintf(want, sizeof(want), "%s/cpm.ctl", TMP);
-	c = load("{\n  \"pidfile\": \"cpm.pid\",\n" TAIL);
-	CHECK(c != NULL);
-	if (c)
-		CHECK_EQ_STR(c->control, want);
-	config_free(c);
-	p = config_control_path(CFG, ERR, sizeof(ERR));
-	CHECK_EQ_STR(p, want);
-	free(p);
+	expect_control("\"pidfile\": \"cpm.pid\"", want);
 	snprintf(want, sizeof(want), "%s/sub/c.sock", TMP);
-	c = load("{\n  \"control\": \"sub/c.sock\",\n" TAIL);
-	CHECK(c != NULL);
-	if (c)
-		CHECK_EQ_STR(c->control, want);
-	config_free(c);
-	p = config_control_path(CFG, ERR, sizeof(ERR));
-	CHECK_EQ_STR(p, want);
-	free(p);
+	expect_control("\"control\": \"sub/c.sock\"", want);
+	struct config *c;
+	char *p;
 	c = load("{\n  \"pidfile\": \"/run/cpm\",\n  \"control\": \"/run/c.sock\",\n" TAIL);
 	CHECK(c != NULL);
 	if (c)
