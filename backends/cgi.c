@@ -605,6 +605,8 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	struct script_conf sc = {g->root, g->index, g->nindex, 1};
 	int st = g->script ? script_fixed(g->script, info, &s) : script_find(&sc, info, &s);
 	if (st) {
+		if (st == 403 && s.filename[0])
+			exchange_log(x, LOG_ERROR, "cgi: %s is not executable (chmod +x)", s.filename);
 		exchange_error(x, st, NULL);
 		return NULL;
 	}
@@ -652,7 +654,12 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	if (perr[1] >= 0)
 		close(perr[1]);
 	if (!ok || rc) {
-		exchange_log(x, LOG_ERROR, "cgi: cannot run %s: %s", s.filename, strerror(ok ? rc : errno));
+		char why[512];
+		if (ok)
+			script_exec_error(s.filename, rc, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", strerror(errno));
+		exchange_log(x, LOG_ERROR, "cgi: cannot run %s: %s", s.filename, why);
 		if (pin[1] >= 0)
 			close(pin[1]);
 		if (pout[0] >= 0)

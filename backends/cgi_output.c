@@ -2,6 +2,9 @@
 
 #include "backend.h"
 
+#include <stdio.h>
+#include <string.h>
+
 void cgi_output_init(struct cgi_output *o, const struct cgi_output_opts *opts, void *pdata)
 {
 	*o = (struct cgi_output){.opts = opts, .pdata = pdata};
@@ -32,6 +35,30 @@ static enum cgi_output_rc bad(struct cgi_output *o, const char *why)
 	return CGI_OUTPUT_BAD;
 }
 
+#define QUOTE_MAX 64 /* bytes of the line at fault shown (the log escapes them) */
+
+/* The line r says is at fault, quoted (as nginx's "upstream sent invalid
+ * header"), or, when r names none, the head's first line that is refused
+ * on its own; dflt when there is none either. */
+static enum cgi_output_rc bad_line(struct cgi_output *o, struct cgi_response *r, const char *dflt)
+{
+	if (!r->error && cgi_response_check_lines(o->head, o->head_len, r) == 0)
+		return bad(o, dflt);
+	size_t n = r->error_line.len;
+	const char *nul = n ? memchr(r->error_line.p, 0, n) : NULL;
+	int cut = n > QUOTE_MAX || nul;
+	if (nul)
+		n = (size_t)(nul - r->error_line.p);
+	if (n > QUOTE_MAX)
+		n = QUOTE_MAX;
+	if (r->error_line.len)
+		snprintf(o->why_buf, sizeof(o->why_buf), "sent an invalid header: \"%.*s%s\" (%s)", (int)n,
+			 r->error_line.p, cut ? "..." : "", r->error);
+	else
+		snprintf(o->why_buf, sizeof(o->why_buf), "sent an invalid header block (%s)", r->error);
+	return bad(o, o->why_buf);
+}
+
 enum cgi_output_rc cgi_output_feed(struct cgi_output *o, const char *p, size_t n)
 {
 	if (o->redirect)
@@ -56,8 +83,9 @@ enum cgi_output_rc cgi_output_feed(struct cgi_output *o, const char *p, size_t n
 	if (rc == 0 && o->head_len <= CGI_OUTPUT_HEAD_MAX)
 		return CGI_OUTPUT_MORE;
 	if (rc <= 0)
-		return bad(o, o->head_len >= CGI_OUTPUT_HEAD_MAX ? "response header block too large"
-								 : "malformed response header");
+		return bad_line(o, &resp,
+				o->head_len >= CGI_OUTPUT_HEAD_MAX ? "response header block too large"
+								   : "malformed response header");
 	o->head_done = 1;
 	if (cgi_response_resolve(&resp)) {
 		o->redirect = xstrndup(resp.location.p, resp.location.len);
@@ -84,6 +112,8 @@ enum cgi_output_rc cgi_output_eof(struct cgi_output *o)
 {
 	if (o->head_done)
 		return CGI_OUTPUT_MORE;
-	return bad(o, o->head_len ? "output ended inside the header block"
-				  : "exited or closed its output before sending a header");
+	if (!o->head_len)
+		return bad(o, "exited or closed its output before sending a header");
+	struct cgi_response resp = {0};
+	return bad_line(o, &resp, "output ended inside the header block");
 }

@@ -42,6 +42,7 @@ struct cgi_output {
 	int head_done;	/* the header block was complete (and valid) */
 	char *redirect; /* a local redirect's target: the rest is dropped */
 	const char *why;
+	char why_buf[384]; /* why, when it quotes the line at fault */
 };
 
 void cgi_output_init(struct cgi_output *o, const struct cgi_output_opts *opts, void *pdata);

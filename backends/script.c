@@ -45,6 +45,7 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 	size_t rl = 0;
 	const char *p = info->rest;
 	int status = 404;
+	s->filename[0] = 0;
 	for (;;) {
 		while (*p == '/')
 			p++;
@@ -108,6 +109,9 @@ int script_find(const struct script_conf *g, const struct exchange_info *info, s
 		if (!suffix_ok(info, rel, rl))
 			break; /* 404, as nginx's try_files $uri =404 */
 		if (g->need_exec && !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
+			if ((size_t)snprintf(s->filename, sizeof(s->filename), "%s/%s", g->root, rel) >=
+			    sizeof(s->filename))
+				s->filename[0] = 0;
 			status = 403;
 			break;
 		}
@@ -184,6 +188,67 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 		return NULL;
 	}
 	return envp;
+}
+
+void script_exec_error(const char *filename, int err, char *buf, size_t len)
+{
+	char line[256];
+	ssize_t n = -1;
+	if (err == ENOENT || err == EACCES || err == ENOEXEC) {
+		int fd = open(filename, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0) {
+			n = read(fd, line, sizeof(line));
+			close(fd);
+		}
+	}
+	if (n < 0) {
+		snprintf(buf, len, "%s", strerror(err));
+		return;
+	}
+	size_t m = (size_t)n;
+	if (m >= 4 && line[0] == 0x7f && memcmp(line + 1, "ELF", 3) == 0) {
+		if (err == ENOENT)
+			snprintf(buf, len, "a binary whose dynamic loader is missing (built for another system?)");
+		else
+			snprintf(buf, len, "%s", strerror(err));
+		return;
+	}
+	if (m < 2 || line[0] != '#' || line[1] != '!') {
+		if (err == ENOEXEC)
+			snprintf(buf, len, "no #! line and not a binary (start it with one, such as #!/bin/sh)");
+		else
+			snprintf(buf, len, "%s", strerror(err));
+		return;
+	}
+	/* the interpreter is the first word after #!, as the kernel reads it */
+	size_t i = 2;
+	while (i < m && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	size_t start = i;
+	while (i < m && line[i] != ' ' && line[i] != '\t' && line[i] != '\n' && line[i] != '\r' && line[i] != 0)
+		i++;
+	/* the log line escapes what is not printable (a CR shows as \x0d) */
+	char interp[sizeof(line) + 2];
+	memcpy(interp, line + start, i - start);
+	interp[i - start] = 0;
+	struct stat st;
+	int serr = stat(interp, &st) < 0 ? errno : 0;
+	if (i < m && line[i] == '\r')
+		snprintf(buf, len, "#! line ends in CR (CRLF line endings): interpreter \"%s\r\" not found", interp);
+	else if (i == start)
+		snprintf(buf, len, "#! line names no interpreter");
+	else if (i == m && m == sizeof(line))
+		snprintf(buf, len, "#! line longer than %zu bytes", sizeof(line));
+	else if (serr == ENOENT)
+		snprintf(buf, len, "interpreter %s not found", interp);
+	else if (serr)
+		snprintf(buf, len, "interpreter %s: %s", interp, strerror(serr));
+	else if (S_ISDIR(st.st_mode))
+		snprintf(buf, len, "interpreter %s is a directory", interp);
+	else if (access(interp, X_OK) < 0)
+		snprintf(buf, len, "interpreter %s is not executable", interp);
+	else
+		snprintf(buf, len, "%s (interpreter %s)", strerror(err), interp);
 }
 
 int script_has_limits(const struct cgi_conf *g)

@@ -21,7 +21,9 @@ struct script_conf {
 
 /* Walk info->rest under root: the first regular file is the script, the
  * rest of the path is PATH_INFO. A symlink is followed only while it stays
- * under root. Returns 0 or an HTTP status (403, 404, 414, 500). */
+ * under root. Returns 0 or an HTTP status (403, 404, 414, 500); on a 403
+ * for a file that has no execute bit (need_exec), s->filename is that file
+ * (else it is ""), for the caller's log line. */
 int script_find(const struct script_conf *g, const struct exchange_info *info, struct script *s);
 
 /* A backend with one fixed program: s is that program (its directory is
@@ -43,6 +45,13 @@ void script_retry_after(const struct backend_conf *b, char *buf, size_t len);
 /* In a child about to exec (after fork or vfork: syscalls only): the
  * backend's resource limits and no_new_privs. Returns 0, or -1 with errno. */
 int script_child_limits(const struct cgi_conf *g);
+
+/* Why exec of filename (which exists) failed with err, as the operator
+ * needs it, into buf: for a script, from its #! line ("interpreter
+ * /usr/bin/nonexistent not found", "#! line ends in CR (CRLF line
+ * endings)", no #! line at all); else strerror(err). Reads at most the
+ * first 256 bytes (what the kernel reads of a #! line). */
+void script_exec_error(const char *filename, int err, char *buf, size_t len);
 
 /* 1 if g asks for any of them (cgi then spawns with vfork, not
  * posix_spawn, which has no hook for them). */

@@ -19,6 +19,7 @@
 #include "../protocol/http_auth.h"
 #include "../protocol/http_file.h"
 #include "../protocol/http_parser.h"
+#include "../protocol/url.h"
 #include "htpasswd.h"
 #include "jsonpos.h"
 #include "log.h"
@@ -37,6 +38,9 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	int failed;
+	/* relative paths in the file are taken from here: the directory of
+	 * the configuration file (the start directory in --cgi mode) */
+	const char *dir;
 	/* started as root: the workers' user, whom roots must admit (NULL:
 	 * nothing to check, we are that user or root) */
 	const char *run_user;
@@ -61,32 +65,42 @@ static void pop(struct ctx *c)
 
 static void fail_at(struct ctx *c, int at_key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Where the current path is in the text (1:1 without a text), and the
+ * path as "a.b[2].c" into path[0..len). */
+static void locate(const struct ctx *c, int at_key, int *line, int *col, char *path, size_t len)
+{
+	*line = *col = 1;
+	if (c->text)
+		jsonpos_locate(c->text, c->textlen, c->path, c->depth, at_key, line, col);
+	size_t n = 0;
+	path[0] = 0;
+	for (size_t i = 0; i < c->depth && n + 32 < len; i++) {
+		if (c->path[i].key)
+			n += (size_t)snprintf(path + n, len - n, "%s%s", i ? "." : "", c->path[i].key);
+		else
+			n += (size_t)snprintf(path + n, len - n, "[%zu]", c->path[i].index);
+	}
+}
+
 static void fail_at(struct ctx *c, int at_key, const char *fmt, ...)
 {
 	if (c->failed)
 		return;
 	c->failed = 1;
-	int line = 1, col = 1;
-	if (c->text)
-		jsonpos_locate(c->text, c->textlen, c->path, c->depth, at_key, &line, &col);
+	int line, col;
 	char path[512];
-	size_t n = 0;
-	path[0] = 0;
-	for (size_t i = 0; i < c->depth && n < sizeof(path) - 32; i++) {
-		if (c->path[i].key)
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s", i ? "." : "", c->path[i].key);
-		else
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "[%zu]", c->path[i].index);
-	}
+	locate(c, at_key, &line, &col, path, sizeof(path));
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* at the top level there is no key path to show */
+	const char *sep = path[0] ? ": " : "";
 	if (c->text)
-		snprintf(c->err, c->errlen, "%s:%d:%d: %s: %s", c->file, line, col, path, msg);
+		snprintf(c->err, c->errlen, "%s:%d:%d: %s%s%s", c->file, line, col, path, sep, msg);
 	else
-		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, path, msg);
+		snprintf(c->err, c->errlen, "%s: %s%s%s", c->file, path, sep, msg);
 }
 
 #define fail(c, ...) fail_at(c, 0, __VA_ARGS__)
@@ -150,15 +164,17 @@ static int get_size(struct ctx *c, json_t *v, int64_t min, int64_t max, int64_t 
 	return 0;
 }
 
-/* Duration: integer seconds or "500ms", "30s", "5m", "1h". Stored in ms. */
+/* Duration: integer seconds or "500ms", "30s", "5m", "1h" (digits alone:
+ * seconds). Stored in ms. Zero ("0", 0, "0s", "0ms") only where the key
+ * gives it a meaning (allow_zero); a timeout has no "off". */
+#define DURATION_FORMS "seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\""
 static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_ms)
 {
 	int64_t ms;
-	const char *what = allow_zero ? "expected a duration (seconds, 0 or more)" : "expected a positive integer";
 	if (json_is_integer(v)) {
 		long long n = json_integer_value(v);
 		if (n < 0 || n > 100000000) {
-			fail(c, "%s", what);
+			fail(c, "expected a duration (" DURATION_FORMS ")");
 			return -1;
 		}
 		ms = n * 1000;
@@ -168,7 +184,7 @@ static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_m
 		errno = 0;
 		long long x = strtoll(s, &end, 10);
 		if (end == s || errno || x < 0 || x > 100000000 || s[0] == '-' || s[0] == '+' || s[0] == ' ') {
-			fail(c, "expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+			fail(c, "expected a duration (" DURATION_FORMS ")");
 			return -1;
 		}
 		if (strcmp(end, "ms") == 0)
@@ -180,15 +196,15 @@ static int get_duration(struct ctx *c, json_t *v, int allow_zero, int64_t *out_m
 		else if (strcmp(end, "h") == 0)
 			ms = x * 3600000;
 		else {
-			fail(c, "expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+			fail(c, "expected a duration (" DURATION_FORMS ")");
 			return -1;
 		}
 	} else {
-		fail(c, "%s", what);
+		fail(c, "expected a duration (" DURATION_FORMS ")");
 		return -1;
 	}
 	if (ms == 0 && !allow_zero) {
-		fail(c, "%s", what);
+		fail(c, "expected a duration greater than 0 (this wait has no \"off\": every wait is bounded)");
 		return -1;
 	}
 	*out_ms = ms;
@@ -303,8 +319,9 @@ static void cgi_defaults(struct cgi_conf *g)
 	g->response_temp_max = (int64_t)1 << 30;
 }
 
-/* Relative paths in the configuration are relative to the directory cpm
- * started in, also when a reload runs after "chdir". */
+/* The directory cpm started in: a relative configuration file (and, in
+ * --cgi mode, the directory) is taken from it, also when a reload runs
+ * after "chdir". */
 static char *base_dir;
 
 void config_set_base_dir(const char *dir)
@@ -313,20 +330,22 @@ void config_set_base_dir(const char *dir)
 	base_dir = dir ? xstrdup(dir) : NULL;
 }
 
-/* p made absolute against base_dir (a new string), or a copy. */
-static char *absolute(const char *p)
+/* The one reading of every path-valued key: p made absolute against the
+ * configuration file's directory, as nginx takes paths from its prefix
+ * (a new string), or a copy ("-" for a log is stderr, not a file). */
+static char *absolute(const struct ctx *c, const char *p)
 {
 	char *r;
-	if (!p || p[0] == '/' || strcmp(p, "-") == 0 || !base_dir)
+	if (!p || p[0] == '/' || strcmp(p, "-") == 0 || !c->dir)
 		return p ? xstrdup(p) : NULL;
-	if (asprintf(&r, "%s/%s", base_dir, p) < 0)
+	if (asprintf(&r, "%s%s%s", c->dir, strcmp(c->dir, "/") ? "/" : "", p) < 0)
 		abort();
 	return r;
 }
 
-static void make_absolute(char **p)
+static void make_absolute(const struct ctx *c, char **p)
 {
-	char *a = absolute(*p);
+	char *a = absolute(c, *p);
 	free(*p);
 	*p = a;
 }
@@ -335,21 +354,22 @@ static int check_reach_run(struct ctx *c, const char *path, int mode, const char
 
 static int set_root_path(struct ctx *c, char **out, const char *root)
 {
-	char *abs = absolute(root);
+	char *abs = absolute(c, root);
 	char *real = realpath(abs, NULL);
-	free(abs);
 	if (!real) {
-		fail(c, "cannot use %s: %s", root, strerror(errno));
+		fail(c, "cannot use %s: %s", abs, strerror(errno));
+		free(abs);
 		return -1;
 	}
+	free(abs);
 	struct stat st;
 	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fail(c, "%s is not a directory", root);
+		fail(c, "%s is not a directory", real);
 		free(real);
 		return -1;
 	}
 	if (access(real, R_OK | X_OK) < 0) {
-		fail(c, "cannot read %s: %s", root, strerror(errno));
+		fail(c, "cannot read %s: %s", real, strerror(errno));
 		free(real);
 		return -1;
 	}
@@ -382,7 +402,8 @@ static int cgi_finish(struct cgi_conf *g, const char *path)
 static int parse_common(struct ctx *c, json_t *o, struct cgi_conf *g);
 
 /* A cgi backend's "script": the one program every request runs. It is
- * never looked up through PATH, and must be an executable regular file for
+ * never looked up through PATH (a relative path with a '/' is taken from
+ * the configuration's directory), and must be an executable regular file for
  * the workers' user now, so a typo is a configuration error, not a 502 per
  * request. */
 static void set_cgi_script(struct ctx *c, struct cgi_conf *g, json_t *v)
@@ -392,9 +413,12 @@ static void set_cgi_script(struct ctx *c, struct cgi_conf *g, json_t *v)
 	push_key(c, "script");
 	if (get_string(c, v, &s) < 0) {
 		/* failed at the value */
-	} else if (s[0] != '/') {
-		fail(c, "expected an absolute path (a program is not looked up through PATH)");
-	} else if (stat(s, &st) < 0) {
+	} else if (!strchr(s, '/')) {
+		fail(c,
+		     "expected a path with a '/' (a program is not looked up through PATH; \"./%s\" is in the "
+		     "configuration's directory)",
+		     s);
+	} else if (make_absolute(c, &s), stat(s, &st) < 0) {
 		fail(c, "cannot use %s: %s", s, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
 		fail(c, "%s is not a regular file", s);
@@ -640,7 +664,7 @@ static int check_reach_run(struct ctx *c, const char *path, int mode, const char
 static char *find_program(struct ctx *c, const char *name)
 {
 	if (strchr(name, '/')) {
-		char *abs = absolute(name);
+		char *abs = absolute(c, name);
 		if (access(abs, X_OK) < 0) {
 			fail(c, "cannot run %s: %s", abs, strerror(errno));
 			free(abs);
@@ -733,7 +757,7 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 	if ((v = json_object_get(o, "cwd"))) {
 		push_key(c, "cwd");
 		if (get_string(c, v, &p->cwd) == 0) {
-			make_absolute(&p->cwd);
+			make_absolute(c, &p->cwd);
 			struct stat st;
 			if (stat(p->cwd, &st) < 0 || !S_ISDIR(st.st_mode))
 				fail(c, "%s is not a directory", p->cwd);
@@ -1164,7 +1188,7 @@ static void static_mime(struct ctx *c, json_t *o, struct static_conf *st)
 	if (v) {
 		push_key(c, "mime_types");
 		if (get_string(c, v, &file) == 0)
-			make_absolute(&file);
+			make_absolute(c, &file);
 	}
 	const char *path = file ? file : "/etc/mime.types";
 	char why[512];
@@ -1433,7 +1457,7 @@ static void parse_auth(struct ctx *c, json_t *o, struct route_conf *rc)
 	if (!c->failed) {
 		push_key(c, "user_file");
 		if (get_string(c, uf, &a->user_file) == 0) {
-			make_absolute(&a->user_file);
+			make_absolute(c, &a->user_file);
 			char why[1024];
 			a->users = htpasswd_load(a->user_file, why, sizeof(why));
 			if (!a->users)
@@ -1450,6 +1474,64 @@ static int server_name_valid(const char *s)
 	struct http_slice name, port;
 	struct http_slice v = {s, strlen(s)};
 	return http_host_split(v, &name, &port) == 0 && name.len == v.len;
+}
+
+/* Whether every request route a matches is also matched by route e (so,
+ * e coming first, a is never used). Only the prefix and the suffixes
+ * choose a route (see conn.c's route()): methods, allow/deny and auth
+ * answer 405/403/401 rather than pass a request on, and server_name only
+ * sets SERVER_NAME. e's prefix matches a's prefix as a path (then every
+ * path under a's), and e has no suffix or each of a's suffixes ends with
+ * one of e's. */
+static int route_covers(const struct route_conf *e, const struct route_conf *a)
+{
+	if (!url_prefix_match(a->prefix, a->prefix_len, e->prefix, e->prefix_len))
+		return 0;
+	if (!e->nsuffix)
+		return 1;
+	if (!a->nsuffix)
+		return 0;
+	for (size_t i = 0; i < a->nsuffix; i++) {
+		size_t al = strlen(a->suffix[i]);
+		int ok = 0;
+		for (size_t k = 0; k < e->nsuffix && !ok; k++) {
+			size_t el = strlen(e->suffix[k]);
+			ok = el <= al && memcmp(a->suffix[i] + al - el, e->suffix[k], el) == 0;
+		}
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* Routes are first-match, as written: a route that an earlier one
+ * shadows completely is a warning (nginx habits put "/" first), at the
+ * shadowed route, naming the earlier one. */
+static void warn_shadowed_routes(struct ctx *c, const struct config *cf)
+{
+	for (size_t j = 1; j < cf->nroutes; j++) {
+		for (size_t i = 0; i < j; i++) {
+			const struct route_conf *e = &cf->routes[i];
+			if (!route_covers(e, &cf->routes[j]))
+				continue;
+			int line, col, eline, ecol;
+			char path[512], epath[512];
+			push_index(c, i);
+			locate(c, 0, &eline, &ecol, epath, sizeof(epath));
+			pop(c);
+			push_index(c, j);
+			locate(c, 0, &line, &col, path, sizeof(path));
+			pop(c);
+			log_warn("%s:%d:%d: %s: this route is never used: %s (line %d, prefix \"%s\"%s) comes "
+				 "first and matches every request it would (the first matching route wins: put the "
+				 "longer prefix first)%s",
+				 c->file, line, col, path, epath, eline, e->prefix, e->nsuffix ? " with suffixes" : "",
+				 e->methods || e->allow || e->deny || e->auth
+				     ? "; methods, allow, deny and auth do not pass a request on to a later route"
+				     : "");
+			break;
+		}
+	}
 }
 
 static int parse_routes(struct ctx *c, json_t *a, struct config *cf)
@@ -1649,6 +1731,60 @@ static void parse_limits(struct ctx *c, json_t *o, struct config *cf)
 	}
 }
 
+/* path's directory (a new string) */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* A file the master will create at path: its directory exists and
+ * takes new files (fails at the current key). */
+static void check_creatable(struct ctx *c, const char *path)
+{
+	char *dir = dir_of(path);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		fail(c, "cannot create %s: the directory %s does not exist", path, dir);
+	else if (access(dir, W_OK | X_OK) < 0)
+		fail(c, "cannot create %s in %s: %s", path, dir, strerror(errno));
+	free(dir);
+}
+
+/* The master opens (creates) the log files, as the user it runs as,
+ * before anything starts and again on each reload: one it cannot open for
+ * appending is an error here, at its key, not a failed start or a reload
+ * that keeps the old logs. Nothing is created by the check. */
+static void check_log_file(struct ctx *c, const char *key, const char *path)
+{
+	if (c->failed || !path || path[0] != '/')
+		return; /* "-" (standard error) or none */
+	push_key(c, key);
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			fail(c, "%s is a directory", path);
+		else if (access(path, W_OK) < 0)
+			fail(c, "cannot open %s for appending: %s", path, strerror(errno));
+	} else if (errno != ENOENT) {
+		fail(c, "cannot open %s for appending: %s", path, strerror(errno));
+	} else {
+		check_creatable(c, path);
+	}
+	pop(c);
+}
+
+/* The pidfile is written after the start, when an error is late: its
+ * directory must exist (and take the file) now. */
+static void check_pidfile_dir(struct ctx *c, const char *path)
+{
+	if (c->failed || !path || path[0] != '/')
+		return;
+	push_key(c, "pidfile");
+	check_creatable(c, path);
+	pop(c);
+}
+
 /* Who the workers, CGI programs and pools run as: "user", or, started as
  * root without it, "nobody" (as nginx does); "user": "root" insists. */
 static int run_as(struct ctx *c, struct config *cf)
@@ -1679,10 +1815,10 @@ static int run_as(struct ctx *c, struct config *cf)
  * pidfile, its ".pid" replaced by ".ctl" (cpm.pid -> cpm.ctl), else none.
  * *path is the parsed "control" (absolute pidfile given); -1 if the result
  * is too long for a unix socket. */
-static int control_resolve(const json_t *given, char **path, const char *pidfile)
+static int control_resolve(const struct ctx *c, const json_t *given, char **path, const char *pidfile)
 {
 	if (given) {
-		make_absolute(path);
+		make_absolute(c, path);
 	} else if (pidfile) {
 		size_t n = strlen(pidfile);
 		if (n > 4 && strcmp(pidfile + n - 4, ".pid") == 0)
@@ -1760,17 +1896,28 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	KEY("group") if (parse_group(c, v, &cf->gid) == 0) cf->group_set = 1;
 	KEY("umask")
 	{
-		/* JSON has no octal: "022" as a string, or a plain integer */
+		/* JSON has no octal: only a string of octal digits. The integer
+		 * 22 is twenty-two (mode 026), not what "umask 022" means in a
+		 * shell, so an integer is refused rather than guessed at */
 		long long m = -1;
 		if (json_is_string(v)) {
 			char *end;
-			m = strtoll(json_string_value(v), &end, 8);
-			if (*end || !*json_string_value(v))
+			const char *str = json_string_value(v);
+			m = strtoll(str, &end, 8);
+			if (*end || !*str || *str == '-' || *str == '+' || *str == ' ')
 				m = -1;
-		} else if (json_is_integer(v)) {
-			m = json_integer_value(v);
 		}
-		if (m < 0 || m > 0777)
+		long long iv = json_is_integer(v) ? json_integer_value(v) : -1;
+		char digits[32];
+		snprintf(digits, sizeof(digits), "%lld", iv);
+		if (json_is_integer(v) && iv >= 0 && iv <= 777 && strspn(digits, "01234567") == strlen(digits))
+			fail(c,
+			     "expected an octal mode as a string: \"%03lld\", not %lld (JSON has no octal numbers: "
+			     "the integer %lld would be mode %03llo)",
+			     iv, iv, iv, iv);
+		else if (json_is_integer(v))
+			fail(c, "expected an octal mode as a string, such as \"022\" (JSON has no octal numbers)");
+		else if (m < 0 || m > 0777)
 			fail(c, "expected an octal mode such as \"022\"");
 		else
 			cf->umask = (int)m;
@@ -1784,11 +1931,16 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	if (c->failed)
 		return;
-	make_absolute(&cf->access_log);
-	make_absolute(&cf->error_log);
-	make_absolute(&cf->pidfile);
-	make_absolute(&cf->chdir);
-	if (control_resolve(json_object_get(root, "control"), &cf->control, cf->pidfile) < 0) {
+	make_absolute(c, &cf->access_log);
+	make_absolute(c, &cf->error_log);
+	make_absolute(c, &cf->pidfile);
+	make_absolute(c, &cf->chdir);
+	check_log_file(c, "error_log", cf->error_log);
+	check_log_file(c, "access_log", cf->access_log);
+	check_pidfile_dir(c, cf->pidfile);
+	if (c->failed)
+		return;
+	if (control_resolve(c, json_object_get(root, "control"), &cf->control, cf->pidfile) < 0) {
 		push_key(c, json_object_get(root, "control") ? "control" : "pidfile");
 		fail_at(c, 1, "the control socket's path %s is longer than %d bytes", cf->control, CONTROL_PATH_MAX);
 		pop(c);
@@ -1820,7 +1972,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	}
 	v = json_object_get(root, "backends");
 	if (!v) {
-		fail(c, "missing key \"backends\"");
+		fail(c, "missing key \"backends\" (an object: backend name -> {\"type\": ...})");
 		return;
 	}
 	push_key(c, "backends");
@@ -1830,11 +1982,12 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 		return;
 	v = json_object_get(root, "routes");
 	if (!v) {
-		fail(c, "missing key \"routes\"");
+		fail(c, "missing key \"routes\" (an array: [{\"prefix\": \"/\", \"backend\": NAME}, ...])");
 		return;
 	}
 	push_key(c, "routes");
-	parse_routes(c, v, cf);
+	if (parse_routes(c, v, cf) == 0)
+		warn_shadowed_routes(c, cf);
 	pop(c);
 }
 
@@ -1887,6 +2040,26 @@ fail:
 	return NULL;
 }
 
+/* The directory of a configuration file, as the file is named (a
+ * symlink's own, not its target's), against the start directory if it is
+ * relative: relative paths in it are taken from there. NULL (the current
+ * directory) if no start directory is known. */
+static char *config_dir(const char *file)
+{
+	char *dir = NULL;
+	if (file[0] == '/' || !base_dir)
+		dir = xstrdup(file);
+	else if (asprintf(&dir, "%s/%s", base_dir, file) < 0)
+		abort();
+	char *slash = strrchr(dir, '/');
+	if (!slash) {
+		free(dir);
+		return NULL;
+	}
+	slash[slash == dir ? 1 : 0] = 0;
+	return dir;
+}
+
 struct config *config_load(const char *file, char *err, size_t errlen)
 {
 	size_t len;
@@ -1903,8 +2076,10 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
 	cf->file = xstrdup(file);
-	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen};
+	char *dir = config_dir(file);
+	struct ctx c = {.file = file, .text = text, .textlen = len, .err = err, .errlen = errlen, .dir = dir};
 	parse_top(&c, root, cf);
+	free(dir);
 	if (!c.failed && !cf->listen)
 		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup("127.0.0.1:8000"));
 	json_decref(root);
@@ -1920,7 +2095,7 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 {
 	struct config *cf = xcalloc(1, sizeof(*cf));
 	defaults(cf);
-	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen};
+	struct ctx c = {.file = "--cgi", .err = err, .errlen = errlen, .dir = base_dir};
 	if (run_as(&c, cf) < 0) {
 		config_free(cf);
 		return NULL;
@@ -2028,12 +2203,15 @@ char *config_control_path(const char *file, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d:%d: %s", file, je.line, je.column, je.text);
 		return NULL;
 	}
+	/* paths as the master reads them: from the file's directory */
+	struct ctx cx = {.file = file, .dir = config_dir(file)};
 	json_t *c = json_object_get(root, "control"), *p = json_object_get(root, "pidfile");
 	char *path = json_is_string(c) ? xstrdup(json_string_value(c)) : NULL;
-	char *pidfile = json_is_string(p) ? absolute(json_string_value(p)) : NULL;
-	int r = json_is_object(root) ? control_resolve(c, &path, pidfile) : 0;
+	char *pidfile = json_is_string(p) ? absolute(&cx, json_string_value(p)) : NULL;
+	int r = json_is_object(root) ? control_resolve(&cx, c, &path, pidfile) : 0;
 	json_decref(root);
 	free(pidfile);
+	free((char *)cx.dir);
 	if (r < 0 || !path) {
 		snprintf(err, errlen, "%s: %s", file,
 			 r < 0 ? "the control socket's path is too long for a unix socket"

@@ -177,8 +177,10 @@ char *config_read_file(const char *file, int regular_only, size_t *len, char *er
  * not fit. */
 const char *config_host_port(const char *addr, char *host, size_t cap);
 
-/* Resolve relative paths in configurations against dir (the directory
- * cpm started in), not against the current directory of the moment. */
+/* dir is the directory cpm started in: a relative configuration file
+ * name and the --cgi directory are taken from it, not from the current
+ * directory of the moment. Relative paths inside a configuration file are
+ * taken from that file's directory. */
 void config_set_base_dir(const char *dir);
 
 /* A FastCGI address ("unix:/PATH", "HOST:PORT", "[V6]:PORT"; an empty HOST

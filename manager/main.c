@@ -156,7 +156,12 @@ int main(int argc, char **argv)
 		config_set_base_dir(NULL);
 		return r;
 	}
-	if (optind < argc || (cgi_dir && file)) {
+	if (cgi_dir && file) {
+		fprintf(stderr, "cpm: --cgi serves one directory without a configuration file; give -c FILE or "
+				"--cgi DIR, not both\n");
+		return 2;
+	}
+	if (optind < argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -176,6 +181,17 @@ int main(int argc, char **argv)
 		if (!file) {
 			file = DEFAULT_CONFIG;
 			hint = access("etc/cpm.json", F_OK) == 0;
+			if (access(file, F_OK) < 0 && errno == ENOENT) {
+				fprintf(stderr,
+					"cpm: no configuration: %s does not exist\n"
+					"cpm: start with -c FILE (a configuration file) or --cgi DIR (serve the "
+					"executables in DIR at /); cpm -h for more\n",
+					file);
+				if (hint)
+					fprintf(stderr, "cpm: etc/cpm.json here is not read without -c (give -c "
+							"etc/cpm.json)\n");
+				return 2;
+			}
 		}
 		cf = config_load(file, err, sizeof(err));
 		shown = file;
@@ -214,5 +230,7 @@ int main(int argc, char **argv)
 				  .exe = exe[0] ? exe : argv_copy[0],
 				  .argv = argv_copy,
 				  .start_dir = cwd};
-	return arbiter_run(cf, &ao);
+	int rc = arbiter_run(cf, &ao);
+	free(binds); /* -b's list: the arbiter copied what it keeps */
+	return rc;
 }

@@ -51,17 +51,27 @@ static int parse_length(struct http_slice v, int64_t *out)
 	return 0;
 }
 
-static int parse_line(const char *line, size_t n, struct http_header *h)
+/* -1 with r->error set: the line at fault is set by the caller */
+static int refuse(struct cgi_response *r, const char *why)
+{
+	r->error = why;
+	return -1;
+}
+
+static int parse_line(const char *line, size_t n, struct http_header *h, struct cgi_response *r)
 {
 	if (n == 0 || line[0] == ' ' || line[0] == '\t')
-		return -1;
+		return refuse(r, "a continuation line (obsolete line folding)");
 	const char *colon = memchr(line, ':', n);
-	if (!colon || colon == line)
-		return -1;
+	if (!colon)
+		return refuse(r, "no colon: a header line is NAME: VALUE, and the header block ends with an empty "
+				 "line before the body");
+	if (colon == line)
+		return refuse(r, "no name before the colon");
 	size_t nl = (size_t)(colon - line);
 	for (size_t i = 0; i < nl; i++)
 		if (!http_is_tchar((unsigned char)line[i]))
-			return -1;
+			return refuse(r, "a character not allowed in a field name");
 	const char *v = colon + 1, *e = line + n;
 	while (v < e && (*v == ' ' || *v == '\t'))
 		v++;
@@ -70,11 +80,24 @@ static int parse_line(const char *line, size_t n, struct http_header *h)
 	for (const char *c = v; c < e; c++) {
 		unsigned char ch = (unsigned char)*c;
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return -1;
+			return refuse(r, "a control character in the value");
 	}
 	h->name = (struct http_slice){line, nl};
 	h->value = (struct http_slice){v, (size_t)(e - v)};
 	return 0;
+}
+
+static const char no_header[] = "an empty line before any header (at least Content-Type, Location or Status comes "
+				"first)";
+
+/* The header line buf[pos..le) (its end of line left out) as h, or -1
+ * with r->error; r->error_line is the line either way. */
+static int header_line(const char *buf, size_t pos, size_t le, struct http_header *h, struct cgi_response *r)
+{
+	r->error_line = (struct http_slice){buf + pos, le - pos};
+	if (memchr(buf + pos, '\r', le - pos) || memchr(buf + pos, '\0', le - pos))
+		return refuse(r, "a CR or NUL inside the line");
+	return parse_line(buf + pos, le - pos, h, r);
 }
 
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
@@ -88,10 +111,8 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 	size_t end = 0;
 	size_t i = *scan;
 	/* an empty line first: no header at all (also when the CR came alone) */
-	if (len > 0 && buf[0] == '\n')
-		return -1;
-	if (len > 1 && buf[0] == '\r' && buf[1] == '\n')
-		return -1;
+	if ((len > 0 && buf[0] == '\n') || (len > 1 && buf[0] == '\r' && buf[1] == '\n'))
+		return refuse(r, no_header);
 	for (; i < len; i++) {
 		if (buf[i] != '\n')
 			continue;
@@ -125,27 +146,31 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 			le--;
 		if (le == pos)
 			break;
-		if (memchr(buf + pos, '\r', le - pos) || memchr(buf + pos, '\0', le - pos))
-			return -1;
 		struct http_header h;
-		if (parse_line(buf + pos, le - pos, &h) < 0)
+		if (header_line(buf, pos, le, &h, r) < 0)
 			return -1;
 		pos = e + 1;
 		if (http_slice_ieq(h.name, "status")) {
-			if (seen_status++ || parse_status(h.value, r) < 0)
-				return -1;
+			if (seen_status++)
+				return refuse(r, "a second Status");
+			if (parse_status(h.value, r) < 0)
+				return refuse(r, "Status is not a code from 200 to 599 and a reason");
 			continue;
 		}
 		if (http_slice_ieq(h.name, "content-length")) {
 			int64_t n;
-			if (parse_length(h.value, &n) < 0 || (seen_length++ && n != r->content_length))
-				return -1;
+			if (parse_length(h.value, &n) < 0)
+				return refuse(r, "Content-Length is not a number");
+			if (seen_length++ && n != r->content_length)
+				return refuse(r, "a second Content-Length, with another value");
 			r->content_length = n;
 			continue;
 		}
 		if (http_slice_ieq(h.name, "location")) {
-			if (seen_location++ || h.value.len == 0)
-				return -1;
+			if (seen_location++)
+				return refuse(r, "a second Location");
+			if (h.value.len == 0)
+				return refuse(r, "an empty Location");
 			r->location = h.value;
 		} else if (http_slice_ieq(h.name, "content-type")) {
 			r->has_content_type = 1;
@@ -153,11 +178,33 @@ int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http
 		if (is_dropped(h.name))
 			continue;
 		if (r->nfields >= max_fields)
-			return -1;
+			return refuse(r, "too many header fields");
 		fields[r->nfields++] = h;
 	}
+	r->error_line = (struct http_slice){NULL, 0};
 	r->head_len = end;
 	return 1;
+}
+
+int cgi_response_check_lines(const char *buf, size_t len, struct cgi_response *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (size_t pos = 0; pos < len;) {
+		const char *nlp = memchr(buf + pos, '\n', len - pos);
+		size_t e = nlp ? (size_t)(nlp - buf) : len, le = e;
+		if (le > pos && buf[le - 1] == '\r')
+			le--;
+		if (le == pos) {
+			r->error_line = (struct http_slice){buf + pos, 0};
+			return pos ? 0 : refuse(r, no_header);
+		}
+		struct http_header h;
+		if (header_line(buf, pos, le, &h, r) < 0)
+			return -1;
+		pos = e + 1;
+	}
+	r->error_line = (struct http_slice){NULL, 0};
+	return 0;
 }
 
 int cgi_response_resolve(struct cgi_response *r)

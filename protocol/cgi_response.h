@@ -17,6 +17,11 @@ struct cgi_response {
 	struct http_header *fields; /* every field to pass on, in order */
 	unsigned nfields;
 	size_t head_len; /* bytes of the header block with its end */
+	/* after -1: what is wrong (static text, NULL when only the size is
+	 * at fault) and the line that has it (len 0: none), pointing into
+	 * buf */
+	const char *error;
+	struct http_slice error_line;
 };
 
 /* Parse buf[0..len). Returns 1 when the block is complete, 0 when more is
@@ -25,11 +30,18 @@ struct cgi_response {
  * that is not 3 digits from 200 to 599 (a 1xx is refused), a bad
  * Content-Length, more than max_fields fields or more than max_head bytes.
  * Fields not passed to the client (Status, hop-by-hop fields, Date, Server,
- * Content-Length) are left out of fields[]. *scan must be 0 on the first
+ * Content-Length) are left out of fields[]. After -1, r->error and
+ * r->error_line say what and where. *scan must be 0 on the first
  * call. r is reset on entry, whatever the result: after 0 or -1 it holds
  * no field of an earlier call. */
 int cgi_response_parse(const char *buf, size_t len, size_t max_head, struct http_header *fields, unsigned max_fields,
 		       struct cgi_response *r, size_t *scan);
+
+/* The lines of buf[0..len) (a header block that never ended, or did not
+ * fit; the last line may be cut), up to an empty line, checked one by one
+ * as cgi_response_parse does: -1 with r->error and r->error_line at the
+ * first that is refused, else 0. r is reset on entry. */
+int cgi_response_check_lines(const char *buf, size_t len, struct cgi_response *r);
 
 /* RFC 3875 6.2: a Location without Status is a local redirect (returns 1:
  * the caller re-dispatches to r->location) or, for an absolute URL, a 302;

@@ -385,10 +385,14 @@ JSON
 	assert_output "cpm: $c:4:39: backends.app.script: cannot use $BATS_TEST_TMPDIR/nosuch: No such file or directory"
 	script_config '"git-http-backend"'
 	assert_failure
-	assert_output "cpm: $c:4:39: backends.app.script: expected an absolute path (a program is not looked up through PATH)"
+	assert_output "cpm: $c:4:39: backends.app.script: expected a path with a '/' (a program is not looked up through PATH; \"./git-http-backend\" is in the configuration's directory)"
+	# a relative path is taken from the configuration's directory
 	script_config '"bin/show_env.sh"'
 	assert_failure
-	assert_output --partial "$c:4:39: backends.app.script: expected an absolute path"
+	assert_output "cpm: $c:4:39: backends.app.script: cannot use $BATS_TEST_TMPDIR/bin/show_env.sh: No such file or directory"
+	write_show_env
+	script_config '"bin/show_env.sh"' '' "$(user_member)"
+	assert_success
 	printf '#!/bin/sh\n' >"$BATS_TEST_TMPDIR/noexec.sh"
 	chmod 644 "$BATS_TEST_TMPDIR/noexec.sh"
 	script_config "\"$BATS_TEST_TMPDIR/noexec.sh\""

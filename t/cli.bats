@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 load helpers
+bats_require_minimum_version 1.5.0
 
 @test "-v prints the version" {
 	run "$CPM" -v
@@ -78,4 +79,22 @@ load helpers
 	run "$CPM" -c "$BATS_TEST_TMPDIR/cpm.json"
 	assert_equal "$status" 1
 	assert_output --partial "Address already in use"
+}
+
+@test "no arguments and no /etc/cpm/cpm.json: how to start, exit 2" {
+	[ -e /etc/cpm/cpm.json ] && skip "/etc/cpm/cpm.json exists here"
+	cd "$BATS_TEST_TMPDIR"
+	run --separate-stderr "$CPM"
+	assert_equal "$status" 2
+	[ -z "$output" ]
+	[[ "$stderr" == *"cpm: no configuration: /etc/cpm/cpm.json does not exist"* ]]
+	[[ "$stderr" == *"cpm: start with -c FILE (a configuration file) or --cgi DIR (serve the executables in DIR at /)"* ]]
+}
+
+@test "--cgi DIR with -c FILE is refused with the reason, exit 2" {
+	for args in "--cgi /tmp -c /etc/x.json" "-c /etc/x.json --cgi /tmp"; do
+		run --separate-stderr "$CPM" $args
+		assert_equal "$status" 2
+		assert_equal "$stderr" "cpm: --cgi serves one directory without a configuration file; give -c FILE or --cgi DIR, not both"
+	done
 }

@@ -12,14 +12,14 @@ bats_require_minimum_version 1.5.0
 	refute_output --partial "configuration etc/cpm.json"
 	assert_output --partial "/etc/cpm/cpm.json"
 	if [ ! -e /etc/cpm/cpm.json ]; then
-		assert_equal "$status" 1
+		assert_equal "$status" 2
 		assert_output --partial "etc/cpm.json here is not read without -c (give -c etc/cpm.json)"
 	fi
 	# nor when cpm starts (not only -t)
 	[ -e /etc/cpm/cpm.json ] || {
 		run timeout 5 "$CPM"
-		assert_equal "$status" 1
-		assert_output --partial "/etc/cpm/cpm.json: No such file or directory"
+		assert_equal "$status" 2
+		assert_output --partial "cpm: no configuration: /etc/cpm/cpm.json does not exist"
 	}
 }
 
@@ -122,7 +122,7 @@ JSON
 	[ -e /etc/cpm/cpm.json ] && skip "/etc/cpm/cpm.json exists here"
 	cd "$BATS_TEST_TMPDIR"
 	run "$CPM" -t
-	assert_equal "$status" 1
+	assert_equal "$status" 2
 	assert_output --partial "/etc/cpm/cpm.json"
 }
 

@@ -128,16 +128,50 @@ static void test_head_limit(void)
 	}
 }
 
+#define CHECK_STARTS(s, lit) CHECK(strncmp((s), lit, sizeof(lit) - 1) == 0)
+
 static void test_malformed(void)
 {
 	reset();
 	struct cgi_output o;
 	cgi_output_init(&o, &opts, NULL);
 	CHECK_EQ_INT(cgi_output_feed(&o, "Status: 999\r\n\r\nx", 16), CGI_OUTPUT_BAD);
-	CHECK_EQ_STR(o.why, "malformed response header");
+	CHECK_EQ_STR(o.why, "sent an invalid header: \"Status: 999\" (Status is not a code from 200 to 599 and a "
+			    "reason)");
 	CHECK_EQ_INT(rec.heads, 0);
 	CHECK_EQ_INT(rec.body_calls, 0);
 	cgi_output_free(&o);
+
+	/* a body printed before any header: the line is quoted */
+	cgi_output_init(&o, &opts, NULL);
+	CHECK_EQ_INT(cgi_output_feed(&o, "hello\n\nworld\n", 14), CGI_OUTPUT_BAD);
+	CHECK_STARTS(o.why, "sent an invalid header: \"hello\" (no colon");
+	cgi_output_free(&o);
+
+	/* a long line is cut at 64 bytes, a NUL ends it */
+	char line[200];
+	memset(line, 'x', sizeof(line));
+	memcpy(line + 150, "\n\n", 2);
+	cgi_output_init(&o, &opts, NULL);
+	CHECK_EQ_INT(cgi_output_feed(&o, line, 152), CGI_OUTPUT_BAD);
+	CHECK(strstr(o.why, "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" (") != NULL);
+	cgi_output_free(&o);
+	cgi_output_init(&o, &opts, NULL);
+	CHECK_EQ_INT(cgi_output_feed(&o, "ab\0cd\n\n", 7), CGI_OUTPUT_BAD);
+	CHECK_STARTS(o.why, "sent an invalid header: \"ab...\" (a CR or NUL");
+	cgi_output_free(&o);
+
+	/* HTML over the head limit without a header: its first line, not
+	 * only "too large" */
+	size_t big = CGI_OUTPUT_HEAD_MAX + 100;
+	char *html = malloc(big);
+	memcpy(html, "<html>\n", 7);
+	memset(html + 7, 'p', big - 7);
+	cgi_output_init(&o, &opts, NULL);
+	CHECK_EQ_INT(feed_steps(&o, html, big, 4096), CGI_OUTPUT_BAD);
+	CHECK_STARTS(o.why, "sent an invalid header: \"<html>\" (no colon");
+	cgi_output_free(&o);
+	free(html);
 }
 
 /* Output that ends early: which message, and no head. */
@@ -155,6 +189,13 @@ static void test_eof(void)
 	CHECK_EQ_INT(cgi_output_eof(&o), CGI_OUTPUT_BAD);
 	CHECK_EQ_STR(o.why, "output ended inside the header block");
 	CHECK_EQ_INT(rec.heads, 0);
+	cgi_output_free(&o);
+
+	/* a program that printed a line that is no header, then exited */
+	cgi_output_init(&o, &opts, NULL);
+	CHECK_EQ_INT(cgi_output_feed(&o, "Content-Type: a/b\nhello", 23), CGI_OUTPUT_MORE);
+	CHECK_EQ_INT(cgi_output_eof(&o), CGI_OUTPUT_BAD);
+	CHECK_STARTS(o.why, "sent an invalid header: \"hello\" (no colon");
 	cgi_output_free(&o);
 }
 

@@ -365,6 +365,35 @@ static void test_errors(void)
 }
 
 /* After a complete parse, any other result leaves nothing of it in r. */
+/* After -1, the line at fault and why: what the error log quotes. */
+static void test_error_line(void)
+{
+	struct cgi_response r;
+	CHECK_EQ_INT(parse("Content-Type: text/plain\r\nhello\r\n\r\nbody", &r), -1);
+	CHECK_MEM(r.error_line.p, r.error_line.len, "hello", 5);
+	CHECK(strstr(r.error, "no colon") != NULL);
+	CHECK_EQ_INT(parse("Status: 999 Odd\n\n", &r), -1);
+	CHECK_MEM(r.error_line.p, r.error_line.len, "Status: 999 Odd", 15);
+	CHECK(strstr(r.error, "200 to 599") != NULL);
+	CHECK_EQ_INT(parse("Bad Name: x\n\n", &r), -1);
+	CHECK(strstr(r.error, "field name") != NULL);
+	CHECK_EQ_INT(parse("\nbody", &r), -1);
+	CHECK_EQ_INT((int)r.error_line.len, 0);
+	CHECK(strstr(r.error, "empty line before any header") != NULL);
+	/* a block that is only too large names no line */
+	CHECK_EQ_INT(parse_n("X: aaaaaaaaaa\n", 14, 8, MAXF, &r), -1);
+	CHECK(r.error == NULL);
+	/* a valid block clears them */
+	CHECK_EQ_INT(parse("X: y\n\n", &r), 1);
+	CHECK(r.error == NULL);
+	CHECK_EQ_INT((int)r.error_line.len, 0);
+	/* line by line, for a block that never ended: the last line may be cut */
+	CHECK_EQ_INT(cgi_response_check_lines("X: y\n<html><body>", 17, &r), -1);
+	CHECK_MEM(r.error_line.p, r.error_line.len, "<html><body>", 12);
+	CHECK_EQ_INT(cgi_response_check_lines("X: y\r\nZ: w", 10, &r), 0);
+	CHECK(r.error == NULL);
+}
+
 static void test_reset_on_entry(void)
 {
 	static const struct {
@@ -406,5 +435,6 @@ int main(void)
 	test_incremental();
 	test_errors();
 	test_reset_on_entry();
+	test_error_line();
 	return unit_done();
 }

@@ -321,21 +321,29 @@ static void test_errors(void)
 					       "}\n";
 	char buf[1024];
 	snprintf(buf, sizeof(buf), timeout_cfg, "true");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "0");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration greater than 0 (this wait has no \"off\": "
+			"every wait is bounded)");
 	snprintf(buf, sizeof(buf), timeout_cfg, "-3");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "[60]");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "\"soon\"");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "\"5x\"");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 	snprintf(buf, sizeof(buf), timeout_cfg, "\"0s\"");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration greater than 0 (this wait has no \"off\": "
+			"every wait is bounded)");
 	snprintf(buf, sizeof(buf), timeout_cfg, "1.5");
-	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a positive integer");
+	EXPECT_ERR(buf, "7:18: backends.scripts.timeout: expected a duration (seconds, or a string such as \"500ms\", "
+			"\"30s\", \"5m\", \"1h\")");
 
 	EXPECT_ERR("{\n"
 		   "  \"workers\": \"2\",\n" TAIL,
@@ -364,9 +372,10 @@ static void test_errors(void)
 	EXPECT_ERR("{\n"
 		   "  \"limits\": [],\n" TAIL,
 		   "2:13: limits: expected an object");
-	EXPECT_ERR("{\n"
-		   "  \"keepalive\": -1,\n" TAIL,
-		   "2:16: keepalive: expected a duration (seconds, 0 or more)");
+	EXPECT_ERR(
+	    "{\n"
+	    "  \"keepalive\": -1,\n" TAIL,
+	    "2:16: keepalive: expected a duration (seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\")");
 
 	/* a route to an undefined backend */
 	EXPECT_ERR("{\n"
@@ -446,7 +455,8 @@ static void test_errors(void)
 		   "    \"b\": {\"type\": \"cgi\", \"script\": \"sh\"}\n"
 		   "  }\n"
 		   "}\n",
-		   "4:36: backends.b.script: expected an absolute path (a program is not looked up through PATH)");
+		   "4:36: backends.b.script: expected a path with a '/' (a program is not looked up through PATH; "
+		   "\"./sh\" is in the configuration's directory)");
 	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
 		   "    \"b\": {\"type\": \"cgi\", \"script\": \"/\"}\n"
 		   "  }\n"
@@ -709,10 +719,13 @@ static void test_sizes_durations(void)
 	for (size_t i = 0; i < sizeof(bad_durs) / sizeof(bad_durs[0]); i++) {
 		char buf[512];
 		snprintf(buf, sizeof(buf), "{\n  \"header_timeout\": %s,\n" TAIL, bad_durs[i]);
-		EXPECT_ERR(buf, "2:21: header_timeout: expected a duration (\"500ms\", \"30s\", \"5m\", \"1h\")");
+		EXPECT_ERR(buf, "2:21: header_timeout: expected a duration (seconds, or a string such as \"500ms\", "
+				"\"30s\", \"5m\", \"1h\")");
 	}
-	EXPECT_ERR("{\n  \"header_timeout\": 0,\n" TAIL, "2:21: header_timeout: expected a positive integer");
-	EXPECT_ERR("{\n  \"header_timeout\": \"0ms\",\n" TAIL, "2:21: header_timeout: expected a positive integer");
+	EXPECT_ERR("{\n  \"header_timeout\": 0,\n" TAIL, "2:21: header_timeout: expected a duration greater than 0 "
+							 "(this wait has no \"off\": every wait is bounded)");
+	EXPECT_ERR("{\n  \"header_timeout\": \"0ms\",\n" TAIL, "2:21: header_timeout: expected a duration greater than "
+							       "0 (this wait has no \"off\": every wait is bounded)");
 }
 
 static void test_listen_valid(void)
@@ -840,18 +853,37 @@ static void test_privileged(void)
 	config_set_privileged(0);
 }
 
+/* The configuration whose first members are members: the master's
+ * control socket and cpm -s's are both want. */
+static void expect_control(const char *members, const char *want)
+{
+	char text[512];
+	snprintf(text, sizeof(text), "{\n  %s,\n" TAIL, members);
+	struct config *c = load(text);
+	CHECK(c != NULL);
+	if (c)
+		CHECK_EQ_STR(c->control, want);
+	config_free(c);
+	char *p = config_control_path(CFG, ERR, sizeof(ERR));
+	CHECK_EQ_STR(p, want);
+	free(p);
+}
+
 /* "control": as given, else next to "pidfile" (.pid -> .ctl), else none;
  * config_control_path (cpm -s) finds the same without validating. */
 static void test_control(void)
 {
-	struct config *c = load("{\n  \"pidfile\": \"/run/x/cpm.pid\",\n" TAIL);
-	CHECK(c != NULL);
-	if (c)
-		CHECK_EQ_STR(c->control, "/run/x/cpm.ctl");
-	config_free(c);
-	char *p = config_control_path(CFG, ERR, sizeof(ERR));
-	CHECK_EQ_STR(p, "/run/x/cpm.ctl");
-	free(p);
+	/* the pidfile's directory must exist (the master writes it later) */
+	expect_control("\"pidfile\": \"/run/cpm.pid\"", "/run/cpm.ctl");
+	/* relative: from the configuration file's directory, for the master
+	 * and for cpm -s alike, wherever either starts */
+	char want[128];
+	snprintf(want, sizeof(want), "%s/cpm.ctl", TMP);
+	expect_control("\"pidfile\": \"cpm.pid\"", want);
+	snprintf(want, sizeof(want), "%s/sub/c.sock", TMP);
+	expect_control("\"control\": \"sub/c.sock\"", want);
+	struct config *c;
+	char *p;
 	c = load("{\n  \"pidfile\": \"/run/cpm\",\n  \"control\": \"/run/c.sock\",\n" TAIL);
 	CHECK(c != NULL);
 	if (c)
