@@ -24,6 +24,7 @@
 #include "jsonpos.h"
 #include "log.h"
 #include "process.h"
+#include "scoreboard.h"
 #include "xalloc.h"
 
 #define MAX_DEPTH 8
@@ -1273,6 +1274,29 @@ static int parse_static(struct ctx *c, json_t *o, struct static_conf *st)
 	return c->failed ? -1 : 0;
 }
 
+/* The scoreboard's pool headers and backend statistics, and the pools,
+ * keep a name in 64 bytes: a longer one would be cut there (a reload
+ * would not find its pool again, cpm -s restart-pool would not find it
+ * at all); a control character would reach the logs and metrics escaped
+ * or dropped (two names, one series). */
+#define BACKEND_NAME_MAX (sizeof(((struct pool_header *)0)->name) - 1)
+_Static_assert(sizeof(((struct backend_stats *)0)->name) == BACKEND_NAME_MAX + 1, "one name size");
+
+static int backend_name_check(struct ctx *c, const char *name)
+{
+	size_t n = strlen(name);
+	if (n > BACKEND_NAME_MAX) {
+		fail_at(c, 1, "a backend name has at most %zu bytes (it has %zu)", BACKEND_NAME_MAX, n);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			fail_at(c, 1, "a backend name has no control characters");
+			return -1;
+		}
+	return 0;
+}
+
 static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 {
 	if (!json_is_object(o) || json_object_size(o) == 0) {
@@ -1284,6 +1308,8 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 	json_t *b;
 	json_object_foreach (o, name, b) {
 		push_key(c, name);
+		if (backend_name_check(c, name) < 0)
+			return -1;
 		struct backend_conf *bc = &cf->backends[cf->nbackends++];
 		bc->name = xstrdup(name);
 		json_t *t = json_is_object(b) ? json_object_get(b, "type") : NULL;

@@ -25,11 +25,10 @@
 #include "xalloc.h"
 
 #define BACKOFF_MAX_MS 30000
-#define STOP_KILL_MS   5000  /* TERM, then KILL after this */
-#define DRAIN_MAX_MS   60000 /* a draining process busy this long is stopped anyway */
-#define SCALE_UP_MS    100   /* at most one more process per pool this often */
-#define HUNG_MARGIN_MS 5000  /* past the request timeout: the master kills by itself */
-#define DOWN_AFTER     2     /* quick deaths in a row, none running: the pool is down */
+#define STOP_KILL_MS   5000 /* TERM, then KILL after this */
+#define SCALE_UP_MS    100  /* at most one more process per pool this often */
+#define HUNG_MARGIN_MS 5000 /* past the request timeout: the master kills by itself */
+#define DOWN_AFTER     2    /* quick deaths in a row, none running: the pool is down */
 
 /* What a process is started with: a private copy, so a pool outlives the
  * configuration it came from and a reload can compare. */
@@ -953,11 +952,14 @@ static int pool_tick(struct pool *pl, unsigned id, unsigned oldest_gen, int64_t 
 			continue;
 		}
 		/* draining (max_requests reached, marked by a worker; or a
-		 * rolling restart): stop it once idle */
+		 * rolling restart): stop it once idle, or once its request
+		 * has had as long as the hung rule above gives one (the pool's
+		 * timeout, not a fixed limit that a reload would cut a longer
+		 * request at) */
 		if (s->state == PSLOT_DRAINING) {
 			int zero = 0;
 			if (__atomic_compare_exchange_n(&s->busy, &zero, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
-			    now - s->last_used_ms > DRAIN_MAX_MS)
+			    now - s->last_used_ms > pl->timeout_ms + HUNG_MARGIN_MS)
 				stop_proc(pl, (unsigned)k, pr->drain_why ? pr->drain_why : "max_requests reached");
 			else
 				next = next > 20 ? 20 : next;

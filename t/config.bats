@@ -265,3 +265,26 @@ JSON
 	# and the reload went ahead (a warning, not an error)
 	within 5 grep -q "reloaded" "$CPM_LOG"
 }
+
+@test "a backend name longer than 63 bytes or with a control character is refused at its key" {
+	# the scoreboard, the pools and the metrics hold 63 bytes of a name: a
+	# longer pool name was cut, so a reload never found the pool again
+	# (\"reload\": \"keep\" ignored, every process killed at once) and
+	# cpm -s restart-pool NAME said there was no such pool
+	long=$(printf 'p%.0s' $(seq 64))
+	check '{"routes": [{"prefix": "/", "backend": "'"$long"'"}],
+ "backends": {"'"$long"'": {"type": "fastcgi", "command": ["/bin/cat"]}}}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:2:15: backends.$long: a backend name has at most 63 bytes (it has 64)"
+	# 63 bytes are fine
+	check '{"routes": [{"prefix": "/", "backend": "'"${long:1}"'"}],
+ "backends": {"'"${long:1}"'": {"type": "fastcgi", "command": ["/bin/cat"]}}}'
+	assert_equal "$status" 0
+	# control characters: Prometheus labels dropped them (two names, one
+	# series); they have no place in a name the logs and metrics show
+	check '{"routes": [{"prefix": "/", "backend": "a\u0001"}],
+ "backends": {"a\u0001": {"type": "cgi", "root": "/tmp"}}}'
+	assert_equal "$status" 1
+	assert_output --partial "c.json:2:15: backends.a"
+	assert_output --partial ": a backend name has no control characters"
+}

@@ -229,3 +229,20 @@ print(b["apps"]["requests"]["2xx"], b["apps"]["requests"]["4xx"], b["py"]["error
 	assert_equal "$(val 'cpm_pool_crash_loops_total{pool="py"}' "$f")" 0
 	promtool_ok "$f"
 }
+
+@test "metrics: a backend name with a quote and a backslash is one escaped label that promtool accepts" {
+	EXTRA_ROUTE='{ "prefix": "/odd/", "backend": "a\"b\\c" },'
+	EXTRA_BACKEND='"a\"b\\c": { "type": "cgi", "root": "'"$APPS"'" },'
+	metrics_config
+	cpm_start
+	run curl -s -o /dev/null -w '%{http_code}' "$(url /odd/env.sh)"
+	assert_output 200
+	prom >"$BATS_TEST_TMPDIR/scrape"
+	run promtool check metrics <"$BATS_TEST_TMPDIR/scrape"
+	assert_success
+	# (not val: awk -v would take the backslashes as escapes)
+	run grep -cxF 'cpm_requests_total{backend="a\"b\\c",class="2xx"} 1' "$BATS_TEST_TMPDIR/scrape"
+	assert_output 1
+	run curl -s "$(url /status)"
+	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert any(b["name"] == "a\"b\\c" for b in d["backends"]), d' "$output"
+}

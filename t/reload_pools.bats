@@ -216,3 +216,26 @@ PY
 	run grep -c "pool php: restarted (" "$CPM_LOG"
 	assert_output 0
 }
+
+@test "HUP while a request has run longer than 60 s (timeout 120 s): it completes on its old process" {
+	# the drain of a busy process had a fixed limit of 60 s since its
+	# request began: a longer request that its pool's timeout allows was
+	# cut by a TERM (502) as soon as a reload drained its process
+	APP_CMD=$BATS_FILE_TMPDIR/version
+	version_config ', "processes": 1, "timeout": 120'
+	cpm_start
+	within 3 eval '[ "$(live_pids | wc -w)" = 1 ]'
+	old=$(live_pids)
+	curl -s -m 100 -w ' %{http_code}' "$(url '/app?sleep=64000')" >"$BATS_TEST_TMPDIR/long" &
+	long=$!
+	sleep 61
+	echo v2 >"$VERSION_FILE"
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "pool php\[[0-1]\]: stopping pid $old (replaced by a new one)" "$CPM_LOG"
+	wait "$long"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/long")" "version=v1 pid=$old
+ 200"
+	within 5 grep -q "pool php: restarted (1 of 1)$" "$CPM_LOG"
+	run versions 2
+	assert_equal "$(grep -c '^200 version=v2 pid=' <<<"$output")" 2
+}
