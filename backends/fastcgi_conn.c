@@ -626,6 +626,9 @@ void fastcgi_conn_timed_out(struct fcgi_req *r)
 {
 	if (r->pool >= 0 && r->has_slot) {
 		/* that process is stuck: the master kills it and starts another */
+		exchange_log(r->x, LOG_ERROR,
+			     "fastcgi %s: pool process %ld did not answer within %lld ms; asking the master to kill it",
+			     r->b->name, (long)r->pid, (long long)r->b->cgi.timeout_ms);
 		r->killed = 1;
 		__atomic_store_n(&pslot(r->slot)->kill, r->pid, __ATOMIC_RELEASE);
 		scoreboard_wake(loop_scoreboard());
