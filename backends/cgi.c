@@ -721,7 +721,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
 	exchange_upstream(x, r->pid);
 	exchange_upstream_child(x);
-	log_debug("cgi %s[%ld]: started", r->script, (long)r->pid);
+	exchange_log(x, LOG_DEBUG, "cgi %s[%ld]: started", r->script, (long)r->pid);
 	if (r->in.fd >= 0)
 		feed_stdin(r);
 	return r;

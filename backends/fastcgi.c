@@ -386,7 +386,8 @@ static int resend(struct fcgi_req *r)
 	r->out_off = 0;
 	r->cut = 0;
 	fcgi_decoder_init(&r->dec, r->rid);
-	log_debug("fastcgi %s: a kept connection was closed; sending the request again", r->b->name);
+	exchange_log(r->x, LOG_DEBUG, "fastcgi %s: a kept connection was closed; sending the request again",
+		     r->b->name);
 	return fastcgi_conn_reopen(r) == 0; /* else the caller answers 502 */
 }
 
