@@ -22,10 +22,10 @@ const struct backend_ops *backend_ops_for(enum backend_type t)
 	return (size_t)t < NTYPES ? types[t] : NULL;
 }
 
-void backends_child_exited(pid_t pid, int status)
+void backends_child_exited(pid_t pid, int status, const struct rusage *ru)
 {
 	for (size_t i = 0; i < NTYPES; i++)
-		if (types[i] && types[i]->child_exited && types[i]->child_exited(pid, status))
+		if (types[i] && types[i]->child_exited && types[i]->child_exited(pid, status, ru))
 			return;
 }
 

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* The worker's services a backend may use (config, loop and timers, log,
@@ -49,6 +50,7 @@ struct exchange_info {
 	 * ".php" route does not run upload.txt. */
 	char *const *suffix;
 	size_t nsuffix;
+	const char *request_id; /* the request's id (HTTP_X_REQUEST_ID, log lines) */
 };
 
 /* Request body: a pointer to the bytes available now and their count. 0
@@ -99,6 +101,12 @@ void exchange_wait_begin(struct exchange *x);
  * (the request retried on another process), the last pid counts and the
  * backend time runs from the first call. */
 void exchange_upstream(struct exchange *x, pid_t pid);
+/* The process just given to exchange_upstream is this worker's child:
+ * the access log carries its resource usage, which comes when the worker
+ * reaps it (exchange_child_reaped), after x has ended or before. */
+void exchange_upstream_child(struct exchange *x);
+/* A child of a backend was reaped with usage ru (wait4). */
+void exchange_child_reaped(pid_t pid, const struct rusage *ru);
 /* Replace the backend state the worker passes to ops (a request that
  * waited in a queue and has now started). */
 void exchange_set_state(struct exchange *x, void *st);
@@ -116,9 +124,10 @@ struct backend_ops {
 	/* Duties the worker performs for the backend type as a whole, not
 	 * for one request (lighttpd's handle_waitpid, handle_trigger). Any
 	 * may be NULL. */
-	/* The worker reaped child pid with wait status: returns 1 if it was
-	 * this backend's (the others are not asked), else 0. */
-	int (*child_exited)(pid_t pid, int status);
+	/* The worker reaped child pid with wait status and resource usage
+	 * ru (wait4): returns 1 if it was this backend's (the others are not
+	 * asked), else 0. */
+	int (*child_exited)(pid_t pid, int status, const struct rusage *ru);
 	/* The worker stops: now=1 at once (kill what runs), now=0 gracefully
 	 * (let it finish; running() says when it has). */
 	void (*stop)(int now);
@@ -143,7 +152,7 @@ unsigned loop_backend_index(const struct backend_conf *b);
 /* The ops of backend type t, or NULL for a type with none. */
 const struct backend_ops *backend_ops_for(enum backend_type t);
 /* The type-wide hooks above, called on every type that has them. */
-void backends_child_exited(pid_t pid, int status);
+void backends_child_exited(pid_t pid, int status, const struct rusage *ru);
 void backends_stop(int now);
 void backends_release_idle(void);
 unsigned backends_running(void);

@@ -39,6 +39,7 @@ struct cgi_req {
 	int tracked;		     /* its group is listed in the worker's scoreboard slot */
 	size_t dropped;		     /* output read and thrown away */
 	char script[256];	     /* for log lines */
+	char id[72];		     /* the request's id, for log lines after it ended */
 	struct log_lines errlog;     /* its stderr */
 	int body_done;		     /* stdin closed */
 	struct cgi_req *next, *prev; /* running list */
@@ -87,6 +88,7 @@ static unsigned cgi_running(void)
 }
 
 static void *cgi_start(struct exchange *x, const struct exchange_info *info);
+static void reap_now(struct cgi_req *r);
 
 /* ---- script lookup ---- */
 
@@ -195,8 +197,13 @@ static void on_timeout(struct timer *t)
 {
 	struct cgi_req *r = (struct cgi_req *)((char *)t - offsetof(struct cgi_req, timeout));
 	if (!r->term_sent) {
-		exchange_log(r->x, LOG_WARN, "cgi %s[%ld]: timeout after %lld ms, killing its process group", r->script,
-			     (long)r->pid, (long long)r->b->cgi.timeout_ms);
+		/* the request may be over (the program ran on): the prefix names it */
+		if (r->x)
+			exchange_log(r->x, LOG_WARN, "cgi %s[%ld]: timeout after %lld ms, killing its process group",
+				     r->script, (long)r->pid, (long long)r->b->cgi.timeout_ms);
+		else
+			log_warn("cgi %s[%ld]: timeout after %lld ms, killing its process group (id=%s)", r->script,
+				 (long)r->pid, (long long)r->b->cgi.timeout_ms, r->id);
 		r->term_sent = 1;
 		kill_group(r, SIGTERM);
 		timer_arm(loop_timers(), &r->timeout, loop_now_ms() + KILL_GRACE_MS);
@@ -285,6 +292,7 @@ static void bad_gateway(struct cgi_req *r, const char *why)
 static void stdout_eof(struct cgi_req *r)
 {
 	loop_del(&r->out);
+	reap_now(r);
 	struct exchange *x = r->x;
 	if (!x)
 		return;
@@ -444,7 +452,8 @@ static void on_wait_expired(struct waiter *w)
 	script_retry_after(q->b, ra, sizeof(ra));
 	waitq_remove(w);
 	bstat_publish(bstat(q->b));
-	log_warn("cgi %s: request waited %lld ms for a slot, 503", q->b->name, (long long)(loop_now_ms() - w->since));
+	exchange_log(q->x, LOG_WARN, "cgi %s: request waited %lld ms for a slot, 503", q->b->name,
+		     (long long)(loop_now_ms() - w->since));
 	exchange_error(q->x, 503, ra);
 	free(q);
 }
@@ -465,26 +474,46 @@ static void release_slot(const struct backend_conf *b)
 	exchange_set_state(x, cgi_start(x, &info));
 }
 
-static int cgi_child_exited(pid_t pid, int status)
+static void child_exited(struct cgi_req *r, int status, const struct rusage *ru)
+{
+	pid_t pid = r->pid;
+	r->exited = 1;
+	exchange_child_reaped(pid, ru);
+	nrunning--;
+	/* the request may be over: its id names it */
+	if (WIFSIGNALED(status))
+		log_info("cgi %s[%ld]: killed by signal %d (id=%s)", r->script, (long)pid, WTERMSIG(status), r->id);
+	else if (WEXITSTATUS(status))
+		log_info("cgi %s[%ld]: exited with code %d (id=%s)", r->script, (long)pid, WEXITSTATUS(status), r->id);
+	else
+		log_debug("cgi %s[%ld]: exited with code 0 (id=%s)", r->script, (long)pid, r->id);
+	/* its group may live on (a background child holding a pipe):
+	 * the timeout still kills it */
+	release_slot(r->b);
+}
+
+static int cgi_child_exited(pid_t pid, int status, const struct rusage *ru)
 {
 	for (struct cgi_req *r = running; r; r = r->next) {
 		if (r->pid != pid)
 			continue;
-		r->exited = 1;
-		nrunning--;
-		if (WIFSIGNALED(status))
-			log_info("cgi %s[%ld]: killed by signal %d", r->script, (long)pid, WTERMSIG(status));
-		else if (WEXITSTATUS(status))
-			log_info("cgi %s[%ld]: exited with code %d", r->script, (long)pid, WEXITSTATUS(status));
-		else
-			log_debug("cgi %s[%ld]: exited with code 0", r->script, (long)pid);
-		/* its group may live on (a background child holding a pipe):
-		 * the timeout still kills it */
-		release_slot(r->b);
+		child_exited(r, status, ru);
 		req_free_if_done(r);
 		return 1;
 	}
 	return 0;
+}
+
+/* Its stdout is closed: a program that has exited is reaped now, so its
+ * usage (wait4) is known before its request ends and the access-log line
+ * goes out at once. One that has not (it runs on, or its exit is still
+ * under way) is reaped as usual, and the line waits for it. */
+static void reap_now(struct cgi_req *r)
+{
+	int status;
+	struct rusage ru;
+	if (!r->exited && wait4(r->pid, &status, WNOHANG, &ru) == r->pid)
+		child_exited(r, status, &ru);
 }
 
 /* A graceful stop lets the scripts finish; a fast one kills every running
@@ -587,7 +616,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 		char ra[64];
 		script_retry_after(b, ra, sizeof(ra));
 		if (bs->waiting.n >= (unsigned)g->queue || g->queue_timeout_ms == 0) {
-			log_warn("cgi %s: %d running, queue full, 503", b->name, bs->running);
+			exchange_log(x, LOG_WARN, "cgi %s: %d running, queue full, 503", b->name, bs->running);
 			exchange_error(x, 503, ra);
 			return NULL;
 		}
@@ -680,7 +709,8 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	running = r;
 	r->out = (struct ev){.fd = pout[0], .handler = on_stdout};
 	r->err = (struct ev){.fd = perr[0], .handler = on_stderr};
-	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "cgi %s[%ld]", r->script, (long)r->pid);
+	snprintf(r->id, sizeof(r->id), "%s", info->request_id ? info->request_id : "-");
+	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "cgi %.200s[%ld] id=%s", r->script, (long)r->pid, r->id);
 	loop_add(&r->out, EPOLLIN);
 	loop_add(&r->err, EPOLLIN);
 	if (pin[1] >= 0) {
@@ -690,7 +720,8 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	r->timeout.fire = on_timeout;
 	timer_arm(loop_timers(), &r->timeout, loop_now_ms() + g->timeout_ms);
 	exchange_upstream(x, r->pid);
-	log_debug("cgi %s[%ld]: started", r->script, (long)r->pid);
+	exchange_upstream_child(x);
+	exchange_log(x, LOG_DEBUG, "cgi %s[%ld]: started", r->script, (long)r->pid);
 	if (r->in.fd >= 0)
 		feed_stdin(r);
 	return r;

@@ -386,7 +386,8 @@ static int resend(struct fcgi_req *r)
 	r->out_off = 0;
 	r->cut = 0;
 	fcgi_decoder_init(&r->dec, r->rid);
-	log_debug("fastcgi %s: a kept connection was closed; sending the request again", r->b->name);
+	exchange_log(r->x, LOG_DEBUG, "fastcgi %s: a kept connection was closed; sending the request again",
+		     r->b->name);
 	return fastcgi_conn_reopen(r) == 0; /* else the caller answers 502 */
 }
 
@@ -426,7 +427,8 @@ static void *fastcgi_start(struct exchange *x, const struct exchange_info *info)
 	r->b = b;
 	r->sock.fd = -1;
 	cgi_output_init(&r->output, &output_opts, r);
-	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s", b->name);
+	snprintf(r->errlog.prefix, sizeof(r->errlog.prefix), "fastcgi %s id=%s", b->name,
+		 info->request_id ? info->request_id : "-");
 	r->body_fd = info->body_fd; /* owned by the connection */
 	r->has_body = info->has_body && info->content_length != 0;
 	r->pool = g->pool ? g->pool->id : -1;

@@ -62,14 +62,15 @@ static pid_t me;
 
 static void pool_release(struct fcgi_req *r, int keep);
 
-/* A non-blocking connection to ss (named addr in the log): the fd,
- * *connected set if it is already up, or -1 (logged). */
-static int connect_to(const struct backend_conf *b, const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
+/* A non-blocking connection to ss (named addr in the log) for r's
+ * request: the fd, *connected set if it is already up, or -1 (logged). */
+static int connect_to(const struct fcgi_req *r, const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
 		      int *connected)
 {
+	const struct backend_conf *b = r->b;
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
-		log_warn("fastcgi %s: socket: %s", b->name, strerror(errno));
+		exchange_log(r->x, LOG_WARN, "fastcgi %s: socket: %s", b->name, strerror(errno));
 		return -1;
 	}
 	if (ss->ss_family != AF_UNIX) {
@@ -78,7 +79,7 @@ static int connect_to(const struct backend_conf *b, const char *addr, const stru
 	}
 	*connected = connect(fd, (const struct sockaddr *)ss, sl) == 0;
 	if (!*connected && errno != EINPROGRESS) {
-		log_warn("fastcgi %s: connect %s: %s", b->name, addr, strerror(errno));
+		exchange_log(r->x, LOG_WARN, "fastcgi %s: connect %s: %s", b->name, addr, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -94,7 +95,7 @@ static int start_connect(struct fcgi_req *r)
 		r->addr = (next_addr + r->tries) % g->naddrs;
 		r->tries++;
 		int connected;
-		int fd = connect_to(r->b, g->addrs[r->addr], &g->sa[r->addr], g->salen[r->addr], &connected);
+		int fd = connect_to(r, g->addrs[r->addr], &g->sa[r->addr], g->salen[r->addr], &connected);
 		if (fd < 0)
 			continue;
 		r->connected = connected;
@@ -391,9 +392,9 @@ static int pool_acquire(struct fcgi_req *r)
 		socklen_t sl;
 		const char *err;
 		if (config_sockaddrs(s->addr, 1, &ss, &sl, 1, &err) == 1)
-			fd = connect_to(r->b, s->addr, &ss, sl, &connected);
+			fd = connect_to(r, s->addr, &ss, sl, &connected);
 		else
-			log_warn("fastcgi %s: pool address %s: %s", r->b->name, s->addr, err);
+			exchange_log(r->x, LOG_WARN, "fastcgi %s: pool address %s: %s", r->b->name, s->addr, err);
 		if (fd < 0) {
 			slot_let_go(k);
 			continue;
@@ -626,6 +627,9 @@ void fastcgi_conn_timed_out(struct fcgi_req *r)
 {
 	if (r->pool >= 0 && r->has_slot) {
 		/* that process is stuck: the master kills it and starts another */
+		exchange_log(r->x, LOG_ERROR,
+			     "fastcgi %s: pool process %ld did not answer within %lld ms; asking the master to kill it",
+			     r->b->name, (long)r->pid, (long long)r->b->cgi.timeout_ms);
 		r->killed = 1;
 		__atomic_store_n(&pslot(r->slot)->kill, r->pid, __ATOMIC_RELEASE);
 		scoreboard_wake(loop_scoreboard());

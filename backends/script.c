@@ -173,6 +173,7 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 	    .remote_user = info->remote_user,
 	    .auth_type = info->auth_type,
 	    .pass_authorization = info->backend->cgi.pass_authorization,
+	    .request_id = info->request_id,
 	    .extra = (const char *const *)extra,
 	    .nextra = nextra,
 	};

@@ -47,6 +47,7 @@ struct ctx {
 	const char *run_user;
 	uid_t run_uid;
 	gid_t run_gid;
+	int col_add; /* an error inside a string value: columns past its start */
 };
 
 static void push_key(struct ctx *c, const char *key)
@@ -91,6 +92,7 @@ static void fail_at(struct ctx *c, int at_key, const char *fmt, ...)
 	int line, col;
 	char path[512];
 	locate(c, at_key, &line, &col, path, sizeof(path));
+	col += c->col_add;
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -305,6 +307,7 @@ static void defaults(struct config *cf)
 	cf->body_buffer = 64 << 10;
 	cf->limit_temp_files = (int64_t)4 << 30;
 	cf->access_log = xstrdup("-");
+	cf->access_log_format = xstrdup("combined");
 	cf->umask = -1;
 	cf->log_level = LOG_INFO;
 }
@@ -1855,6 +1858,53 @@ static int control_resolve(const struct ctx *c, const json_t *given, char **path
 	return *path && strlen(*path) > CONTROL_PATH_MAX ? -1 : 0;
 }
 
+/* Columns from the opening quote of the string value at the current path
+ * to byte off of its decoded text (an escape counts as what it decodes
+ * to). */
+static int string_col(struct ctx *c, size_t off)
+{
+	int line = 1, col = 1;
+	if (!c->text || jsonpos_locate(c->text, c->textlen, c->path, c->depth, 0, &line, &col) < 0)
+		return 0;
+	const char *p = c->text, *end = c->text + c->textlen;
+	for (int l = 1; l < line && p < end; p++)
+		l += *p == '\n';
+	p += col - 1; /* the opening quote */
+	const char *q = p + 1;
+	for (size_t dec = 0; dec < off && q < end && *q != '"';) {
+		if (*q != '\\') {
+			q++;
+			dec++;
+		} else if (q + 1 < end && q[1] == 'u') {
+			unsigned cp = (unsigned)strtoul((char[5]){q[2], q[3], q[4], q[5], 0}, NULL, 16);
+			dec += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+			q += 6;
+		} else {
+			q += 2;
+			dec++;
+		}
+	}
+	return (int)(q - p);
+}
+
+/* "combined", "json" or a template, compiled now (never per request). */
+static void parse_access_log_format(struct ctx *c, json_t *v, struct config *cf)
+{
+	if (get_string(c, v, &cf->access_log_format) < 0)
+		return;
+	char why[256];
+	size_t off = 0;
+	struct log_format *f = log_format_compile(cf->access_log_format, &off, why, sizeof(why));
+	if (!f) {
+		c->col_add = string_col(c, off);
+		fail(c, "%s", why);
+		c->col_add = 0;
+		return;
+	}
+	log_format_free(cf->access_fmt);
+	cf->access_fmt = f;
+}
+
 static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 {
 	static const char *const known[] = {"listen",
@@ -1872,6 +1922,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 					    "max_requests_jitter",
 					    "limits",
 					    "access_log",
+					    "access_log_format",
 					    "error_log",
 					    "log_level",
 					    "pidfile",
@@ -1909,6 +1960,7 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	KEY("max_requests_jitter") if (get_int(c, v, 0, LONG_MAX, &n) == 0) cf->max_requests_jitter = (long)n;
 	KEY("limits") parse_limits(c, v, cf);
 	KEY("access_log") get_string_or_null(c, v, &cf->access_log);
+	KEY("access_log_format") parse_access_log_format(c, v, cf);
 	KEY("error_log") get_string(c, v, &cf->error_log);
 	KEY("log_level")
 	{
@@ -2165,6 +2217,8 @@ void config_free(struct config *cf)
 	free(cf->file);
 	strv_free(cf->listen, cf->nlisten);
 	free(cf->access_log);
+	free(cf->access_log_format);
+	log_format_free(cf->access_fmt);
 	free(cf->error_log);
 	free(cf->pidfile);
 	free(cf->control);

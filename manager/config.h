@@ -69,6 +69,7 @@ struct cgi_conf {
 
 /* A static backend: files under root. */
 struct mime_entry;
+struct log_format;
 struct static_conf {
 	char *root; /* canonical absolute path */
 	char **index;
@@ -136,9 +137,11 @@ struct config {
 	size_t limit_header_field; /* one field line */
 	int64_t limit_body;
 	size_t body_buffer;
-	int64_t limit_temp_files; /* response temporary files of one worker, all together */
-	char *access_log;	  /* NULL = off */
-	char *error_log;	  /* NULL = stderr */
+	int64_t limit_temp_files;      /* response temporary files of one worker, all together */
+	char *access_log;	       /* NULL = off */
+	char *access_log_format;       /* "combined", "json" or a template */
+	struct log_format *access_fmt; /* ... compiled; NULL: combined */
+	char *error_log;	       /* NULL = stderr */
 	int log_level;
 	char *pidfile;
 	char *control; /* the control socket (cpm -s), or NULL */

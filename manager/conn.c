@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -45,11 +47,13 @@
 #include "worker.h"
 #include "xalloc.h"
 
-#define IN_INIT	       4096
-#define IN_BODY_ROOM   16384 /* read buffer room for a streamed body */
-#define MAX_REDIRECTS  10
-#define LINGER_READ    16384
-#define FILE_FLUSH_MAX (1 << 20) /* file bytes per flush of one connection */
+#define IN_INIT		4096
+#define IN_BODY_ROOM	16384 /* read buffer room for a streamed body */
+#define MAX_REDIRECTS	10
+#define LINGER_READ	16384
+#define FILE_FLUSH_MAX	(1 << 20) /* file bytes per flush of one connection */
+#define REQUEST_ID_MAX	64	  /* a client's X-Request-Id: at most this long */
+#define USAGE_LINES_MAX 1024	  /* access-log lines waiting for a CGI child's usage */
 
 enum cstate {
 	CS_HEAD,   /* reading a request head (or idle between requests) */
@@ -60,6 +64,7 @@ enum cstate {
 };
 
 struct conn;
+struct usage_wait;
 
 struct request {
 	struct conn *c;
@@ -109,6 +114,13 @@ struct request {
 	int64_t upstream_us;	/* the backend started serving it */
 	int64_t backend_end_us; /* the backend ended it (response or error) */
 	pid_t upstream_pid;	/* the process that served it, 0: none */
+	struct usage_wait *uw;	/* its CGI child is not reaped yet */
+	enum log_usage usage;	/* the CGI child's resource usage (wait4): */
+	int64_t cpu_user_us, cpu_sys_us;
+	long maxrss_kb;
+	uint64_t body_in;	     /* bytes of a chunked body read, framing included */
+	int head_ok;		     /* its head parsed: its headers can be read */
+	char id[REQUEST_ID_MAX + 1]; /* "" until request_id() */
 
 	/* authentication */
 	struct auth_job *auth_job;	     /* a verification under way, or NULL */
@@ -161,6 +173,8 @@ static int64_t spilled; /* bytes in this worker's response files (limits.temp_fi
 static struct conn *conns;
 static struct conn *pending_head;
 
+static void request_id_init(void);
+
 int conn_init(const struct config *c)
 {
 	cf = c;
@@ -168,6 +182,7 @@ int conn_init(const struct config *c)
 	limits.header_size = c->limit_header_size;
 	limits.header_count = c->limit_header_count;
 	limits.header_field = c->limit_header_field;
+	request_id_init();
 	return 0;
 }
 
@@ -197,16 +212,95 @@ static const struct http_request *current_req(const struct request *rq)
 	return rq->redirect ? &rq->rreq : &rq->req;
 }
 
-/* "CLIENT:PORT "METHOD TARGET": message" (log.c escapes what is not
+/* ---- request ids ---- */
+
+/* This worker's generator: a random key (getrandom once, in conn_init),
+ * its pid and a counter. */
+static struct {
+	uint64_t k0, k1, n;
+	uint64_t pid;
+} idgen;
+
+static void request_id_init(void)
+{
+	uint64_t k[2] = {0, 0};
+	if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
+		/* no entropy yet (early boot): the clock and the pid still
+		 * make the ids of this worker unique */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		k[0] ^= (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		k[1] ^= (uint64_t)ts.tv_nsec << 20;
+	}
+	idgen.k0 = k[0];
+	idgen.k1 = k[1];
+	idgen.pid = (uint64_t)getpid();
+	idgen.n = 0;
+}
+
+/* splitmix64's finalizer: a bijection, so distinct inputs stay distinct */
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* A client's X-Request-Id, used as the request's id when it is the only
+ * one and well-formed: 1 to REQUEST_ID_MAX of [A-Za-z0-9._-] (nothing
+ * that could split a log field or forge a line). Any client may set it:
+ * cpm has no trusted-proxy list yet (see cpm.json(5)). */
+static int client_request_id(const struct http_request *r, char *out)
+{
+	struct http_slice v = {NULL, 0};
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		if (!http_slice_ieq(r->headers[i].name, "x-request-id"))
+			continue;
+		if (v.p)
+			return -1; /* more than one */
+		v = r->headers[i].value;
+	}
+	if (!v.p || v.len == 0 || v.len > REQUEST_ID_MAX)
+		return -1;
+	for (size_t i = 0; i < v.len; i++) {
+		char ch = v.p[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '_' || ch == '-'))
+			return -1;
+	}
+	memcpy(out, v.p, v.len);
+	out[v.len] = 0;
+	return 0;
+}
+
+/* The request's id: the client's (client_request_id), else 32 hex digits
+ * made here: unique in this worker (mix64 of a counter) and, with a random
+ * key per worker, across workers. Fixed at the first call. */
+static const char *request_id(struct request *rq)
+{
+	if (rq->id[0])
+		return rq->id;
+	if (rq->head_ok && client_request_id(&rq->req, rq->id) == 0)
+		return rq->id;
+	uint64_t n = ++idgen.n;
+	uint64_t a = mix64(idgen.k0 + n * 0x9e3779b97f4a7c15ULL);
+	uint64_t b = mix64(idgen.k1 ^ (idgen.pid << 40) ^ n);
+	snprintf(rq->id, sizeof(rq->id), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+	return rq->id;
+}
+
+/* "CLIENT:PORT "METHOD TARGET" id=ID: message" (log.c escapes what is not
  * printable, so a request line cannot forge a log line). */
-static void request_vlog(const struct conn *c, const struct request *rq, int level, const char *fmt, va_list ap)
+static void request_vlog(const struct conn *c, struct request *rq, int level, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	const struct http_request *r = rq ? current_req(rq) : NULL;
 	if (r && r->method.len)
-		log_msg(level, "%s:%s \"%.*s %.*s\": %s", c->raddr, c->rport, (int)r->method.len, r->method.p,
-			(int)(r->target.len > 512 ? 512 : r->target.len), r->target.p, msg);
+		log_msg(level, "%s:%s \"%.*s %.*s\" id=%s: %s", c->raddr, c->rport, (int)r->method.len, r->method.p,
+			(int)(r->target.len > 512 ? 512 : r->target.len), r->target.p, request_id(rq), msg);
+	else if (rq)
+		log_msg(level, "%s:%s id=%s: %s", c->raddr, c->rport, request_id(rq), msg);
 	else
 		log_msg(level, "%s:%s: %s", c->raddr, c->rport, msg);
 }
@@ -536,50 +630,186 @@ static void backend_done(struct request *rq)
 
 /* ---- access log ---- */
 
-/* Client bytes in the access log: the one escaping of log.c, plus the
- * bytes in extra ('"' in a quoted field). */
-static void log_quoted(char *dst, size_t cap, size_t *n, const char *s, size_t len, const char *extra)
+static const struct log_format *access_format(void)
 {
-	if (*n < cap)
-		*n += log_escape(dst + *n, cap - *n, s, len, extra, NULL);
+	static struct log_format *combined;
+	if (cf->access_fmt)
+		return cf->access_fmt;
+	if (!combined) {
+		char why[64];
+		size_t off;
+		combined = log_format_compile("combined", &off, why, sizeof(why));
+	}
+	return combined;
 }
 
-static void access_log(const struct conn *c, const struct request *rq, int status)
+/* A CGI child whose request ended before it was reaped: the request's
+ * access-log line waits here, rendered with holes for the child's
+ * resource usage, until exchange_child_reaped (the child's timeout bounds
+ * the wait; a worker that stops writes what waits without usage). While
+ * the request lives, rq points to it and nothing is rendered yet. */
+struct usage_wait {
+	pid_t pid;
+	struct request *rq;
+	char *line;
+	size_t len;
+	struct log_holes holes;
+	struct usage_wait *next;
+};
+static struct usage_wait *usage_waits;
+static unsigned usage_lines;
+
+static void usage_wait_free(struct usage_wait *uw)
 {
-	if (!log_access_enabled())
+	struct usage_wait **pp = &usage_waits;
+	while (*pp && *pp != uw)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = uw->next;
+	if (uw->line)
+		usage_lines--;
+	free(uw->line);
+	free(uw);
+}
+
+void exchange_upstream_child(struct exchange *x)
+{
+	struct request *rq = RQ(x);
+	if (rq->uw)
+		usage_wait_free(rq->uw); /* served again by another child: the last counts */
+	rq->usage = LOG_USAGE_PENDING;
+	rq->uw = xcalloc(1, sizeof(*rq->uw));
+	rq->uw->pid = rq->upstream_pid;
+	rq->uw->rq = rq;
+	rq->uw->next = usage_waits;
+	usage_waits = rq->uw;
+}
+
+static int64_t tv_us(struct timeval tv)
+{
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void exchange_child_reaped(pid_t pid, const struct rusage *ru)
+{
+	struct usage_wait *uw = usage_waits;
+	while (uw && uw->pid != pid)
+		uw = uw->next;
+	if (!uw)
 		return;
+	struct log_access_rec u = {.usage = LOG_USAGE_SET,
+				   .cpu_user_us = tv_us(ru->ru_utime),
+				   .cpu_sys_us = tv_us(ru->ru_stime),
+				   .maxrss_kb = ru->ru_maxrss};
+	struct request *rq = uw->rq;
+	if (rq) {
+		rq->usage = LOG_USAGE_SET;
+		rq->cpu_user_us = u.cpu_user_us;
+		rq->cpu_sys_us = u.cpu_sys_us;
+		rq->maxrss_kb = u.maxrss_kb;
+		rq->uw = NULL;
+	} else {
+		char line[LOG_ACCESS_MAX];
+		log_access_line(line, (int)log_format_fill(uw->line, uw->len, &uw->holes, &u, line));
+	}
+	usage_wait_free(uw);
+}
+
+/* Write the lines still waiting for usage, without it (the worker stops). */
+static void usage_waits_flush(void)
+{
+	struct log_access_rec none = {.usage = LOG_USAGE_NONE};
+	struct usage_wait *uw = usage_waits;
+	while (uw) {
+		struct usage_wait *next = uw->next;
+		if (uw->line) {
+			char line[LOG_ACCESS_MAX];
+			log_access_line(line, (int)log_format_fill(uw->line, uw->len, &uw->holes, &none, line));
+			usage_wait_free(uw);
+		}
+		uw = next;
+	}
+}
+
+/* Bytes read from the client for this request: its head and its body
+ * (framing included), or what arrived of a head that never parsed. */
+static uint64_t request_length(const struct conn *c, struct request *rq)
+{
+	if (!rq->head_ok)
+		return c->in_len;
+	uint64_t body = rq->req.chunked ? rq->body_in
+					: (uint64_t)(rq->req.content_length > 0 ? rq->req.content_length : 0) -
+					      (uint64_t)(rq->body_left > 0 ? rq->body_left : 0);
+	return rq->req.head_len + body;
+}
+
+static void access_log(const struct conn *c, struct request *rq, int status)
+{
+	if (!log_access_enabled()) {
+		if (rq->uw)
+			usage_wait_free(rq->uw);
+		rq->uw = NULL;
+		return;
+	}
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long long us = (t1.tv_sec - rq->t0.tv_sec) * 1000000LL + (t1.tv_nsec - rq->t0.tv_nsec) / 1000;
-	/* body bytes sent: all of them, or (cut short) what got out */
-	uint64_t body = rq->sent >= rq->queued ? rq->payload : rq->sent > rq->head_end ? rq->sent - rq->head_end : 0;
-	char line[4096];
-	size_t n = (size_t)snprintf(line, sizeof(line), "%s - ", c->raddr);
-	if (rq->remote_user && rq->user_ok) /* one field (space escaped) */
-		log_quoted(line, 512, &n, rq->remote_user, strlen(rq->remote_user), "\" ");
-	else
-		line[n++] = '-';
-	n += (size_t)snprintf(line + n, sizeof(line) - n, " [%s] \"", worker_log_date());
+	int64_t now = (int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000;
 	const struct http_request *r = &rq->req;
-	if (r->method.len) {
-		log_quoted(line, sizeof(line) - 256, &n, r->method.p, r->method.len, "\"");
-		line[n++] = ' ';
-		log_quoted(line, sizeof(line) - 256, &n, r->target.p, r->target.len, "\"");
-		n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/1.%d", r->version_minor);
+	int has = r->method.len > 0;
+	struct http_slice ref = has ? http_header_value(r, "referer") : (struct http_slice){NULL, 0};
+	struct http_slice ua = has ? http_header_value(r, "user-agent") : (struct http_slice){NULL, 0};
+	struct log_access_rec rec = {
+	    .time_local = worker_log_date(),
+	    .remote_addr = c->raddr,
+	    .remote_port = c->rport,
+	    .remote_user = rq->remote_user && rq->user_ok ? rq->remote_user : NULL,
+	    .method = has ? r->method.p : NULL,
+	    .method_len = r->method.len,
+	    .target = r->target.p,
+	    .target_len = r->target.len,
+	    .version_minor = r->version_minor,
+	    .status = status,
+	    .bytes_sent = rq->sent,
+	    /* body bytes sent: all of them, or (cut short) what got out */
+	    .body_bytes_sent = rq->sent >= rq->queued	 ? rq->payload
+			       : rq->sent > rq->head_end ? rq->sent - rq->head_end
+							 : 0,
+	    .request_length = request_length(c, rq),
+	    .request_time_us = (t1.tv_sec - rq->t0.tv_sec) * 1000000LL + (t1.tv_nsec - rq->t0.tv_nsec) / 1000,
+	    .queue_time_us = rq->wait_us,
+	    .upstream_time_us =
+		rq->upstream_us ? (rq->backend_end_us ? rq->backend_end_us : now) - rq->upstream_us : -1,
+	    .upstream_pid = rq->upstream_pid,
+	    .backend = rq->info.backend ? rq->info.backend->name : NULL,
+	    .request_id = request_id(rq),
+	    .referer = ref.len ? ref.p : NULL,
+	    .referer_len = ref.len,
+	    .user_agent = ua.len ? ua.p : NULL,
+	    .user_agent_len = ua.len,
+	    .usage = rq->usage,
+	    .cpu_user_us = rq->cpu_user_us,
+	    .cpu_sys_us = rq->cpu_sys_us,
+	    .maxrss_kb = rq->maxrss_kb,
+	};
+	struct usage_wait *uw = rq->uw;
+	rq->uw = NULL;
+	if (uw && usage_lines >= USAGE_LINES_MAX)
+		rec.usage = LOG_USAGE_NONE; /* too many wait: this one goes now */
+	char line[LOG_ACCESS_MAX];
+	struct log_holes holes;
+	size_t n = log_format_render(access_format(), &rec, line, &holes);
+	if (uw && rec.usage == LOG_USAGE_PENDING && holes.n) {
+		/* the child is not reaped yet: the line waits for its usage */
+		uw->rq = NULL;
+		uw->line = xmalloc(n);
+		memcpy(uw->line, line, n);
+		uw->len = n;
+		uw->holes = holes;
+		usage_lines++;
+		return;
 	}
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %llu \"", status, (unsigned long long)body);
-	struct http_slice ref = r->method.len ? http_header_value(r, "referer") : (struct http_slice){NULL, 0};
-	struct http_slice ua = r->method.len ? http_header_value(r, "user-agent") : (struct http_slice){NULL, 0};
-	if (ref.len)
-		log_quoted(line, sizeof(line) - 128, &n, ref.p, ref.len, "\"");
-	else
-		line[n++] = '-';
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" \"");
-	if (ua.len)
-		log_quoted(line, sizeof(line) - 64, &n, ua.p, ua.len, "\"");
-	else
-		line[n++] = '-';
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %lld\n", us);
+	if (uw)
+		usage_wait_free(uw);
 	log_access_line(line, (int)n);
 }
 
@@ -606,6 +836,8 @@ static void request_end(struct conn *c)
 		int64_t t0_us = (int64_t)rq->t0.tv_sec * 1000000 + rq->t0.tv_nsec / 1000;
 		worker_request_done(status, rq->info.backend, monotonic_us() - t0_us, rq->wait_us);
 	}
+	if (rq->uw)
+		usage_wait_free(rq->uw);
 	free(rq->path);
 	free(rq->prefix);
 	free(rq->redirect);
@@ -696,6 +928,7 @@ void conn_close_all(void)
 {
 	while (conns)
 		conn_close(conns);
+	usage_waits_flush();
 }
 
 void conn_close_idle(void)
@@ -1437,6 +1670,7 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->info.request_uri = rq->request_uri;
 	rq->info.suffix = rt->suffix;
 	rq->info.nsuffix = rt->nsuffix;
+	rq->info.request_id = request_id(rq);
 	rq->ops = backend_ops_for(rt->backend->type);
 	rq->ended = 0;
 	int redirects = rq->redirects;
@@ -1527,6 +1761,7 @@ static void spool_feed(struct conn *c)
 		return;
 	}
 	/* the decoded bytes were copied out; drop the consumed input */
+	rq->body_in += consumed;
 	c->in_off += consumed;
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = c->keep;
@@ -1584,6 +1819,7 @@ static void conn_parse(struct conn *c)
 		return;
 	}
 	c->in_off = c->keep = r->head_len;
+	rq->head_ok = 1;
 	rq->info.body_fd = -1;
 	rq->info.has_body = 0;
 	rq->info.content_length = -1;

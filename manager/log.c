@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -275,4 +276,384 @@ void log_lines_feed(struct log_lines *l, const char *p, size_t n)
 		l->buf[l->len++] = c;
 		l->width += w;
 	}
+}
+
+/* ---- access log formats ---- */
+
+struct log_item {
+	enum log_field field;
+	int json;	/* the field as a JSON value */
+	size_t reserve; /* bytes kept for what follows it in the line */
+	size_t lit, litlen;
+};
+
+struct log_format {
+	size_t n;
+	struct log_item *items;
+	char *lits;
+};
+
+static const char *const field_names[] = {
+    [LF_TIME_ISO8601] = "time_iso8601",
+    [LF_TIME_LOCAL] = "time_local",
+    [LF_REMOTE_ADDR] = "remote_addr",
+    [LF_REMOTE_PORT] = "remote_port",
+    [LF_REMOTE_USER] = "remote_user",
+    [LF_REQUEST] = "request",
+    [LF_METHOD] = "method",
+    [LF_TARGET] = "target",
+    [LF_PROTOCOL] = "protocol",
+    [LF_STATUS] = "status",
+    [LF_BYTES_SENT] = "bytes_sent",
+    [LF_BODY_BYTES_SENT] = "body_bytes_sent",
+    [LF_REQUEST_LENGTH] = "request_length",
+    [LF_REQUEST_TIME] = "request_time",
+    [LF_REQUEST_TIME_US] = "request_time_us",
+    [LF_QUEUE_TIME] = "queue_time",
+    [LF_UPSTREAM_TIME] = "upstream_time",
+    [LF_UPSTREAM_PID] = "upstream_pid",
+    [LF_BACKEND] = "backend",
+    [LF_REQUEST_ID] = "request_id",
+    [LF_REFERER] = "referer",
+    [LF_USER_AGENT] = "user_agent",
+    [LF_CGI_CPU_USER] = "cgi_cpu_user",
+    [LF_CGI_CPU_SYS] = "cgi_cpu_sys",
+    [LF_CGI_MAXRSS] = "cgi_maxrss",
+};
+
+/* today's line (nginx's combined plus the request time in microseconds) */
+static const char combined[] = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
+			       "\"$referer\" \"$user_agent\" $request_time_us";
+static const char json[] = "{\"time\":$time_iso8601,\"remote_addr\":$remote_addr,\"remote_port\":$remote_port,"
+			   "\"remote_user\":$remote_user,\"method\":$method,\"target\":$target,"
+			   "\"protocol\":$protocol,\"status\":$status,\"bytes_sent\":$bytes_sent,"
+			   "\"body_bytes_sent\":$body_bytes_sent,\"request_length\":$request_length,"
+			   "\"request_time\":$request_time,\"queue_time\":$queue_time,"
+			   "\"upstream_time\":$upstream_time,\"upstream_pid\":$upstream_pid,\"backend\":$backend,"
+			   "\"request_id\":$request_id,\"referer\":$referer,\"user_agent\":$user_agent,"
+			   "\"cgi_cpu_user\":$cgi_cpu_user,\"cgi_cpu_sys\":$cgi_cpu_sys,\"cgi_maxrss\":$cgi_maxrss}";
+
+#define FIELD_ROOM 32 /* the widest number a field writes, and then some */
+
+static int name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int field_lookup(const char *s, size_t len)
+{
+	/* nginx's names for the two headers */
+	if (len == 12 && memcmp(s, "http_referer", 12) == 0)
+		return LF_REFERER;
+	if (len == 15 && memcmp(s, "http_user_agent", 15) == 0)
+		return LF_USER_AGENT;
+	for (int i = 0; i < LF_LITERAL; i++)
+		if (strlen(field_names[i]) == len && memcmp(field_names[i], s, len) == 0)
+			return i;
+	return -1;
+}
+
+static struct log_format *compile(const char *spec, int json_values, size_t *err_off, char *err, size_t errlen)
+{
+	size_t len = strlen(spec);
+	struct log_format *f = calloc(1, sizeof(*f));
+	/* at most one item per byte, and the literal text is no longer than spec */
+	if (f) {
+		f->items = calloc(len + 1, sizeof(*f->items));
+		f->lits = malloc(len + 1);
+	}
+	if (!f || !f->items || !f->lits) {
+		log_format_free(f);
+		snprintf(err, errlen, "out of memory");
+		*err_off = 0;
+		return NULL;
+	}
+	size_t nl = 0;
+	for (size_t i = 0; i < len;) {
+		if (spec[i] != '$' || (i + 1 < len && spec[i + 1] == '$')) {
+			struct log_item *it =
+			    f->n && f->items[f->n - 1].field == LF_LITERAL ? &f->items[f->n - 1] : NULL;
+			if (!it) {
+				it = &f->items[f->n++];
+				*it = (struct log_item){.field = LF_LITERAL, .lit = nl};
+			}
+			f->lits[nl++] = spec[i];
+			it->litlen++;
+			i += spec[i] == '$' ? 2 : 1;
+			continue;
+		}
+		size_t at = i++, b = i, e;
+		int braces = i < len && spec[i] == '{';
+		if (braces) {
+			b = ++i;
+			while (i < len && spec[i] != '}')
+				i++;
+			e = i;
+			if (i < len)
+				i++;
+			else
+				e = (size_t)-1;
+		} else {
+			while (i < len && name_char(spec[i]))
+				i++;
+			e = i;
+		}
+		int id = e == (size_t)-1 || e == b ? -1 : field_lookup(spec + b, e - b);
+		if (id < 0) {
+			*err_off = at;
+			if (e == (size_t)-1)
+				snprintf(err, errlen, "\"${\" without its \"}\"");
+			else if (e == b)
+				snprintf(err, errlen, "a '$' without a field name (\"$$\" is a '$')");
+			else
+				snprintf(err, errlen, "unknown field \"$%.*s\"", (int)(e - b > 64 ? 64 : e - b),
+					 spec + b);
+			log_format_free(f);
+			return NULL;
+		}
+		f->items[f->n++] = (struct log_item){.field = (enum log_field)id, .json = json_values};
+	}
+	/* what each item leaves room for: the text after it, FIELD_ROOM for
+	 * each field after it, and the newline */
+	size_t reserve = 1;
+	for (size_t k = f->n; k-- > 0;) {
+		f->items[k].reserve = reserve;
+		reserve += f->items[k].field == LF_LITERAL ? f->items[k].litlen : FIELD_ROOM;
+	}
+	if (reserve > LOG_ACCESS_MAX / 2) {
+		*err_off = 0;
+		snprintf(err, errlen, "the format is too long (%zu bytes of text and fields; at most %d)", reserve,
+			 LOG_ACCESS_MAX / 2);
+		log_format_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+struct log_format *log_format_compile(const char *spec, size_t *err_off, char *err, size_t errlen)
+{
+	if (strcmp(spec, "combined") == 0)
+		return compile(combined, 0, err_off, err, errlen);
+	if (strcmp(spec, "json") == 0)
+		return compile(json, 1, err_off, err, errlen);
+	return compile(spec, 0, err_off, err, errlen);
+}
+
+void log_format_free(struct log_format *f)
+{
+	if (!f)
+		return;
+	free(f->items);
+	free(f->lits);
+	free(f);
+}
+
+struct lbuf {
+	char *p;
+	size_t n;
+};
+
+static void put(struct lbuf *b, const char *s, size_t len)
+{
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+}
+
+/* A JSON string of client bytes: the escaping of log_escape (so the value
+ * reads as in the combined line), then that text as JSON ('"' and '\\'
+ * escaped). limit: where the closing quote must still fit. */
+static void put_json_string(struct lbuf *b, const char *s, size_t len, size_t limit)
+{
+	static const char hex[] = "0123456789abcdef";
+	b->p[b->n++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t w = c < 0x20 || c >= 0x7f ? 5 : c == '"' || c == '\\' ? 2 : 1;
+		if (b->n + w + 1 > limit)
+			break;
+		if (w == 5) {
+			put(b, "\\\\x", 3);
+			b->p[b->n++] = hex[c >> 4];
+			b->p[b->n++] = hex[c & 15];
+		} else {
+			if (w == 2)
+				b->p[b->n++] = '\\';
+			b->p[b->n++] = (char)c;
+		}
+	}
+	b->p[b->n++] = '"';
+}
+
+/* Client bytes (NULL: "-" or null), escaped, within limit. */
+static void put_client(struct lbuf *b, const char *s, size_t len, int json_value, const char *extra, size_t limit)
+{
+	if (!s) {
+		if (json_value)
+			put(b, "null", 4);
+		else
+			b->p[b->n++] = '-';
+		return;
+	}
+	if (json_value)
+		put_json_string(b, s, len, limit);
+	else if (b->n < limit)
+		b->n += log_escape(b->p + b->n, limit - b->n + 1, s, len, extra, NULL);
+}
+
+static void put_num(struct lbuf *b, long long v)
+{
+	b->n += (size_t)snprintf(b->p + b->n, FIELD_ROOM, "%lld", v);
+}
+
+/* microseconds as seconds: "0.000123" */
+static void put_seconds(struct lbuf *b, int64_t us)
+{
+	if (us < 0)
+		us = 0;
+	b->n += (size_t)snprintf(b->p + b->n, FIELD_ROOM, "%lld.%06lld", (long long)(us / 1000000),
+				 (long long)(us % 1000000));
+}
+
+static void put_none(struct lbuf *b, int json_value)
+{
+	put_client(b, NULL, 0, json_value, NULL, 0);
+}
+
+static void put_iso8601(struct lbuf *b)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	b->n += (size_t)snprintf(b->p + b->n, FIELD_ROOM, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+				 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+static void put_usage(struct lbuf *b, const struct log_access_rec *r, enum log_field f, int json_value)
+{
+	if (r->usage != LOG_USAGE_SET)
+		put_none(b, json_value);
+	else if (f == LF_CGI_MAXRSS)
+		put_num(b, r->maxrss_kb);
+	else
+		put_seconds(b, f == LF_CGI_CPU_USER ? r->cpu_user_us : r->cpu_sys_us);
+}
+
+static void put_field(struct lbuf *b, const struct log_access_rec *r, const struct log_item *it, size_t limit)
+{
+	int j = it->json;
+	switch (it->field) {
+	case LF_TIME_ISO8601:
+		if (j)
+			b->p[b->n++] = '"';
+		put_iso8601(b);
+		if (j)
+			b->p[b->n++] = '"';
+		return;
+	case LF_TIME_LOCAL: put_client(b, r->time_local, strlen(r->time_local), j, NULL, limit); return;
+	case LF_REMOTE_ADDR: put_client(b, r->remote_addr, strlen(r->remote_addr), j, NULL, limit); return;
+	case LF_REMOTE_PORT:
+		if (j)
+			put_num(b, atoll(r->remote_port));
+		else
+			put_client(b, r->remote_port, strlen(r->remote_port), 0, NULL, limit);
+		return;
+	case LF_REMOTE_USER: /* one field: a space is escaped too */
+		put_client(b, r->remote_user, r->remote_user ? strlen(r->remote_user) : 0, j, "\" ", limit);
+		return;
+	case LF_REQUEST:
+		if (j)
+			b->p[b->n++] = '"';
+		if (r->method) {
+			size_t lim = j ? limit - 1 : limit;
+			put_client(b, r->method, r->method_len, 0, "\"", lim);
+			b->p[b->n++] = ' ';
+			put_client(b, r->target, r->target_len, 0, "\"", lim);
+			b->n += (size_t)snprintf(b->p + b->n, FIELD_ROOM, " HTTP/1.%d", r->version_minor);
+		}
+		if (j)
+			b->p[b->n++] = '"';
+		return;
+	case LF_METHOD: put_client(b, r->method, r->method_len, j, "\"", limit); return;
+	case LF_TARGET: put_client(b, r->method ? r->target : NULL, r->target_len, j, "\"", limit); return;
+	case LF_PROTOCOL:
+		if (!r->method) {
+			put_none(b, j);
+			return;
+		}
+		b->n += (size_t)snprintf(b->p + b->n, FIELD_ROOM, j ? "\"HTTP/1.%d\"" : "HTTP/1.%d", r->version_minor);
+		return;
+	case LF_STATUS: put_num(b, r->status); return;
+	case LF_BYTES_SENT: put_num(b, (long long)r->bytes_sent); return;
+	case LF_BODY_BYTES_SENT: put_num(b, (long long)r->body_bytes_sent); return;
+	case LF_REQUEST_LENGTH: put_num(b, (long long)r->request_length); return;
+	case LF_REQUEST_TIME: put_seconds(b, r->request_time_us); return;
+	case LF_REQUEST_TIME_US: put_num(b, r->request_time_us); return;
+	case LF_QUEUE_TIME: put_seconds(b, r->queue_time_us); return;
+	case LF_UPSTREAM_TIME:
+		if (r->upstream_time_us < 0)
+			put_none(b, j);
+		else
+			put_seconds(b, r->upstream_time_us);
+		return;
+	case LF_UPSTREAM_PID:
+		if (r->upstream_pid > 0)
+			put_num(b, r->upstream_pid);
+		else
+			put_none(b, j);
+		return;
+	case LF_BACKEND: put_client(b, r->backend, r->backend ? strlen(r->backend) : 0, j, "\"", limit); return;
+	case LF_REQUEST_ID:
+		put_client(b, r->request_id, r->request_id ? strlen(r->request_id) : 0, j, "\"", limit);
+		return;
+	case LF_REFERER: put_client(b, r->referer, r->referer_len, j, "\"", limit); return;
+	case LF_USER_AGENT: put_client(b, r->user_agent, r->user_agent_len, j, "\"", limit); return;
+	case LF_CGI_CPU_USER:
+	case LF_CGI_CPU_SYS:
+	case LF_CGI_MAXRSS: put_usage(b, r, it->field, j); return;
+	case LF_LITERAL: return;
+	}
+}
+
+size_t log_format_render(const struct log_format *f, const struct log_access_rec *r, char *buf, struct log_holes *holes)
+{
+	struct lbuf b = {buf, 0};
+	if (holes)
+		holes->n = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct log_item *it = &f->items[i];
+		if (it->field == LF_LITERAL) {
+			put(&b, f->lits + it->lit, it->litlen);
+			continue;
+		}
+		size_t limit = LOG_ACCESS_MAX - it->reserve - FIELD_ROOM;
+		if (b.n > limit)
+			limit = b.n; /* cannot happen: each item had its room kept */
+		int usage = it->field == LF_CGI_CPU_USER || it->field == LF_CGI_CPU_SYS || it->field == LF_CGI_MAXRSS;
+		if (usage && r->usage == LOG_USAGE_PENDING && holes && holes->n < LOG_HOLES_MAX) {
+			holes->h[holes->n].off = (unsigned short)b.n;
+			holes->h[holes->n].field = (unsigned char)it->field;
+			holes->h[holes->n].json = (unsigned char)it->json;
+			holes->n++;
+			continue;
+		}
+		put_field(&b, r, it, limit);
+	}
+	b.p[b.n++] = '\n';
+	return b.n;
+}
+
+size_t log_format_fill(const char *line, size_t len, const struct log_holes *holes, const struct log_access_rec *u,
+		       char *out)
+{
+	struct lbuf b = {out, 0};
+	size_t from = 0;
+	for (unsigned i = 0; i < holes->n; i++) {
+		put(&b, line + from, holes->h[i].off - from);
+		from = holes->h[i].off;
+		struct log_item it = {.field = (enum log_field)holes->h[i].field, .json = holes->h[i].json};
+		put_field(&b, u, &it, b.n);
+	}
+	put(&b, line + from, len - from);
+	return b.n;
 }

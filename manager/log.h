@@ -75,4 +75,100 @@ void log_lines_flush(struct log_lines *l);
 /* Write one preformatted access log line (without its newline). */
 void log_access_line(const char *line, int len);
 
+/* ---- access log formats ---- */
+
+/* The fields of an access-log line; cpm.json(5) access_log_format. */
+enum log_field {
+	LF_TIME_ISO8601,
+	LF_TIME_LOCAL,
+	LF_REMOTE_ADDR,
+	LF_REMOTE_PORT,
+	LF_REMOTE_USER,
+	LF_REQUEST,
+	LF_METHOD,
+	LF_TARGET,
+	LF_PROTOCOL,
+	LF_STATUS,
+	LF_BYTES_SENT,
+	LF_BODY_BYTES_SENT,
+	LF_REQUEST_LENGTH,
+	LF_REQUEST_TIME,
+	LF_REQUEST_TIME_US,
+	LF_QUEUE_TIME,
+	LF_UPSTREAM_TIME,
+	LF_UPSTREAM_PID,
+	LF_BACKEND,
+	LF_REQUEST_ID,
+	LF_REFERER,
+	LF_USER_AGENT,
+	LF_CGI_CPU_USER,
+	LF_CGI_CPU_SYS,
+	LF_CGI_MAXRSS,
+	LF_LITERAL /* not a field: text of the template */
+};
+
+/* A CGI child's resource usage (wait4): not one, still running, known. */
+enum log_usage { LOG_USAGE_NONE, LOG_USAGE_PENDING, LOG_USAGE_SET };
+
+/* One request as the access log sees it. Client bytes are (pointer,
+ * length) and escaped when written; a NULL pointer is "-" (null in JSON). */
+struct log_access_rec {
+	const char *time_local; /* "26/Nov/2026:13:31:38 +0000" */
+	const char *remote_addr, *remote_port;
+	const char *remote_user; /* verified user, or NULL */
+	const char *method;	 /* NULL: no request line */
+	size_t method_len;
+	const char *target;
+	size_t target_len;
+	int version_minor;
+	int status;
+	uint64_t bytes_sent, body_bytes_sent, request_length;
+	int64_t request_time_us;
+	int64_t queue_time_us;	  /* time waited for a backend's process or slot */
+	int64_t upstream_time_us; /* -1: no backend process served it */
+	long upstream_pid;	  /* 0: none */
+	const char *backend;	  /* NULL: no route */
+	const char *request_id;
+	const char *referer;
+	size_t referer_len;
+	const char *user_agent;
+	size_t user_agent_len;
+	enum log_usage usage;
+	int64_t cpu_user_us, cpu_sys_us;
+	long maxrss_kb;
+};
+
+/* A compiled format: "combined" (the default), "json" (one object a line
+ * with every field) or a template of $name / ${name} fields ($$ is a '$').
+ * Compiled once, at configuration load. */
+struct log_format;
+/* NULL if spec names an unknown field or has a stray '$': *err_off is
+ * where in spec, err says what. */
+struct log_format *log_format_compile(const char *spec, size_t *err_off, char *err, size_t errlen);
+void log_format_free(struct log_format *f);
+
+/* Where the CGI usage fields of a line rendered with usage pending go
+ * (their values are not known yet; log_format_fill puts them in). */
+#define LOG_HOLES_MAX 8
+struct log_holes {
+	unsigned n;
+	struct {
+		unsigned short off;
+		unsigned char field, json;
+	} h[LOG_HOLES_MAX];
+};
+/* An access-log line, newline included, is at most LOG_ACCESS_MAX bytes:
+ * client strings are cut (never inside an escape) so that the line's
+ * other fields and text always fit. */
+#define LOG_ACCESS_MAX 8192
+/* Render r with f into buf (LOG_ACCESS_MAX bytes); returns the length.
+ * holes: filled when r->usage is LOG_USAGE_PENDING (may be NULL then the
+ * fields are "-"). */
+size_t log_format_render(const struct log_format *f, const struct log_access_rec *r, char *buf,
+			 struct log_holes *holes);
+/* line[0..len) rendered with holes, with the usage fields of u put in:
+ * into out (LOG_ACCESS_MAX bytes); returns the length. */
+size_t log_format_fill(const char *line, size_t len, const struct log_holes *holes, const struct log_access_rec *u,
+		       char *out);
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -211,8 +212,10 @@ static void reap(void)
 {
 	int status;
 	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		backends_child_exited(pid, status);
+	struct rusage ru;
+	/* wait4: the usage of a CGI program goes into its access-log line */
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0)
+		backends_child_exited(pid, status, &ru);
 }
 
 static void on_signal(struct ev *ev, uint32_t events)

@@ -59,8 +59,10 @@ static void setvar_s(struct arena *a, const char *name, const char *v)
 	setvar(a, name, v ? v : "", v ? strlen(v) : 0);
 }
 
-static int header_excluded(struct http_slice name, int pass_authorization)
+static int header_excluded(struct http_slice name, int pass_authorization, int own_request_id)
 {
+	if (own_request_id && http_slice_ieq(name, "x-request-id"))
+		return 1; /* the request's id replaces it: the program sees one */
 	if (pass_authorization && http_slice_ieq(name, "authorization"))
 		return 0;
 	static const char *const excluded[] = {
@@ -91,11 +93,11 @@ static int same_name(struct http_slice a, struct http_slice b)
 	return 1;
 }
 
-static void http_vars(struct arena *a, const struct http_request *req, int pass_authorization)
+static void http_vars(struct arena *a, const struct http_request *req, int pass_authorization, int own_request_id)
 {
 	for (unsigned i = 0; i < req->nheaders; i++) {
 		const struct http_header *h = &req->headers[i];
-		if (header_excluded(h->name, pass_authorization))
+		if (header_excluded(h->name, pass_authorization, own_request_id))
 			continue;
 		int dup = 0;
 		for (unsigned j = 0; j < i && !dup; j++)
@@ -189,7 +191,9 @@ static void build(struct arena *a, const struct cgi_env_in *in)
 			n++;
 		setvar(a, "AUTH_TYPE", auth.p, n);
 	}
-	http_vars(a, req, in->pass_authorization);
+	http_vars(a, req, in->pass_authorization, in->request_id != NULL);
+	if (in->request_id)
+		setvar_s(a, "HTTP_X_REQUEST_ID", in->request_id);
 	for (size_t i = 0; i < in->nextra; i++) {
 		var_begin(a);
 		put(a, in->extra[i], strlen(in->extra[i]));

@@ -28,6 +28,8 @@ struct cgi_env_in {
 	const char *auth_type;	  /* AUTH_TYPE then ("Basic"); NULL: the scheme of an
 				   * Authorization header, if any */
 	int pass_authorization;	  /* Authorization goes on as HTTP_AUTHORIZATION */
+	const char *request_id;	  /* HTTP_X_REQUEST_ID (a client's header of that
+				   * name is not passed then); NULL: none */
 	const char *const *extra; /* "NAME=value" appended last (env, PATH) */
 	size_t nextra;
 };

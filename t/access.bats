@@ -52,7 +52,7 @@ v6() { curl -s -g -o /dev/null -w '%{http_code}' "http://[::1]:$CPM_PORT$1"; }
 	run v6 /env.sh
 	assert_output 200
 	# the refusal is logged with the client and the list that refused
-	grep -q '::1.*"GET /v4/env.sh": access forbidden by the allow list of route /v4/' "$CPM_LOG"
+	grep -q '::1.*"GET /v4/env.sh" id=[0-9a-f]*: access forbidden by the allow list of route /v4/' "$CPM_LOG"
 }
 
 @test "deny is checked first; \"all\" covers every client" {

@@ -174,7 +174,7 @@ git_sample() {
 	run git clone -q "$(url /git/roots.git)" "$BATS_TEST_TMPDIR/clone2"
 	assert_failure
 	assert_output --partial "500"
-	grep -q "cgi git-http-backend\[[0-9]*\]: fatal: detected dubious ownership in repository at '$top/roots.git'" "$top/error.log"
+	grep -q "cgi git-http-backend\[[0-9]*\] id=[0-9a-f]*: fatal: detected dubious ownership in repository at '$top/roots.git'" "$top/error.log"
 	cpm_stop
 	cp "$top/error.log" "$BATS_TEST_TMPDIR/error.log" # for teardown's checks
 	rm -rf "$top"

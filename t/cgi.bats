@@ -107,12 +107,12 @@ setup() {
 	[ "$(grep -c '^fd ' <<<"$output")" -eq 3 ]
 }
 
-@test "stderr lines reach the error log tagged with script and pid" {
+@test "stderr lines reach the error log tagged with script, pid and request id" {
 	cpm_start
 	curl -s "$(url /stderr.sh)" >/dev/null
 	sleep 0.3
 	run cat "$CPM_LOG"
-	assert_line --regexp '\[warn\] cpm\[[0-9]+\]: cgi stderr.sh\[[0-9]+\]: something went sideways$'
+	assert_line --regexp '\[warn\] cpm\[[0-9]+\]: cgi stderr.sh\[[0-9]+\] id=[0-9a-f]{32}: something went sideways$'
 }
 
 @test "output streams: the first line arrives before the script ends" {

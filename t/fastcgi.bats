@@ -323,7 +323,7 @@ dead_tcp() {
 	assert_output --partial partial
 }
 
-@test "stderr lines reach the error log as fastcgi NAME: LINE" {
+@test "stderr lines reach the error log as fastcgi NAME id=ID: LINE" {
 	fcgi_unix stderr
 	fcgi_config "\"address\": \"$ADDR\", \"script\": \"/srv/www/stderr\""
 	cpm_start
@@ -331,7 +331,7 @@ dead_tcp() {
 	assert_output ok
 	sleep 0.2
 	run cat "$CPM_LOG"
-	assert_line --regexp '\[warn\] cpm\[[0-9]+\]: fastcgi php: something went sideways in /app$'
+	assert_line --regexp '\[warn\] cpm\[[0-9]+\]: fastcgi php id=[0-9a-f]{32}: something went sideways in /app$'
 }
 
 @test "an app slower than timeout gets 504 after about timeout" {

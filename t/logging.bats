@@ -61,7 +61,7 @@ size_of() { stat -c %s "$1"; }
 	assert_line --partial 'HTTP/1.1 200'
 	within 3 grep -q 'response shorter than its Content-Length' "$CPM_LOG"
 	run grep -F 'response shorter' "$CPM_LOG"
-	assert_output --partial '"GET /short_body.sh/\xc2\x9b[2J\xff":'
+	assert_output --partial '"GET /short_body.sh/\xc2\x9b[2J\xff" id='
 	run clean_log "$CPM_LOG"
 	assert_success
 }
@@ -134,8 +134,8 @@ JSON
 	cpm_start
 	run curl -s -m 20 "$(url '/app?fcgi')"
 	assert_output 'ok fcgi'
-	within 3 grep -q ': fastcgi flood: [0-9]* lines suppressed$' "$CPM_LOG"
-	PREFIX="fastcgi flood:"
+	within 3 grep -q ': fastcgi flood id=[0-9a-f]*: [0-9]* lines suppressed$' "$CPM_LOG"
+	PREFIX="fastcgi flood id="
 	run flood_total "$CPM_LOG" ': fcgi flood [0-9]*$'
 	assert_output 200000
 	[ "$(size_of "$CPM_LOG")" -lt 65536 ]

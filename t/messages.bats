@@ -91,7 +91,7 @@ msg_apps() {
 	assert_output 502
 	within 5 grep -q "hello.sh\[" "$CPM_LOG"
 	run grep "hello.sh\[" "$CPM_LOG"
-	assert_output --partial '"GET /hello.sh": cgi hello.sh['
+	assert_output --regexp '"GET /hello.sh" id=[0-9a-f]{32}: cgi hello.sh\['
 	assert_output --partial ']: sent an invalid header: "hello" (no colon: a header line is NAME: VALUE, and the header block ends with an empty line before the body)'
 	# HTML and no header block at all (the program exits): its first line
 	run code /html.sh
@@ -164,7 +164,8 @@ JSON
 	assert_output 502
 	within 5 grep -q "invalid header" "$CPM_LOG"
 	run grep "invalid header" "$CPM_LOG"
-	assert_output --partial "\"GET /x\": fastcgi app (unix:$sock): sent an invalid header: \"hello\" (no colon"
+	assert_output --regexp '"GET /x" id=[0-9a-f]{32}: fastcgi app \(unix:'
+	assert_output --partial "(unix:$sock): sent an invalid header: \"hello\" (no colon"
 }
 
 @test "a binary whose dynamic loader is missing is named as such (502)" {

@@ -53,7 +53,7 @@ REASON='no process running \(crash loop: last exit code [0-9]+, [0-9]+ restarts,
 	# at once, and the log line names the request and the reason
 	run curl -s -o /dev/null -w '%{http_code} %{time_total}' "$(url /app/page?x=1)"
 	assert_output --regexp '^502 0\.0[0-9]+$'
-	grep -qE "\[error\] cpm\[[0-9]+\]: 127\.0\.0\.1:[0-9]+ \"GET /app/page\?x=1\": pool php: $REASON$" "$CPM_LOG"
+	grep -qE "\[error\] cpm\[[0-9]+\]: 127\.0\.0\.1:[0-9]+ \"GET /app/page\?x=1\" id=[0-9a-f]+: pool php: $REASON$" "$CPM_LOG"
 	grep -qE "\[error\] cpm\[$CPM_PID\]: pool php: $REASON$" "$CPM_LOG"
 	# a burst: all 502 at once, and no process more than one at a time
 	run python3 - "$CPM_PORT" <<'PY'
@@ -99,9 +99,9 @@ PY
 	}
 	# one line each, with the reason: the one whose connection waited in
 	# the socket of the dead process, and the one in the worker's queue
-	run grep -cE "\"GET /app/[ab]\": fastcgi php \(unix:[^)]*\): connection closed before END_REQUEST; pool php: $REASON$" "$CPM_LOG"
+	run grep -cE "\"GET /app/[ab]\" id=[0-9a-f]+: fastcgi php \(unix:[^)]*\): connection closed before END_REQUEST; pool php: $REASON$" "$CPM_LOG"
 	assert_output 1
-	run grep -cE "\"GET /app/[ab]\": pool php: $REASON$" "$CPM_LOG"
+	run grep -cE "\"GET /app/[ab]\" id=[0-9a-f]+: pool php: $REASON$" "$CPM_LOG"
 	assert_output 1
 	grep -qE "pool php: no process running \(crash loop: last exit code 3, 2 restarts" "$CPM_LOG"
 }

@@ -490,9 +490,32 @@ static void test_authorization(void)
 	CHECK_EQ_INT(cgi_env_build(&in, ARENA, bytes, ENVP, nvars + 1), (int)nvars);
 }
 
+/* the request's id replaces every X-Request-Id of the client, so the
+ * program sees exactly one; without an id the client's goes on as any
+ * header */
+static void test_request_id(void)
+{
+	CHECK_EQ_INT(parse("GET /s HTTP/1.1\r\nHost: h\r\nX-Request-Id: client\r\nx-request-id: again\r\n\r\n"), 1);
+	struct cgi_env_in in = base_in();
+	in.has_body = 0;
+	int n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_X_REQUEST_ID"), "client, again");
+	in.request_id = "0123abcd";
+	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
+	CHECK(n > 0);
+	CHECK(env_well_formed(ENVP, n, ARENA, sizeof(ARENA)));
+	CHECK_EQ_STR(env_get(ENVP, "HTTP_X_REQUEST_ID"), "0123abcd");
+	CHECK_EQ_INT(env_count_prefix(ENVP, "HTTP_X_REQUEST_ID="), 1);
+	size_t bytes, nvars;
+	cgi_env_size(&in, &bytes, &nvars);
+	CHECK_EQ_INT(cgi_env_build(&in, ARENA, bytes, ENVP, nvars + 1), (int)nvars);
+}
+
 int main(void)
 {
 	test_full();
+	test_request_id();
 	test_authorization();
 	test_minimal();
 	test_server_name();

@@ -174,8 +174,160 @@ static void test_lines(void)
 	free(l);
 }
 
+/* ---- access log formats ---- */
+
+#define HAS(p, n, lit) (memmem((p), (n), (lit), sizeof(lit) - 1) != NULL)
+
+static struct log_access_rec sample(void)
+{
+	static const char ua[] = "agent \"x\"\x1b[2J\xc3\xa9";
+	return (struct log_access_rec){
+	    .time_local = "26/Nov/2026:13:31:38 +0000",
+	    .remote_addr = "127.0.0.1",
+	    .remote_port = "5555",
+	    .method = "GET",
+	    .method_len = 3,
+	    .target = "/a\"b?c",
+	    .target_len = 6,
+	    .version_minor = 1,
+	    .status = 200,
+	    .bytes_sent = 150,
+	    .body_bytes_sent = 20,
+	    .request_length = 80,
+	    .request_time_us = 1234567,
+	    .queue_time_us = 0,
+	    .upstream_time_us = -1,
+	    .request_id = "abc",
+	    .user_agent = ua,
+	    .user_agent_len = sizeof(ua) - 1,
+	};
+}
+
+static size_t render(const char *spec, const struct log_access_rec *r, char *line)
+{
+	char why[128];
+	size_t off = 99;
+	struct log_format *f = log_format_compile(spec, &off, why, sizeof(why));
+	CHECK(f != NULL);
+	if (!f)
+		return 0;
+	size_t n = log_format_render(f, r, line, NULL);
+	log_format_free(f);
+	return n;
+}
+
+static void test_formats(void)
+{
+	char line[LOG_ACCESS_MAX];
+	struct log_access_rec r = sample();
+	/* combined: the line cpm always wrote */
+	size_t n = render("combined", &r, line);
+	static const char comb[] =
+	    "127.0.0.1 - - [26/Nov/2026:13:31:38 +0000] \"GET /a\\x22b?c HTTP/1.1\" 200 20 \"-\" "
+	    "\"agent \\x22x\\x22\\x1b[2J\\xc3\\xa9\" 1234567\n";
+	CHECK_MEM(line, n, comb, sizeof(comb) - 1);
+	r.remote_user = "a b";
+	n = render("$remote_user", &r, line);
+	CHECK_MEM(line, n, "a\\x20b\n", sizeof("a\\x20b\n") - 1);
+	/* json: client bytes escaped as in the combined line, then as JSON */
+	n = render("json", &r, line);
+	CHECK(HAS(line, n, "\"target\":\"/a\\\"b?c\""));
+	CHECK(HAS(line, n, "\"user_agent\":\"agent \\\"x\\\"\\\\x1b[2J\\\\xc3\\\\xa9\""));
+	CHECK(HAS(line, n, "\"upstream_time\":null,\"upstream_pid\":null"));
+	CHECK(HAS(line, n, "\"request_time\":1.234567,"));
+	CHECK(HAS(line, n, "\"remote_port\":5555,"));
+	CHECK(line[0] == '{' && line[n - 2] == '}' && line[n - 1] == '\n');
+	for (size_t i = 0; i < n; i++)
+		CHECK(line[i] >= 0x20 || line[i] == '\n');
+	/* a template: $$, ${name}, nginx's header names, "-" for nothing */
+	n = render("$$ ${status}x $http_referer $upstream_pid $request_id", &r, line);
+	CHECK_MEM(line, n, "$ 200x - - abc\n", sizeof("$ 200x - - abc\n") - 1);
+	/* no request line (a head that did not parse) */
+	r.method = NULL;
+	n = render("\"$request\" $method $target $protocol", &r, line);
+	CHECK_MEM(line, n, "\"\" - - -\n", sizeof("\"\" - - -\n") - 1);
+}
+
+static void test_format_errors(void)
+{
+	static const struct {
+		const char *spec;
+		size_t off;
+		const char *why;
+	} bad[] = {
+	    {"$remote_addr $nope x", 13, "unknown field \"$nope\""},
+	    {"ok $", 3, "a '$' without a field name"},
+	    {"${status", 0, "without its"},
+	    {"a ${} b", 2, "without a field name"},
+	    {"$Status", 0, "without a field name"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char why[128] = "";
+		size_t off = 99;
+		CHECK(log_format_compile(bad[i].spec, &off, why, sizeof(why)) == NULL);
+		CHECK_EQ_INT((long long)off, (long long)bad[i].off);
+		CHECK(strstr(why, bad[i].why) != NULL);
+	}
+}
+
+/* a huge client string is cut so that the rest of the line fits: a JSON
+ * line stays JSON */
+static void test_format_bounds(void)
+{
+	static char big[3 * LOG_ACCESS_MAX];
+	memset(big, 0x01, sizeof(big));
+	struct log_access_rec r = sample();
+	r.target = big;
+	r.target_len = sizeof(big);
+	r.referer = big;
+	r.referer_len = sizeof(big);
+	char line[LOG_ACCESS_MAX];
+	size_t n = render("json", &r, line);
+	CHECK(n <= LOG_ACCESS_MAX);
+	CHECK(n > 2 && memcmp(line + n - 2, "}\n", 2) == 0);
+	CHECK(HAS(line, n, "\"cgi_maxrss\":null}"));
+	n = render("combined", &r, line);
+	CHECK(n <= LOG_ACCESS_MAX);
+	CHECK(n > 8 && memcmp(line + n - 9, " 1234567\n", 9) == 0);
+}
+
+/* usage pending: holes, filled later with the values or "-" / null */
+static void test_format_holes(void)
+{
+	char why[128];
+	size_t off;
+	struct log_format *f =
+	    log_format_compile("$cgi_maxrss|$status|$cgi_cpu_user|$cgi_cpu_sys", &off, why, sizeof(why));
+	CHECK(f != NULL);
+	struct log_access_rec r = sample();
+	r.usage = LOG_USAGE_PENDING;
+	struct log_holes h;
+	char line[LOG_ACCESS_MAX], out[LOG_ACCESS_MAX];
+	size_t n = log_format_render(f, &r, line, &h);
+	CHECK_EQ_INT(h.n, 3);
+	CHECK_MEM(line, n, "|200||\n", sizeof("|200||\n") - 1);
+	struct log_access_rec u = {
+	    .usage = LOG_USAGE_SET, .cpu_user_us = 1500, .cpu_sys_us = 2000000, .maxrss_kb = 3124};
+	size_t m = log_format_fill(line, n, &h, &u, out);
+	CHECK_MEM(out, m, "3124|200|0.001500|2.000000\n", sizeof("3124|200|0.001500|2.000000\n") - 1);
+	u.usage = LOG_USAGE_NONE;
+	m = log_format_fill(line, n, &h, &u, out);
+	CHECK_MEM(out, m, "-|200|-|-\n", sizeof("-|200|-|-\n") - 1);
+	log_format_free(f);
+	f = log_format_compile("json", &off, why, sizeof(why));
+	n = log_format_render(f, &r, line, &h);
+	u.usage = LOG_USAGE_NONE;
+	m = log_format_fill(line, n, &h, &u, out);
+	CHECK(HAS(out, m, "\"cgi_cpu_user\":null,\"cgi_cpu_sys\":null,\"cgi_maxrss\":null}\n"));
+	log_format_free(f);
+}
+
 int main(void)
 {
+	test_formats();
+	test_format_errors();
+	test_format_bounds();
+	test_format_holes();
 	int fd = mkstemp(logpath);
 	if (fd < 0)
 		return 2;
