@@ -122,18 +122,7 @@ static struct pool_header *phdr(int id)
  * master's reason copied into why (see scoreboard.h); else 0. */
 static int pool_down(int id, char *why, size_t len)
 {
-	struct pool_header *h = phdr(id);
-	if (!__atomic_load_n(&h->down, __ATOMIC_ACQUIRE))
-		return 0;
-	size_t i;
-	for (i = 0; i + 1 < len && i < sizeof(h->down_reason); i++) {
-		char c = __atomic_load_n(&h->down_reason[i], __ATOMIC_RELAXED);
-		if (!c)
-			break;
-		why[i] = c;
-	}
-	why[i] = 0;
-	return 1;
+	return scoreboard_pool_down(phdr(id), loop_now_ms(), why, len);
 }
 
 int fastcgi_conn_pool_down(const struct fcgi_req *r, char *why, size_t len)
@@ -423,7 +412,7 @@ static void on_retry(struct timer *t)
 		pool_begin(r);
 	}
 	/* the pool went down while they waited: nothing will serve them */
-	char why[sizeof(phdr(id)->down_reason)];
+	char why[sizeof(phdr(id)->down_reason) + 32];
 	if (ps->waiting.head && pool_down(id, why, sizeof(why))) {
 		for (struct fcgi_req *r; (r = first_waiting(ps));) {
 			struct exchange *x = r->x;
@@ -573,7 +562,7 @@ int fastcgi_conn_open(struct fcgi_req *r)
 	if (r->pool >= 0) {
 		if (!me)
 			me = getpid();
-		char why[sizeof(phdr(r->pool)->down_reason)];
+		char why[sizeof(phdr(r->pool)->down_reason) + 32];
 		if (pool_dispatch(r, why, sizeof(why)) < 0) {
 			log_down(r, why);
 			return -1;
@@ -607,7 +596,7 @@ int fastcgi_conn_reopen(struct fcgi_req *r)
 	r->connected = 0;
 	r->reused = 0;
 	if (r->pool >= 0) {
-		char why[sizeof(phdr(r->pool)->down_reason)];
+		char why[sizeof(phdr(r->pool)->down_reason) + 32];
 		return pool_dispatch(r, why, sizeof(why));
 	}
 	r->tries = 0;

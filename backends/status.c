@@ -244,13 +244,10 @@ static void json_pools(struct out *o, const struct scoreboard *sb, const struct 
 		const struct pool_header *h = v->p[id].h;
 		put(o, "%s\n {\"name\":\"", id ? "," : "");
 		put_escaped(o, h->name, 1);
-		put(o, "\",\"state\":\"%s\",\"up\":%s,\"reason\":", h->down ? "down" : "up",
-		    h->down ? "false" : "true");
-		if (h->down) {
-			char why[sizeof(h->down_reason)];
-			for (size_t i = 0; i < sizeof(why); i++)
-				why[i] = __atomic_load_n(&h->down_reason[i], __ATOMIC_RELAXED);
-			why[sizeof(why) - 1] = 0;
+		char why[sizeof(h->down_reason) + 32];
+		int down = scoreboard_pool_down(h, now, why, sizeof(why));
+		put(o, "\",\"state\":\"%s\",\"up\":%s,\"reason\":", down ? "down" : "up", down ? "false" : "true");
+		if (down) {
 			put(o, "\"");
 			put_escaped(o, why, 1);
 			put(o, "\"");

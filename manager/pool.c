@@ -827,14 +827,17 @@ static void pool_down(struct pool *pl, int64_t now)
 		snprintf(how, sizeof(how), "last exit code %d", WEXITSTATUS(pl->last_status));
 	else
 		snprintf(how, sizeof(how), "last killed by signal %d", WTERMSIG(pl->last_status));
-	snprintf(why, sizeof(why), "no process running (crash loop: %s, %d restarts, next try in %.1f s)", how,
-		 pl->fails, next > now ? (double)(next - now) / 1000.0 : 0.0);
+	/* the rest, ", next try in S s)", is added by whoever reads it
+	 * (scoreboard_pool_down), from next_start_ms: never stale */
+	snprintf(why, sizeof(why), "no process running (crash loop: %s, %d restarts", how, pl->fails);
 	set_reason(h, why);
-	h->next_start_ms = next;
+	__atomic_store_n(&h->next_start_ms, next, __ATOMIC_RELAXED);
 	if (!h->down) {
 		__atomic_fetch_add(&h->crash_loops, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->down, 1, __ATOMIC_RELEASE);
-		log_error("pool %s: %s", pl->name, why);
+		char text[sizeof(h->down_reason) + 32];
+		scoreboard_pool_down(h, now, text, sizeof(text));
+		log_error("pool %s: %s", pl->name, text);
 	}
 	/* requests left in the backlog of a dead process would wait for a
 	 * successor that dies too: reset them (their workers, seeing down,

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -122,6 +123,25 @@ int64_t monotonic_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int scoreboard_pool_down(const struct pool_header *h, int64_t now_ms, char *buf, size_t len)
+{
+	if (len)
+		buf[0] = 0;
+	if (!__atomic_load_n(&h->down, __ATOMIC_ACQUIRE) || len == 0)
+		return 0;
+	size_t i;
+	for (i = 0; i + 1 < len && i < sizeof(h->down_reason); i++) {
+		char c = __atomic_load_n(&h->down_reason[i], __ATOMIC_RELAXED);
+		if (!c)
+			break;
+		buf[i] = c;
+	}
+	buf[i] = 0;
+	int64_t next = __atomic_load_n(&h->next_start_ms, __ATOMIC_RELAXED);
+	snprintf(buf + i, len - i, ", next try in %.1f s)", next > now_ms ? (double)(next - now_ms) / 1000.0 : 0.0);
+	return 1;
 }
 
 void scoreboard_wake(const struct scoreboard *sb)

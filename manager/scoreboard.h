@@ -190,6 +190,12 @@ void scoreboard_destroy(struct scoreboard *sb);
 int64_t monotonic_ms(void);
 int64_t monotonic_us(void);
 
+/* The reason pool h is down, as read now: its down_reason (read byte by
+ * byte: the master may be rewriting it) and ", next try in S s)" from
+ * next_start_ms, so the time is never stale. Returns 0 (buf empty) when
+ * the pool is up. */
+int scoreboard_pool_down(const struct pool_header *h, int64_t now_ms, char *buf, size_t len);
+
 /* A worker: wake the master (a pool needs attention). */
 void scoreboard_wake(const struct scoreboard *sb);
 

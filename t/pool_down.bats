@@ -146,3 +146,25 @@ PY
 	assert_line --index 0 --regexp '^version=v3 pid=[0-9]+$'
 	assert_line --index 1 status=200
 }
+
+@test "the reason's 'next try in' is the time left when it is read, not when the pool went down" {
+	down_config '"command": ["/bin/false"], "min": 1, "max": 1'
+	cpm_start
+	# once the backoff is long (2 s or more), no try can happen between
+	# two reads 0.6 s apart: the second must say about 0.6 s less
+	next_try() { pool_field 'p["reason"]' | sed -nE 's/.*next try in ([0-9]+\.[0-9]) s\)$/\1/p'; }
+	long_wait() { is_down && [ "$(next_try | tr -d .)" -ge 20 ]; }
+	within 20 long_wait
+	local a b
+	a=$(next_try | tr -d .)
+	sleep 0.6
+	b=$(next_try | tr -d .)
+	# tenths of a second: 0.6 s less, give or take 0.2
+	[ $((a - b)) -ge 4 ] && [ $((a - b)) -le 8 ] || { echo "next try: $a then $b (tenths)"; false; }
+	# a request's log line says the same as the status page
+	curl -s -o /dev/null "$(url /app/x)"
+	local logged
+	logged=$(grep -oE '"GET /app/x" id=[0-9a-f]+: pool php: .*next try in [0-9]+\.[0-9] s\)$' "$CPM_LOG" | tail -1 |
+		sed -nE 's/.*next try in ([0-9]+\.[0-9]) s\)$/\1/p' | tr -d .)
+	[ "$logged" -le "$b" ] || { echo "logged $logged after $b"; false; }
+}
