@@ -702,7 +702,11 @@ static int roll_step(struct pool *pl, int64_t now)
 		}
 	}
 	if (!old) {
-		log_info("pool %s: restarted (%d of %d)", pl->name, pl->roll_done, pl->roll_total);
+		if (pl->roll_done >= pl->roll_total)
+			log_info("pool %s: restarted (%d of %d)", pl->name, pl->roll_done, pl->roll_total);
+		else /* the others ended meanwhile (max_requests, idle, a crash) and were replaced as usual */
+			log_info("pool %s: restarted (%d of %d; %d old process(es) ended on their own meanwhile)",
+				 pl->name, pl->roll_done, pl->roll_total, pl->roll_total - pl->roll_done);
 		pl->rolling = 0;
 		return 1000;
 	}
