@@ -96,10 +96,10 @@ run: deps
 	@if [ "$$(id -u)" = 0 ] && ./cpm -t -c etc/cpm.json 2>&1 | grep -q 'is not reachable by user nobody'; then \
 		./cpm -t -c etc/cpm.json 2>&1 | sed 's/^/make run: /'; \
 		echo 'make run: user nobody cannot reach this checkout: serving the examples as root with'; \
-		echo 'make run: .run-as-root.json (etc/cpm.json plus "user": "root"); from a checkout nobody'; \
+		echo 'make run: etc/.run-as-root.json (etc/cpm.json plus "user": "root"); from a checkout nobody'; \
 		echo 'make run: can reach (/srv, /opt, /tmp) they run as nobody'; \
-		sed '1s/^{$$/{ "user": "root",/' etc/cpm.json >.run-as-root.json; \
-		exec ./cpm -c .run-as-root.json; \
+		sed '1s/^{$$/{ "user": "root",/' etc/cpm.json >etc/.run-as-root.json; \
+		exec ./cpm -c etc/.run-as-root.json; \
 	fi; \
 	exec ./cpm -c etc/cpm.json
 
