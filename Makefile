@@ -54,8 +54,8 @@ t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o 
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
 		manager/timer.o manager/process.o manager/htpasswd.o $(LDLIBS)
 
-t/unit/test_cgi_output: t/unit/test_cgi_output.c t/unit/unit.h backends/cgi_output.o $(PROTOCOL:.c=.o)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/cgi_output.o $(PROTOCOL:.c=.o) $(LDLIBS)
+t/unit/test_cgi_output: t/unit/test_cgi_output.c t/unit/unit.h backends/cgi_output.o manager/log.o $(PROTOCOL:.c=.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/cgi_output.o manager/log.o $(PROTOCOL:.c=.o) $(LDLIBS)
 
 t/unit/test_backoff: t/unit/test_backoff.c t/unit/unit.h manager/backoff.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< manager/backoff.o

@@ -51,9 +51,10 @@ static enum cgi_output_rc bad_line(struct cgi_output *o, struct cgi_response *r,
 		n = (size_t)(nul - r->error_line.p);
 	if (n > QUOTE_MAX)
 		n = QUOTE_MAX;
+	char quoted[QUOTE_MAX * 3 + 1];
 	if (r->error_line.len)
-		snprintf(o->why_buf, sizeof(o->why_buf), "sent an invalid header: \"%.*s%s\" (%s)", (int)n,
-			 r->error_line.p, cut ? "..." : "", r->error);
+		snprintf(o->why_buf, sizeof(o->why_buf), "sent an invalid header: \"%s%s\" (%s)",
+			 log_field(quoted, sizeof(quoted), r->error_line.p, n), cut ? "..." : "", r->error);
 	else
 		snprintf(o->why_buf, sizeof(o->why_buf), "sent an invalid header block (%s)", r->error);
 	return bad(o, o->why_buf);

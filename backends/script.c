@@ -234,8 +234,10 @@ void script_exec_error(const char *filename, int err, char *buf, size_t len)
 	interp[i - start] = 0;
 	struct stat st;
 	int serr = stat(interp, &st) < 0 ? errno : 0;
+	char quoted[sizeof(interp) * 3];
 	if (i < m && line[i] == '\r')
-		snprintf(buf, len, "#! line ends in CR (CRLF line endings): interpreter \"%s\r\" not found", interp);
+		snprintf(buf, len, "#! line ends in CR (CRLF line endings): interpreter \"%s\r\" not found",
+			 log_field(quoted, sizeof(quoted), interp, strlen(interp)));
 	else if (i == start)
 		snprintf(buf, len, "#! line names no interpreter");
 	else if (i == m && m == sizeof(line))

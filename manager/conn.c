@@ -296,9 +296,11 @@ static void request_vlog(const struct conn *c, struct request *rq, int level, co
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	const struct http_request *r = rq ? current_req(rq) : NULL;
+	char target[512 * 3 + 1];
 	if (r && r->method.len)
-		log_msg(level, "%s:%s \"%.*s %.*s\" id=%s: %s", c->raddr, c->rport, (int)r->method.len, r->method.p,
-			(int)(r->target.len > 512 ? 512 : r->target.len), r->target.p, request_id(rq), msg);
+		log_msg(level, "%s:%s \"%.*s %s\" id=%s: %s", c->raddr, c->rport, (int)r->method.len, r->method.p,
+			log_field(target, sizeof(target), r->target.p, r->target.len > 512 ? 512 : r->target.len),
+			request_id(rq), msg);
 	else if (rq)
 		log_msg(level, "%s:%s id=%s: %s", c->raddr, c->rport, request_id(rq), msg);
 	else
@@ -1576,8 +1578,10 @@ static void auth_done(void *owner, int ok, int known)
 	const struct route_conf *rt = rq->auth_route;
 	rq->auth_job = NULL;
 	if (!ok) {
+		char user[256 * 3 + 1];
 		conn_log(c, LOG_INFO, "basic auth: %s \"%s\" in realm \"%s\"",
-			 known ? "wrong password for user" : "unknown user", rq->remote_user, rt->auth->realm);
+			 known ? "wrong password for user" : "unknown user",
+			 log_field(user, sizeof(user), rq->remote_user, strlen(rq->remote_user)), rt->auth->realm);
 		free(rq->remote_user);
 		rq->remote_user = NULL;
 		auth_refuse(c, rt);

@@ -105,6 +105,26 @@ static size_t escape_width(unsigned char c, const char *extra)
 	return c == '\\' ? 2 : 1;
 }
 
+char *log_field(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len && cap; i++) {
+		if (src[i] == '"') {
+			if (n + 3 >= cap)
+				break;
+			memcpy(dst + n, "%22", 3);
+			n += 3;
+		} else {
+			if (n + 1 >= cap)
+				break;
+			dst[n++] = src[i];
+		}
+	}
+	if (cap)
+		dst[n] = 0;
+	return dst;
+}
+
 size_t log_escape(char *dst, size_t cap, const char *src, size_t len, const char *extra, size_t *used)
 {
 	static const char hex[] = "0123456789abcdef";

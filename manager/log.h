@@ -42,6 +42,12 @@ void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(prin
  * not fit. Returns the length written (dst is NUL-terminated if cap > 0);
  * *used (if not NULL) gets how many bytes of src were consumed. */
 size_t log_escape(char *dst, size_t cap, const char *src, size_t len, const char *extra, size_t *used);
+
+/* Foreign bytes (a request target, a user name, a program's output) for a
+ * quoted field of an error-log message: src[0..len) into dst (cap bytes,
+ * NUL included) with '"' written as %22, so the field cannot be made to
+ * look closed; the rest is escaped when the line is written. Returns dst. */
+char *log_field(char *dst, size_t cap, const char *src, size_t len);
 #define log_debug(...) (log_get_level() <= LOG_DEBUG ? log_msg(LOG_DEBUG, __VA_ARGS__) : (void)0)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -19,6 +19,7 @@ msg_apps() {
 	printf '#!/bin/sh\necho "<html><body>hi</body></html>"\n' >"$d/html.sh"
 	printf '#!/bin/sh\nprintf "X-Ctl: a\\033b\\n\\nbody"\n' >"$d/ctl.sh"
 	printf '#!/bin/sh\nprintf "%%0300d\\n\\n" 0\n' >"$d/long.sh"
+	printf '#!/bin/sh\necho '"'"'X" (ok)'"'"'\necho\n' >"$d/quote.sh"
 	chmod 755 "$d"/*.sh
 	chmod 644 "$d/noexec.pl"
 	CPM_ROOT=$d cpm_config
@@ -109,6 +110,21 @@ msg_apps() {
 	assert_output --partial ']: sent an invalid header: "X-Ctl: a\x1bb" (a control character in the value)'
 	run grep "long.sh\[" "$CPM_LOG"
 	assert_output --partial ']: sent an invalid header: "0000000000000000000000000000000000000000000000000000000000000000..." (no colon'
+}
+
+@test "quotes from the client and from a program cannot close a quoted field of the error log" {
+	msg_apps
+	cpm_start
+	# a raw '"' in the target (curl sends it as is) and one in the output
+	run curl -s -o /dev/null -w '%{http_code}' "$(url '/quote.sh?"),forged')"
+	assert_output 502
+	within 5 grep -q "quote.sh\[" "$CPM_LOG"
+	run grep "quote.sh\[" "$CPM_LOG"
+	assert_output --partial '"GET /quote.sh?%22),forged" id='
+	assert_output --partial ']: sent an invalid header: "X%22 (ok)" (no colon'
+	# every '"' left is one of the log's own: an even number, none inside
+	refute_output --partial '?"'
+	refute_output --partial 'X"'
 }
 
 # fcgi_noheader SOCK: a FastCGI server that answers every request with

@@ -83,6 +83,19 @@ static void test_escape(void)
 	CHECK(out[0] == 'z');
 }
 
+/* log_field: '"' becomes %22, never cut in the middle of one, always
+ * NUL-terminated */
+static void test_field(void)
+{
+	char b[16];
+	CHECK_EQ_STR(log_field(b, sizeof(b), "/q?\"x", 5), "/q?%22x");
+	CHECK_EQ_STR(log_field(b, sizeof(b), "abc", 3), "abc");
+	CHECK_EQ_STR(log_field(b, 6, "ab\"cd", 5), "ab%22");
+	CHECK_EQ_STR(log_field(b, 5, "ab\"cd", 5), "ab");
+	CHECK_EQ_STR(log_field(b, 1, "x", 1), "");
+	CHECK_EQ_STR(log_field(b, sizeof(b), "", 0), "");
+}
+
 static void test_msg_is_one_line(void)
 {
 	size_t len;
@@ -324,6 +337,7 @@ static void test_format_holes(void)
 
 int main(void)
 {
+	test_field();
 	test_formats();
 	test_format_errors();
 	test_format_bounds();
