@@ -31,7 +31,11 @@ done
 rc=0
 # run.py's last line counts advisory failures too; restate it so that a
 # summary line with "failed" in it means a required case failed
-python3 "$corpus/run.py" --host 127.0.0.1 --port "$port" --prefix /cgi-bin/echo.cgi --json "$work/report.json" "$@" \
+# HTTP_X_REQUEST_ID: cpm gives every request an id and passes it to the
+# program (cpm.json(5), "Request IDs"), also when the client sent none: the
+# one HTTP_* variable the server adds on its own (run.py's --allow-http)
+python3 "$corpus/run.py" --host 127.0.0.1 --port "$port" --prefix /cgi-bin/echo.cgi --json "$work/report.json" \
+	--allow-http HTTP_X_REQUEST_ID "$@" \
 	>"$work/out.txt" || rc=$?
 grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$work/out.txt"
 python3 - "$work/report.json" <<'PY'
