@@ -240,6 +240,25 @@ static int get_string_or_null(struct ctx *c, json_t *v, char **out)
 	return get_string(c, v, out);
 }
 
+/* A key whose value is one of two strings: *out = 0 for first, 1 for
+ * second; anything else fails naming both. */
+static int get_either(struct ctx *c, json_t *o, const char *key, const char *first, const char *second, int *out)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	push_key(c, key);
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	if (strcmp(s, first) == 0)
+		*out = 0;
+	else if (strcmp(s, second) == 0)
+		*out = 1;
+	else
+		fail(c, "expected \"%s\" or \"%s\"", first, second);
+	pop(c);
+	return c->failed ? -1 : 0;
+}
+
 static char **strv_append(char **v, size_t *n, char *s)
 {
 	char **nv = xrealloc(v, (*n + 2) * sizeof(*v));
@@ -801,24 +820,8 @@ static void parse_pool(struct ctx *c, json_t *o, struct pool_conf *p)
 			pop(c);
 		}
 	}
-	if ((v = json_object_get(o, "socket"))) {
-		push_key(c, "socket");
-		const char *s = json_is_string(v) ? json_string_value(v) : "";
-		if (strcmp(s, "tcp") == 0)
-			p->tcp = 1;
-		else if (strcmp(s, "unix") != 0)
-			fail(c, "expected \"unix\" or \"tcp\"");
-		pop(c);
-	}
-	if ((v = json_object_get(o, "reload"))) {
-		push_key(c, "reload");
-		const char *s = json_is_string(v) ? json_string_value(v) : "";
-		if (strcmp(s, "keep") == 0)
-			p->reload_keep = 1;
-		else if (strcmp(s, "restart") != 0)
-			fail(c, "expected \"restart\" or \"keep\"");
-		pop(c);
-	}
+	get_either(c, o, "socket", "unix", "tcp", &p->tcp);
+	get_either(c, o, "reload", "restart", "keep", &p->reload_keep);
 	p->id = -1;
 }
 
@@ -1249,16 +1252,7 @@ static int parse_static(struct ctx *c, json_t *o, struct static_conf *st)
 	}
 	get_bool(c, o, "autoindex", &st->autoindex);
 	get_bool(c, o, "precompressed", &st->precompressed);
-	if ((v = json_object_get(o, "symlinks"))) {
-		push_key(c, "symlinks");
-		if (json_is_string(v) && strcmp(json_string_value(v), "beneath") == 0)
-			st->follow_symlinks = 0;
-		else if (json_is_string(v) && strcmp(json_string_value(v), "follow") == 0)
-			st->follow_symlinks = 1;
-		else
-			fail(c, "expected \"beneath\" or \"follow\"");
-		pop(c);
-	}
+	get_either(c, o, "symlinks", "beneath", "follow", &st->follow_symlinks);
 	if ((v = json_object_get(o, "cache_control"))) {
 		push_key(c, "cache_control");
 		if (get_string(c, v, &st->cache_control) == 0 && !header_safe(st->cache_control, 1))

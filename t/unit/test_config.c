@@ -570,6 +570,8 @@ static void test_pools(void)
 	EXPECT_ERR(POOL(", \"min\": 3"), "4:56: backends.b.min: \"min\" and \"max\" go together");
 	EXPECT_ERR(POOL(", \"processes\": 0"), "4:69: backends.b.processes: expected an integer between 1 and 256");
 	EXPECT_ERR(POOL(", \"socket\": \"udp\""), "4:66: backends.b.socket: expected \"unix\" or \"tcp\"");
+	EXPECT_ERR(POOL(", \"reload\": \"always\""), "4:66: backends.b.reload: expected \"restart\" or \"keep\"");
+	EXPECT_ERR(POOL(", \"reload\": true"), "4:66: backends.b.reload: expected \"restart\" or \"keep\"");
 	EXPECT_ERR(POOL(", \"group\": \"root\""), "4:56: backends.b.group: \"group\" needs \"user\"");
 	EXPECT_ERR(POOL(", \"user\": \"no-such-user-x\""), "4:64: backends.b.user: no such user \"no-such-user-x\"");
 	EXPECT_ERR(POOL(", \"rlimits\": {\"cpu\": \"500ms\"}"),
