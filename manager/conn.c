@@ -69,7 +69,7 @@ struct usage_wait;
 struct request {
 	struct conn *c;
 	struct http_request req; /* its slices point into c->in */
-	struct timespec t0;	 /* first byte of the head */
+	int64_t t0_us;		 /* first byte of the head, CLOCK_MONOTONIC µs */
 	int64_t start_ms;
 
 	/* body */
@@ -588,7 +588,7 @@ static void request_new(struct conn *c)
 	rq->resp_left = -1;
 	rq->info.body_fd = -1;
 	rq->start_ms = loop_now_ms();
-	clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+	rq->t0_us = monotonic_us();
 	c->rq = rq;
 	c->scan = 0;
 	if (!c->head_start_ms)
@@ -618,10 +618,9 @@ void exchange_upstream(struct exchange *x, pid_t pid)
 }
 
 /* The backend is done with the request: its time ends, and a wait that
- * never ended (a 503 from the queue) counts up to now. */
-static void backend_done(struct request *rq)
+ * never ended (a 503 from the queue) counts up to now (monotonic µs). */
+static void backend_done(struct request *rq, int64_t now)
 {
-	int64_t now = monotonic_us();
 	if (rq->wait_since_us) {
 		rq->wait_us += now - rq->wait_since_us;
 		rq->wait_since_us = 0;
@@ -745,7 +744,8 @@ static uint64_t request_length(const struct conn *c, struct request *rq)
 	return rq->req.head_len + body;
 }
 
-static void access_log(const struct conn *c, struct request *rq, int status)
+/* now: the request's end (monotonic µs; backend_done(rq, now) has run) */
+static void access_log(const struct conn *c, struct request *rq, int status, int64_t now)
 {
 	if (!log_access_enabled()) {
 		if (rq->uw)
@@ -753,9 +753,6 @@ static void access_log(const struct conn *c, struct request *rq, int status)
 		rq->uw = NULL;
 		return;
 	}
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	int64_t now = (int64_t)t1.tv_sec * 1000000 + t1.tv_nsec / 1000;
 	const struct http_request *r = &rq->req;
 	int has = r->method.len > 0;
 	struct http_slice ref = has ? http_header_value(r, "referer") : (struct http_slice){NULL, 0};
@@ -777,10 +774,9 @@ static void access_log(const struct conn *c, struct request *rq, int status)
 			       : rq->sent > rq->head_end ? rq->sent - rq->head_end
 							 : 0,
 	    .request_length = request_length(c, rq),
-	    .request_time_us = (t1.tv_sec - rq->t0.tv_sec) * 1000000LL + (t1.tv_nsec - rq->t0.tv_nsec) / 1000,
+	    .request_time_us = now - rq->t0_us,
 	    .queue_time_us = rq->wait_us,
-	    .upstream_time_us =
-		rq->upstream_us ? (rq->backend_end_us ? rq->backend_end_us : now) - rq->upstream_us : -1,
+	    .upstream_time_us = rq->upstream_us ? rq->backend_end_us - rq->upstream_us : -1, /* backend_done ran */
 	    .upstream_pid = rq->upstream_pid,
 	    .backend = rq->info.backend ? rq->info.backend->name : NULL,
 	    .request_id = request_id(rq),
@@ -825,7 +821,8 @@ static void request_end(struct conn *c)
 		return;
 	if (rq->ops && rq->bst && !rq->ended)
 		rq->ops->abort(rq->bst);
-	backend_done(rq);
+	int64_t now = monotonic_us(); /* one reading for the log, the counts and the backend's end */
+	backend_done(rq, now);
 	if (rq->auth_job)
 		auth_cancel(rq->auth_job); /* its result must not reach a freed request */
 	rq->auth_job = NULL;
@@ -834,9 +831,8 @@ static void request_end(struct conn *c)
 	if (rq->head_sent || rq->req.method.len) {
 		/* a client that left in the middle of a head sent no request
 		 * to speak of (nginx does not log it either) */
-		access_log(c, rq, status);
-		int64_t t0_us = (int64_t)rq->t0.tv_sec * 1000000 + rq->t0.tv_nsec / 1000;
-		worker_request_done(status, rq->info.backend, monotonic_us() - t0_us, rq->wait_us);
+		access_log(c, rq, status, now);
+		worker_request_done(status, rq->info.backend, now - rq->t0_us, rq->wait_us);
 	}
 	if (rq->uw)
 		usage_wait_free(rq->uw);
@@ -1343,7 +1339,7 @@ void exchange_response_end(struct exchange *x, int ok)
 	struct request *rq = RQ(x);
 	struct conn *c = rq->c;
 	rq->ended = 1;
-	backend_done(rq);
+	backend_done(rq, monotonic_us());
 	if (ok && rq->resp_left > 0) {
 		conn_log(c, LOG_WARN, "response shorter than its Content-Length (%lld bytes missing)",
 			 (long long)rq->resp_left);
@@ -1361,7 +1357,7 @@ void exchange_error(struct exchange *x, int status, const char *extra)
 	struct request *rq = RQ(x);
 	struct conn *c = rq->c;
 	rq->ended = 1;
-	backend_done(rq);
+	backend_done(rq, monotonic_us());
 	if (rq->head_sent) {
 		c->close_after = 1;
 		finish(c);
