@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
 
@@ -444,9 +443,7 @@ static void *status_start(struct exchange *x, const struct exchange_info *info)
 	const struct scoreboard *sb = loop_scoreboard();
 	const struct http_request *r = info->req;
 	int prom = r->query.len >= 17 && memmem(r->query.p, r->query.len, "format=prometheus", 17) != NULL;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now = monotonic_ms();
 	struct out o = {xmalloc(4096), 0, 4096};
 	struct view *v = xmalloc(sizeof(*v));
 	view_read(v, sb, now);
