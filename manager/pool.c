@@ -97,6 +97,12 @@ static struct pool_slot *slot_of(struct pool *pl, unsigned k)
 	return &P.sb->pool_slots[pl->base + k];
 }
 
+/* The scoreboard's header of pl. */
+static struct pool_header *header(const struct pool *pl)
+{
+	return &P.sb->pools[pl - P.pools];
+}
+
 void pools_init(struct scoreboard *sb)
 {
 	P.sb = sb;
@@ -374,7 +380,7 @@ static void spawn(struct pool *pl, unsigned k, int ready)
 	pr->stopping = pr->killed = 0;
 	pr->old = 0;
 	pr->drain_why = NULL;
-	__atomic_fetch_add(&P.sb->pools[pl - P.pools].starts, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&header(pl)->starts, 1, __ATOMIC_RELAXED);
 	pr->started_ms = monotonic_ms();
 	/* the slot is DOWN (or never used): publish the new process with the
 	 * release store of READY (the protocol is in scoreboard.h). owner and
@@ -402,7 +408,7 @@ static void kill_proc(struct pool *pl, unsigned k)
 	kill(-pr->pid, SIGKILL);
 	kill(pr->pid, SIGKILL);
 	pr->killed = 1;
-	__atomic_fetch_add(&P.sb->pools[pl - P.pools].kills, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&header(pl)->kills, 1, __ATOMIC_RELAXED);
 }
 
 /* Stop the process at k: it gets no new request, TERM now. */
@@ -455,11 +461,6 @@ static int alloc_slots(unsigned n, unsigned *base)
 		b += k;
 	}
 	return -1;
-}
-
-static struct pool_header *header(const struct pool *pl)
-{
-	return &P.sb->pools[pl - P.pools];
 }
 
 /* Positions that should run a process. */
@@ -547,7 +548,7 @@ static void pool_destroy(struct pool *pl)
 		memset((void *)slot_of(pl, (unsigned)k), 0, sizeof(struct pool_slot));
 	}
 	memset(P.slot_used + pl->base, 0, (size_t)pl->npos);
-	P.sb->pools[pl - P.pools].active = 0;
+	header(pl)->active = 0;
 	log_info("pool %s: closed", pl->name);
 	spec_free(&pl->spec);
 	free(pl->p);
