@@ -156,19 +156,27 @@ size_t log_escape(char *dst, size_t cap, const char *src, size_t len, const char
 	return n;
 }
 
+/* Now, UTC, as "YYYY-MM-DDTHH:MM:SS.mmmZ" into dst (cap bytes): the time
+ * of error-log lines and of the access log's time fields. Returns the
+ * length written. */
+static size_t iso8601_now(char *dst, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(dst, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap ? cap - 1 : 0;
+}
+
 /* Write "TIME [LEVEL] cpm[PID]: " and msg[0..len) escaped as one line. */
 static void write_line(int l, const char *msg, size_t len)
 {
 	int saved = errno;
 	char line[LOG_LINE_MAX];
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	int h = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] cpm[%ld]: ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[l],
-			 (long)getpid());
-	size_t n = (size_t)h, used;
+	size_t n = iso8601_now(line, sizeof(line)), used;
+	n += (size_t)snprintf(line + n, sizeof(line) - n, " [%s] cpm[%ld]: ", names[l], (long)getpid());
 	/* room for the message, "..." if it is cut, and the newline */
 	n += log_escape(line + n, sizeof(line) - n - 4, msg, len, NULL, &used);
 	if (used < len) {
@@ -541,12 +549,7 @@ static void put_none(struct lbuf *b, int json_value)
 
 static void put_iso8601(struct lbuf *b)
 {
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	b->n += (size_t)snprintf(b->p + b->n, FIELD_ROOM, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-				 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	b->n += iso8601_now(b->p + b->n, FIELD_ROOM);
 }
 
 static void put_usage(struct lbuf *b, const struct log_access_rec *r, enum log_field f, int json_value)
