@@ -113,9 +113,7 @@ void scoreboard_count(struct scoreboard *sb, unsigned idx, int status, int64_t d
 
 int64_t monotonic_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return monotonic_us() / 1000;
 }
 
 int64_t monotonic_us(void)
