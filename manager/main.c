@@ -142,15 +142,18 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	/* relative paths (the config file's, and those in it) stay relative
+	 * to this directory across a later "chdir", reloads and USR2; -s
+	 * finds the control socket the way the master does */
+	char cwd[4096];
+	if (getcwd(cwd, sizeof(cwd)))
+		config_set_base_dir(cwd);
 	if (command) {
 		if (test || daemon || workers || nbinds || cgi_dir || argc - optind > 1) {
 			fprintf(stderr, "cpm: -s takes only -c FILE and the command's argument\n");
 			usage(stderr);
 			return 2;
 		}
-		char cwd[4096];
-		if (getcwd(cwd, sizeof(cwd)))
-			config_set_base_dir(cwd); /* as the master does */
 		int r = send_command(file ? file : DEFAULT_CONFIG, command, optind < argc ? argv[optind] : NULL);
 		free(binds);
 		config_set_base_dir(NULL);
@@ -165,11 +168,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* relative paths (the config file's, and those in it) stay relative
-	 * to this directory across a later "chdir", reloads and USR2 */
-	char cwd[4096];
-	if (getcwd(cwd, sizeof(cwd)))
-		config_set_base_dir(cwd);
 	char err[1024];
 	const char *shown = "--cgi";
 	struct config *cf;
