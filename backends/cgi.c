@@ -462,12 +462,12 @@ static void release_slot(const struct backend_conf *b)
 {
 	struct bstat *bs = bstat(b);
 	bs->running--;
+	struct cgi_req *q = bs->waiting.head ? waiting_req(bs->waiting.head) : NULL;
+	if (q)
+		waitq_remove(&q->wait);
 	bstat_publish(bs);
-	if (!bs->waiting.head)
+	if (!q)
 		return;
-	struct cgi_req *q = waiting_req(bs->waiting.head);
-	waitq_remove(&q->wait);
-	bstat_publish(bs);
 	struct exchange *x = q->x;
 	struct exchange_info info = q->info;
 	free(q);
