@@ -6,7 +6,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-missing-field-initializers -DCPM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS  += -ljansson -lcrypt -lcrypto -pthread
+LDLIBS  += -ljansson -lcrypt -lssl -lcrypto -pthread
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -21,7 +21,7 @@ BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cg
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \
            manager/scoreboard.c manager/timer.c manager/process.c manager/pool.c manager/backoff.c \
-           manager/htpasswd.c manager/auth.c manager/control.c
+           manager/htpasswd.c manager/auth.c manager/control.c manager/tls.c manager/tls_shared.c
 SRCS     = $(PROTOCOL) $(BACKENDS) $(MANAGER)
 OBJS     = $(SRCS:.c=.o)
 UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response t/unit/test_cgi_env \
@@ -31,7 +31,7 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_scoreboard
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus openssl testssl.sh
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
 

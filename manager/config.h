@@ -115,9 +115,42 @@ struct route_conf {
 	struct auth_basic_conf *auth;
 };
 
+/* One certificate and its key, and the server names it is chosen for
+ * (SNI). names NULL: the DNS names of the certificate itself. */
+struct tls_cert_conf {
+	char *certificate; /* PEM: the certificate, then its chain */
+	char *key;	   /* PEM private key */
+	char **names;
+	size_t nnames;
+};
+
+/* A listener's "tls" object. certs[0] is the default (the one a client
+ * gets without SNI or with a name no certificate has). */
+struct tls_conf {
+	struct tls_cert_conf *certs;
+	size_t ncerts;
+	int min_version, max_version; /* TLS1_2_VERSION ... TLS1_3_VERSION */
+	char *ciphers;		      /* TLS 1.2 cipher list (OpenSSL syntax) */
+	char *ciphersuites;	      /* TLS 1.3 suites */
+	int session_tickets;
+	int64_t session_timeout_ms;
+	struct tls_ctx *ctx; /* loaded by config_load (tls.c), in the master */
+};
+
+/* What a "listen" entry says besides its address (a string entry: all
+ * zero). */
+struct listen_conf {
+	struct tls_conf *tls; /* NULL: plain HTTP */
+	int redirect_http;    /* answer every request 308 to https */
+	char *redirect_to;    /* ... at this origin ("https://host:port"), or
+			       * NULL: the request's host and the first TLS
+			       * listener's port */
+};
+
 struct config {
 	char *file; /* NULL in --cgi mode */
 	char **listen;
+	struct listen_conf *lconf; /* [nlisten], like listen */
 	size_t nlisten;
 	int backlog;
 	int workers;

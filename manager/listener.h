@@ -11,6 +11,10 @@ struct listener {
 	char port[8];  /* for SERVER_PORT ("0" for unix sockets) */
 	int is_unix;
 	int from_systemd; /* socket activation: systemd owns the file */
+	/* from the configuration this listener serves (set by the master for
+	 * each generation): */
+	const struct listen_conf *conf;
+	struct tls_ctx *tls; /* NULL: plain HTTP */
 };
 
 /* Bind and listen on every address. Returns 0, or -1 after logging and
