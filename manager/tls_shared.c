@@ -147,11 +147,6 @@ static int64_t rotate_period(int64_t timeout)
 	return r < 1000 ? 1000 : r;
 }
 
-static int64_t timeout_or_default(void)
-{
-	return max_timeout_ms > 0 ? max_timeout_ms : 300 * 1000; /* OpenSSL's default */
-}
-
 int tls_shared_init(void)
 {
 	if (S)
@@ -183,9 +178,9 @@ int tls_shared_init(void)
 
 int tls_shared_tick(int64_t now_ms)
 {
-	if (!S)
+	if (!S || max_timeout_ms == 0) /* no TLS listener (yet) */
 		return (int)ROTATE_MAX_MS;
-	int64_t timeout = timeout_or_default(), period = rotate_period(timeout);
+	int64_t timeout = max_timeout_ms, period = rotate_period(timeout);
 	uint32_t cur = atomic_load_explicit(&S->current, memory_order_relaxed);
 	if (retire_ms[cur] == 0) /* the first tick starts the first key's clock */
 		retire_ms[cur] = now_ms + period;
