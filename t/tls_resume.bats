@@ -6,7 +6,7 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# tls_start PROTOCOL TICKETS: a throwaway certificate, a CGI that prints
+# tls_start PROTOCOL TICKETS [TIMEOUT]: a throwaway certificate, a CGI that prints
 # the pid of the worker that ran it, cpm with 2 workers on one TLS listener
 tls_start() {
 	local d=$BATS_TEST_TMPDIR
@@ -20,7 +20,7 @@ tls_start() {
 {
   "listen": [{"address": "127.0.0.1:$CPM_PORT",
               "tls": {"certificate": "cert.pem", "key": "key.pem", "protocols": ["$1"],
-                      "session_tickets": $2, "session_timeout": "10m"}}],
+                      "session_tickets": $2, "session_timeout": "${3:-10m}"}}],
   "workers": 2,
   $(user_member)
   "error_log": "$d/error.log",
@@ -105,4 +105,36 @@ resume_everywhere() {
 
 @test "TLS 1.3 without tickets (stateful tickets, shared cache): a session resumes on other and later workers" {
 	resume_everywhere TLSv1.3 false
+}
+
+# ticket_key FILE: the key name a saved session's ticket was made with
+# (its first 16 bytes)
+ticket_key() {
+	openssl sess_id -in "$1" -text -noout | sed -n '/TLS session ticket:/{n;p;q}' | cut -c12-58
+}
+
+@test "the master rotates the ticket key every session_timeout; a ticket of the previous key resumes and is renewed" {
+	tls_start TLSv1.2 true 3s
+	local s=$BATS_TEST_TMPDIR/sess.pem first key i
+	connect -sess_out "$s" >/dev/null
+	first=$(ticket_key "$s")
+	[ -n "$first" ]
+	# new sessions until the key changes: within 3 s and a bit
+	for i in $(seq 20); do
+		cp "$s" "$s.last"
+		connect -sess_out "$s" >/dev/null
+		key=$(ticket_key "$s")
+		[ "$key" = "$first" ] || break
+		sleep 0.25
+	done
+	echo "first key $first, then $key after $i connections"
+	[ -n "$key" ] && [ "$key" != "$first" ]
+	# the last session made under the old key (< 0.3 s old) resumes on
+	# the new key's watch, and gets a ticket under the new key
+	[ "$(ticket_key "$s.last")" = "$first" ]
+	# (s_client saves no renewed TLS 1.2 session: read the one it prints)
+	run -0 bash -c "printf 'GET /w.sh HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect 127.0.0.1:$CPM_PORT \
+		-servername localhost -ign_eof -sess_in '$s.last' 2>&1"
+	assert_line --regexp '^Reused, TLSv1.2'
+	assert_equal "$(sed -n '/TLS session ticket:/{n;p;q}' <<<"$output" | cut -c12-58)" "$key"
 }
