@@ -546,12 +546,33 @@ static ssize_t tls_file_chunk(struct conn *c, int fd, off_t *off, off_t end)
 	return n;
 }
 
+/* The next part of [*off, end) of fd to the client: by sendfile, by
+ * kernel TLS, or (TLS without it) read into the output queue for the next
+ * write. Returns the bytes taken from the file; *queued: they wait in the
+ * output queue, not sent yet. */
+static ssize_t file_part(struct conn *c, int fd, off_t *off, off_t end, int *queued)
+{
+	size_t len = end - *off > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : (size_t)(end - *off);
+	*queued = 0;
+	if (!c->tls)
+		return sendfile(c->ev.fd, fd, off, len);
+	if (tls_conn_ktls_send(c->tls)) {
+		ssize_t n = tls_conn_sendfile(c->tls, fd, *off, len);
+		if (n > 0)
+			*off += n;
+		return n;
+	}
+	*queued = 1;
+	return tls_file_chunk(c, fd, off, end);
+}
+
 /* Write what is queued. Returns -1 when the client is gone. */
 static int conn_flush(struct conn *c)
 {
 	size_t file_sent = 0;
 	for (;;) {
 		ssize_t n;
+		int queued;
 		if (out_mem_pending(c)) {
 			/* a head with a file after it: in one packet with the
 			 * file's first bytes (small files: one packet in all) */
@@ -562,19 +583,11 @@ static int conn_flush(struct conn *c)
 				count_sent(c, (size_t)n);
 				continue;
 			}
-		} else if (c->spill_w > c->spill_r && c->tls) {
-			n = tls_file_chunk(c, c->spill_fd, &c->spill_r, c->spill_w);
-			if (n > 0) {
-				if (c->spill_r == c->spill_w)
-					spill_close(c);
-				continue;
-			}
 		} else if (c->spill_w > c->spill_r) {
-			off_t off = c->spill_r;
-			n = sendfile(c->ev.fd, c->spill_fd, &off, (size_t)(c->spill_w - c->spill_r));
+			n = file_part(c, c->spill_fd, &c->spill_r, c->spill_w, &queued);
 			if (n > 0) {
-				c->spill_r = off;
-				count_sent(c, (size_t)n);
+				if (!queued)
+					count_sent(c, (size_t)n);
 				if (c->spill_r == c->spill_w)
 					/* drained: the next spill takes a new file. This
 					 * one is never written again: the socket may
@@ -585,25 +598,10 @@ static int conn_flush(struct conn *c)
 		} else if (c->file_fd >= 0 && c->file_off < c->file_end) {
 			if (file_sent >= FILE_FLUSH_MAX)
 				break; /* other clients get a turn; EPOLLOUT brings us back */
-			off_t left = c->file_end - c->file_off;
-			size_t len = (size_t)(left > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : left);
-			if (c->tls && !tls_conn_ktls_send(c->tls)) {
-				n = tls_file_chunk(c, c->file_fd, &c->file_off, c->file_end);
-				if (n > 0) {
-					file_sent += (size_t)n;
-					if (c->file_off == c->file_end)
-						file_close(c);
-					continue;
-				}
-			} else if (c->tls) {
-				n = tls_conn_sendfile(c->tls, c->file_fd, c->file_off, len);
-				if (n > 0)
-					c->file_off += n;
-			} else {
-				n = sendfile(c->ev.fd, c->file_fd, &c->file_off, len);
-			}
+			n = file_part(c, c->file_fd, &c->file_off, c->file_end, &queued);
 			if (n > 0) {
-				count_sent(c, (size_t)n);
+				if (!queued)
+					count_sent(c, (size_t)n);
 				file_sent += (size_t)n;
 				if (c->file_off == c->file_end)
 					file_close(c);
@@ -851,6 +849,12 @@ static void access_log(const struct conn *c, struct request *rq, int status, int
 	    .cpu_sys_us = rq->cpu_sys_us,
 	    .maxrss_kb = rq->maxrss_kb,
 	};
+	if (c->tls && tls_conn_ready(c->tls)) {
+		rec.ssl_protocol = tls_conn_version(c->tls);
+		rec.ssl_cipher = tls_conn_cipher(c->tls);
+		rec.ssl_server_name = tls_conn_sni(c->tls);
+		rec.ssl_session_reused = tls_conn_resumed(c->tls);
+	}
 	struct usage_wait *uw = rq->uw;
 	rq->uw = NULL;
 	if (uw && usage_lines >= USAGE_LINES_MAX)
@@ -2040,6 +2044,30 @@ static int tls_failed(struct conn *c)
 	return 1;
 }
 
+/* Whether files go out by kernel TLS: said once per worker, at its first
+ * TLS request (OpenSSL decides at the end of a handshake). */
+static void ktls_report(struct conn *c)
+{
+	static int said;
+	if (said)
+		return;
+	said = 1;
+	if (tls_conn_ktls_send(c->tls)) {
+		log_info("tls: kernel TLS sends files (sendfile through the kernel's TLS)");
+		return;
+	}
+	char ulp[256] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+	if (f) {
+		if (!fgets(ulp, sizeof(ulp), f))
+			ulp[0] = 0;
+		fclose(f);
+	}
+	log_info("tls: no kernel TLS (%s): files are read and encrypted by OpenSSL",
+		 strstr(ulp, "tls") ? "OpenSSL did not enable it for this cipher"
+				    : "the kernel's \"tls\" module is not loaded");
+}
+
 /* Read from the client into the input buffer. Returns bytes read, 0 on
  * EOF, -1 on EAGAIN with nothing read (or no room), -2 on error. */
 static ssize_t conn_fill(struct conn *c)
@@ -2082,6 +2110,8 @@ static ssize_t conn_fill(struct conn *c)
 	if (c->in_len == c->in_cap)
 		return -1;
 	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	if (n > 0 && c->tls)
+		ktls_report(c);
 	if (n > 0) {
 		c->in_len += (size_t)n;
 		c->progress_ms = loop_now_ms();
@@ -2178,7 +2208,9 @@ static void on_timer(struct timer *t)
 			fail_request(c, 408, "request head not received within header_timeout");
 			conn_update(c);
 		} else {
-			conn_close(c); /* idle keep-alive connection */
+			if (c->tls && !tls_conn_ready(c->tls))
+				conn_log(c, LOG_INFO, "TLS handshake not complete within header_timeout");
+			conn_close(c); /* idle keep-alive connection, or a stalled handshake */
 		}
 		return;
 	case CS_BODY:
