@@ -165,6 +165,7 @@ struct conn {
 
 	struct tls_conn *tls; /* NULL: plain HTTP */
 	int tls_read_ready;   /* decrypted bytes wait in OpenSSL: read them this turn */
+	int tls_counted;      /* its handshake is in the scoreboard */
 
 	int pending;
 	struct conn *pnext;
@@ -2019,6 +2020,14 @@ static void rebase_request(struct request *rq, uintptr_t old, size_t len, char *
 	}
 }
 
+static void tls_handshake_failed(struct conn *c)
+{
+	if (!c->tls_counted) {
+		c->tls_counted = 1;
+		worker_tls_handshake(TLS_HS_FAILED);
+	}
+}
+
 /* A TLS connection failed: say why (a handshake that failed is the one
  * trace of a client that could not talk to us). A client that spoke plain
  * HTTP to the TLS port gets a plain answer, as nginx gives it: the
@@ -2028,6 +2037,8 @@ static int tls_failed(struct conn *c)
 {
 	int plain;
 	const char *why = tls_conn_error(c->tls, &plain);
+	if (!tls_conn_ready(c->tls))
+		tls_handshake_failed(c);
 	if (!plain) {
 		conn_log(c, LOG_INFO, "TLS %s failed: %s", tls_conn_ready(c->tls) ? "connection" : "handshake", why);
 		return 0;
@@ -2110,8 +2121,11 @@ static ssize_t conn_fill(struct conn *c)
 	if (c->in_len == c->in_cap)
 		return -1;
 	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
-	if (n > 0 && c->tls)
+	if (c->tls && !c->tls_counted && tls_conn_ready(c->tls)) {
+		c->tls_counted = 1;
+		worker_tls_handshake(tls_conn_resumed(c->tls) ? TLS_HS_RESUMED : TLS_HS_FULL);
 		ktls_report(c);
+	}
 	if (n > 0) {
 		c->in_len += (size_t)n;
 		c->progress_ms = loop_now_ms();
@@ -2208,8 +2222,10 @@ static void on_timer(struct timer *t)
 			fail_request(c, 408, "request head not received within header_timeout");
 			conn_update(c);
 		} else {
-			if (c->tls && !tls_conn_ready(c->tls))
+			if (c->tls && !tls_conn_ready(c->tls)) {
 				conn_log(c, LOG_INFO, "TLS handshake not complete within header_timeout");
+				tls_handshake_failed(c);
+			}
 			conn_close(c); /* idle keep-alive connection, or a stalled handshake */
 		}
 		return;
