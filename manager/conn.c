@@ -2067,16 +2067,9 @@ static void ktls_report(struct conn *c)
 		log_info("tls: kernel TLS sends files (sendfile through the kernel's TLS)");
 		return;
 	}
-	char ulp[256] = "";
-	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
-	if (f) {
-		if (!fgets(ulp, sizeof(ulp), f))
-			ulp[0] = 0;
-		fclose(f);
-	}
 	log_info("tls: no kernel TLS (%s): files are read and encrypted by OpenSSL",
-		 strstr(ulp, "tls") ? "OpenSSL did not enable it for this cipher"
-				    : "the kernel's \"tls\" module is not loaded");
+		 tls_ktls_possible() ? "OpenSSL did not enable it for this connection's cipher"
+				     : "the kernel has no \"tls\" module");
 }
 
 /* Read from the client into the input buffer. Returns bytes read, 0 on
