@@ -566,6 +566,7 @@ class Conn:
         self.rx_mark = now()
         self.read_gap = 0.0
         self.served = 0
+        self.pipe_sent = None
         self.tls = None
         self.ev("connect", b"rcvbuf=%d port=%d" % (rcvbuf or 0, s.getsockname()[1]))
         self.run.count("connections")
@@ -791,6 +792,12 @@ class Conn:
         # idle time runs from then at the earliest (slow readers drain
         # socket buffers long after cpm handed them the last byte)
         self.last_rx_lb = self.rx_mark
+        if self.pipe_sent is not None:
+            # a pipelined response after the first: cpm may have written
+            # it into our receive buffer as soon as its request was in,
+            # long before a slow reader got to it
+            self.last_rx_lb = min(self.last_rx_lb, self.pipe_sent)
+            self.pipe_sent = None
         if self.stall_first:
             # a reader that stops before the response: wait, let the main
             # loop pause everyone and look at the workers' CPU, then read
@@ -1113,6 +1120,7 @@ class Conn:
         self.run.count("requests", len(specs))
         for i, s in enumerate(specs):
             s.where = " (pipelined %d of %d)" % (i + 1, len(specs)) if len(specs) > 1 else ""
+            self.pipe_sent = t_head if i else None
             try:
                 r = self.read_response(s.method, s.expect)
             except Closed as e:
@@ -1225,12 +1233,21 @@ class Conn:
         # keep-alive time runs from when it handed the last response to
         # the kernel, which for a slow reader is long before we read it
         idle_ok = self.idle_allowed()
-        if s.body and not s.chunked and not s.expect and self.rng.random() < 0.5:
-            self.send(head + s.body[: len(s.body) // 2])
-            what, wait = "body", CLIENT_TIMEOUT + 1.0
-        else:
-            self.send(head[: self.rng.randint(1, len(head) - 3)])
-            what, wait = "head", HEADER_TIMEOUT + 1.0
+        try:
+            if s.body and not s.chunked and not s.expect and self.rng.random() < 0.5:
+                what, wait = "body", CLIENT_TIMEOUT + 1.0
+                self.send(head + s.body[: len(s.body) // 2])
+            else:
+                what, wait = "head", HEADER_TIMEOUT + 1.0
+                self.send(head[: self.rng.randint(1, len(head) - 3)])
+        except Closed as e:
+            # closed as idle before we began (over TLS the records may go
+            # in several segments: the reset to the first fails the next)
+            if idle_ok:
+                self.run.count("keepalive_closes")
+                self.close()
+                return
+            raise Failure("stalling mid-%s: send failed (%s) on a connection the model keeps open" % (what, e))
         self.run.count("stalls")
         self.run.count("requests")
         self.run.sleep(wait)
@@ -1342,9 +1359,10 @@ class Conn:
                 inc.write(d)
                 try:
                     obj.do_handshake()
-                    break
+                    break  # TLS 1.3: the client is done, its Finished waits
                 except ssl.SSLWantReadError:
-                    pass
+                    if out.pending:
+                        break  # TLS 1.2: its key exchange and Finished wait
             fin = out.read()
             self.ev("send", fin[: len(fin) // 2])
             self.sock.sendall(fin[: len(fin) // 2])
@@ -1397,8 +1415,13 @@ class Conn:
             first = r.choice([b for b in range(0x00, 0x80) if not 0x14 <= b <= 0x18 and b not in b"GPHC"])
             data = bytes([first]) + r.randbytes(r.randint(4, 300))
         elif how == "record of garbage":
-            body = r.randbytes(r.randint(1, 2000))
-            data = bytes([r.choice((0x14, 0x15, 0x16, 0x17)), 3, r.choice((1, 3))]) + len(body).to_bytes(2, "big") + body
+            # a whole record (cpm would wait for the rest of one), at
+            # least a handshake message's header, and not the type of a
+            # ClientHello (whose announced length cpm would wait for)
+            body = bytearray(r.randbytes(r.randint(4, 2000)))
+            if body[0] == 1:
+                body[0] = 2
+            data = bytes([r.choice((0x14, 0x15, 0x16, 0x17)), 3, r.choice((1, 3))]) + len(body).to_bytes(2, "big") + bytes(body)
         else:
             data = bytes([0x16, 3, 1]) + r.randint(18433, 65535).to_bytes(2, "big")
         self.ev("send", data)
@@ -1492,7 +1515,11 @@ class Conn:
             pass
         self.ev("send", b"close_notify")
         self.tls_flush()
-        if self.rng.random() < 0.3:
+        half = self.rng.random() < 0.3
+        if half:
+            # a TCP half-close as well: cpm takes a FIN while it works on
+            # a request for a client that left, and may then close with
+            # this request's bytes unread (a reset)
             self.ev("shutdown", b"SHUT_WR")
             self.sock.shutdown(socket.SHUT_WR)
         deadline = now() + (RESPONSE_WAIT if where == "response" else 5.0)
@@ -1514,6 +1541,9 @@ class Conn:
                 if self.buf:
                     raise Failure("close_notify %s: cpm answered %r" % ("after a response" if where == "response" else "in the " + where, self.buf[:100]))
                 if self.eof_clean is None:
+                    if half:
+                        self.close()
+                        return
                     raise Failure("close_notify in the %s: cpm reset the connection (%s)" % (where, e))
                 self.check_close_notify("the client's close_notify in the %s" % where)
                 self.close()
