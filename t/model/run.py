@@ -495,16 +495,46 @@ class Run:
             with self.lock:
                 self.stats["cpu_max_pct"] = max(self.stats["cpu_max_pct"], int(share * 100))
             if share > 0.5:
+                trace = self.trace_spin(p)
                 with self.lock:
                     busy = [c for t, c in self.conns.items() if t not in self.parked_threads and c.events]
                 self.fail(
                     "cpu spin",
                     "%s: worker %d used %.0f%% CPU over %.1f s while %d/%d clients were paused; the others' last events: %s"
-                    % (label, p, share * 100, dt, parked, alive, "; ".join("conn %d: %s" % (c.n, c.events[-1][:160]) for c in busy)),
+                    % (label, p, share * 100, dt, parked, alive, "; ".join("conn %d: %s" % (c.n, c.events[-1][:160]) for c in busy))
+                    + trace,
                 )
         with self.cond:
             self.paused = False
             self.cond.notify_all()
+
+    @staticmethod
+    def trace_spin(pid):
+        """What a spinning worker does: its system calls for 0.3 s (strace,
+        if there is one) and what its descriptors are."""
+        if not shutil.which("strace"):
+            return ""
+        try:
+            out = subprocess.run(
+                ["timeout", "-s", "INT", "0.3", "strace", "-p", str(pid), "-e", "trace=!futex", "-s", "40"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stderr.splitlines()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        calls = collections.Counter(re.sub(r"\(.*", "", ln) + "(" + ln.split("(", 1)[1].split(",")[0] + ")" for ln in out if "(" in ln)
+        fds = {}
+        for fd in ("%d" % i for i in range(64)):
+            try:
+                fds[fd] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                pass
+        return "\n    strace: %s\n    first calls: %s\n    fds: %s" % (
+            calls.most_common(8),
+            " | ".join(out[1:9]),
+            " ".join("%s:%s" % kv for kv in fds.items()),
+        )
 
     def check_pids(self, label):
         if self.cpm.proc.poll() is not None:
@@ -673,6 +703,17 @@ class Conn:
                 d = self.tls.read(n)
                 if not d:
                     self.eof_clean = True
+                    return d
+                # and the other whole records already here, as a plain
+                # recv returns all that the kernel has
+                while len(d) < n:
+                    try:
+                        more = self.tls.read(n - len(d))
+                    except (ssl.SSLWantReadError, ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                        break
+                    if not more:
+                        break
+                    d += more
                 return d
             except ssl.SSLWantReadError:
                 pass
