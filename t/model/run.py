@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stateful, randomized end-to-end test of cpm against a model.
 
-run.py SEED SECONDS [--cpm PATH] [--conns N] [--keep]
+run.py SEED SECONDS [--cpm PATH] [--conns N] [--keep] [--tls]
 
 Starts the real cpm (2 workers, short timeouts) with a CGI backend
 (t/apps/model_echo.sh), a libfcgi pool (t/apps-fcgi/model_echo.c) and two
@@ -21,6 +21,25 @@ baseline once every client is gone, no zombie children, no worker above 50%
 CPU while every client is paused (mid-request and mid-response included),
 and every response received is in the access log with its status.
 
+--tls: the listener speaks TLS with a throwaway self-signed ECDSA P-256
+certificate (openssl), and every client speaks TLS 1.3 or 1.2 through
+memory BIOs over its TCP socket, resuming an earlier session half the time
+(which must resume): the test decides where records begin and end (a
+request in one record, several pipelined requests in one record, one
+request across many small records) and where TCP cuts them. Socket options
+(SO_RCVBUF for slow readers, SO_LINGER for resets) stay on the TCP socket,
+so a reader that stops still fills the TLS stream. Every clean close by cpm
+must carry close_notify. On top of that, actions only a TLS port has:
+handshakes that stall (nothing, a record header, half a ClientHello, the
+ClientHello then silence, half the client's Finished) must be cut at
+header_timeout and not before; garbage instead of a ClientHello (plain
+HTTP: 400 in plain text; anything else: at most one alert, closed at once);
+bytes that do not decrypt after the handshake (at a boundary, in a head,
+in a body: nothing answered, closed at once); the client's close_notify
+(at a boundary, in a head, in a body, during a response, sometimes with a
+TCP half-close after it: cpm's own close_notify back). Not exercised: a
+TLS 1.2 renegotiation (Python's ssl module cannot start one).
+
 Each connection's action sequence is a function of SEED and its number
 (random.Random); timing is not, so a seed reproduces the same sequences,
 not the same interleavings. Exit status 1 on any failure, with the seed and
@@ -36,6 +55,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -164,10 +184,30 @@ def fd_profile(pid):
 # ---------------------------------------------------------------- cpm
 
 
+def make_certificate(tmp):
+    """A throwaway self-signed ECDSA P-256 certificate for model.test and
+    127.0.0.1: (certificate, key)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=model.test", "-addext", "subjectAltName=DNS:model.test,IP:127.0.0.1"]
+        + ["-keyout", key, "-out", cert],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return cert, key
+
+
 class Cpm:
-    def __init__(self, binary, tmp, seed):
+    def __init__(self, binary, tmp, seed, tls=False):
         self.tmp = tmp
         self.port = self.free_port()
+        self.tls = tls
+        listen = "127.0.0.1:%d" % self.port
+        if tls:
+            self.cert, key = make_certificate(tmp)
+            listen = {"address": listen, "tls": {"certificate": self.cert, "key": key}}
         echo = os.path.join(tmp, "model_echo")
         subprocess.run(
             ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", echo, os.path.join(FCGI_APPS, "model_echo.c"), "-lfcgi"],
@@ -180,7 +220,7 @@ class Cpm:
         self.stderr = os.path.join(tmp, "stderr.log")
         pool = {"type": "fastcgi", "timeout": 30, "queue_timeout": 20}
         conf = {
-            "listen": ["127.0.0.1:%d" % self.port],
+            "listen": [listen],
             "workers": 2,
             "header_timeout": HEADER_TIMEOUT,
             "client_timeout": CLIENT_TIMEOUT,
@@ -383,6 +423,16 @@ class Run:
         self.cond = threading.Condition(self.lock)
         self.threads = []
         self.hint = 0.0
+        self.parked_threads = set()
+        self.conns = {}  # thread ident -> Conn
+        self.tls_ctx = {}
+        if cpm.tls:
+            for v, ver in (("1.3", ssl.TLSVersion.TLSv1_3), ("1.2", ssl.TLSVersion.TLSv1_2)):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.load_verify_locations(cpm.cert)
+                ctx.minimum_version = ctx.maximum_version = ver
+                ctx.set_alpn_protocols(["http/1.1"])
+                self.tls_ctx[v] = ctx
 
     def fail(self, kind, msg, conn=None):
         with self.lock:
@@ -399,20 +449,24 @@ class Run:
             if not self.paused:
                 return
             self.parked += 1
+            self.parked_threads.add(threading.get_ident())
             self.cond.notify_all()
             while self.paused:
                 self.cond.wait()
             self.parked -= 1
+            self.parked_threads.discard(threading.get_ident())
 
     def sleep(self, d):
         with self.cond:
             self.parked += 1
+            self.parked_threads.add(threading.get_ident())
             self.cond.notify_all()
         try:
             time.sleep(d)
         finally:
             with self.cond:
                 self.parked -= 1
+                self.parked_threads.discard(threading.get_ident())
         self.checkpoint()
 
     def pause_and_sample(self, label):
@@ -441,14 +495,46 @@ class Run:
             with self.lock:
                 self.stats["cpu_max_pct"] = max(self.stats["cpu_max_pct"], int(share * 100))
             if share > 0.5:
+                trace = self.trace_spin(p)
+                with self.lock:
+                    busy = [c for t, c in self.conns.items() if t not in self.parked_threads and c.events]
                 self.fail(
                     "cpu spin",
-                    "%s: worker %d used %.0f%% CPU over %.1f s while %d/%d clients were paused"
-                    % (label, p, share * 100, dt, parked, alive),
+                    "%s: worker %d used %.0f%% CPU over %.1f s while %d/%d clients were paused; the others' last events: %s"
+                    % (label, p, share * 100, dt, parked, alive, "; ".join("conn %d: %s" % (c.n, c.events[-1][:160]) for c in busy))
+                    + trace,
                 )
         with self.cond:
             self.paused = False
             self.cond.notify_all()
+
+    @staticmethod
+    def trace_spin(pid):
+        """What a spinning worker does: its system calls for 0.3 s (strace,
+        if there is one) and what its descriptors are."""
+        if not shutil.which("strace"):
+            return ""
+        try:
+            out = subprocess.run(
+                ["timeout", "-s", "INT", "0.3", "strace", "-p", str(pid), "-e", "trace=!futex", "-s", "40"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stderr.splitlines()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        calls = collections.Counter(re.sub(r"\(.*", "", ln) + "(" + ln.split("(", 1)[1].split(",")[0] + ")" for ln in out if "(" in ln)
+        fds = {}
+        for fd in ("%d" % i for i in range(64)):
+            try:
+                fds[fd] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                pass
+        return "\n    strace: %s\n    first calls: %s\n    fds: %s" % (
+            calls.most_common(8),
+            " | ".join(out[1:9]),
+            " ".join("%s:%s" % kv for kv in fds.items()),
+        )
 
     def check_pids(self, label):
         if self.cpm.proc.poll() is not None:
@@ -476,6 +562,8 @@ class Conn:
         self.sock = None
         self.reqno = 0
         self.slow = False
+        self.tls = None
+        self.sessions = {}  # TLS version -> the last session, to resume
 
     # ---- transport
 
@@ -484,16 +572,21 @@ class Conn:
             data = data[:200] + b"...(%d bytes)..." % len(data) + data[-60:]
         self.events.append("%8.3f %s %r" % (now() - T0, kind, data))
 
-    def connect(self, rcvbuf=None):
+    def connect(self, rcvbuf=None, tls=True):
+        """A new connection; over TLS when the run is (tls=False: the raw
+        TCP connection only, for the actions that speak no or broken TLS)."""
         self.close()
         s = socket.socket()
         if rcvbuf:
+            # on the TCP socket: a small receive window under the TLS
+            # stream throttles cpm's encrypted writes as it does plain ones
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.settimeout(RESPONSE_WAIT)
         s.connect(("127.0.0.1", self.run.cpm.port))
         self.sock = s
         self.buf = b""
         self.eof = False
+        self.eof_clean = None  # TLS: the end came with close_notify
         self.slow = bool(rcvbuf)
         self.stall_first = False
         self.resp_rx = 0
@@ -503,14 +596,147 @@ class Conn:
         self.rx_mark = now()
         self.read_gap = 0.0
         self.served = 0
-        self.ev("connect", b"rcvbuf=%d" % (rcvbuf or 0))
+        self.pipe_sent = None
+        self.tls = None
+        self.ev("connect", b"rcvbuf=%d port=%d" % (rcvbuf or 0, s.getsockname()[1]))
         self.run.count("connections")
+        if self.run.cpm.tls and tls:
+            self.tls_handshake()
+
+    # ---- TLS through memory BIOs over the TCP socket: the test decides
+    # where records begin and end and how they are cut into TCP segments
+
+    def tls_context(self):
+        """TLS 1.3 or 1.2 (a connection's choice), and that context's last
+        session to resume, if any."""
+        v = self.rng.choice(("1.3", "1.3", "1.2"))
+        return self.run.tls_ctx[v], v
+
+    def tls_handshake(self):
+        ctx, v = self.tls_context()
+        session = self.sessions.get(v) if self.rng.random() < 0.5 else None
+        self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.tls_in, self.tls_out, server_hostname="model.test", session=session)
+        deadline = now() + RESPONSE_WAIT
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.tls_flush()
+                self.tls_feed(deadline)
+        self.tls_flush()
+        self.ev("tls", ("%s %s%s" % (self.tls.version(), self.tls.cipher()[0], " resumed" if self.tls.session_reused else "")).encode())
+        self.run.count("tls_handshakes")
+        self.tls_version = v
+        if self.tls.version() != "TLSv" + v or self.tls.selected_alpn_protocol() != "http/1.1":
+            raise Failure("TLS %s with ALPN http/1.1 offered: got %s, ALPN %r" % (v, self.tls.version(), self.tls.selected_alpn_protocol()))
+        if session is not None:
+            # cpm.json(5), TLS: session tickets are on by default, their
+            # keys shared by every worker: a ticket from any earlier
+            # connection (of either worker) resumes
+            self.run.count("tls_resumptions_offered")
+            if not self.tls.session_reused:
+                raise Failure("TLS %s: a session ticket from an earlier connection was not resumed" % v)
+            self.run.count("tls_resumed")
+
+    def tls_feed(self, deadline):
+        """Read TCP bytes into the TLS object."""
+        t = deadline - now()
+        if t <= 0:
+            raise socket.timeout("timed out")
+        self.sock.settimeout(t)
+        d = self.sock.recv(65536)
+        if d:
+            self.tls_in.write(d)
+        else:
+            self.tls_in.write_eof()
+
+    def tls_flush(self, split=False):
+        """Send what the TLS object wrote; split: at random points, in
+        several TCP segments (records cut across segments)."""
+        data = self.tls_out.read()
+        if not data:
+            return
+        pieces = [data]
+        if split and len(data) > 1:
+            k = self.rng.randint(1, min(6, len(data) - 1))
+            cuts = sorted(self.rng.sample(range(1, len(data)), k))
+            pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+        for i, p in enumerate(pieces):
+            if i:
+                self.run.sleep(self.rng.choice((0, 0.001, 0.005)))
+            try:
+                self.sock.sendall(p)
+            except (BrokenPipeError, ConnectionResetError) as e:
+                self.ev("send-error", str(e).encode())
+                raise Closed("send: %s" % e)
+
+    def xsend(self, p):
+        """Send plaintext: on TLS, in one record (up to 16 KiB), in many
+        small ones, and the records in one or several TCP segments."""
+        if not self.tls:
+            try:
+                self.sock.sendall(p)
+            except (BrokenPipeError, ConnectionResetError) as e:
+                self.ev("send-error", str(e).encode())
+                raise Closed("send: %s" % e)
+            return
+        r = self.rng.random()
+        if r < 0.15 and len(p) > 1:
+            # one request across many records
+            size = 1 if len(p) < 600 and self.rng.random() < 0.5 else self.rng.choice((7, 64, 512))
+            self.run.count("tls_many_records")
+            for i in range(0, len(p), size):
+                self.tls.write(p[i : i + size])
+        else:
+            self.tls.write(p)
+        self.tls_flush(self.rng.random() < 0.2)
+
+    def xrecv(self, n):
+        """Like socket.recv: b"" at the end (eof_clean: with close_notify)."""
+        if not self.tls:
+            return self.sock.recv(n)
+        deadline = now() + self.sock.gettimeout()
+        while True:
+            try:
+                d = self.tls.read(n)
+                if not d:
+                    self.eof_clean = True
+                    return d
+                # and the other whole records already here, as a plain
+                # recv returns all that the kernel has
+                while len(d) < n:
+                    try:
+                        more = self.tls.read(n - len(d))
+                    except (ssl.SSLWantReadError, ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                        break
+                    if not more:
+                        break
+                    d += more
+                return d
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                # close_notify after ours (Python returns b"" only when
+                # cpm's close_notify came first)
+                self.eof_clean = True
+                return b""
+            except ssl.SSLEOFError:
+                self.eof_clean = False
+                return b""
+            finally:
+                self.tls_flush()
+            self.tls_feed(deadline)
 
     def close(self):
+        if self.tls is not None and self.tls.session is not None and self.tls.session.has_ticket:
+            self.sessions[self.tls_version] = self.tls.session
         if self.sock:
             self.sock.close()
             self.ev("close")
             self.sock = None
+            self.tls = None
 
     def send(self, data, frags=False):
         """Send data, maybe in random fragments with small delays; returns
@@ -527,11 +753,7 @@ class Conn:
             self.run.checkpoint()
             gap = max(gap, now() - last)
             self.ev("send", p)
-            try:
-                self.sock.sendall(p)
-            except (BrokenPipeError, ConnectionResetError) as e:
-                self.ev("send-error", str(e).encode())
-                raise Closed("send: %s" % e)
+            self.xsend(p)
             last = now()
         return gap
 
@@ -547,25 +769,41 @@ class Conn:
         self.sock.settimeout(t)
         start = now()
         try:
-            d = self.sock.recv(32768 if self.slow else 262144)
+            d = self.xrecv(32768 if self.slow else 262144)
         except socket.timeout:
             raise Failure("no response within %.0f s (have %r)" % (RESPONSE_WAIT, self.buf[:200]))
         except ConnectionResetError:
             self.ev("recv-reset")
             self.eof = True
             raise Closed("reset")
+        except ssl.SSLError as e:
+            # an alert from cpm, or bytes that do not decrypt
+            self.ev("tls-error", str(e).encode())
+            raise Failure("TLS error from cpm: %s" % e)
         end = now()
         self.read_gap = max(self.read_gap, start - self.rx_mark)
         self.rx_mark = end
         self.last_rx = end
         self.got_bytes = True
         if not d:
-            self.ev("recv-eof")
+            self.ev("recv-eof", b"close_notify" if self.eof_clean else b"" if self.tls is None else b"no close_notify")
             self.eof = True
             raise Closed("EOF")
         self.ev("recv", d)
         self.buf += d
         self.resp_rx += len(d)
+
+    def check_close_notify(self, what):
+        """A TLS connection that cpm closes at a clean point (after a
+        response that closes, an idle keep-alive connection, the client's
+        own close_notify) ends with close_notify (cpm.json(5), TLS): a
+        client cannot otherwise tell a complete close-delimited body from
+        a cut one. A reset is not checked (cpm closed with bytes unread)."""
+        if self.tls is None or self.eof_clean is None:
+            return
+        self.run.count("tls_close_notify_checked")
+        if not self.eof_clean:
+            raise Failure("%s: cpm closed the TLS connection without close_notify" % what)
 
     def need(self, n, deadline):
         while len(self.buf) < n:
@@ -595,6 +833,12 @@ class Conn:
         # idle time runs from then at the earliest (slow readers drain
         # socket buffers long after cpm handed them the last byte)
         self.last_rx_lb = self.rx_mark
+        if self.pipe_sent is not None:
+            # a pipelined response after the first: cpm may have written
+            # it into our receive buffer as soon as its request was in,
+            # long before a slow reader got to it
+            self.last_rx_lb = min(self.last_rx_lb, self.pipe_sent)
+            self.pipe_sent = None
         if self.stall_first:
             # a reader that stops before the response: wait, let the main
             # loop pause everyone and look at the workers' CPU, then read
@@ -672,6 +916,7 @@ class Conn:
                 pass
             r.body, self.buf = self.buf, b""
             r.eof = True
+            self.check_close_notify("a body delimited by the close")
         r.clen = int(cl[0]) if cl else None
         return r
 
@@ -686,8 +931,11 @@ class Conn:
         except Closed:
             if self.buf:
                 raise Failure("%s: bytes after a response that closes: %r" % (what, self.buf[:200]))
-        except Failure:
+        except Failure as e:
+            if "TLS error" in str(e):
+                raise Failure("%s: %s" % (what, e))
             raise Failure("%s: connection not closed within 5 s after Connection: close" % what)
+        self.check_close_notify(what)
         self.close()
 
     # ---- request building
@@ -891,7 +1139,7 @@ class Conn:
                 while now() < deadline and b"\r\n\r\n" not in self.buf:
                     self.sock.settimeout(max(0.01, deadline - now()))
                     try:
-                        d = self.sock.recv(65536)
+                        d = self.xrecv(65536)
                     except socket.timeout:
                         break
                     except ConnectionResetError:
@@ -913,12 +1161,14 @@ class Conn:
         self.run.count("requests", len(specs))
         for i, s in enumerate(specs):
             s.where = " (pipelined %d of %d)" % (i + 1, len(specs)) if len(specs) > 1 else ""
+            self.pipe_sent = t_head if i else None
             try:
                 r = self.read_response(s.method, s.expect)
             except Closed as e:
                 if i == 0 and idle_ok and not self.buf:
                     self.ev("note", b"closed by keepalive (allowed)")
                     self.run.count("keepalive_closes")
+                    self.check_close_notify("closed as idle")
                     self.close()
                     return
                 if self.timing_slack(t_start, t_head, body_gap):
@@ -1004,8 +1254,8 @@ class Conn:
                 self.run.sleep(self.rng.uniform(0, 0.3))
                 self.sock.settimeout(2)
                 try:
-                    self.ev("recv", self.sock.recv(self.rng.randint(1, 5000)))
-                except (socket.timeout, ConnectionResetError):
+                    self.ev("recv", self.xrecv(self.rng.randint(1, 5000)))
+                except (socket.timeout, ConnectionResetError, ssl.SSLError):
                     pass
             else:
                 self.send(head + body)
@@ -1024,12 +1274,21 @@ class Conn:
         # keep-alive time runs from when it handed the last response to
         # the kernel, which for a slow reader is long before we read it
         idle_ok = self.idle_allowed()
-        if s.body and not s.chunked and not s.expect and self.rng.random() < 0.5:
-            self.send(head + s.body[: len(s.body) // 2])
-            what, wait = "body", CLIENT_TIMEOUT + 1.0
-        else:
-            self.send(head[: self.rng.randint(1, len(head) - 3)])
-            what, wait = "head", HEADER_TIMEOUT + 1.0
+        try:
+            if s.body and not s.chunked and not s.expect and self.rng.random() < 0.5:
+                what, wait = "body", CLIENT_TIMEOUT + 1.0
+                self.send(head + s.body[: len(s.body) // 2])
+            else:
+                what, wait = "head", HEADER_TIMEOUT + 1.0
+                self.send(head[: self.rng.randint(1, len(head) - 3)])
+        except Closed as e:
+            # closed as idle before we began (over TLS the records may go
+            # in several segments: the reset to the first fails the next)
+            if idle_ok:
+                self.run.count("keepalive_closes")
+                self.close()
+                return
+            raise Failure("stalling mid-%s: send failed (%s) on a connection the model keeps open" % (what, e))
         self.run.count("stalls")
         self.run.count("requests")
         self.run.sleep(wait)
@@ -1054,6 +1313,7 @@ class Conn:
         try:
             r = self.read_response("GET")
         except Closed:
+            self.check_close_notify("closed as idle")
             self.close()
             return
         except Failure as e:
@@ -1063,10 +1323,295 @@ class Conn:
             raise Failure("idle connection got an unsolicited %d response" % r.status)
         self.expect_eof("idle 408")
 
+    # ---- TLS: what only a TLS port has
+
+    def raw_read_all(self, deadline):
+        """Raw bytes until EOF, reset or the deadline: (bytes, how, when)."""
+        got = b""
+        while True:
+            t = deadline - now()
+            if t <= 0:
+                return got, "timeout", now()
+            self.sock.settimeout(t)
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                return got, "timeout", now()
+            except ConnectionResetError:
+                self.ev("recv-reset")
+                return got, "reset", now()
+            if not d:
+                self.ev("recv-eof")
+                return got, "eof", now()
+            self.ev("recv", d)
+            got += d
+
+    @staticmethod
+    def tls_records(data):
+        """The record types of data, or None if it is not whole records."""
+        types, i = [], 0
+        while i < len(data):
+            if len(data) - i < 5 or data[i + 1] != 3:
+                return None
+            n = int.from_bytes(data[i + 3 : i + 5], "big")
+            if len(data) - i - 5 < n:
+                return None
+            types.append(data[i])
+            i += 5 + n
+        return types
+
+    def client_hello(self, ctx):
+        """A ClientHello (and the TLS object that made it)."""
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_hostname="model.test")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return obj, inc, out.read(), out
+
+    def act_tls_stall_handshake(self):
+        """A handshake that stops: cpm cuts it at header_timeout (counted
+        from the accept), not before, sending nothing but its own
+        handshake records, and spins on nothing meanwhile."""
+        how = self.rng.choice(("nothing", "record header", "half ClientHello", "ClientHello", "half Finished"))
+        self.connect(tls=False)
+        t0 = now()
+        ctx, v = self.tls_context()
+        obj, inc, hello, out = self.client_hello(ctx)
+        self.run.count("tls_stalled_handshakes")
+        if how == "record header":
+            self.ev("send", hello[:3])
+            self.sock.sendall(hello[:3])
+        elif how == "half ClientHello":
+            self.ev("send", hello[: len(hello) // 2])
+            self.sock.sendall(hello[: len(hello) // 2])
+        elif how in ("ClientHello", "half Finished"):
+            self.ev("send", hello)
+            self.sock.sendall(hello)
+        if how == "half Finished":
+            # the server's flight, then half of the client's last one
+            while True:
+                self.sock.settimeout(5)
+                d = self.sock.recv(65536)
+                if not d:
+                    raise Failure("TLS %s: cpm closed after the ClientHello" % v)
+                self.ev("recv", d)
+                inc.write(d)
+                try:
+                    obj.do_handshake()
+                    break  # TLS 1.3: the client is done, its Finished waits
+                except ssl.SSLWantReadError:
+                    if out.pending:
+                        break  # TLS 1.2: its key exchange and Finished wait
+            fin = out.read()
+            self.ev("send", fin[: len(fin) // 2])
+            self.sock.sendall(fin[: len(fin) // 2])
+        self.run.sleep(max(0.0, HEADER_TIMEOUT - MARGIN - (now() - t0)))
+        # still open: peek without waiting (unless a pause kept us past
+        # header_timeout)
+        looked = now() - t0
+        self.sock.setblocking(False)
+        try:
+            early = self.sock.recv(65536, socket.MSG_PEEK)
+        except BlockingIOError:
+            early = None
+        except ConnectionResetError:
+            early = b""
+        if early == b"" and looked < HEADER_TIMEOUT - 0.2:
+            raise Failure("a TLS handshake stalled at %r was cut after %.1f s, before header_timeout %d s" % (how, now() - t0, HEADER_TIMEOUT))
+        got, end, when = self.raw_read_all(t0 + HEADER_TIMEOUT + 3.0)
+        if end == "timeout":
+            raise Failure("a TLS handshake stalled at %r was still open %.1f s after the connect (header_timeout %d s)" % (how, now() - t0, HEADER_TIMEOUT))
+        types = self.tls_records(got)
+        if how in ("nothing", "record header", "half ClientHello") and got:
+            raise Failure("TLS handshake stalled at %r: cpm sent %r" % (how, got[:100]))
+        if types is None or 0x15 in types:
+            raise Failure("TLS handshake stalled at %r: cpm sent more than its handshake: %r" % (how, got[:100]))
+        self.close()
+
+    GARBAGE = ("plain HTTP", "not TLS", "record of garbage", "record too long")
+
+    def act_tls_garbage_first(self):
+        """Bytes that are not a ClientHello on a new connection."""
+        how = self.rng.choice(self.GARBAGE)
+        self.connect(tls=False)
+        self.run.count("tls_garbage_first")
+        if how == "plain HTTP":
+            # cpm.json(5), TLS: answered 400 in plain text and closed
+            s = self.new_spec()
+            self.run.count("requests")
+            self.send(self.head_bytes(s) + self.body_bytes(s), self.rng.random() < 0.3)
+            r = self.read_response("GET")
+            self.run.count("responses")
+            if r.status != 400 or not r.close() or b"plain HTTP request was sent to an HTTPS port" not in r.body:
+                raise Failure("plain HTTP on the TLS port: %d %r, model says 400 in plain text and close" % (r.status, r.body[:100]))
+            self.run.count("responses_checked")
+            self.expect_eof("plain HTTP on the TLS port")
+            return
+        r = self.rng
+        if how == "not TLS":
+            # neither a record type (0x14-0x18), nor SSLv2's high bit,
+            # nor the first letter of a method OpenSSL recognizes
+            first = r.choice([b for b in range(0x00, 0x80) if not 0x14 <= b <= 0x18 and b not in b"GPHC"])
+            data = bytes([first]) + r.randbytes(r.randint(4, 300))
+        elif how == "record of garbage":
+            # a whole record (cpm would wait for the rest of one), at
+            # least a handshake message's header, and not the type of a
+            # ClientHello (whose announced length cpm would wait for)
+            body = bytearray(r.randbytes(r.randint(4, 2000)))
+            if body[0] == 1:
+                body[0] = 2
+            data = bytes([r.choice((0x14, 0x15, 0x16, 0x17)), 3, r.choice((1, 3))]) + len(body).to_bytes(2, "big") + bytes(body)
+        else:
+            data = bytes([0x16, 3, 1]) + r.randint(18433, 65535).to_bytes(2, "big")
+        self.ev("send", data)
+        t0 = now()
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        got, end, when = self.raw_read_all(t0 + 3.0)
+        types = self.tls_records(got)
+        if end == "timeout":
+            raise Failure("%s instead of a ClientHello %r: not closed within 3 s" % (how, data[:60]))
+        if types is None or any(t != 0x15 for t in types) or len(types) > 1:
+            raise Failure("%s instead of a ClientHello %r: cpm sent %r, not one alert" % (how, data[:60], got[:100]))
+        self.close()
+
+    def act_tls_garbage_later(self):
+        """Bytes that do not decrypt after the handshake: at a request
+        boundary, inside a head or inside a body. cpm drops the
+        connection (an alert at most), answering nothing."""
+        if self.idle_allowed():
+            self.connect(self.rng.choice((None, 32768)))
+        where = self.rng.choice(("boundary", "head", "body"))
+        s = self.new_spec()
+        s.expect = False  # no 100 Continue before the garbage
+        head, body = self.head_bytes(s), self.body_bytes(s)
+        self.run.count("tls_garbage_later")
+        if where == "head":
+            self.send(head[: self.rng.randint(1, len(head) - 1)])
+        elif where == "body" and body:
+            self.send(head + body[: self.rng.randint(0, len(body) - 1)])
+            self.run.count("abandoned")  # its access-log line may say so
+        r = self.rng
+        if r.random() < 0.5:
+            # at least a record header's 5 bytes, and not one that
+            # announces a record still to come (cpm would wait for it)
+            data = bytearray(r.randbytes(r.randint(5, 100)))
+            if data[1] == 3:
+                data[1] = 4
+            data = bytes(data)
+        else:
+            data = b"\x17\x03\x03" + (n := r.randint(17, 600)).to_bytes(2, "big") + r.randbytes(n)
+        self.ev("send raw", data)
+        t0 = now()
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        deadline = t0 + 3.0
+        while True:
+            try:
+                self.sock.settimeout(max(0.01, deadline - now()))
+                d = self.xrecv(65536)
+            except socket.timeout:
+                raise Failure("TLS garbage %r in the %s: not closed within 3 s" % (data[:40], where))
+            except (ConnectionResetError, ssl.SSLError) as e:
+                self.ev("end", str(e).encode())
+                break
+            if not d:
+                self.ev("end", b"close_notify" if self.eof_clean else b"EOF")
+                break
+            raise Failure("TLS garbage %r in the %s: cpm answered %r" % (data[:40], where, d[:100]))
+        self.close()
+
+    def act_tls_close_notify(self):
+        """The client's close_notify at a request boundary, inside a head,
+        inside a body or while the response comes, sometimes with a TCP
+        half-close (SHUT_WR) after it: cpm answers with its own
+        close_notify and closes (RFC 8446 6.1); a response underway may
+        be finished or dropped."""
+        if self.idle_allowed():
+            self.connect(self.rng.choice((None, 32768)))
+        where = self.rng.choice(("boundary", "head", "body", "response"))
+        s = self.new_spec()
+        s.expect = False
+        s.where = " (the client's close_notify after it)"
+        head, body = self.head_bytes(s), self.body_bytes(s)
+        self.run.count("tls_close_notify_" + where)
+        if where == "head":
+            self.send(head[: self.rng.randint(1, len(head) - 1)])
+        elif where == "body" and body:
+            self.send(head + body[: self.rng.randint(0, len(body) - 1)])
+            self.run.count("abandoned")
+        elif where == "response":
+            self.send(head + body)
+            self.run.count("requests")
+            self.run.count("abandoned")
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self.ev("send", b"close_notify")
+        self.tls_flush()
+        half = self.rng.random() < 0.3
+        if half:
+            # a TCP half-close as well: cpm takes a FIN while it works on
+            # a request for a client that left, and may then close with
+            # this request's bytes unread (a reset)
+            self.ev("shutdown", b"SHUT_WR")
+            self.sock.shutdown(socket.SHUT_WR)
+        deadline = now() + (RESPONSE_WAIT if where == "response" else 5.0)
+        if where == "response":
+            try:
+                r = self.read_response(s.method, s.expect)
+            except Closed:
+                self.close()  # dropped, or cut: both allowed
+                return
+            self.run.count("responses")
+            self.check(s, r)
+            if r.eof:
+                self.close()
+                return
+        while True:
+            try:
+                self.fill(deadline)
+            except Closed as e:
+                if self.buf:
+                    raise Failure("close_notify %s: cpm answered %r" % ("after a response" if where == "response" else "in the " + where, self.buf[:100]))
+                if self.eof_clean is None:
+                    if half:
+                        self.close()
+                        return
+                    raise Failure("close_notify in the %s: cpm reset the connection (%s)" % (where, e))
+                self.check_close_notify("the client's close_notify in the %s" % where)
+                self.close()
+                return
+            except Failure as e:
+                raise Failure("close_notify in the %s: %s" % (where, e))
+
+    def act_tls(self):
+        # not here: TLS 1.2 renegotiation (Python's ssl module cannot
+        # start one; cpm sets SSL_OP_NO_RENEGOTIATION)
+        x = self.rng.random()
+        if x < 0.25:
+            self.act_tls_stall_handshake()
+        elif x < 0.5:
+            self.act_tls_garbage_first()
+        elif x < 0.7:
+            self.act_tls_garbage_later()
+        else:
+            self.act_tls_close_notify()
+
     def step(self):
         r = self.rng
         if self.sock is None:
             self.connect(r.choice((None, None, None, 32768)))
+        if self.run.cpm.tls and r.random() < 0.12:
+            self.act_tls()
+            return
         x = r.random()
         if x < 0.40:
             self.exchange([self.new_spec()], r.random() < 0.4)
@@ -1113,6 +1658,8 @@ class Conn:
             self.run.sleep(r.choice((0.05, 0.2, 0.5, 1.0)))
 
     def loop(self):
+        with self.run.lock:
+            self.run.conns[threading.get_ident()] = self
         while not self.run.stop:
             self.run.count("sequences")
             try:
@@ -1166,12 +1713,13 @@ def main():
     ap.add_argument("--cpm", default=os.path.join(ROOT, "cpm"))
     ap.add_argument("--conns", type=int, default=24)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--tls", action="store_true", help="the same over TLS, and TLS's own troubles")
     args = ap.parse_args()
     global T0
     T0 = now()
     tmp = tempfile.mkdtemp(prefix="cpm-model.")
     print("model: seed %d, %g s, %d connections, cpm %s, dir %s" % (args.seed, args.seconds, args.conns, args.cpm, tmp), flush=True)
-    cpm = Cpm(os.path.abspath(args.cpm), tmp, args.seed)
+    cpm = Cpm(os.path.abspath(args.cpm), tmp, args.seed, args.tls)
     run = Run(args, cpm)
     try:
         base = {p: fd_profile(p) for p in cpm.workers}
@@ -1268,6 +1816,26 @@ def main():
             len(run.failures),
         )
     )
+    if args.tls:
+        print(
+            "model: tls: %d handshakes (%d resumed of %d offered), %d requests across many records, %d stalled handshakes, "
+            "%d garbage instead of a ClientHello, %d garbage after the handshake, close_notify from the client at a "
+            "boundary %d, in a head %d, in a body %d, during a response %d; %d closes checked for close_notify"
+            % (
+                s["tls_handshakes"],
+                s["tls_resumed"],
+                s["tls_resumptions_offered"],
+                s["tls_many_records"],
+                s["tls_stalled_handshakes"],
+                s["tls_garbage_first"],
+                s["tls_garbage_later"],
+                s["tls_close_notify_boundary"],
+                s["tls_close_notify_head"],
+                s["tls_close_notify_body"],
+                s["tls_close_notify_response"],
+                s["tls_close_notify_checked"],
+            )
+        )
     if run.failures:
         kinds = collections.Counter(k for k, _, _, _ in run.failures)
         print("model: FAILED (seed %d): %s" % (args.seed, dict(kinds)))
