@@ -1,0 +1,613 @@
+#!/usr/bin/env bats
+# TLS listeners, end to end: a throwaway CA made with the openssl CLI, the
+# real cpm, and real clients (curl, openssl s_client, git, python's ssl,
+# testssl.sh). Most tests share one cpm started by setup_file (one worker,
+# a plain and a TLS listener, header_timeout 1 s); the reload, upgrade,
+# privilege and cpm -t tests start their own.
+load helpers
+load tls_helpers
+
+# the shared teardown (what a test's own cpm leaves), kept as helpers_teardown
+eval "$(declare -f teardown | sed '1s/^teardown/helpers_teardown/')"
+
+setup_file() {
+	export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0
+	[ -x "$ROOT/examples/hello" ] || make -s -C "$ROOT" examples/hello >/dev/null
+	[ -x "$ROOT/examples/counter" ] || make -s -C "$ROOT" examples/counter >/dev/null
+	export PKI=$BATS_FILE_TMPDIR/pki
+	pki_make "$PKI"
+	local d=$BATS_FILE_TMPDIR
+	# PHP through a php-cgi pool: what PHP makes of the FastCGI params
+	mkdir -p "$d/php"
+	cat >"$d/php/tls.php" <<'PHP'
+<?php
+header('Content-Type: text/plain');
+echo "HTTPS=", var_export($_SERVER['HTTPS'] ?? null, true),
+	" REQUEST_SCHEME=", $_SERVER['REQUEST_SCHEME'] ?? '-',
+	" SERVER_PORT=", $_SERVER['SERVER_PORT'] ?? '-', "\n";
+PHP
+	# a repository for git clone and push: 20 commits and a 2 MB blob
+	local src=$d/src i
+	git init -q -b master "$src"
+	head -c 2000000 /dev/urandom >"$src/blob.bin"
+	git -C "$src" add blob.bin
+	for i in $(seq 20); do
+		echo "line $i" >>"$src/log.txt"
+		git -C "$src" add log.txt
+		git -C "$src" -c user.name=Tester -c user.email=t@example.org commit -q -m "commit number $i"
+	done
+	mkdir -p "$d/git"
+	git clone -q --bare "$src" "$d/git/repo.git"
+	htpasswd -B -b -c "$d/htpasswd" alice 's3cret pass' 2>/dev/null
+	S_PLAIN=$(free_port)
+	S_TLS=$(free_port)
+	while [ "$S_TLS" = "$S_PLAIN" ]; do S_TLS=$(free_port); done
+	cat >"$d/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$S_PLAIN",
+             { "address": "127.0.0.1:$S_TLS",
+               "tls": { "certificate": "$PKI/a.pem", "key": "$PKI/a.key",
+                        "certificates": [ { "certificate": "$PKI/b.pem", "key": "$PKI/b.key" } ] } }],
+  "workers": 1,
+  "header_timeout": "1s",
+  "access_log": "$d/access.log",
+  "error_log": "$d/error.log", $(user_member)
+  "routes": [
+    { "prefix": "/fcgi/counter", "backend": "counter" },
+    { "prefix": "/git-rw", "backend": "git",
+      "auth": { "basic": { "realm": "git", "user_file": "$d/htpasswd" } } },
+    { "prefix": "/git", "backend": "git" },
+    { "prefix": "/", "suffix": [".php"], "backend": "php" },
+    { "prefix": "/", "backend": "examples" }
+  ],
+  "backends": {
+    "examples": { "type": "cgi", "root": "$ROOT/examples" },
+    "counter": { "type": "fastcgi", "command": ["$ROOT/examples/counter"], "processes": 1 },
+    "php": { "type": "fastcgi", "command": ["/usr/bin/php-cgi"], "root": "$d/php", "min": 1, "max": 2,
+             "env": { "PHP_FCGI_CHILDREN": "0", "PHP_FCGI_MAX_REQUESTS": "0" } },
+    "git": { "type": "cgi", "script": "/usr/lib/git-core/git-http-backend", "timeout": 60,
+             "pass_authorization": false,
+             "env": { "GIT_PROJECT_ROOT": "$d/git", "GIT_HTTP_EXPORT_ALL": "1" } }
+  }
+}
+JSON
+	# fd 3 closed: bats waits for what holds it
+	"$CPM" -c "$d/cpm.json" >>"$d/stderr.log" 2>&1 3>&- &
+	S_PID=$!
+	export S_PID S_PLAIN S_TLS S_LOG=$d/error.log
+	for i in $(seq 100); do
+		if python3 -c "import socket; socket.create_connection(('127.0.0.1',$S_TLS),0.2)" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$S_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "the shared cpm did not start:" >&2
+	cat "$d/stderr.log" "$d/error.log" >&2 2>/dev/null
+	return 1
+}
+
+teardown_file() {
+	stop_pid "${S_PID:-}"
+	shared_log_clean
+}
+
+# shared_log_clean: the shared cpm's logs show no sanitizer report and no
+# worker killed by a crash signal
+shared_log_clean() {
+	! grep -sE "runtime error|AddressSanitizer|worker [0-9]+ \(pid [0-9]+\) killed by signal (4|6|7|8|11) " \
+		"$BATS_FILE_TMPDIR/stderr.log" "$BATS_FILE_TMPDIR/error.log" >&2
+}
+
+teardown() {
+	local rc=0
+	helpers_teardown || rc=1
+	shared_log_clean || rc=1
+	return $rc
+}
+
+# s [CURL ARGS...] PATH: curl, verifying against the test CA, to the shared
+# TLS listener as https://localhost:PORT
+s() {
+	local path=${*: -1}
+	curl -sS --cacert "$PKI/ca.pem" "${@:1:$#-1}" "https://localhost:$S_TLS$path"
+}
+
+# ---- requests over TLS ----
+
+@test "https: a CGI program, a FastCGI application and a POST body, verified against the test CA" {
+	run s /hello.sh
+	assert_success
+	assert_output "Hello, world!"
+	# the certificate's IP address works too
+	run curl -sS --cacert "$PKI/ca.pem" "https://127.0.0.1:$S_TLS/hello"
+	assert_success
+	assert_output "Hello from C"
+	run s /fcgi/counter
+	assert_success
+	assert_output --regexp '^count=[0-9]+ pid=[0-9]+ uri=/fcgi/counter$'
+	# 300 KB each way through a CGI program
+	head -c 225000 /dev/urandom | base64 -w 0 >"$BATS_TEST_TMPDIR/body"
+	run s -H 'Content-Type: text/plain' --data-binary "@$BATS_TEST_TMPDIR/body" /form.sh
+	assert_success
+	assert_line "CONTENT_LENGTH=300000"
+	assert_line "$(cat "$BATS_TEST_TMPDIR/body")"
+	# the certificate really is checked: without the CA curl refuses it
+	run curl -sS "https://localhost:$S_TLS/hello.sh"
+	assert_equal "$status" 60
+	# and the plain listener of the same cpm speaks plain HTTP
+	run curl -sS "http://127.0.0.1:$S_PLAIN/hello.sh"
+	assert_output "Hello, world!"
+}
+
+@test "backends see HTTPS=on, REQUEST_SCHEME=https and the TLS port; on the plain listener no HTTPS and http" {
+	run s /env.pl
+	assert_success
+	assert_line "HTTPS=on"
+	assert_line "REQUEST_SCHEME=https"
+	assert_line "SERVER_PORT=$S_TLS"
+	run curl -sS "http://127.0.0.1:$S_PLAIN/env.pl"
+	assert_success
+	assert_line "REQUEST_SCHEME=http"
+	assert_line "SERVER_PORT=$S_PLAIN"
+	refute_line --regexp '^HTTPS='
+	# PHP (php-cgi, FastCGI params)
+	run s /tls.php
+	assert_success
+	assert_output "HTTPS='on' REQUEST_SCHEME=https SERVER_PORT=$S_TLS"
+	run curl -sS "http://127.0.0.1:$S_PLAIN/tls.php"
+	assert_output "HTTPS=NULL REQUEST_SCHEME=http SERVER_PORT=$S_PLAIN"
+}
+
+@test "SNI: b.test and *.b.test get b.test's certificate, no name or an unknown one the default" {
+	# curl verifies the names: each request only works with b's certificate
+	run curl -sS --cacert "$PKI/ca.pem" --resolve "b.test:$S_TLS:127.0.0.1" "https://b.test:$S_TLS/hello.sh"
+	assert_success
+	assert_output "Hello, world!"
+	run curl -sS --cacert "$PKI/ca.pem" --resolve "x.b.test:$S_TLS:127.0.0.1" "https://x.b.test:$S_TLS/hello.sh"
+	assert_success
+	assert_output "Hello, world!"
+	# an unknown name gets the default certificate, which is not for it
+	run curl -sS --cacert "$PKI/ca.pem" --resolve "nosuch.test:$S_TLS:127.0.0.1" "https://nosuch.test:$S_TLS/hello.sh"
+	assert_equal "$status" 60
+	assert_output --partial "nosuch.test"
+	assert_equal "$(presented "$S_TLS" b.test)" "serial=2001 subject=CN=b.test"
+	assert_equal "$(presented "$S_TLS" x.b.test)" "serial=2001 subject=CN=b.test"
+	assert_equal "$(presented "$S_TLS" nosuch.test)" "serial=1001 subject=CN=localhost"
+	assert_equal "$(presented "$S_TLS")" "serial=1001 subject=CN=localhost"
+	assert_equal "$(presented "$S_TLS" localhost)" "serial=1001 subject=CN=localhost"
+}
+
+@test "TLS 1.0 and 1.1 are refused by the server, TLS 1.2 and 1.3 work, ALPN picks http/1.1" {
+	local v
+	for v in -tls1 -tls1_1; do
+		# SECLEVEL=0: this client offers the old version; the refusal is
+		# the server's alert, and no certificate was sent
+		run openssl s_client -connect "127.0.0.1:$S_TLS" "$v" -cipher 'DEFAULT@SECLEVEL=0' </dev/null
+		assert_failure
+		assert_output --partial "alert"
+		assert_output --partial "no peer certificate available"
+	done
+	run s -v --tlsv1.2 --tls-max 1.2 /hello.sh
+	assert_success
+	assert_line --regexp '^\* SSL connection using TLSv1\.2 / ECDHE-ECDSA-'
+	assert_line "Hello, world!"
+	run s -v --tlsv1.3 /hello.sh
+	assert_success
+	assert_line --regexp '^\* SSL connection using TLSv1\.3 / TLS_'
+	assert_line "* ALPN: server accepted http/1.1"
+	assert_line "Hello, world!"
+	run openssl s_client -connect "127.0.0.1:$S_TLS" -alpn h2,http/1.1 </dev/null
+	assert_line "ALPN protocol: http/1.1"
+	# the RSA certificate (b.test) with TLS 1.2: an ECDHE-RSA suite
+	run curl -sS -v --cacert "$PKI/ca.pem" --tls-max 1.2 --resolve "b.test:$S_TLS:127.0.0.1" "https://b.test:$S_TLS/hello.sh"
+	assert_success
+	assert_line --regexp '^\* SSL connection using TLSv1\.2 / ECDHE-RSA-'
+}
+
+@test "plain HTTP on the TLS port: 400 in plain text, closed at once, and cpm serves on" {
+	local t0 t1
+	t0=$(date +%s%N)
+	run raw_http "$S_TLS" 'GET /hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n' 5
+	t1=$(date +%s%N)
+	assert_line --index 0 --regexp '^HTTP/1\.1 400 '
+	assert_output --partial "The plain HTTP request was sent to an HTTPS port"
+	assert_equal "${lines[-1]}" "<EOF>"
+	[ $(((t1 - t0) / 1000000)) -lt 2000 ]
+	run s /hello.sh
+	assert_output "Hello, world!"
+}
+
+@test "a stalled handshake is cut after header_timeout (1 s), while the one worker serves others" {
+	run python3 - "$S_TLS" "$PKI/ca.pem" <<'PY'
+import socket, ssl, sys, threading, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+# a real ClientHello, made in memory
+ctx = ssl.create_default_context(cafile=ca)
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+o = ctx.wrap_bio(inc, out, server_hostname="localhost")
+try:
+    o.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = out.read()
+res = {}
+
+def stall(name, first, trickle):
+    s = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    s.sendall(first)
+    s.settimeout(0.2)
+    rest = list(trickle)
+    while time.monotonic() - t0 < 6:
+        try:
+            if s.recv(4096) == b"":
+                break
+        except socket.timeout:
+            if rest:
+                try:
+                    s.sendall(bytes([rest.pop(0)]))
+                except OSError:
+                    break
+        except OSError:
+            break
+    res[name] = time.monotonic() - t0
+
+ts = [threading.Thread(target=stall, args=a) for a in
+      (("nothing", b"", b""), ("half", hello[: len(hello) // 2], b""),
+       ("trickle", hello[:1], hello[1:]))]
+for t in ts:
+    t.start()
+# meanwhile: full requests, each on a new connection
+served = []
+for i in range(4):
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 3), server_hostname="localhost")
+    s.sendall(b"GET /hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+    served.append((data.endswith(b"Hello, world!\n"), time.monotonic() - t0))
+for t in ts:
+    t.join()
+for k in ("nothing", "half", "trickle"):
+    print("%s %.2f" % (k, res[k]))
+for ok, t in served:
+    print("served %s %.2f" % (ok, t))
+PY
+	echo "$output"
+	assert_success
+	local name t
+	while read -r name t; do
+		case $name in
+		nothing | half | trickle)
+			# cut, and not before the timeout
+			python3 -c "import sys; t = float(sys.argv[1]); sys.exit(not 0.8 <= t <= 2.5)" "$t"
+			;;
+		esac
+	done <<<"$output"
+	assert_equal "$(grep -c '^served True ' <<<"$output")" 4
+	while read -r name ok t; do
+		python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 0.5)" "$t"
+	done < <(grep '^served' <<<"$output")
+}
+
+@test "close_notify ends every response the server closes (python ssl sees no ragged EOF)" {
+	run python3 - "$S_TLS" "$PKI/ca.pem" <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+for what, req in (
+        ("cgi", b"GET /hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        ("fastcgi", b"GET /fcgi/counter HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        ("http/1.0", b"GET /hello.sh HTTP/1.0\r\n\r\n"),
+        ("error", b"GET /hello.sh HTTP/1.1\r\n\r\n"),  # no Host: 400, closed
+        ("404", b"GET /nosuch HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")):
+    raw = socket.create_connection(("127.0.0.1", port), 3)
+    # ragged EOFs raise instead of reading as the end
+    s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+    s.sendall(req)
+    data = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+        end = "close_notify"
+    except ssl.SSLEOFError as e:
+        end = "ragged EOF: %r" % e
+    print("%s %s %s" % (what, data.split(b"\r\n", 1)[0].decode(), end))
+PY
+	echo "$output"
+	assert_success
+	assert_line --regexp '^cgi HTTP/1\.1 200 OK close_notify$'
+	assert_line --regexp '^fastcgi HTTP/1\.1 200 OK close_notify$'
+	assert_line --regexp '^http/1\.0 HTTP/1\.[01] 200 OK close_notify$'
+	assert_line --regexp '^error HTTP/1\.1 400 .* close_notify$'
+	assert_line --regexp '^404 HTTP/1\.1 404 .* close_notify$'
+}
+
+@test "git clone over https through git-http-backend, and a push with credentials" {
+	export GIT_SSL_CAINFO=$PKI/ca.pem
+	local head c=$BATS_TEST_TMPDIR/clone
+	head=$(git -C "$BATS_FILE_TMPDIR/git/repo.git" rev-parse master)
+	run git clone -q "https://localhost:$S_TLS/git/repo.git" "$c"
+	assert_success
+	assert_equal "$(git -C "$c" rev-parse HEAD)" "$head"
+	assert_equal "$(git -C "$c" rev-list --count HEAD)" 20
+	assert_equal "$(sha256sum <"$c/blob.bin")" "$(sha256sum <"$BATS_FILE_TMPDIR/src/blob.bin")"
+	run git -C "$c" fsck --full --strict
+	assert_success
+	grep -q '"POST /git/repo.git/git-upload-pack HTTP/1.1" 200 ' "$BATS_FILE_TMPDIR/access.log"
+	# a push: a new commit with 1 MB more, through the authenticated route
+	head -c 1000000 /dev/urandom >"$c/more.bin"
+	git -C "$c" add more.bin
+	git -C "$c" -c user.name=Tester -c user.email=t@example.org commit -q -m "pushed over https"
+	local mine
+	mine=$(git -C "$c" rev-parse HEAD)
+	run git -C "$c" push "https://alice:wrong@localhost:$S_TLS/git-rw/repo.git" master
+	assert_failure
+	assert_equal "$(git -C "$BATS_FILE_TMPDIR/git/repo.git" rev-parse master)" "$head"
+	run git -C "$c" push "https://alice:s3cret%20pass@localhost:$S_TLS/git-rw/repo.git" master
+	assert_success
+	assert_equal "$(git -C "$BATS_FILE_TMPDIR/git/repo.git" rev-parse master)" "$mine"
+	# without the CA git refuses the server
+	run env -u GIT_SSL_CAINFO git clone -q "https://localhost:$S_TLS/git/repo.git" "$BATS_TEST_TMPDIR/clone2"
+	assert_failure
+	assert_output --partial "certificate"
+}
+
+# ---- a cpm of the test's own ----
+
+# tls_config [TLS MEMBERS] [TOP MEMBERS]: $BATS_TEST_TMPDIR/cpm.json with a
+# TLS listener on $CPM_PORT (certificate cert.pem, key key.pem in the
+# test's directory, relative paths) and a plain one on $PLAIN_PORT, 2
+# workers, examples at /
+tls_config() {
+	CPM_PORT=${CPM_PORT:-$(free_port)}
+	PLAIN_PORT=${PLAIN_PORT:-$(free_port)}
+	local tls=${1:-} top=${2:-}
+	[ -z "$tls" ] || tls=", $tls"
+	[ -z "$top" ] || top="$top,"
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": [ { "address": "127.0.0.1:$CPM_PORT",
+                "tls": { "certificate": "cert.pem", "key": "key.pem" $tls } },
+              "127.0.0.1:$PLAIN_PORT" ],
+  "workers": 2,
+  "access_log": "$BATS_TEST_TMPDIR/access.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member "$top") $top
+  "routes": [ { "prefix": "/", "backend": "examples" } ],
+  "backends": { "examples": { "type": "cgi", "root": "$ROOT/examples" } }
+}
+JSON
+}
+
+# use_cert NAME [KEY]: $PKI/NAME.pem and NAME.key (or KEY.key) become the
+# test's cert.pem and key.pem, each replaced at once (rename)
+use_cert() {
+	cp "$PKI/$1.pem" "$BATS_TEST_TMPDIR/cert.pem.new"
+	cp "$PKI/${2:-$1}.key" "$BATS_TEST_TMPDIR/key.pem.new"
+	mv "$BATS_TEST_TMPDIR/cert.pem.new" "$BATS_TEST_TMPDIR/cert.pem"
+	mv "$BATS_TEST_TMPDIR/key.pem.new" "$BATS_TEST_TMPDIR/key.pem"
+}
+
+@test "HUP with a renewed certificate under load: the next connections get the new serial, no request fails" {
+	use_cert a
+	tls_config
+	cpm_start
+	serial_is "$CPM_PORT" 1001
+	stop=$BATS_TEST_TMPDIR/stop
+	tls_load "$CPM_PORT" "$PKI/ca.pem" /hello.sh "$stop" 20 >"$BATS_TEST_TMPDIR/load.json" 2>&1 3>&- &
+	load=$!
+	sleep 0.7
+	use_cert a2
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "reloaded " "$CPM_LOG"
+	within 5 serial_is "$CPM_PORT" 1002
+	# from then on every new connection gets it
+	local i
+	for i in 1 2 3 4 5; do
+		serial_is "$CPM_PORT" 1002
+	done
+	sleep 0.7
+	touch "$stop"
+	wait "$load"
+	run cat "$BATS_TEST_TMPDIR/load.json"
+	echo "$output"
+	assert_equal "$(jq .failed <<<"$output")" 0
+	[ "$(jq .ok <<<"$output")" -ge 50 ]
+	# both certificates were seen by the loop's new connections
+	[ "$(jq '.fresh_serials["1001"]' <<<"$output")" -ge 5 ]
+	[ "$(jq '.fresh_serials["1002"]' <<<"$output")" -ge 5 ]
+	run grep -c "reload failed" "$CPM_LOG"
+	assert_output 0
+}
+
+@test "HUP with a key that does not match: the old certificate is still served, the error names the key file" {
+	use_cert a
+	tls_config
+	cpm_start
+	before=$(workers_of "$CPM_PID" | sort)
+	use_cert a2 a # the new certificate, the old key
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "reload failed" "$CPM_LOG"
+	run grep "reload failed" "$CPM_LOG"
+	assert_output --regexp "reload failed, keeping the running configuration: $BATS_TEST_TMPDIR/cpm.json:[0-9]+:[0-9]+: listen\[0\]\.tls\.(key|certificate): $BATS_TEST_TMPDIR/key\.pem: "
+	serial_is "$CPM_PORT" 1001
+	run curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/hello.sh"
+	assert_output "Hello, world!"
+	assert_equal "$(workers_of "$CPM_PID" | sort)" "$before"
+	# a missing key file: the same
+	rm "$BATS_TEST_TMPDIR/key.pem"
+	kill -HUP "$CPM_PID"
+	within 5 eval '[ "$(grep -c "reload failed" "$CPM_LOG")" = 2 ]'
+	run grep "reload failed" "$CPM_LOG"
+	assert_line --index 1 --regexp "listen\[0\]\.tls\.key: $BATS_TEST_TMPDIR/key\.pem: .*No such file or directory"
+	serial_is "$CPM_PORT" 1001
+	run grep -c "reloaded " "$CPM_LOG"
+	assert_output 0
+}
+
+@test "cpm -t: a key that does not match and a missing file are errors naming the file; an expired certificate is a warning with its date" {
+	local c=$BATS_TEST_TMPDIR/cpm.json
+	use_cert a
+	tls_config
+	run "$CPM" -t -c "$c"
+	assert_success
+	use_cert a other
+	run "$CPM" -t -c "$c"
+	assert_equal "$status" 1
+	assert_output --regexp "^cpm: $c:[0-9]+:[0-9]+: listen\[0\]\.tls\.(key|certificate): $BATS_TEST_TMPDIR/key\.pem: "
+	rm "$BATS_TEST_TMPDIR/cert.pem"
+	run "$CPM" -t -c "$c"
+	assert_equal "$status" 1
+	assert_output --regexp "^cpm: $c:[0-9]+:[0-9]+: listen\[0\]\.tls\.certificate: $BATS_TEST_TMPDIR/cert\.pem: .*No such file or directory"
+	# a missing file in "certificates" (SNI)
+	use_cert a
+	tls_config '"certificates": [ { "certificate": "nosuch.pem", "key": "key.pem" } ]'
+	run "$CPM" -t -c "$c"
+	assert_equal "$status" 1
+	assert_output --regexp "^cpm: $c:[0-9]+:[0-9]+: listen\[0\]\.tls\.certificates\[0\]\.certificate: $BATS_TEST_TMPDIR/nosuch\.pem: "
+	# expired in February 2025: a warning naming the file and the date
+	tls_config
+	use_cert expired a
+	run "$CPM" -t -c "$c"
+	assert_success
+	assert_output --partial "$BATS_TEST_TMPDIR/cert.pem"
+	assert_output --regexp "(Feb +1 00:00:00 2025|2025-02-01)"
+	assert_output --partial "expired"
+}
+
+@test "session resumption works across workers: tickets and the session cache" {
+	use_cert a
+	tls_config
+	cpm_start
+	within 5 eval '[ "$(workers_of "$CPM_PID" | wc -l)" -eq 2 ]'
+	local sess=$BATS_TEST_TMPDIR/sess proto ticket i reused
+	for proto in -tls1_2 -tls1_3; do
+		for ticket in "" -no_ticket; do
+			[ "$proto$ticket" != "-tls1_3-no_ticket" ] || continue
+			openssl s_client -connect "127.0.0.1:$CPM_PORT" $proto $ticket -sess_out "$sess" </dev/null >/dev/null 2>&1
+			reused=0
+			# 8 new connections, spread over both workers by the kernel
+			for i in $(seq 8); do
+				if openssl s_client -connect "127.0.0.1:$CPM_PORT" $proto $ticket -sess_in "$sess" </dev/null 2>/dev/null |
+					grep -q '^Reused, '; then
+					reused=$((reused + 1))
+				fi
+			done
+			echo "$proto $ticket: $reused of 8 resumed"
+			assert_equal "$reused" 8
+		done
+	done
+}
+
+@test "a key readable by root only, workers as nobody: the master loads it, https works" {
+	[ "$(id -u)" = 0 ] || skip "needs root (to run the workers as nobody)"
+	local top
+	top=$(mktemp -d /tmp/cpm-tls.XXXXXX)
+	chmod 0755 "$top"
+	mkdir "$top/cgi" "$top/tls"
+	printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n"\necho "uid=$(id -u)"\n' >"$top/cgi/id.sh"
+	chmod 0755 "$top/cgi/id.sh"
+	cp "$PKI/a.pem" "$top/tls/cert.pem"
+	cp "$PKI/a.key" "$top/tls/key.pem"
+	chown root:root "$top/tls/key.pem"
+	chmod 0600 "$top/tls/key.pem"
+	chmod 0700 "$top/tls"
+	CPM_PORT=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": [ { "address": "127.0.0.1:$CPM_PORT",
+                "tls": { "certificate": "$top/tls/cert.pem", "key": "$top/tls/key.pem" } } ],
+  "workers": 2,
+  "access_log": "$top/access.log",
+  "error_log": "$top/error.log",
+  "routes": [ { "prefix": "/", "backend": "cgi" } ],
+  "backends": { "cgi": { "type": "cgi", "root": "$top/cgi" } }
+}
+JSON
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_success
+	cpm_start
+	CPM_LOG=$top/error.log
+	run curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/id.sh"
+	assert_success
+	assert_output "uid=$(id -u nobody)"
+	local w
+	for w in $(workers_of "$CPM_PID"); do
+		assert_equal "$(ps -o user= -p "$w")" nobody
+		# no worker holds the key file open
+		run ls -l "/proc/$w/fd"
+		refute_output --partial "$top/tls/key.pem"
+	done
+	# a HUP reloads it the same way
+	kill -HUP "$CPM_PID"
+	within 5 grep -q "reloaded " "$top/error.log"
+	run curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/id.sh"
+	assert_output "uid=$(id -u nobody)"
+	cpm_stop
+	cp "$top/error.log" "$BATS_TEST_TMPDIR/error.log" # for teardown's checks
+	rm -rf "$top"
+}
+
+@test "USR2 upgrade: the new master serves the TLS listener with the same certificate" {
+	use_cert a
+	PF=$BATS_TEST_TMPDIR/cpm.pid
+	tls_config "" "\"pidfile\": \"$PF\""
+	CPM_LOG=$BATS_TEST_TMPDIR/error.log
+	"$CPM" -c "$BATS_TEST_TMPDIR/cpm.json" >>"$BATS_TEST_TMPDIR/stderr.log" 2>&1 3>&- &
+	CPM_PID=$!
+	within 5 serial_is "$CPM_PORT" 1001
+	old=$CPM_PID
+	kill -USR2 "$old"
+	new_master() { NEW=$(cat "$PF" 2>/dev/null) && [ -n "$NEW" ] && [ "$NEW" != "$old" ] &&
+		[ "$(workers_of "$NEW" | wc -l)" -eq 2 ]; }
+	within 5 new_master
+	kill -WINCH "$old"
+	within 5 eval '[ -z "$(workers_of "$old")" ]'
+	kill -QUIT "$old"
+	wait_exit "$old" 5
+	assert_equal "$EXIT_STATUS" 0
+	CPM_PID=$NEW # not our child: helpers_teardown stops it by pid
+	run curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/env.pl"
+	assert_success
+	assert_line "HTTPS=on"
+	serial_is "$CPM_PORT" 1001
+	run curl -sS "http://127.0.0.1:$PLAIN_PORT/hello.sh"
+	assert_output "Hello, world!"
+}
+
+# ---- a TLS scanner ----
+
+@test "testssl.sh finds nothing rated HIGH or CRITICAL" {
+	command -v testssl >/dev/null || {
+		echo "testssl is missing: install testssl.sh" >&2
+		return 1
+	}
+	pki_scanner_cert "$PKI"
+	use_cert t
+	tls_config
+	cpm_start
+	local json=$BATS_TEST_TMPDIR/testssl.json
+	run testssl --quiet --color 0 --warnings off --add-ca "$PKI/ca.pem" --jsonfile "$json" \
+		-p -s -P -S -U --ip 127.0.0.1 "https://localhost:$CPM_PORT/hello.sh"
+	echo "$output" >"$BATS_TEST_TMPDIR/testssl.txt"
+	[ -s "$json" ]
+	run jq -r '.[] | select(.severity == "HIGH" or .severity == "CRITICAL") | "\(.severity) \(.id): \(.finding)"' "$json"
+	echo "$output"
+	assert_output ""
+	# what was run: the protocols, ciphers and vulnerabilities were tested
+	run jq -r '.[].id' "$json"
+	assert_line TLS1_1
+	assert_line TLS1_3
+	assert_line heartbleed
+	assert_line secure_client_renego
+	assert_line cert_chain_of_trust
+}
