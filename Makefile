@@ -50,9 +50,9 @@ examples/counter: examples/counter.c
 	$(CC) $(CFLAGS) -o $@ $< -lfcgi
 
 t/unit/test_%: t/unit/test_%.c t/unit/unit.h $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
-		manager/process.o manager/htpasswd.o
+		manager/process.o manager/htpasswd.o manager/tls.o manager/tls_shared.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o \
-		manager/timer.o manager/process.o manager/htpasswd.o $(LDLIBS)
+		manager/timer.o manager/process.o manager/htpasswd.o manager/tls.o manager/tls_shared.o $(LDLIBS)
 
 t/unit/test_cgi_output: t/unit/test_cgi_output.c t/unit/unit.h backends/cgi_output.o manager/log.o $(PROTOCOL:.c=.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/cgi_output.o manager/log.o $(PROTOCOL:.c=.o) $(LDLIBS)
@@ -69,7 +69,8 @@ t/unit/test_scoreboard: t/unit/test_scoreboard.c t/unit/unit.h manager/scoreboar
 # conn.c is included by its test (its statics are what is tested), with the
 # real loop and a fake worker and backend; see the comment in test_conn.c.
 CONN_TEST_OBJS = $(PROTOCOL:.c=.o) manager/config.o manager/jsonpos.o manager/log.o manager/timer.o \
-		 manager/process.o manager/loop.o manager/scoreboard.o manager/htpasswd.o manager/auth.o
+		 manager/process.o manager/loop.o manager/scoreboard.o manager/htpasswd.o manager/auth.o \
+		 manager/tls.o manager/tls_shared.o
 t/unit/test_conn: t/unit/test_conn.c t/unit/unit.h manager/conn.c $(wildcard */*.h) $(CONN_TEST_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CONN_TEST_OBJS) $(LDLIBS)
 

@@ -51,6 +51,7 @@ struct exchange_info {
 	char *const *suffix;
 	size_t nsuffix;
 	const char *request_id; /* the request's id (HTTP_X_REQUEST_ID, log lines) */
+	int https;		/* the client came over TLS */
 };
 
 /* Request body: a pointer to the bytes available now and their count. 0

@@ -168,6 +168,7 @@ char **script_env(const struct exchange_info *info, const struct script *s, cons
 	    .server_software = "cpm/" CPM_VERSION,
 	    .remote_addr = info->remote_addr,
 	    .remote_port = info->remote_port,
+	    .https = info->https,
 	    .has_body = info->has_body,
 	    .content_length = info->content_length,
 	    .remote_user = info->remote_user,

@@ -410,6 +410,16 @@ static struct config *load_config(char *err, size_t errlen)
 	return cf;
 }
 
+/* Each listener serves what its entry in cf says (TLS, redirect): the
+ * workers forked from now on see it. */
+static void listeners_conf(const struct config *cf)
+{
+	for (size_t i = 0; i < A.nls && i < cf->nlisten; i++) {
+		A.ls[i].conf = &cf->lconf[i];
+		A.ls[i].tls = cf->lconf[i].tls ? cf->lconf[i].tls->ctx : NULL;
+	}
+}
+
 /* Listeners for cf: the ones already open for the same address are kept
  * (so no connection is refused), new ones are bound, the rest closed. */
 static int swap_listeners(const struct config *cf)
@@ -538,6 +548,7 @@ static int reload_config(char *msg, size_t cap)
 	pools_reconcile(cf, A.gen + 1);
 	struct config *old = A.cf;
 	A.cf = cf;
+	listeners_conf(cf);
 	char lmsg[128];
 	reopen_logs(cf, lmsg, sizeof(lmsg));
 	config_free(old);
@@ -679,6 +690,7 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	if (listeners_open(&A.ls, &A.nls, cf->listen, cf->nlisten, cf->backlog) < 0)
 		return 1;
 	listeners_adopt_done();
+	listeners_conf(cf);
 	/* a master started by USR2 takes the path over from the old one */
 	if (cf->control && control_open(cf->control, !upgraded) < 0)
 		return 1;

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "process.h"
 #include "scoreboard.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #define MAX_DEPTH 8
@@ -1673,6 +1674,248 @@ int config_listen_valid(const char *s)
 	return 0;
 }
 
+static void add_listen(struct config *cf, const char *addr)
+{
+	cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup(addr));
+	cf->lconf = xrealloc(cf->lconf, cf->nlisten * sizeof(*cf->lconf));
+	cf->lconf[cf->nlisten - 1] = (struct listen_conf){0};
+}
+
+static void tls_conf_free(struct tls_conf *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->ncerts; i++) {
+		free(t->certs[i].certificate);
+		free(t->certs[i].key);
+		strv_free(t->certs[i].names, t->certs[i].nnames);
+	}
+	free(t->certs);
+	free(t->ciphers);
+	free(t->ciphersuites);
+	tls_ctx_free(t->ctx);
+	free(t);
+}
+
+static void listen_conf_free(struct listen_conf *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++) {
+		tls_conf_free(l[i].tls);
+		free(l[i].redirect_to);
+	}
+	free(l);
+}
+
+/* {"certificate": FILE, "key": FILE, "names": [...]} (names only inside
+ * "certificates") into t->certs. */
+static void parse_cert_pair(struct ctx *c, json_t *o, struct tls_conf *t, int with_names)
+{
+	struct tls_cert_conf cc = {0};
+	const char *keys[] = {"certificate", "key"};
+	char **out[] = {&cc.certificate, &cc.key};
+	for (size_t i = 0; i < 2 && !c->failed; i++) {
+		json_t *v = json_object_get(o, keys[i]);
+		if (!v) {
+			fail(c, "missing key \"%s\" (%s)", keys[i],
+			     i ? "the PEM private key" : "the PEM certificate followed by its chain");
+			break;
+		}
+		push_key(c, keys[i]);
+		if (get_string(c, v, out[i]) == 0)
+			make_absolute(c, out[i]);
+		pop(c);
+	}
+	json_t *names = with_names ? json_object_get(o, "names") : NULL;
+	if (names && !c->failed) {
+		push_key(c, "names");
+		if (!json_is_array(names) || json_array_size(names) == 0)
+			fail(c, "expected a non-empty array of server names (\"example.org\", \"*.example.org\")");
+		size_t i;
+		json_t *v;
+		json_array_foreach (names, i, v) {
+			push_index(c, i);
+			const char *n = json_is_string(v) ? json_string_value(v) : "";
+			/* a host name, or "*." and one; no other wildcard */
+			size_t ok = strspn(n[0] == '*' && n[1] == '.' ? n + 2 : n,
+					   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+			if (!c->failed && (!*n || ok != strlen(n[0] == '*' && n[1] == '.' ? n + 2 : n) || ok == 0))
+				fail(c, "expected a server name such as \"example.org\" or \"*.example.org\"");
+			else if (!c->failed)
+				cc.names = strv_append(cc.names, &cc.nnames, xstrdup(n));
+			pop(c);
+		}
+		pop(c);
+	}
+	t->certs = xrealloc(t->certs, (t->ncerts + 1) * sizeof(*t->certs));
+	t->certs[t->ncerts++] = cc;
+}
+
+static int tls_version(const char *s)
+{
+	if (strcmp(s, "TLSv1.2") == 0)
+		return CPM_TLS12;
+	if (strcmp(s, "TLSv1.3") == 0)
+		return CPM_TLS13;
+	return 0;
+}
+
+static void parse_tls(struct ctx *c, json_t *o, struct listen_conf *lc)
+{
+	static const char *const known[] = {"certificate", "key",	   "certificates",    "protocols",
+					    "ciphers",	   "ciphersuites", "session_tickets", "session_timeout",
+					    NULL};
+	if (!json_is_object(o)) {
+		fail(c, "expected an object: {\"certificate\": FILE, \"key\": FILE}");
+		return;
+	}
+	if (check_unknown(c, o, known) < 0)
+		return;
+	struct tls_conf *t = lc->tls = xcalloc(1, sizeof(*t));
+	t->min_version = CPM_TLS12;
+	t->max_version = CPM_TLS13;
+	t->session_tickets = 1;
+	t->session_timeout_ms = 86400000; /* Mozilla intermediate: 1d */
+	if (json_object_get(o, "certificate") || json_object_get(o, "key"))
+		parse_cert_pair(c, o, t, 0);
+	json_t *v = json_object_get(o, "certificates");
+	if (v && !c->failed) {
+		push_key(c, "certificates");
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			fail(c,
+			     "expected a non-empty array of {\"certificate\": FILE, \"key\": FILE, \"names\": [...]}");
+		size_t i;
+		json_t *e;
+		static const char *const pair_known[] = {"certificate", "key", "names", NULL};
+		json_array_foreach (v, i, e) {
+			if (c->failed)
+				break;
+			push_index(c, i);
+			if (!json_is_object(e))
+				fail(c, "expected {\"certificate\": FILE, \"key\": FILE, \"names\": [...]}");
+			else if (check_unknown(c, e, pair_known) == 0)
+				parse_cert_pair(c, e, t, 1);
+			pop(c);
+		}
+		pop(c);
+	}
+	if (!c->failed && t->ncerts == 0)
+		fail(c, "a TLS listener needs \"certificate\" and \"key\" (or \"certificates\")");
+	if ((v = json_object_get(o, "protocols")) && !c->failed) {
+		push_key(c, "protocols");
+		int lo = 0, hi = 0;
+		size_t i;
+		json_t *e;
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			fail(c, "expected an array of \"TLSv1.2\", \"TLSv1.3\"");
+		json_array_foreach (v, i, e) {
+			int ver = json_is_string(e) ? tls_version(json_string_value(e)) : 0;
+			if (!ver && !c->failed) {
+				push_index(c, i);
+				fail(c, "expected \"TLSv1.2\" or \"TLSv1.3\" (nothing older is offered)");
+				pop(c);
+			}
+			if (ver && (!lo || ver < lo))
+				lo = ver;
+			if (ver > hi)
+				hi = ver;
+		}
+		t->min_version = lo;
+		t->max_version = hi;
+		pop(c);
+	}
+	const char *skeys[] = {"ciphers", "ciphersuites"};
+	char **sout[] = {&t->ciphers, &t->ciphersuites};
+	for (size_t i = 0; i < 2; i++)
+		if ((v = json_object_get(o, skeys[i])) && !c->failed) {
+			push_key(c, skeys[i]);
+			get_string(c, v, sout[i]);
+			pop(c);
+		}
+	if ((v = json_object_get(o, "session_tickets")) && !c->failed) {
+		push_key(c, "session_tickets");
+		if (!json_is_boolean(v))
+			fail(c, "expected true or false");
+		t->session_tickets = json_is_true(v);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "session_timeout")) && !c->failed) {
+		push_key(c, "session_timeout");
+		get_duration(c, v, 0, &t->session_timeout_ms);
+		pop(c);
+	}
+	if (c->failed)
+		return;
+	/* every certificate and key now, in the master (which may be the
+	 * only one that can read the key): cpm -t and a reload see a problem
+	 * here, before any worker needs the file */
+	int which;
+	const char *field;
+	char why[600];
+	if (tls_conf_load(t, &which, &field, why, sizeof(why)) < 0) {
+		int in_list = json_object_get(o, "certificate") == NULL;
+		if (which >= 0 && !in_list && which > 0)
+			which--, in_list = 1; /* certs[0] is the top-level pair */
+		if (which >= 0 && in_list) {
+			push_key(c, "certificates");
+			push_index(c, (size_t)which);
+		}
+		if (field)
+			push_key(c, field);
+		fail(c, "%s", why);
+		if (field)
+			pop(c);
+		if (which >= 0 && in_list) {
+			pop(c);
+			pop(c);
+		}
+	}
+}
+
+/* A "listen" entry: "ADDRESS", or {"address": ..., "tls": {...},
+ * "redirect_http": true | "https://HOST[:PORT]"}. */
+static void parse_listen_object(struct ctx *c, json_t *o, struct config *cf)
+{
+	static const char *const known[] = {"address", "tls", "redirect_http", NULL};
+	if (check_unknown(c, o, known) < 0)
+		return;
+	json_t *a = json_object_get(o, "address");
+	if (!a) {
+		fail(c, "missing key \"address\" (\"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\")");
+		return;
+	}
+	push_key(c, "address");
+	if (!json_is_string(a) || config_listen_valid(json_string_value(a)) < 0)
+		fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+	pop(c);
+	if (c->failed)
+		return;
+	add_listen(cf, json_string_value(a));
+	struct listen_conf *lc = &cf->lconf[cf->nlisten - 1];
+	json_t *v = json_object_get(o, "tls");
+	if (v) {
+		push_key(c, "tls");
+		parse_tls(c, v, lc);
+		pop(c);
+	}
+	if ((v = json_object_get(o, "redirect_http")) && !c->failed) {
+		push_key(c, "redirect_http");
+		const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+		if (lc->tls)
+			fail_at(c, 1, "redirect_http is for a plain listener (this one has \"tls\")");
+		else if (json_is_true(v))
+			lc->redirect_http = 1;
+		else if (json_is_false(v))
+			;
+		else if (s && strncmp(s, "https://", 8) == 0 && s[8] && !strpbrk(s + 8, "/?# \t\r\n\"") &&
+			 strlen(s) < 256)
+			lc->redirect_http = 1, lc->redirect_to = xstrdup(s);
+		else
+			fail(c, "expected true, or an origin such as \"https://example.org\" or "
+				"\"https://example.org:8443\"");
+		pop(c);
+	}
+}
+
 static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 {
 	if (!json_is_array(a) || json_array_size(a) == 0) {
@@ -1683,13 +1926,30 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 	json_t *v;
 	json_array_foreach (a, i, v) {
 		push_index(c, i);
-		if (!json_is_string(v) || config_listen_valid(json_string_value(v)) < 0) {
-			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+		if (json_is_object(v)) {
+			parse_listen_object(c, v, cf);
+		} else if (!json_is_string(v) || config_listen_valid(json_string_value(v)) < 0) {
+			fail(c, "expected \"HOST:PORT\", \"[V6]:PORT\", \"unix:/PATH\" or {\"address\": ..., \"tls\": "
+				"...}");
+		} else {
+			add_listen(cf, json_string_value(v));
+		}
+		pop(c);
+		if (c->failed)
+			return -1;
+	}
+	int tls = 0;
+	for (size_t k = 0; k < cf->nlisten; k++)
+		tls |= cf->lconf[k].tls != NULL;
+	for (size_t k = 0; k < cf->nlisten && !tls; k++)
+		if (cf->lconf[k].redirect_http && !cf->lconf[k].redirect_to) {
+			push_index(c, k);
+			push_key(c, "redirect_http");
+			fail(c, "no listener has \"tls\" to redirect to: give the origin (\"https://HOST:PORT\")");
+			pop(c);
+			pop(c);
 			return -1;
 		}
-		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup(json_string_value(v)));
-		pop(c);
-	}
 	return 0;
 }
 
@@ -2153,7 +2413,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	parse_top(&c, root, cf);
 	free(dir);
 	if (!c.failed && !cf->listen)
-		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup("127.0.0.1:8000"));
+		add_listen(cf, "127.0.0.1:8000");
 	json_decref(root);
 	free(text);
 	if (c.failed) {
@@ -2187,7 +2447,7 @@ struct config *config_quick_cgi(const char *dir, char *err, size_t errlen)
 	cf->routes[0].prefix = xstrdup("/");
 	cf->routes[0].prefix_len = 1;
 	cf->routes[0].backend = &cf->backends[0];
-	cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup("127.0.0.1:8000"));
+	add_listen(cf, "127.0.0.1:8000");
 	return cf;
 }
 
@@ -2197,10 +2457,12 @@ int config_set_listen(struct config *cf, char *const *addrs, size_t n)
 		if (config_listen_valid(addrs[i]) < 0)
 			return -1;
 	strv_free(cf->listen, cf->nlisten);
+	listen_conf_free(cf->lconf, cf->nlisten);
 	cf->listen = NULL;
+	cf->lconf = NULL;
 	cf->nlisten = 0;
 	for (size_t i = 0; i < n; i++)
-		cf->listen = strv_append(cf->listen, &cf->nlisten, xstrdup(addrs[i]));
+		add_listen(cf, addrs[i]);
 	return 0;
 }
 
@@ -2210,6 +2472,7 @@ void config_free(struct config *cf)
 		return;
 	free(cf->file);
 	strv_free(cf->listen, cf->nlisten);
+	listen_conf_free(cf->lconf, cf->nlisten);
 	free(cf->access_log);
 	free(cf->access_log_format);
 	log_format_free(cf->access_fmt);

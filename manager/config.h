@@ -115,6 +115,9 @@ struct route_conf {
 	struct auth_basic_conf *auth;
 };
 
+#define CPM_TLS12 0x0303 /* OpenSSL's TLS1_2_VERSION */
+#define CPM_TLS13 0x0304
+
 /* One certificate and its key, and the server names it is chosen for
  * (SNI). names NULL: the DNS names of the certificate itself. */
 struct tls_cert_conf {
@@ -129,7 +132,7 @@ struct tls_cert_conf {
 struct tls_conf {
 	struct tls_cert_conf *certs;
 	size_t ncerts;
-	int min_version, max_version; /* TLS1_2_VERSION ... TLS1_3_VERSION */
+	int min_version, max_version; /* CPM_TLS12 ... CPM_TLS13 */
 	char *ciphers;		      /* TLS 1.2 cipher list (OpenSSL syntax) */
 	char *ciphersuites;	      /* TLS 1.3 suites */
 	int session_tickets;

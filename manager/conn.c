@@ -44,6 +44,7 @@
 #include "../protocol/url.h"
 #include "auth.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -54,6 +55,7 @@
 #define FILE_FLUSH_MAX	(1 << 20) /* file bytes per flush of one connection */
 #define REQUEST_ID_MAX	64	  /* a client's X-Request-Id: at most this long */
 #define USAGE_LINES_MAX 1024	  /* access-log lines waiting for a CGI child's usage */
+#define TLS_FILE_CHUNK	16384	  /* file bytes read for one SSL_write (one TLS record) */
 
 enum cstate {
 	CS_HEAD,   /* reading a request head (or idle between requests) */
@@ -161,6 +163,9 @@ struct conn {
 	off_t file_off, file_end;
 	int close_after;
 
+	struct tls_conn *tls; /* NULL: plain HTTP */
+	int tls_read_ready;   /* decrypted bytes wait in OpenSSL: read them this turn */
+
 	int pending;
 	struct conn *pnext;
 	struct timer timer;
@@ -172,6 +177,7 @@ static struct http_limits limits;
 static int64_t spilled; /* bytes in this worker's response files (limits.temp_files) */
 static struct conn *conns;
 static struct conn *pending_head;
+static char redirect_port[8]; /* of the first TLS listener, for redirect_http */
 
 static void request_id_init(void);
 
@@ -183,6 +189,13 @@ int conn_init(const struct config *c)
 	limits.header_count = c->limit_header_count;
 	limits.header_field = c->limit_header_field;
 	request_id_init();
+	redirect_port[0] = 0;
+	for (size_t i = 0; i < c->nlisten && !redirect_port[0]; i++) {
+		char host[64];
+		const char *port = c->lconf[i].tls ? config_host_port(c->listen[i], host, sizeof(host)) : NULL;
+		if (port)
+			snprintf(redirect_port, sizeof(redirect_port), "%s", port);
+	}
 	return 0;
 }
 
@@ -190,6 +203,7 @@ static void conn_update(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_parse(struct conn *c);
 static void on_event(struct ev *ev, uint32_t events);
+static void conn_read(struct conn *c, uint32_t events);
 
 static void schedule(struct conn *c)
 {
@@ -503,6 +517,35 @@ static void count_sent(struct conn *c, size_t n)
 		c->rq->sent += n;
 }
 
+/* ---- the client's bytes: over the socket, or through TLS ---- */
+
+static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+	return c->tls ? tls_conn_read(c->tls, buf, len) : read(c->ev.fd, buf, len);
+}
+
+/* more: a file's bytes follow at once (one packet for a small file) */
+static ssize_t conn_send(struct conn *c, const void *buf, size_t len, int more)
+{
+	if (c->tls)
+		return tls_conn_write(c->tls, buf, len);
+	return more ? send(c->ev.fd, buf, len, MSG_MORE | MSG_NOSIGNAL) : write(c->ev.fd, buf, len);
+}
+
+/* The next part of a file through TLS without kernel TLS: read into the
+ * output queue, where the next write encrypts it (sendfile cannot). */
+static ssize_t tls_file_chunk(struct conn *c, int fd, off_t *off, off_t end)
+{
+	size_t want = end - *off > TLS_FILE_CHUNK ? TLS_FILE_CHUNK : (size_t)(end - *off);
+	out_reserve(c, want);
+	ssize_t n = pread(fd, c->out + c->out_len, want, *off);
+	if (n > 0) {
+		c->out_len += (size_t)n;
+		*off += n;
+	}
+	return n;
+}
+
 /* Write what is queued. Returns -1 when the client is gone. */
 static int conn_flush(struct conn *c)
 {
@@ -512,13 +555,18 @@ static int conn_flush(struct conn *c)
 		if (out_mem_pending(c)) {
 			/* a head with a file after it: in one packet with the
 			 * file's first bytes (small files: one packet in all) */
-			if (c->file_fd >= 0 && c->spill_w == c->spill_r)
-				n = send(c->ev.fd, c->out + c->out_off, out_mem_pending(c), MSG_MORE | MSG_NOSIGNAL);
-			else
-				n = write(c->ev.fd, c->out + c->out_off, out_mem_pending(c));
+			n = conn_send(c, c->out + c->out_off, out_mem_pending(c),
+				      c->file_fd >= 0 && c->spill_w == c->spill_r);
 			if (n > 0) {
 				c->out_off += (size_t)n;
 				count_sent(c, (size_t)n);
+				continue;
+			}
+		} else if (c->spill_w > c->spill_r && c->tls) {
+			n = tls_file_chunk(c, c->spill_fd, &c->spill_r, c->spill_w);
+			if (n > 0) {
+				if (c->spill_r == c->spill_w)
+					spill_close(c);
 				continue;
 			}
 		} else if (c->spill_w > c->spill_r) {
@@ -538,8 +586,22 @@ static int conn_flush(struct conn *c)
 			if (file_sent >= FILE_FLUSH_MAX)
 				break; /* other clients get a turn; EPOLLOUT brings us back */
 			off_t left = c->file_end - c->file_off;
-			n = sendfile(c->ev.fd, c->file_fd, &c->file_off,
-				     (size_t)(left > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : left));
+			size_t len = (size_t)(left > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : left);
+			if (c->tls && !tls_conn_ktls_send(c->tls)) {
+				n = tls_file_chunk(c, c->file_fd, &c->file_off, c->file_end);
+				if (n > 0) {
+					file_sent += (size_t)n;
+					if (c->file_off == c->file_end)
+						file_close(c);
+					continue;
+				}
+			} else if (c->tls) {
+				n = tls_conn_sendfile(c->tls, c->file_fd, c->file_off, len);
+				if (n > 0)
+					c->file_off += n;
+			} else {
+				n = sendfile(c->ev.fd, c->file_fd, &c->file_off, len);
+			}
 			if (n > 0) {
 				count_sent(c, (size_t)n);
 				file_sent += (size_t)n;
@@ -880,9 +942,15 @@ int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, soc
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
+	if (l->tls && !(c->tls = tls_conn_new(l->tls, fd))) {
+		log_error("%s:%s: cannot start TLS (out of memory?)", c->raddr, c->rport);
+		free(c);
+		return -1;
+	}
 	c->state = CS_HEAD;
 	c->idle_since_ms = loop_now_ms();
-	c->head_start_ms = loop_now_ms(); /* header_timeout runs from accept */
+	/* header_timeout runs from accept: a TLS handshake is inside it */
+	c->head_start_ms = loop_now_ms();
 	c->next = conns;
 	if (conns)
 		conns->prev = c;
@@ -918,6 +986,10 @@ static void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	free(c->in);
 	out_release(c);
+	if (c->tls) {
+		tls_conn_shutdown(c->tls);
+		tls_conn_free(c->tls);
+	}
 	loop_free_later(c);
 	worker_conn_closed();
 }
@@ -964,6 +1036,9 @@ static void finish(struct conn *c)
  * (nginx's lingering close). */
 static void start_linger(struct conn *c)
 {
+	if (c->tls)
+		tls_conn_shutdown(c->tls); /* close_notify before the FIN; then
+					    * the client's bytes are only drained */
 	if (shutdown(c->ev.fd, SHUT_WR) < 0 || cf->lingering_time_ms == 0) {
 		conn_close(c);
 		return;
@@ -1047,10 +1122,14 @@ void conn_run_pending(void)
 		struct conn *c = pending_head;
 		pending_head = c->pnext;
 		c->pending = 0;
-		if (c->state == CS_DONE)
+		if (c->state == CS_DONE) {
 			next_request(c);
-		else
+		} else if (c->tls_read_ready) {
+			c->tls_read_ready = 0;
+			conn_read(c, EPOLLIN);
+		} else {
 			conn_update(c);
+		}
 	}
 }
 
@@ -1494,6 +1573,57 @@ void exchange_redirect_slash(struct exchange *x)
 	free(enc);
 }
 
+/* A host name or address a Location may carry: letters, digits, '-',
+ * '.', or a bracketed IPv6 address; its length without a ":port". */
+static size_t host_part(const char *p, size_t len)
+{
+	size_t n = 0;
+	if (len && p[0] == '[') {
+		while (n < len && p[n] != ']')
+			n++;
+		if (n == len || strspn(p + 1, "0123456789abcdefABCDEF:.") < n - 1)
+			return 0;
+		return n + 1;
+	}
+	while (n < len && p[n] != ':')
+		n++;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+		      p[i] == '-' || p[i] == '.'))
+			return 0;
+	return n;
+}
+
+/* redirect_http: every request on this plain listener gets 308 to the
+ * same target over https (308, not 301: a POST stays a POST). */
+static void redirect_https(struct conn *c, const struct http_request *r)
+{
+	const struct listen_conf *lc = c->l->conf;
+	struct http_slice host = http_header_value(r, "host");
+	size_t hl = host.p ? host_part(host.p, host.len) : 0;
+	const char *h = hl ? host.p : cf->server_name ? cf->server_name : c->l->host;
+	if (!hl)
+		hl = strlen(h);
+	/* the target as the client sent it; an absolute-form target's path */
+	struct http_slice t = r->target;
+	if (t.len && t.p[0] != '/') {
+		t.p = r->path.p;
+		t.len = (size_t)(r->target.p + r->target.len - r->path.p);
+	}
+	char *loc;
+	int n;
+	if (lc->redirect_to)
+		n = asprintf(&loc, "Location: %s%.*s", lc->redirect_to, (int)t.len, t.p);
+	else
+		n = asprintf(&loc, "Location: https://%.*s%s%s%.*s", (int)hl, h,
+			     strcmp(redirect_port, "443") ? ":" : "", strcmp(redirect_port, "443") ? redirect_port : "",
+			     (int)t.len, t.p);
+	if (n < 0)
+		abort();
+	exchange_error((struct exchange *)c->rq, 308, loc);
+	free(loc);
+}
+
 /* Route the current request (rq->rreq after a redirect, else rq->req) and
  * start its backend. */
 static void dispatch(struct conn *c)
@@ -1502,6 +1632,10 @@ static void dispatch(struct conn *c)
 	struct exchange *x = (struct exchange *)rq;
 	const struct http_request *r = current_req(rq);
 	c->state = CS_ACTIVE;
+	if (c->l->conf && c->l->conf->redirect_http && !rq->redirects) {
+		redirect_https(c, r);
+		return;
+	}
 	if (r->method_id == HTTP_OPTIONS && r->target.len == 1 && r->target.p[0] == '*') {
 		/* the server as a whole (RFC 9110 9.3.7): nothing to route */
 		rq->ended = 1;
@@ -1663,6 +1797,7 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->info.server_name = cf->server_name ? cf->server_name : c->l->host;
 	rq->info.pinned_server_name = rt->server_name;
 	rq->info.server_port = c->l->port;
+	rq->info.https = c->tls != NULL;
 	rq->info.request_start_ms = loop_now_ms();
 	rq->info.remote_user = rq->remote_user;
 	rq->user_ok = rq->remote_user != NULL; /* here only once verified */
@@ -1880,6 +2015,31 @@ static void rebase_request(struct request *rq, uintptr_t old, size_t len, char *
 	}
 }
 
+/* A TLS connection failed: say why (a handshake that failed is the one
+ * trace of a client that could not talk to us). A client that spoke plain
+ * HTTP to the TLS port gets a plain answer, as nginx gives it: the
+ * connection goes on without TLS just long enough to answer 400 and
+ * close, and the request has its access-log line. */
+static int tls_failed(struct conn *c)
+{
+	int plain;
+	const char *why = tls_conn_error(c->tls, &plain);
+	if (!plain) {
+		conn_log(c, LOG_INFO, "TLS %s failed: %s", tls_conn_ready(c->tls) ? "connection" : "handshake", why);
+		return 0;
+	}
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	if (!c->rq)
+		request_new(c);
+	c->rq->req.version_minor = 1;
+	conn_log(c, LOG_INFO, "400 plain HTTP request on the TLS port");
+	respond(c, 400, NULL, "400 Bad Request: the plain HTTP request was sent to an HTTPS port\n", 1);
+	c->rq->ended = 1;
+	finish(c);
+	return 1;
+}
+
 /* Read from the client into the input buffer. Returns bytes read, 0 on
  * EOF, -1 on EAGAIN with nothing read (or no room), -2 on error. */
 static ssize_t conn_fill(struct conn *c)
@@ -1921,7 +2081,7 @@ static ssize_t conn_fill(struct conn *c)
 	}
 	if (c->in_len == c->in_cap)
 		return -1;
-	ssize_t n = read(c->ev.fd, c->in + c->in_len, c->in_cap - c->in_len);
+	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n > 0) {
 		c->in_len += (size_t)n;
 		c->progress_ms = loop_now_ms();
@@ -1931,6 +2091,8 @@ static ssize_t conn_fill(struct conn *c)
 		return 0;
 	if (errno == EAGAIN || errno == EINTR)
 		return -1;
+	if (c->tls && tls_failed(c))
+		return -1; /* answered in plain text; closes after the answer */
 	return -2;
 }
 
@@ -2062,6 +2224,20 @@ static void conn_update(struct conn *c)
 		ev |= EPOLLIN;
 	if (out_pending(c))
 		ev |= EPOLLOUT;
+	if (c->tls && c->state != CS_LINGER) {
+		/* TLS reads may need the socket writable, writes readable
+		 * (a handshake, a key update); and what OpenSSL decrypted
+		 * already is not announced by epoll: read it this turn. The
+		 * lingering close drains raw bytes: nothing of this then */
+		if (reading && tls_conn_wants(c->tls, 'r') == TLS_WANT_WRITE)
+			ev |= EPOLLOUT;
+		if (out_pending(c) && tls_conn_wants(c->tls, 'w') == TLS_WANT_READ)
+			ev |= EPOLLIN;
+		if (reading && tls_conn_pending(c->tls)) {
+			c->tls_read_ready = 1;
+			schedule(c);
+		}
+	}
 	loop_mod(&c->ev, ev);
 
 	int64_t deadline = 0;
@@ -2093,6 +2269,14 @@ static void on_event(struct ev *ev, uint32_t events)
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		client_gone(c);
 		return;
+	}
+	if (c->tls) {
+		/* a TLS write waiting to read goes on when bytes come, a TLS
+		 * read waiting to write when the socket takes them */
+		if ((events & EPOLLIN) && tls_conn_wants(c->tls, 'w') == TLS_WANT_READ)
+			events |= EPOLLOUT;
+		if ((events & EPOLLOUT) && tls_conn_wants(c->tls, 'r') == TLS_WANT_WRITE)
+			events |= EPOLLIN;
 	}
 	if (events & EPOLLOUT) {
 		if (conn_flush(c) < 0) {

@@ -20,11 +20,11 @@ struct tls_ctx;
 struct tls_conn;
 
 /* Load t's certificates and keys, check them (each key matches its
- * certificate, the chain in each file builds), make t->ctx. A problem with
- * one file: -1 with "FILE: what" in err, and *which set to the index of the
- * certificate (-1: not about one certificate). Warnings (an expired
- * certificate) are logged. */
-int tls_conf_load(struct tls_conf *t, const char *dir, int *which, char *err, size_t errlen);
+ * certificate, the chain in each file builds), make t->ctx. A problem:
+ * -1 with "FILE: what" in err, *which the index of the certificate in
+ * t->certs and *field "certificate" or "key" (-1 and NULL: not about one
+ * file). Warnings (an expired certificate) are logged. */
+int tls_conf_load(struct tls_conf *t, int *which, const char **field, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* ---- in a worker ---- */
@@ -40,6 +40,11 @@ void tls_conn_free(struct tls_conn *t);
  * the first reads. */
 ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t len);
 ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len);
+
+/* Kernel TLS took over sending on this connection (after the handshake):
+ * tls_conn_sendfile sends a file's bytes without copying them. */
+int tls_conn_ktls_send(const struct tls_conn *t);
+ssize_t tls_conn_sendfile(struct tls_conn *t, int fd, off_t off, size_t len);
 
 #define TLS_WANT_READ  1
 #define TLS_WANT_WRITE 2

@@ -171,6 +171,9 @@ static void build(struct arena *a, const struct cgi_env_in *in)
 	setvar_s(a, "DOCUMENT_ROOT", in->document_root);
 	setvar_s(a, "REMOTE_ADDR", in->remote_addr);
 	setvar_s(a, "REMOTE_PORT", in->remote_port);
+	/* REQUEST_SCHEME as nginx's fastcgi_params and Apache set it; HTTPS
+	 * only over TLS (PHP, Perl's CGI.pm and Python's wsgiref read it) */
+	setvar_s(a, "REQUEST_SCHEME", in->https ? "https" : "http");
 	if (in->https)
 		setvar_s(a, "HTTPS", "on");
 	if (in->has_body) {

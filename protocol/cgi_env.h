@@ -21,7 +21,7 @@ struct cgi_env_in {
 	const char *server_software;
 	const char *remote_addr;
 	const char *remote_port;
-	int https;
+	int https;		  /* over TLS: HTTPS=on, REQUEST_SCHEME=https */
 	int has_body;		  /* CONTENT_LENGTH and CONTENT_TYPE: only with a body */
 	long long content_length; /* the true length (decoded for chunked) */
 	const char *remote_user;  /* REMOTE_USER: the user cpm authenticated, or NULL */

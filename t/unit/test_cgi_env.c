@@ -156,14 +156,17 @@ static void test_full(void)
 	CHECK_EQ_STR(ENVP[n - 2], "PATH=/usr/bin:/bin");
 	CHECK_EQ_STR(ENVP[n - 1], "FOO=bar");
 	CHECK(ENVP[n] == NULL);
-	/* exactly the expected set: 18 fixed + 6 HTTP_ + 2 extra */
-	CHECK_EQ_INT(n, 26);
+	/* exactly the expected set: 19 fixed + 6 HTTP_ + 2 extra */
+	CHECK_EQ_INT(n, 27);
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_SCHEME"), "http");
+	CHECK(env_get(ENVP, "HTTPS") == NULL);
 
 	/* HTTPS */
 	in.https = 1;
 	n = cgi_env_build(&in, ARENA, sizeof(ARENA), ENVP, 256);
 	CHECK(n > 0);
 	CHECK_EQ_STR(env_get(ENVP, "HTTPS"), "on");
+	CHECK_EQ_STR(env_get(ENVP, "REQUEST_SCHEME"), "https");
 }
 
 static void test_minimal(void)

@@ -362,7 +362,38 @@ static void test_errors(void)
 		   "2:16: log_level: expected one of \"debug\", \"info\", \"warn\", \"error\"");
 	EXPECT_ERR("{\n"
 		   "  \"listen\": [\"127.0.0.1:80\", \"nohost\"],\n" TAIL,
-		   "2:30: listen[1]: expected \"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\"");
+		   "2:30: listen[1]: expected \"HOST:PORT\", \"[V6]:PORT\", \"unix:/PATH\" or {\"address\": ..., "
+		   "\"tls\": ...}");
+	/* listen objects: each problem at its key */
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"adress\": \"127.0.0.1:80\"}],\n" TAIL,
+		   "2:15: listen[0].adress: unknown key");
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"tls\": {}}],\n" TAIL,
+		   "2:14: listen[0]: missing key \"address\" (\"HOST:PORT\", \"[V6]:PORT\" or \"unix:/PATH\")");
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"address\": \"127.0.0.1:443\", \"tls\": {}}],\n" TAIL,
+		   "2:50: listen[0].tls: a TLS listener needs \"certificate\" and \"key\" (or \"certificates\")");
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"address\": \"127.0.0.1:443\", \"tls\": {\"certificate\": \"c.pem\"}}],\n" TAIL,
+		   "2:50: listen[0].tls: missing key \"key\" (the PEM private key)");
+	EXPECT_ERR_PREFIX(
+	    "{\n"
+	    "  \"listen\": [{\"address\": \"127.0.0.1:443\", \"tls\": {\"certificate\": \"/nonexistent/c.pem\", "
+	    "\"key\": \"k.pem\"}}],\n" TAIL,
+	    "2:66: listen[0].tls.certificate: /nonexistent/c.pem: No such file or directory");
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"address\": \"127.0.0.1:443\", \"tls\": {\"certificate\": \"c\", \"key\": \"k\", "
+		   "\"protocols\": [\"TLSv1.1\"]}}],\n" TAIL,
+		   "2:97: listen[0].tls.protocols[0]: expected \"TLSv1.2\" or \"TLSv1.3\" (nothing older is offered)");
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"address\": \"127.0.0.1:80\", \"redirect_http\": true}],\n" TAIL,
+		   "2:59: listen[0].redirect_http: no listener has \"tls\" to redirect to: give the origin "
+		   "(\"https://HOST:PORT\")");
+	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"address\": \"127.0.0.1:80\", \"redirect_http\": \"http://x\"}],\n" TAIL,
+		   "2:59: listen[0].redirect_http: expected true, or an origin such as \"https://example.org\" or "
+		   "\"https://example.org:8443\"");
 	EXPECT_ERR("{\n"
 		   "  \"listen\": [],\n" TAIL,
 		   "2:13: listen: expected a non-empty array of addresses");
