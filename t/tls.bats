@@ -552,6 +552,54 @@ PY
 	refute_output --partial "full-handshake"
 }
 
+@test "session_timeout is the ticket lifetime (1 day by default); session_tickets false issues none" {
+	use_cert a
+	tls_config
+	cpm_start
+	run openssl s_client -connect "127.0.0.1:$CPM_PORT" -tls1_2 </dev/null
+	assert_success
+	assert_line --partial "TLS session ticket lifetime hint: 86400 (seconds)"
+	cpm_stop
+	tls_config '"session_timeout": "5m"'
+	cpm_start
+	run openssl s_client -connect "127.0.0.1:$CPM_PORT" -tls1_2 </dev/null
+	assert_success
+	assert_line --partial "TLS session ticket lifetime hint: 300 (seconds)"
+	cpm_stop
+	tls_config '"session_tickets": false'
+	cpm_start
+	run openssl s_client -connect "127.0.0.1:$CPM_PORT" -tls1_2 </dev/null
+	assert_success
+	assert_line --regexp '^ +Protocol +: TLSv1\.2$'
+	refute_output --partial "TLS session ticket"
+}
+
+@test "access log: \$scheme, \$ssl_protocol, \$ssl_cipher, \$ssl_server_name, \$ssl_session_reused; json has scheme and ssl_*" {
+	use_cert a
+	tls_config "" '"access_log_format": "$scheme|$ssl_protocol|$ssl_cipher|$ssl_server_name|$ssl_session_reused|$request"'
+	cpm_start
+	curl -sS --cacert "$PKI/ca.pem" --tlsv1.3 "https://localhost:$CPM_PORT/hello.sh" >/dev/null
+	curl -sS "http://127.0.0.1:$PLAIN_PORT/hello.sh" >/dev/null
+	# a resumed TLS 1.2 session, no SNI
+	openssl s_client -connect "127.0.0.1:$CPM_PORT" -tls1_2 -sess_out "$BATS_TEST_TMPDIR/sess" </dev/null >/dev/null 2>&1
+	printf 'GET /hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+		openssl s_client -connect "127.0.0.1:$CPM_PORT" -tls1_2 -noservername -ign_eof -quiet \
+			-sess_in "$BATS_TEST_TMPDIR/sess" >/dev/null 2>&1
+	within 3 eval '[ "$(wc -l <"$BATS_TEST_TMPDIR/access.log")" -ge 3 ]'
+	run cat "$BATS_TEST_TMPDIR/access.log"
+	assert_line --regexp '^https\|TLSv1\.3\|TLS_[A-Z0-9_]+\|localhost\|\.\|GET /hello\.sh HTTP/1\.1$'
+	assert_line --regexp '^http\|-\|-\|-\|-\|GET /hello\.sh HTTP/1\.1$'
+	assert_line --regexp '^https\|TLSv1\.2\|ECDHE-ECDSA-[A-Z0-9-]+\|-\|r\|GET /hello\.sh HTTP/1\.1$'
+	cpm_stop
+	: >"$BATS_TEST_TMPDIR/access.log"
+	tls_config "" '"access_log_format": "json"'
+	cpm_start
+	curl -sS --cacert "$PKI/ca.pem" --tlsv1.3 "https://localhost:$CPM_PORT/hello.sh" >/dev/null
+	within 3 test -s "$BATS_TEST_TMPDIR/access.log"
+	run jq -r '"\(.scheme) \(.ssl_protocol) \(.ssl_cipher)"' "$BATS_TEST_TMPDIR/access.log"
+	assert_output --regexp '^https TLSv1\.3 TLS_[A-Z0-9_]+$'
+}
+
 @test "a key readable by root only, workers as nobody: the master loads it, https works" {
 	[ "$(id -u)" = 0 ] || skip "needs root (to run the workers as nobody)"
 	local top
