@@ -39,6 +39,9 @@ PHP
 	mkdir -p "$d/git"
 	git clone -q --bare "$src" "$d/git/repo.git"
 	htpasswd -B -b -c "$d/htpasswd" alice 's3cret pass' 2>/dev/null
+	# a static file of 6 MB
+	mkdir -p "$d/www"
+	head -c 6000000 /dev/urandom >"$d/www/big.bin"
 	S_PLAIN=$(free_port)
 	S_TLS=$(free_port)
 	while [ "$S_TLS" = "$S_PLAIN" ]; do S_TLS=$(free_port); done
@@ -54,6 +57,7 @@ PHP
   "error_log": "$d/error.log", $(user_member)
   "routes": [
     { "prefix": "/fcgi/counter", "backend": "counter" },
+    { "prefix": "/static/", "backend": "files" },
     { "prefix": "/git-rw", "backend": "git",
       "auth": { "basic": { "realm": "git", "user_file": "$d/htpasswd" } } },
     { "prefix": "/git", "backend": "git" },
@@ -62,6 +66,7 @@ PHP
   ],
   "backends": {
     "examples": { "type": "cgi", "root": "$ROOT/examples" },
+    "files": { "type": "static", "root": "$d/www" },
     "counter": { "type": "fastcgi", "command": ["$ROOT/examples/counter"], "processes": 1 },
     "php": { "type": "fastcgi", "command": ["/usr/bin/php-cgi"], "root": "$d/php", "min": 1, "max": 2,
              "env": { "PHP_FCGI_CHILDREN": "0", "PHP_FCGI_MAX_REQUESTS": "0" } },
@@ -331,6 +336,85 @@ PY
 	assert_line --regexp '^http/1\.0 HTTP/1\.[01] 200 OK close_notify$'
 	assert_line --regexp '^error HTTP/1\.1 400 .* close_notify$'
 	assert_line --regexp '^404 HTTP/1\.1 404 .* close_notify$'
+}
+
+@test "static files over TLS: 6 MB intact to a fast and a slow reader, a range; the log says how files are sent" {
+	local big=$BATS_FILE_TMPDIR/www/big.bin
+	run s -o "$BATS_TEST_TMPDIR/got" -w '%{http_code} %{size_download}' /static/big.bin
+	assert_output "200 6000000"
+	cmp "$BATS_TEST_TMPDIR/got" "$big"
+	run s -r 1000000-1000099 -o "$BATS_TEST_TMPDIR/part" -w '%{http_code}' /static/big.bin
+	assert_output 206
+	cmp "$BATS_TEST_TMPDIR/part" <(tail -c +1000001 "$big" | head -c 100)
+	# a reader that stops now and then: the server's writes wait for room
+	run python3 - "$S_TLS" "$PKI/ca.pem" "$big" <<'PY'
+import hashlib, socket, ssl, sys, time
+port, ca, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+raw = socket.create_connection(("127.0.0.1", port), 10)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+s.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+data, n = b"", 0
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+    n += len(d)
+    if n > 500000:
+        n = 0
+        time.sleep(0.15)
+body = data.split(b"\r\n\r\n", 1)[1]
+print(data.split(b"\r\n", 1)[0].decode(), len(body),
+      hashlib.sha256(body).hexdigest() == hashlib.sha256(open(path, "rb").read()).hexdigest())
+PY
+	assert_success
+	assert_output "HTTP/1.1 200 OK 6000000 True"
+	grep -qE "tls: (kernel TLS sends files|no kernel TLS \(.*\): files are read and encrypted by OpenSSL)" "$S_LOG"
+}
+
+@test "one TLS connection: pipelined requests in one record, a request in 1-byte records, keep-alive reuse" {
+	run python3 - "$S_TLS" "$PKI/ca.pem" <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+def conn():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 5), server_hostname="localhost")
+    return s
+def read_all(s):
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return data
+        data += d
+# three requests in one write (one TLS record): three answers, in order
+s = conn()
+s.sendall(b"GET /hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
+          b"GET /fcgi/counter HTTP/1.1\r\nHost: localhost\r\n\r\n"
+          b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+data = read_all(s)
+print("pipelined", data.count(b"HTTP/1.1 200 OK"), b"Hello, world!" in data,
+      b"uri=/fcgi/counter" in data, b"Hello from C" in data,
+      data.index(b"Hello, world!") < data.index(b"uri=/fcgi/counter") < data.index(b"Hello from C"))
+# a request written one byte per TLS record
+s = conn()
+for b in b"GET /hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n":
+    s.sendall(bytes([b]))
+data = read_all(s)
+print("bytewise", data.split(b"\r\n", 1)[0].decode(), b"Hello, world!" in data)
+PY
+	echo "$output"
+	assert_success
+	assert_line "pipelined 3 True True True True"
+	assert_line "bytewise HTTP/1.1 200 OK True"
+	# curl: five requests, one connection
+	run s -v "https://localhost:$S_TLS/hello.sh" "https://localhost:$S_TLS/fcgi/counter" \
+		"https://localhost:$S_TLS/hello" "https://localhost:$S_TLS/hello.sh" /hello.sh
+	assert_success
+	assert_equal "$(grep -c '^Hello, world!$' <<<"$output")" 3
+	assert_equal "$(grep -c 'Re-using existing connection' <<<"$output")" 4
 }
 
 @test "git clone over https through git-http-backend, and a push with credentials" {
