@@ -569,6 +569,111 @@ use_cert() {
 	assert_output --partial "expired"
 }
 
+@test "protocols, ciphers and ciphersuites are what the listener negotiates" {
+	use_cert a
+	tls_config '"protocols": ["TLSv1.3"], "ciphersuites": "TLS_CHACHA20_POLY1305_SHA256"'
+	cpm_start
+	run curl -sS -v --cacert "$PKI/ca.pem" --tls-max 1.2 "https://localhost:$CPM_PORT/hello.sh"
+	assert_failure
+	run curl -sS -v --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/hello.sh"
+	assert_success
+	assert_line "* SSL connection using TLSv1.3 / TLS_CHACHA20_POLY1305_SHA256"
+	cpm_stop
+	tls_config '"protocols": ["TLSv1.2"], "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256"'
+	cpm_start
+	run curl -sS -v --cacert "$PKI/ca.pem" --tlsv1.3 "https://localhost:$CPM_PORT/hello.sh"
+	assert_failure
+	run curl -sS -v --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/hello.sh"
+	assert_success
+	assert_line "* SSL connection using TLSv1.2 / ECDHE-ECDSA-AES128-GCM-SHA256"
+	cpm_stop
+	# older versions are not accepted in the configuration
+	tls_config '"protocols": ["TLSv1.1", "TLSv1.2"]'
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_equal "$status" 1
+	assert_line --regexp "listen\[0\]\.tls\.protocols\[0\]: expected \"TLSv1\.2\" or \"TLSv1\.3\""
+	# a cipher list OpenSSL knows nothing of
+	tls_config '"ciphers": "NO-SUCH-CIPHER"'
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_equal "$status" 1
+	assert_line --regexp "listen\[0\]\.tls"
+}
+
+@test "names: explicit server names and a wildcard choose a certificate; a bad name is a cpm -t error" {
+	use_cert a
+	cp "$PKI/b.pem" "$PKI/b.key" "$BATS_TEST_TMPDIR/"
+	tls_config '"certificates": [ { "certificate": "b.pem", "key": "b.key", "names": ["alias.test", "*.wild.test"] } ]'
+	cpm_start
+	assert_equal "$(presented "$CPM_PORT" alias.test)" "serial=2001 subject=CN=b.test"
+	assert_equal "$(presented "$CPM_PORT" x.wild.test)" "serial=2001 subject=CN=b.test"
+	# a wildcard is one label: neither the bare name nor two labels
+	assert_equal "$(presented "$CPM_PORT" wild.test)" "serial=1001 subject=CN=localhost"
+	assert_equal "$(presented "$CPM_PORT" a.b.wild.test)" "serial=1001 subject=CN=localhost"
+	# names are case-insensitive
+	assert_equal "$(presented "$CPM_PORT" ALIAS.Test)" "serial=2001 subject=CN=b.test"
+	cpm_stop
+	tls_config '"certificates": [ { "certificate": "b.pem", "key": "b.key", "names": ["a*.test"] } ]'
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_equal "$status" 1
+	assert_line --regexp "listen\[0\]\.tls\.certificates\[0\]\.names\[0\]: expected a server name"
+}
+
+@test "redirect_http: 308 to the https URL (the first TLS listener's port, or the origin given), a POST's body skipped" {
+	use_cert a
+	CPM_PORT=$(free_port)
+	local r1 r2
+	r1=$(free_port)
+	r2=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{
+  "listen": [ "127.0.0.1:$r1" ,
+              { "address": "127.0.0.1:$r2", "redirect_http": "https://example.org:8443" },
+              { "address": "127.0.0.1:$CPM_PORT", "tls": { "certificate": "cert.pem", "key": "key.pem" } },
+              { "address": "[::1]:$r1", "redirect_http": true } ],
+  "workers": 1,
+  "access_log": "$BATS_TEST_TMPDIR/access.log",
+  "error_log": "$BATS_TEST_TMPDIR/error.log", $(user_member)
+  "routes": [ { "prefix": "/", "backend": "examples" } ],
+  "backends": { "examples": { "type": "cgi", "root": "$ROOT/examples" } }
+}
+JSON
+	sed -i "s|\"127.0.0.1:$r1\" ,|{ \"address\": \"127.0.0.1:$r1\", \"redirect_http\": true },|" "$BATS_TEST_TMPDIR/cpm.json"
+	cpm_start
+	run curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$r1/hello.sh?a=1&b=%20"
+	assert_output "308 https://127.0.0.1:$CPM_PORT/hello.sh?a=1&b=%20"
+	run curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: www.example.org:$r1" "http://127.0.0.1:$r1/x/"
+	assert_output "308 https://www.example.org:$CPM_PORT/x/"
+	run curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$r2/p?q"
+	assert_output "308 https://example.org:8443/p?q"
+	if python3 -c "import socket; socket.create_connection(('::1', $r1), 1)" 2>/dev/null; then
+		run curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "http://[::1]:$r1/v6"
+		assert_output "308 https://[::1]:$CPM_PORT/v6"
+	fi
+	# following it lands on the TLS listener
+	run curl -sS -L --cacert "$PKI/ca.pem" "http://localhost:$r1/hello.sh"
+	assert_output "Hello, world!"
+	# a POST with a body, then a GET on the same connection: the body is
+	# not taken for the next request
+	run raw_http "$r1" 'POST /form.sh HTTP/1.1\r\nHost: h\r\nContent-Length: 30\r\n\r\nGET /evil HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n' 3
+	assert_line --index 0 --regexp '^HTTP/1\.1 308 '
+	refute_output --partial "/evil"
+	assert_equal "${lines[-1]}" "<EOF>"
+	local n
+	n=$(grep -c '^HTTP/1\.1 ' <<<"$output")
+	if [ "$n" = 2 ]; then
+		assert_output --partial "Location: https://h:$CPM_PORT/second"
+	else
+		# or the connection closed after the first answer
+		assert_equal "$n" 1
+		assert_output --partial "Connection: close"
+	fi
+	# a redirect on a TLS listener is a configuration error
+	sed -i "s|\"tls\": { \"certificate\"|\"redirect_http\": true, &|" "$BATS_TEST_TMPDIR/cpm.json"
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_equal "$status" 1
+	assert_output --partial "redirect_http is for a plain listener"
+}
+
 @test "session resumption across workers: TLS 1.2 and 1.3 tickets and the TLS 1.2 session cache" {
 	use_cert a
 	# max_connections 1: a worker holding a connection accepts no other,
