@@ -346,25 +346,30 @@ PY
 	run s -r 1000000-1000099 -o "$BATS_TEST_TMPDIR/part" -w '%{http_code}' /static/big.bin
 	assert_output 206
 	cmp "$BATS_TEST_TMPDIR/part" <(tail -c +1000001 "$big" | head -c 100)
-	# a reader that stops now and then: the server's writes wait for room
+	# a reader that stops for 0.5 s, then now and then: 6 MB is more than
+	# the server's socket buffer (tcp_wmem at most 4 MB) and the client's
+	# (64 KB, fixed), so the server's writes wait for room
 	run python3 - "$S_TLS" "$PKI/ca.pem" "$big" <<'PY'
 import hashlib, socket, ssl, sys, time
 port, ca, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile=ca)
 raw = socket.create_connection(("127.0.0.1", port), 10)
-raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
 s = ctx.wrap_socket(raw, server_hostname="localhost")
 s.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-data, n = b"", 0
+data, n, paused = b"", 0, False
 while True:
     d = s.recv(65536)
     if not d:
         break
     data += d
     n += len(d)
-    if n > 500000:
+    if not paused and len(data) > 65536:
+        paused = True
+        time.sleep(0.5)
+    if n > 1000000:
         n = 0
-        time.sleep(0.15)
+        time.sleep(0.1)
 body = data.split(b"\r\n\r\n", 1)[1]
 print(data.split(b"\r\n", 1)[0].decode(), len(body),
       hashlib.sha256(body).hexdigest() == hashlib.sha256(open(path, "rb").read()).hexdigest())
