@@ -210,6 +210,25 @@ s() {
 	assert_line --regexp '^\* SSL connection using TLSv1\.2 / ECDHE-RSA-'
 }
 
+@test "TLS 1.2 renegotiation is refused; a TLS 1.3 key update is answered and the connection goes on" {
+	# s_client reads "R" (renegotiate) and "K" (key update, asking the
+	# server for one too) from its input, between two requests
+	local get='GET /hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n'
+	local last='GET /hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+	run bash -c "(printf '$get'; sleep 0.3; echo R; sleep 0.3; printf '$last'; sleep 0.5) |
+		timeout 5 openssl s_client -connect 127.0.0.1:$S_TLS -servername localhost -tls1_2 2>&1"
+	assert_output --partial "RENEGOTIATING"
+	assert_output --partial "no renegotiation"
+	assert_equal "$(grep -c '^HTTP/1.1 200 OK' <<<"$output")" 1
+	run bash -c "(printf '$get'; sleep 0.3; echo K; sleep 0.3; printf '$last'; sleep 0.5) |
+		timeout 5 openssl s_client -connect 127.0.0.1:$S_TLS -servername localhost -tls1_3 -msg 2>&1"
+	assert_line "KEYUPDATE"
+	assert_line "<<< TLS 1.3, Handshake [length 0005], KeyUpdate"
+	assert_equal "$(grep -c '^HTTP/1.1 200 OK' <<<"$output")" 2
+	run s /hello.sh
+	assert_output "Hello, world!"
+}
+
 @test "plain HTTP on the TLS port: 400 in plain text, closed at once, and cpm serves on" {
 	local t0 t1
 	t0=$(date +%s%N)
