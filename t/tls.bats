@@ -593,6 +593,39 @@ use_cert() {
 	assert_output --partial "expired"
 }
 
+@test "a full chain is served whole; a chain out of order is a cpm -t error; a leaf without its intermediate a warning" {
+	local c=$BATS_TEST_TMPDIR/cpm.json
+	use_cert c-full c
+	tls_config
+	run "$CPM" -t -c "$c"
+	assert_success
+	cpm_start
+	# the client has the root only: the server must send the intermediate
+	run curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/hello.sh"
+	assert_success
+	assert_output "Hello, world!"
+	run openssl s_client -connect "127.0.0.1:$CPM_PORT" -servername localhost -showcerts </dev/null
+	assert_equal "$(grep -c 'BEGIN CERTIFICATE' <<<"$output")" 2
+	cpm_stop
+	# the intermediate first, the leaf after it
+	cat "$PKI/int.pem" "$PKI/c.pem" >"$BATS_TEST_TMPDIR/cert.pem"
+	run "$CPM" -t -c "$c"
+	assert_equal "$status" 1
+	assert_line --regexp "^cpm: $c:[0-9]+:[0-9]+: listen\[0\]\.tls\.(certificate|key): $BATS_TEST_TMPDIR/cert\.pem: .*not issued by"
+	# the leaf alone: cpm cannot tell a missing intermediate from a
+	# private CA, so it warns, naming the issuer
+	use_cert c
+	run "$CPM" -t -c "$c"
+	assert_success
+	assert_output --partial "$BATS_TEST_TMPDIR/cert.pem: the chain ends with an issuer (/CN=cpm test intermediate) that is not among this machine's trusted CAs"
+	# the leaf and the root: a complete chain, no warning
+	cat "$PKI/a.pem" "$PKI/ca.pem" >"$BATS_TEST_TMPDIR/cert.pem"
+	cp "$PKI/a.key" "$BATS_TEST_TMPDIR/key.pem"
+	run "$CPM" -t -c "$c"
+	assert_success
+	refute_output --partial "trusted CAs"
+}
+
 @test "protocols, ciphers and ciphersuites are what the listener negotiates" {
 	use_cert a
 	tls_config '"protocols": ["TLSv1.3"], "ciphersuites": "TLS_CHACHA20_POLY1305_SHA256"'

@@ -9,6 +9,9 @@
 #   expired.pem           "localhost" with a.key, valid in January 2025 only,
 #                         serial 1003
 #   other.key             a key no certificate has (a mismatch with a.pem)
+#   int.pem int.key       an intermediate CA under ca.pem
+#   c.pem c.key           "localhost" + 127.0.0.1 issued by int.pem, serial 3001
+#   c-full.pem            c.pem then int.pem (what "certificate" should hold)
 pki_make() {
 	local d=$1
 	mkdir -p "$d"
@@ -22,6 +25,14 @@ pki_make() {
 		pki_leaf a2 1002 localhost "DNS:localhost,IP:127.0.0.1"
 		pki_leaf b 2001 b.test "DNS:b.test,DNS:*.b.test" rsa:2048
 		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>/dev/null
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout int.key -out int.csr \
+			-subj "/CN=cpm test intermediate" 2>/dev/null
+		printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' >int.ext
+		openssl x509 -req -in int.csr -CA ca.pem -CAkey ca.key -set_serial 0x100 -days 30 -extfile int.ext \
+			-out int.pem 2>/dev/null
+		rm -f int.csr int.ext
+		PKI_CA=int pki_leaf c 3001 localhost "DNS:localhost,IP:127.0.0.1"
+		cat c.pem int.pem >c-full.pem
 		# an expired certificate: openssl ca is the CLI that takes a start
 		# and an end date (x509 -req in OpenSSL 3.0 only takes -days)
 		mkdir -p db
@@ -51,7 +62,7 @@ CNF
 }
 
 # pki_leaf NAME SERIAL CN SAN [rsa:BITS]: NAME.key and NAME.pem signed by
-# the CA in the current directory, valid for 30 days
+# the CA in the current directory (ca, or $PKI_CA), valid for 30 days
 pki_leaf() {
 	local name=$1 serial=$2 cn=$3 san=$4 alg=${5:-ec}
 	if [ "$alg" = ec ]; then
@@ -61,7 +72,8 @@ pki_leaf() {
 	fi
 	openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$name.csr" 2>/dev/null
 	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$san" >"$name.ext"
-	openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -set_serial "0x$serial" -days 30 \
+	local ca=${PKI_CA:-ca}
+	openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca.key" -set_serial "0x$serial" -days 30 \
 		-extfile "$name.ext" -out "$name.pem" 2>/dev/null
 	rm -f "$name.csr" "$name.ext"
 }
