@@ -137,6 +137,11 @@ s() {
 	assert_success
 	assert_line "CONTENT_LENGTH=300000"
 	assert_line "$(cat "$BATS_TEST_TMPDIR/body")"
+	# the same with Expect: 100-continue (the interim answer goes through TLS)
+	s -v -H 'Expect: 100-continue' -H 'Content-Type: text/plain' --data-binary "@$BATS_TEST_TMPDIR/body" \
+		-o "$BATS_TEST_TMPDIR/out" /form.sh 2>"$BATS_TEST_TMPDIR/verbose"
+	grep -q "^< HTTP/1.1 100 Continue" "$BATS_TEST_TMPDIR/verbose"
+	grep -qxFf "$BATS_TEST_TMPDIR/body" "$BATS_TEST_TMPDIR/out"
 	# the certificate really is checked: without the CA curl refuses it
 	run curl -sS "https://localhost:$S_TLS/hello.sh"
 	assert_equal "$status" 60
@@ -561,6 +566,36 @@ use_cert() {
 	serial_is "$CPM_PORT" 1001
 	run grep -c "reloaded " "$CPM_LOG"
 	assert_output 0
+}
+
+@test "HUP turns a plain listener into a TLS one on the same address, and back" {
+	use_cert a
+	CPM_PORT=$(free_port)
+	plain_config() {
+		cat >"$BATS_TEST_TMPDIR/cpm.json" <<JSON
+{ "listen": [ $1 ], "workers": 2, $(user_member)
+  "access_log": "$BATS_TEST_TMPDIR/access.log", "error_log": "$BATS_TEST_TMPDIR/error.log",
+  "routes": [ { "prefix": "/", "backend": "examples" } ],
+  "backends": { "examples": { "type": "cgi", "root": "$ROOT/examples" } } }
+JSON
+	}
+	local tls="{ \"address\": \"127.0.0.1:$CPM_PORT\", \"tls\": { \"certificate\": \"cert.pem\", \"key\": \"key.pem\" } }"
+	plain_config "\"127.0.0.1:$CPM_PORT\""
+	cpm_start
+	run curl -sS "http://127.0.0.1:$CPM_PORT/hello.sh"
+	assert_output "Hello, world!"
+	plain_config "$tls"
+	kill -HUP "$CPM_PID"
+	within 5 eval '[ "$(grep -c "reloaded " "$CPM_LOG")" = 1 ]'
+	within 5 eval '[ "$(curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/hello.sh")" = "Hello, world!" ]'
+	run curl -sS "http://127.0.0.1:$CPM_PORT/hello.sh"
+	assert_output --partial "plain HTTP request was sent to an HTTPS port"
+	plain_config "\"127.0.0.1:$CPM_PORT\""
+	kill -HUP "$CPM_PID"
+	within 5 eval '[ "$(grep -c "reloaded " "$CPM_LOG")" = 2 ]'
+	within 5 eval '[ "$(curl -sS "http://127.0.0.1:$CPM_PORT/hello.sh")" = "Hello, world!" ]'
+	run curl -sS --cacert "$PKI/ca.pem" "https://localhost:$CPM_PORT/hello.sh"
+	assert_failure
 }
 
 @test "cpm -t: a key that does not match and a missing file are errors naming the file; an expired certificate is a warning with its date" {
