@@ -243,6 +243,8 @@ s() {
 	assert_output --regexp "[Tt]he plain HTTP request was sent to an HTTPS port"
 	assert_equal "${lines[-1]}" "<EOF>"
 	[ $(((t1 - t0) / 1000000)) -lt 2000 ]
+	# it has its access-log line (the request line is not parsed: "")
+	within 3 grep -q '^127\.0\.0\.1 - - \[.*\] "[^"]*" 400 ' "$BATS_FILE_TMPDIR/access.log"
 	run s /hello.sh
 	assert_output "Hello, world!"
 }
@@ -618,6 +620,14 @@ JSON
 	run "$CPM" -t -c "$c"
 	assert_equal "$status" 1
 	assert_line --regexp "^cpm: $c:[0-9]+:[0-9]+: listen\[0\]\.tls\.certificates\[0\]\.certificate: $BATS_TEST_TMPDIR/nosuch\.pem: "
+	# a key with a passphrase: an error at once, never a prompt (script
+	# gives cpm a terminal OpenSSL could prompt on)
+	tls_config
+	use_cert a
+	openssl pkey -in "$PKI/a.key" -aes256 -passout pass:secret -out "$BATS_TEST_TMPDIR/key.pem"
+	run script -qec "timeout 5 $CPM -t -c $c" /dev/null </dev/null
+	assert_equal "$status" 1
+	assert_output --regexp "cpm: $c:[0-9]+:[0-9]+: listen\[0\]\.tls\.key: $BATS_TEST_TMPDIR/key\.pem: the key is encrypted"
 	# expired in February 2025: a warning naming the file and the date
 	tls_config
 	use_cert expired a
