@@ -26,6 +26,7 @@
 #include "backoff.h"
 #include "proctitle.h"
 #include "scoreboard.h"
+#include "tls.h"
 #include "worker.h"
 
 #define STOP_KILL_MS	  5000 /* fast stop: TERM, then KILL after this */
@@ -719,6 +720,8 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	A.sb->master_pid = getpid(); /* after -D: the daemon's pid */
 	A.sb->started_ms = monotonic_ms();
 	A.sb->started_unix = time(NULL);
+	if (tls_shared_init() < 0) /* ticket keys and session cache, before the first worker */
+		return 1;
 	A.w = xcalloc(A.nworkers, sizeof(*A.w));
 	if (pipe2(wakepipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe: %s", strerror(errno));
@@ -758,6 +761,9 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 		size_t nctl = control_pollfds(pfd + 2, CONTROL_POLLFDS);
 		size_t npfd = 2 + nctl + pools_pollfds(pfd + 2 + nctl, POOL_SLOTS_MAX);
 		int timeout = pools_tick(oldest_gen());
+		int tls_timeout = tls_shared_tick(monotonic_ms());
+		if (tls_timeout < timeout)
+			timeout = tls_timeout;
 		int ctl_timeout = control_timeout();
 		if (ctl_timeout >= 0 && ctl_timeout < timeout)
 			timeout = ctl_timeout;

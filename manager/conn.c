@@ -166,6 +166,7 @@ struct conn {
 	struct tls_conn *tls; /* NULL: plain HTTP */
 	int tls_read_ready;   /* decrypted bytes wait in OpenSSL: read them this turn */
 	int tls_counted;      /* its handshake is in the scoreboard */
+	int tls_dry;	      /* the last TLS read found nothing to return */
 
 	int pending;
 	struct conn *pnext;
@@ -973,6 +974,8 @@ static void conn_close(struct conn *c)
 {
 	request_end(c);
 	timer_cancel(loop_timers(), &c->timer);
+	if (c->tls)
+		tls_conn_shutdown(c->tls); /* close_notify, while the socket is open */
 	if (c->ev.fd >= 0)
 		loop_del(&c->ev);
 	if (c->pending) {
@@ -991,10 +994,7 @@ static void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	free(c->in);
 	out_release(c);
-	if (c->tls) {
-		tls_conn_shutdown(c->tls);
-		tls_conn_free(c->tls);
-	}
+	tls_conn_free(c->tls);
 	loop_free_later(c);
 	worker_conn_closed();
 }
@@ -2114,6 +2114,7 @@ static ssize_t conn_fill(struct conn *c)
 	if (c->in_len == c->in_cap)
 		return -1;
 	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	c->tls_dry = n < 0;
 	if (c->tls && !c->tls_counted && tls_conn_ready(c->tls)) {
 		c->tls_counted = 1;
 		worker_tls_handshake(tls_conn_resumed(c->tls) ? TLS_HS_RESUMED : TLS_HS_FULL);
@@ -2274,7 +2275,7 @@ static void conn_update(struct conn *c)
 			ev |= EPOLLOUT;
 		if (out_pending(c) && tls_conn_wants(c->tls, 'w') == TLS_WANT_READ)
 			ev |= EPOLLIN;
-		if (reading && tls_conn_pending(c->tls)) {
+		if (reading && !c->tls_dry && tls_conn_pending(c->tls)) {
 			c->tls_read_ready = 1;
 			schedule(c);
 		}

@@ -517,9 +517,12 @@ int tls_conn_wants(const struct tls_conn *t, int dir)
 	return t->want[dir == 'w'];
 }
 
+/* SSL_pending, not SSL_has_pending: the latter is true for part of a
+ * record as well, which no read can use before more bytes arrive (a
+ * connection scheduled for it would spin) */
 int tls_conn_pending(const struct tls_conn *t)
 {
-	return SSL_has_pending(t->ssl);
+	return SSL_pending(t->ssl) > 0;
 }
 
 void tls_conn_shutdown(struct tls_conn *t)

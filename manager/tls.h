@@ -57,7 +57,8 @@ int tls_ktls_possible(void);
  * writable, during a handshake or a key update). */
 int tls_conn_wants(const struct tls_conn *t, int dir);
 
-/* Decrypted or buffered bytes that epoll will not announce. */
+/* Decrypted bytes a read returns at once, which epoll will not announce
+ * (the rest of a record larger than the last read). */
 int tls_conn_pending(const struct tls_conn *t);
 
 /* Send close_notify (once, without waiting for the peer's) after a clean

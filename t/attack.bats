@@ -36,11 +36,6 @@ teardown() {
 	assert_output 1
 }
 
-# ticks_of PID: user + system clock ticks of a process
-ticks_of() {
-	sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
-}
-
 # backends/cgi.c end_if_complete -> detach_output(r, 1): once a response
 # has reached its Content-Length the program runs on and its stdout is read
 # and dropped as fast as it writes, until its timeout (60 s by default).
@@ -58,9 +53,9 @@ ticks_of() {
 	assert_output ok
 	w=$(workers_of "$CPM_PID")
 	sleep 0.5
-	before=$(ticks_of "$w")
+	before=$(cpu_ticks "$w")
 	sleep 3
-	used=$(($(ticks_of "$w") - before))
+	used=$(($(cpu_ticks "$w") - before))
 	echo "worker $w: $used ticks in 3 s" >&3
 	# the program is still running: stop it (its own process group)
 	for g in $(cgi_groups_of "$CPM_PID"); do kill -KILL -- "-$g"; done

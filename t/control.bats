@@ -341,11 +341,6 @@ lowest_free_fd() {
 	ls "/proc/$1/fd" | sort -n | awk 'BEGIN {n = 0} $1 == n {n++} END {print n}'
 }
 
-# cpu_ticks PID: user + system time so far, in clock ticks
-cpu_ticks() {
-	awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
 @test "out of descriptors, the master pauses accepting instead of spinning, then answers" {
 	ctl_start
 	local n t0 t1 soft hard

@@ -580,7 +580,7 @@ PY
 worker_ticks() {
 	local w t=0
 	for w in $(workers_of "$CPM_PID"); do
-		t=$((t + $(sed 's/.*) //' "/proc/$w/stat" | awk '{print $12 + $13}')))
+		t=$((t + $(cpu_ticks "$w")))
 	done
 	echo $t
 }

@@ -100,6 +100,13 @@ cpm_stop() {
 	CPM_PID=
 }
 
+# cpu_ticks PID: user + system clock ticks PID has used: fields 14 and 15
+# of /proc/PID/stat, counted after "(comm)" — cpm's process names ("cpm:
+# worker 0") have spaces, so counting from the start reads other fields
+cpu_ticks() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
 workers_of() {
 	pgrep -P "$1" -f "cpm: worker" || true
 }

@@ -131,11 +131,6 @@ reaped() {
 	! kill -0 "$1" 2>/dev/null
 }
 
-# cpu_ticks PID: utime + stime of PID, in clock ticks
-cpu_ticks() {
-	sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
-}
-
 @test "a pool process keeps its state: the counter grows and the pid stays" {
 	pool_config "\"command\": [\"$APP/counter\"], \"processes\": 1"
 	cpm_start

@@ -5,11 +5,6 @@
 # read; and what a backend must not be able to do to the next response.
 load helpers
 
-# cpu_ticks PID: user + system clock ticks the process has used
-cpu_ticks() {
-	awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
 # idle_cpu_ok SECONDS: every worker of cpm used under half a CPU over SECONDS
 idle_cpu_ok() {
 	local w before=() after=() i=0 hz

@@ -134,3 +134,83 @@ PY
 	run scurl -o /dev/null -w '%{http_code}' "$(surl /env.sh)"
 	assert_output 200
 }
+
+# CPU seconds (user + system) the worker of $CPM_PID has used
+worker_cpu() {
+	awk -v t="$(cpu_ticks "$(workers_of "$CPM_PID")")" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz }'
+}
+
+@test "tls: a record that arrives in pieces is waited for, not spun on (mid-head, mid-body, an upload in TCP segments)" {
+	TOP='"client_timeout": 20,' tls_start
+	cpu0=$(worker_cpu)
+	run python3 - "$CPM_PORT" "$ROOT/t" <<'PY'
+import sys, time
+port = int(sys.argv[1]); sys.path.insert(0, sys.argv[2])
+from tlsraw import Raw
+# the first 10 bytes of a body record, then 2 s of nothing
+r = Raw(port); r.handshake()
+r.sock.sendall(r.records(b"POST /echo_body.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"))
+rec = r.records(b"A" * 1000)
+r.sock.sendall(rec[:10]); time.sleep(2); r.sock.sendall(rec[10:])
+print("body", b"CONTENT_LENGTH=1000" in r.read_all(timeout=5, limit=300))
+# a head record cut in two, 1 s apart
+r = Raw(port); r.handshake()
+rec = r.records(b"GET /env.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+r.sock.sendall(rec[:7]); time.sleep(1); r.sock.sendall(rec[7:])
+print("head", r.read_all(timeout=5).startswith(b"HTTP/1.1 200 "))
+# 64 KB uploaded as a WAN delivers it: 1448-byte segments 20 ms apart
+r = Raw(port); r.handshake()
+r.sock.sendall(r.records(b"POST /echo_body.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 65536\r\n\r\n"))
+data = r.records(b"x" * 65536)
+for i in range(0, len(data), 1448):
+    r.sock.sendall(data[i:i + 1448]); time.sleep(0.02)
+print("upload", b"CONTENT_LENGTH=65536" in r.read_all(timeout=5))
+PY
+	cpu1=$(worker_cpu)
+	echo "$output"
+	assert_line "body True"
+	assert_line "head True"
+	assert_line "upload True"
+	# about 4 s of waiting: a worker that spun would have used most of it
+	echo "worker CPU: $cpu0 s -> $cpu1 s"
+	awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { exit !(b - a < 0.5) }'
+}
+
+@test "tls: every close says close_notify: keepalive timeout, the answer to the client's, Connection: close" {
+	TOP='"keepalive": 1,' tls_start
+	run python3 - "$CPM_PORT" "$BATS_FILE_TMPDIR/cert.pem" <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+def conn():
+    # suppress_ragged_eofs=False: an end without close_notify raises
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost",
+                        suppress_ragged_eofs=False)
+    s.settimeout(5)
+    return s
+def until_end(s):
+    try:
+        while s.recv(65536):
+            pass
+        return "close_notify"
+    except ssl.SSLEOFError:
+        return "no close_notify"
+s = conn(); s.sendall(b"GET /env.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+print("keepalive:", until_end(s))  # the response, then the idle timeout
+s = conn(); s.sendall(b"GET /env.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+print("close:", until_end(s))
+s = conn(); s.sendall(b"GET /env.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+got = b""
+while not got.endswith(b"\r\n0\r\n\r\n"):  # the whole (chunked) response
+    got += s.recv(65536)
+try:
+    s.unwrap()  # our close_notify, then theirs
+    print("unwrap: close_notify")
+except (ssl.SSLError, OSError) as e:
+    print("unwrap:", e)
+PY
+	echo "$output"
+	assert_line "keepalive: close_notify"
+	assert_line "close: close_notify"
+	assert_line "unwrap: close_notify"
+}
