@@ -250,7 +250,11 @@ s() {
 	assert_output "Hello, world!"
 }
 
-@test "a stalled handshake is cut after header_timeout (1 s), while the one worker serves others" {
+@test "a stalled handshake or half a record is cut after header_timeout (1 s); the one worker serves others and does not spin" {
+	local w cpu0
+	w=$(workers_of "$S_PID")
+	[ "$(wc -w <<<"$w")" -eq 1 ]
+	cpu0=$(cpu_ticks "$w")
 	run python3 - "$S_TLS" "$PKI/ca.pem" <<'PY'
 import socket, ssl, sys, threading, time
 port, ca = int(sys.argv[1]), sys.argv[2]
@@ -285,9 +289,35 @@ def stall(name, first, trickle):
             break
     res[name] = time.monotonic() - t0
 
+def half_record(name):
+    # a complete handshake, then half the record of a request
+    s = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+    c = ctx.wrap_bio(i, o, server_hostname="localhost")
+    while True:
+        try:
+            c.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            s.sendall(o.read())
+            i.write(s.recv(65536))
+    s.sendall(o.read())
+    c.write(b"GET /hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    rec = o.read()
+    s.sendall(rec[: len(rec) // 2])
+    s.settimeout(6)
+    try:
+        while s.recv(4096):  # a session ticket, an alert, then the end
+            pass
+    except OSError:
+        pass
+    res[name] = time.monotonic() - t0
+
 ts = [threading.Thread(target=stall, args=a) for a in
       (("nothing", b"", b""), ("half", hello[: len(hello) // 2], b""),
        ("trickle", hello[:1], hello[1:]))]
+ts.append(threading.Thread(target=half_record, args=("record",)))
 for t in ts:
     t.start()
 # meanwhile: full requests, each on a new connection
@@ -307,7 +337,7 @@ for i in range(4):
     served.append((ok, time.monotonic() - t0))
 for t in ts:
     t.join()
-for k in ("nothing", "half", "trickle"):
+for k in ("nothing", "half", "trickle", "record"):
     print("%s %.2f" % (k, res[k]))
 for ok, t in served:
     print("served %s %.2f" % (ok, t))
@@ -317,16 +347,22 @@ PY
 	local name t
 	while read -r name t; do
 		case $name in
-		nothing | half | trickle)
+		nothing | half | trickle | record)
 			# cut, and not before the timeout
 			python3 -c "import sys; t = float(sys.argv[1]); sys.exit(not 0.8 <= t <= 2.5)" "$t"
 			;;
 		esac
 	done <<<"$output"
+	assert_equal "$(grep -c '^[a-z]* [0-9.]*$' <<<"$output")" 4
 	assert_equal "$(grep -c '^served True ' <<<"$output")" 4
 	while read -r name ok t; do
 		python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 0.5)" "$t"
 	done < <(grep '^served' <<<"$output")
+	# the worker waited: well under the ~1.5 s the stalls took (4 CGI
+	# requests cost a few ticks; a worker spinning on a stall, 100+)
+	local used=$(($(cpu_ticks "$w") - cpu0))
+	echo "worker CPU: $used ticks"
+	[ "$used" -lt 40 ]
 }
 
 @test "close_notify ends every response the server closes (python ssl sees no ragged EOF)" {
