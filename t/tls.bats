@@ -813,16 +813,16 @@ JSON
 	assert_output --partial "redirect_http is for a plain listener"
 }
 
-@test "session resumption across workers: TLS 1.2 and 1.3 tickets and the TLS 1.2 session cache" {
+@test "session resumption across workers and across a HUP: TLS 1.2 and 1.3 tickets and the TLS 1.2 session cache" {
 	use_cert a
 	# max_connections 1: a worker holding a connection accepts no other,
 	# so the test can choose which worker a connection reaches
 	tls_config "" '"max_connections": 1'
 	cpm_start
 	within 5 eval '[ "$(workers_of "$CPM_PID" | wc -l)" -eq 2 ]'
-	run python3 - "$CPM_PORT" "$PKI/ca.pem" <<'PY'
-import re, socket, ssl, subprocess, sys, time
-port, ca = int(sys.argv[1]), sys.argv[2]
+	run python3 - "$CPM_PORT" "$PKI/ca.pem" "$CPM_PID" "$CPM_LOG" <<'PY'
+import os, re, signal, socket, ssl, subprocess, sys, time
+port, ca, master, log = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 def worker_of(sock):
     # the process holding the server end of this connection
@@ -847,6 +847,7 @@ def get(ctx, session=None):
         raise Exception("no 200: %r" % data[:80])
     return s
 
+kept = []
 for name, version, tickets in (("TLSv1.2-tickets", ssl.TLSVersion.TLSv1_2, True),
                                ("TLSv1.2-session-cache", ssl.TLSVersion.TLSv1_2, False),
                                ("TLSv1.3-tickets", ssl.TLSVersion.TLSv1_3, True)):
@@ -866,18 +867,38 @@ for name, version, tickets in (("TLSv1.2-tickets", ssl.TLSVersion.TLSv1_2, True)
         again.close()
         first.close()
         time.sleep(0.1)
+    kept.append((name, ctx, sess))
+
+# the keys and the cache outlive a reload: the new workers resume too
+os.kill(master, signal.SIGHUP)
+end = time.time() + 5
+while "reloaded " not in open(log).read() and time.time() < end:
+    time.sleep(0.05)
+time.sleep(0.3)
+for name, ctx, sess in kept:
+    s = get(ctx, sess)
+    print(name, "after-HUP", worker_of(s), "-", "reused" if s.session_reused else "full-handshake")
+    s.close()
 PY
 	echo "$output"
 	assert_success
-	[ "${#lines[@]}" -eq 9 ]
+	[ "${#lines[@]}" -eq 12 ]
 	local name made w1 resumed w2 how
 	while read -r name made w1 resumed w2 how; do
-		# two workers of this master, not the same one
+		# two different workers (of the first generation)
 		[ "$w1" != "$w2" ]
-		workers_of "$CPM_PID" | grep -qx "$w1"
-		workers_of "$CPM_PID" | grep -qx "$w2"
-	done <<<"$output"
-	refute_output --partial "full-handshake"
+	done < <(grep made-by <<<"$output")
+	# after the HUP: served by a worker of the new generation
+	local now
+	now=$(workers_of "$CPM_PID")
+	while read -r name made w1 resumed how; do
+		grep -qx "$w1" <<<"$now"
+		if grep -q "made-by $w1 \|resumed-by $w1 " <<<"$output"; then
+			echo "worker $w1 is of the first generation" >&2
+			return 1
+		fi
+	done < <(grep after-HUP <<<"$output")
+	assert_equal "$(grep -c ' reused$' <<<"$output")" 12
 }
 
 @test "session_timeout is the ticket lifetime (1 day by default); session_tickets false issues none" {
