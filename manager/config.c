@@ -1862,10 +1862,14 @@ static void parse_tls(struct ctx *c, json_t *o, struct listen_conf *lc)
 	const char *field;
 	char why[600];
 	if (tls_conf_load(t, &which, &field, why, sizeof(why)) < 0) {
+		/* about a certificate's file, or a key of the tls object
+		 * ("ciphers") */
+		int pair = field && (strcmp(field, "certificate") == 0 || strcmp(field, "key") == 0);
 		int in_list = json_object_get(o, "certificate") == NULL;
 		if (which >= 0 && !in_list && which > 0)
 			which--, in_list = 1; /* certs[0] is the top-level pair */
-		if (which >= 0 && in_list) {
+		in_list &= pair && which >= 0;
+		if (in_list) {
 			push_key(c, "certificates");
 			push_index(c, (size_t)which);
 		}
@@ -1874,7 +1878,7 @@ static void parse_tls(struct ctx *c, json_t *o, struct listen_conf *lc)
 		fail(c, "%s", why);
 		if (field)
 			pop(c);
-		if (which >= 0 && in_list) {
+		if (in_list) {
 			pop(c);
 			pop(c);
 		}
@@ -1948,14 +1952,15 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 		if (c->failed)
 			return -1;
 	}
-	int tls = 0;
+	int tls = 0; /* a TLS listener on a port, for redirect_http: true */
 	for (size_t k = 0; k < cf->nlisten; k++)
-		tls |= cf->lconf[k].tls != NULL;
+		tls |= cf->lconf[k].tls != NULL && strncmp(cf->listen[k], "unix:", 5) != 0;
 	for (size_t k = 0; k < cf->nlisten && !tls; k++)
 		if (cf->lconf[k].redirect_http && !cf->lconf[k].redirect_to) {
 			push_index(c, k);
 			push_key(c, "redirect_http");
-			fail(c, "no listener has \"tls\" to redirect to: give the origin (\"https://HOST:PORT\")");
+			fail(c, "no listener has \"tls\" on a port to redirect to: give the origin "
+				"(\"https://HOST:PORT\")");
 			pop(c);
 			pop(c);
 			return -1;

@@ -167,6 +167,8 @@ struct conn {
 	int tls_read_ready;   /* decrypted bytes wait in OpenSSL: read them this turn */
 	int tls_counted;      /* its handshake is in the scoreboard */
 	int tls_dry;	      /* the last TLS read found nothing to return */
+	int tls_peeked;	      /* its first byte was looked at */
+	int plain_on_tls;     /* plain HTTP on a TLS listener: answered 400 */
 
 	int pending;
 	struct conn *pnext;
@@ -193,8 +195,10 @@ int conn_init(const struct config *c)
 	request_id_init();
 	redirect_port[0] = 0;
 	for (size_t i = 0; i < c->nlisten && !redirect_port[0]; i++) {
-		char host[64];
-		const char *port = c->lconf[i].tls ? config_host_port(c->listen[i], host, sizeof(host)) : NULL;
+		char host[256];
+		const char *port = c->lconf[i].tls && strncmp(c->listen[i], "unix:", 5) != 0
+				       ? config_host_port(c->listen[i], host, sizeof(host))
+				       : NULL;
 		if (port)
 			snprintf(redirect_port, sizeof(redirect_port), "%s", port);
 	}
@@ -1578,51 +1582,63 @@ void exchange_redirect_slash(struct exchange *x)
 	free(enc);
 }
 
-/* A host name or address a Location may carry: letters, digits, '-',
- * '.', or a bracketed IPv6 address; its length without a ":port". */
-static size_t host_part(const char *p, size_t len)
+/* A host a Location may carry: a name of letters, digits, '-' and '.',
+ * or a bracketed IPv6 address (what the parser admits is wider: reg-name
+ * has sub-delims and %-escapes). */
+static int location_host_ok(struct http_slice h)
 {
-	size_t n = 0;
-	if (len && p[0] == '[') {
-		while (n < len && p[n] != ']')
-			n++;
-		if (n == len || strspn(p + 1, "0123456789abcdefABCDEF:.") < n - 1)
+	if (h.len == 0 || h.len > 255)
+		return 0;
+	if (h.p[0] == '[')
+		return h.len > 2 && h.p[h.len - 1] == ']' && strspn(h.p + 1, "0123456789abcdefABCDEF:.") >= h.len - 2;
+	for (size_t i = 0; i < h.len; i++)
+		if (!((h.p[i] >= 'a' && h.p[i] <= 'z') || (h.p[i] >= 'A' && h.p[i] <= 'Z') ||
+		      (h.p[i] >= '0' && h.p[i] <= '9') || h.p[i] == '-' || h.p[i] == '.'))
 			return 0;
-		return n + 1;
-	}
-	while (n < len && p[n] != ':')
-		n++;
-	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
-		      p[i] == '-' || p[i] == '.'))
-			return 0;
-	return n;
+	return 1;
 }
 
 /* redirect_http: every request on this plain listener gets 308 to the
- * same target over https (308, not 301: a POST stays a POST). */
+ * same target over https (308, not 301: a POST stays a POST). The host is
+ * the request's (an absolute-form target's authority, else Host, as
+ * nginx's $host), without its port; else server_name or the listener's
+ * address. */
 static void redirect_https(struct conn *c, const struct http_request *r)
 {
 	const struct listen_conf *lc = c->l->conf;
-	struct http_slice host = http_header_value(r, "host");
-	size_t hl = host.p ? host_part(host.p, host.len) : 0;
-	const char *h = hl ? host.p : cf->server_name ? cf->server_name : c->l->host;
-	if (!hl)
-		hl = strlen(h);
-	/* the target as the client sent it; an absolute-form target's path */
-	struct http_slice t = r->target;
-	if (t.len && t.p[0] != '/') {
-		t.p = r->path.p;
-		t.len = (size_t)(r->target.p + r->target.len - r->path.p);
+	if (r->path.len == 0 || r->path.p[0] != '/') {
+		exchange_error((struct exchange *)c->rq, 400, NULL); /* CONNECT's authority-form */
+		return;
 	}
+	struct http_slice name = {NULL, 0}, port;
+	char local[INET6_ADDRSTRLEN];
+	if (!r->has_host || http_host_split(r->host, &name, &port) < 0 || !location_host_ok(name)) {
+		const char *h = cf->server_name ? cf->server_name : c->l->host;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int wildcard = !*h || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
+		if (wildcard && getsockname(c->ev.fd, (struct sockaddr *)&ss, &sl) == 0) {
+			/* a wildcard listener, no Host: the address the client reached */
+			const void *a = ss.ss_family == AF_INET6
+					    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+					    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+			if (inet_ntop(ss.ss_family, a, local, sizeof(local)))
+				h = local;
+		}
+		name = (struct http_slice){h, strlen(h)};
+	}
+	int v6 = name.len && name.p[0] != '[' && memchr(name.p, ':', name.len);
 	char *loc;
 	int n;
+	const char *q = r->has_query ? "?" : "";
 	if (lc->redirect_to)
-		n = asprintf(&loc, "Location: %s%.*s", lc->redirect_to, (int)t.len, t.p);
+		n = asprintf(&loc, "Location: %s%.*s%s%.*s", lc->redirect_to, (int)r->path.len, r->path.p, q,
+			     (int)r->query.len, r->query.p);
 	else
-		n = asprintf(&loc, "Location: https://%.*s%s%s%.*s", (int)hl, h,
-			     strcmp(redirect_port, "443") ? ":" : "", strcmp(redirect_port, "443") ? redirect_port : "",
-			     (int)t.len, t.p);
+		n = asprintf(&loc, "Location: https://%s%.*s%s%s%s%.*s%s%.*s", v6 ? "[" : "", (int)name.len, name.p,
+			     v6 ? "]" : "", strcmp(redirect_port, "443") ? ":" : "",
+			     strcmp(redirect_port, "443") ? redirect_port : "", (int)r->path.len, r->path.p, q,
+			     (int)r->query.len, r->query.p);
 	if (n < 0)
 		abort();
 	exchange_error((struct exchange *)c->rq, 308, loc);
@@ -1637,8 +1653,11 @@ static void dispatch(struct conn *c)
 	struct exchange *x = (struct exchange *)rq;
 	const struct http_request *r = current_req(rq);
 	c->state = CS_ACTIVE;
-	if (c->l->conf && c->l->conf->redirect_http && !rq->redirects) {
-		redirect_https(c, r);
+	if (c->plain_on_tls) {
+		conn_log(c, LOG_INFO, "400 plain HTTP request on the TLS port");
+		rq->ended = 1;
+		respond(c, 400, NULL, "400 Bad Request: the plain HTTP request was sent to an HTTPS port\n", 1);
+		finish(c);
 		return;
 	}
 	if (r->method_id == HTTP_OPTIONS && r->target.len == 1 && r->target.p[0] == '*') {
@@ -1646,6 +1665,10 @@ static void dispatch(struct conn *c)
 		rq->ended = 1;
 		respond(c, 200, NULL, "", 0);
 		finish(c);
+		return;
+	}
+	if (c->l->conf && c->l->conf->redirect_http && !rq->redirects) {
+		redirect_https(c, r);
 		return;
 	}
 	free(rq->path);
@@ -2028,30 +2051,50 @@ static void tls_handshake_failed(struct conn *c)
 	}
 }
 
-/* A TLS connection failed: say why (a handshake that failed is the one
- * trace of a client that could not talk to us). A client that spoke plain
- * HTTP to the TLS port gets a plain answer, as nginx gives it: the
- * connection goes on without TLS just long enough to answer 400 and
- * close, and the request has its access-log line. */
-static int tls_failed(struct conn *c)
+/* TLS failures are logged (a failed handshake is the one trace of a
+ * client that could not talk to us), at most TLS_LOG_BURST a second per
+ * worker: a scanner or a flood of bad handshakes costs a count. */
+#define TLS_LOG_BURST 20
+static void tls_failed(struct conn *c)
 {
-	int plain;
-	const char *why = tls_conn_error(c->tls, &plain);
-	if (!tls_conn_ready(c->tls))
+	static int64_t second;
+	static unsigned lines, dropped;
+	int done = c->tls_counted; /* the handshake had completed */
+	if (!done)
 		tls_handshake_failed(c);
-	if (!plain) {
-		conn_log(c, LOG_INFO, "TLS %s failed: %s", tls_conn_ready(c->tls) ? "connection" : "handshake", why);
-		return 0;
+	int64_t now = loop_now_ms() / 1000;
+	if (now != second) {
+		if (dropped)
+			log_info("%u more TLS failure(s) not logged in the last second(s)", dropped);
+		second = now;
+		lines = dropped = 0;
 	}
+	if (lines++ >= TLS_LOG_BURST) {
+		dropped++;
+		return;
+	}
+	conn_log(c, LOG_INFO, "TLS %s failed: %s", done ? "connection" : "handshake", tls_conn_error(c->tls));
+}
+
+/* Before the first TLS byte: a client that speaks plain HTTP to the TLS
+ * port (its first byte a letter, not a TLS record's 0x16) is read as
+ * plain HTTP and answered 400 in plain text, as nginx does; its request
+ * line is in the access log. 1: plain, 0: TLS, -1: nothing to look at
+ * yet (EAGAIN), -2: EOF or error. */
+static int tls_peek(struct conn *c)
+{
+	unsigned char b;
+	ssize_t n = recv(c->ev.fd, &b, 1, MSG_PEEK);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return -2;
+	if (n < 0)
+		return -1;
+	c->tls_peeked = 1;
+	if (b < 'A' || b > 'Z')
+		return 0;
 	tls_conn_free(c->tls);
 	c->tls = NULL;
-	if (!c->rq)
-		request_new(c);
-	c->rq->req.version_minor = 1;
-	conn_log(c, LOG_INFO, "400 plain HTTP request on the TLS port");
-	respond(c, 400, NULL, "400 Bad Request: the plain HTTP request was sent to an HTTPS port\n", 1);
-	c->rq->ended = 1;
-	finish(c);
+	c->plain_on_tls = 1;
 	return 1;
 }
 
@@ -2113,6 +2156,11 @@ static ssize_t conn_fill(struct conn *c)
 	}
 	if (c->in_len == c->in_cap)
 		return -1;
+	if (c->tls && !c->tls_peeked) {
+		int p = tls_peek(c);
+		if (p < 0)
+			return p == -1 ? -1 : 0;
+	}
 	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 	c->tls_dry = n < 0;
 	if (c->tls && !c->tls_counted && tls_conn_ready(c->tls)) {
@@ -2129,8 +2177,8 @@ static ssize_t conn_fill(struct conn *c)
 		return 0;
 	if (errno == EAGAIN || errno == EINTR)
 		return -1;
-	if (c->tls && tls_failed(c))
-		return -1; /* answered in plain text; closes after the answer */
+	if (c->tls)
+		tls_failed(c);
 	return -2;
 }
 

@@ -55,7 +55,6 @@ struct tls_conn {
 	int want[2]; /* [0] for reads, [1] for writes: TLS_WANT_* */
 	int failed;  /* a fatal error: no close_notify */
 	int shut;
-	int plain_http;
 	char err[160];
 };
 
@@ -96,19 +95,21 @@ static void asn1_date(const ASN1_TIME *t, char *buf, size_t len)
 	BIO_free(b);
 }
 
-/* The certificates of a PEM file, leaf first. */
+/* The certificates of a PEM file, leaf first. The file is read once,
+ * as a regular file (a FIFO would block the master), at most 16 MiB. */
 static STACK_OF(X509) * read_chain(const char *file, char *err, size_t errlen)
 {
-	FILE *f = fopen(file, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+	size_t len;
+	char *text = config_read_file(file, 1, &len, err, errlen);
+	if (!text)
 		return NULL;
-	}
+	BIO *b = BIO_new_mem_buf(text, (int)len);
 	STACK_OF(X509) *sk = sk_X509_new_null();
 	X509 *x;
-	while ((x = PEM_read_X509(f, NULL, no_passphrase, NULL)) != NULL)
+	while (b && (x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) != NULL)
 		sk_X509_push(sk, x);
-	fclose(f);
+	BIO_free(b);
+	free(text);
 	unsigned long e = ERR_peek_last_error();
 	if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
 		ERR_clear_error(); /* the end of the file */
@@ -116,11 +117,43 @@ static STACK_OF(X509) * read_chain(const char *file, char *err, size_t errlen)
 		char why[120];
 		ssl_error(why, sizeof(why));
 		snprintf(err, errlen, "%s: %s", file,
-			 sk_X509_num(sk) ? why : "no PEM certificate in the file (\"-----BEGIN CERTIFICATE-----\")");
+			 sk_X509_num(sk)
+			     ? why
+			     : "no PEM certificate in the file (\"-----BEGIN CERTIFICATE-----\"; a DER file "
+			       "converts with openssl x509 -inform der)");
 		sk_X509_pop_free(sk, X509_free);
 		return NULL;
 	}
 	return sk;
+}
+
+/* The private key of a PEM file (read once, a regular file), or NULL
+ * with why in err. */
+static EVP_PKEY *read_key(const char *file, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = config_read_file(file, 1, &len, err, errlen);
+	if (!text)
+		return NULL;
+	BIO *b = BIO_new_mem_buf(text, (int)len);
+	EVP_PKEY *pk = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+	BIO_free(b);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (pk)
+		return pk;
+	unsigned long e = ERR_peek_last_error();
+	char why[120];
+	ssl_error(why, sizeof(why));
+	if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE || len == 0)
+		snprintf(err, errlen, "%s: no PEM private key in the file (\"-----BEGIN PRIVATE KEY-----\")", file);
+	else if (ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ || ERR_GET_REASON(e) == PEM_R_PROBLEMS_GETTING_PASSWORD)
+		snprintf(err, errlen,
+			 "%s: the key is encrypted; cpm reads no passphrase (openssl pkey -in KEY -out KEY removes it)",
+			 file);
+	else
+		snprintf(err, errlen, "%s: not a PEM private key (%s)", file, why);
+	return NULL;
 }
 
 /* Each certificate of the file must be issued by the next one (nginx's
@@ -318,6 +351,19 @@ static SSL_CTX *make_ctx(const struct tls_conf *t, char *err, size_t errlen)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	/* OpenSSL's syntax admits suites that protect nothing: refused */
+	STACK_OF(SSL_CIPHER) *cs = SSL_CTX_get_ciphers(ctx);
+	for (int i = 0; i < sk_SSL_CIPHER_num(cs); i++) {
+		const SSL_CIPHER *ci = sk_SSL_CIPHER_value(cs, i);
+		const char *no = SSL_CIPHER_get_cipher_nid(ci) == NID_undef	? "encryption"
+				 : SSL_CIPHER_get_auth_nid(ci) == NID_auth_null ? "authentication of the server"
+										: NULL;
+		if (no) {
+			snprintf(err, errlen, "ciphers: %s has no %s", SSL_CIPHER_get_name(ci), no);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	}
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	tls_shared_attach(ctx, t->session_tickets, t->session_timeout_ms);
 	return ctx;
@@ -336,37 +382,29 @@ static int load_cert(const struct tls_conf *t, const struct tls_cert_conf *cc, s
 		goto out;
 	tc->ctx = make_ctx(t, why, sizeof(why));
 	if (!tc->ctx) {
+		/* "KEY: why": the key of the tls object at fault */
 		*field = NULL;
-		snprintf(err, errlen, "%s", why);
+		const char *keys[] = {"ciphers", "ciphersuites"};
+		for (size_t i = 0; i < 2; i++)
+			if (strncmp(why, keys[i], strlen(keys[i])) == 0 && why[strlen(keys[i])] == ':')
+				*field = keys[i];
+		snprintf(err, errlen, "%s", *field ? why + strlen(*field) + 2 : why);
 		goto out;
 	}
-	if (SSL_CTX_use_certificate_chain_file(tc->ctx, cc->certificate) != 1) {
+	/* the certificates read and checked above are the ones served */
+	STACK_OF(X509) *chain = sk_X509_dup(sk);
+	X509 *leaf = sk_X509_shift(chain);
+	if (SSL_CTX_use_certificate(tc->ctx, leaf) != 1 || SSL_CTX_set1_chain(tc->ctx, chain) != 1) {
+		sk_X509_free(chain);
 		ssl_error(why, sizeof(why));
 		snprintf(err, errlen, "%s: %s", cc->certificate, why);
 		goto out;
 	}
+	sk_X509_free(chain);
 	*field = "key";
-	FILE *f = fopen(cc->key, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", cc->key, strerror(errno));
+	EVP_PKEY *pk = read_key(cc->key, err, errlen);
+	if (!pk)
 		goto out;
-	}
-	EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
-	fclose(f);
-	if (!pk) {
-		unsigned long e = ERR_peek_last_error();
-		ssl_error(why, sizeof(why));
-		if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-			snprintf(err, errlen, "%s: no PEM private key in the file", cc->key);
-		else if (ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ ||
-			 ERR_GET_REASON(e) == PEM_R_PROBLEMS_GETTING_PASSWORD)
-			snprintf(err, errlen,
-				 "%s: the key is encrypted; cpm reads no passphrase (openssl pkey -in KEY -out KEY)",
-				 cc->key);
-		else
-			snprintf(err, errlen, "%s: %s", cc->key, why);
-		goto out;
-	}
 	int used = SSL_CTX_use_PrivateKey(tc->ctx, pk);
 	EVP_PKEY_free(pk);
 	if (used != 1 || SSL_CTX_check_private_key(tc->ctx) != 1) {
@@ -471,9 +509,6 @@ static ssize_t outcome(struct tls_conn *t, int dir, int r)
 		return -1;
 	default: {
 		t->failed = 1;
-		unsigned long err = ERR_peek_last_error();
-		if (ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST)
-			t->plain_http = 1;
 		ssl_error(t->err, sizeof(t->err));
 		errno = EPROTO;
 		return -1;
@@ -540,10 +575,8 @@ int tls_conn_ready(const struct tls_conn *t)
 	return SSL_is_init_finished(t->ssl);
 }
 
-const char *tls_conn_error(const struct tls_conn *t, int *plain_http)
+const char *tls_conn_error(const struct tls_conn *t)
 {
-	if (plain_http)
-		*plain_http = t->plain_http;
 	return t->err;
 }
 

@@ -69,8 +69,8 @@ void tls_conn_shutdown(struct tls_conn *t);
 int tls_conn_ready(const struct tls_conn *t);
 
 /* Why the connection failed ("" if it did not): a short text for the
- * error log. plain_http: the client spoke plain HTTP to the TLS port. */
-const char *tls_conn_error(const struct tls_conn *t, int *plain_http);
+ * error log. */
+const char *tls_conn_error(const struct tls_conn *t);
 
 /* For logs and the environment: "TLSv1.3", "TLS_AES_128_GCM_SHA256",
  * the SNI name (NULL: none), whether the session was resumed. */

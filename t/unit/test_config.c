@@ -388,7 +388,7 @@ static void test_errors(void)
 		   "2:97: listen[0].tls.protocols[0]: expected \"TLSv1.2\" or \"TLSv1.3\" (nothing older is offered)");
 	EXPECT_ERR("{\n"
 		   "  \"listen\": [{\"address\": \"127.0.0.1:80\", \"redirect_http\": true}],\n" TAIL,
-		   "2:59: listen[0].redirect_http: no listener has \"tls\" to redirect to: give the origin "
+		   "2:59: listen[0].redirect_http: no listener has \"tls\" on a port to redirect to: give the origin "
 		   "(\"https://HOST:PORT\")");
 	EXPECT_ERR("{\n"
 		   "  \"listen\": [{\"address\": \"127.0.0.1:80\", \"redirect_http\": \"http://x\"}],\n" TAIL,
