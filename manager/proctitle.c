@@ -13,7 +13,7 @@ static char *title_start;
 static size_t title_len;
 /* the copied environment strings, for good: unsetenv drops its pointer to
  * one from environ, and this keeps the string owned (no leak for LSan) */
-static char **env_owned;
+static char **volatile env_owned; /* volatile: a store never read is not optimized away */
 
 void proctitle_init(int argc, char **argv)
 {
@@ -33,8 +33,9 @@ void proctitle_init(int argc, char **argv)
 		env[i] = xstrdup(environ[i]);
 	env[n] = NULL;
 	environ = env;
-	env_owned = xmalloc((n + 1) * sizeof(*env_owned));
-	memcpy(env_owned, env, (n + 1) * sizeof(*env_owned));
+	char **owned = xmalloc((n + 1) * sizeof(*owned));
+	memcpy(owned, env, (n + 1) * sizeof(*owned));
+	env_owned = owned;
 	for (int i = 0; i < argc; i++)
 		argv[i] = xstrdup(argv[i]);
 	title_start = start;
