@@ -68,16 +68,23 @@ cpm_start() {
 	CPM_LOG=$BATS_TEST_TMPDIR/error.log
 	"$CPM" -c "$BATS_TEST_TMPDIR/cpm.json" "$@" >>"$BATS_TEST_TMPDIR/stderr.log" 2>&1 &
 	CPM_PID=$!
-	local i
-	for i in $(seq 100); do
-		if python3 -c "import socket; socket.create_connection(('127.0.0.1',$CPM_PORT),0.2)" 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$CPM_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_listening "$CPM_PORT" "$CPM_PID" && return 0
 	echo "cpm did not start:" >&2
 	cat "$BATS_TEST_TMPDIR/stderr.log" "$CPM_LOG" >&2 2>/dev/null
+	return 1
+}
+
+# wait_listening PORT PID: until 127.0.0.1:PORT takes a connection (0), or
+# PID has exited or 5 s have passed (1)
+wait_listening() {
+	local i
+	for i in $(seq 100); do
+		if python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
 	return 1
 }
 

@@ -80,13 +80,7 @@ JSON
 	"$CPM" -c "$d/cpm.json" >>"$d/stderr.log" 2>&1 3>&- &
 	S_PID=$!
 	export S_PID S_PLAIN S_TLS S_LOG=$d/error.log
-	for i in $(seq 100); do
-		if python3 -c "import socket; socket.create_connection(('127.0.0.1',$S_TLS),0.2)" 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$S_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_listening "$S_TLS" "$S_PID" && return 0
 	echo "the shared cpm did not start:" >&2
 	cat "$d/stderr.log" "$d/error.log" >&2 2>/dev/null
 	return 1
