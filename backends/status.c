@@ -110,6 +110,7 @@ struct view {
 	unsigned workers[4]; /* by enum worker_state */
 	unsigned long connections;
 	int64_t heartbeat_age_max_ms;
+	uint64_t tls[3]; /* TLS_HS_* */
 };
 
 static int worker_live(const struct worker_slot *s)
@@ -149,6 +150,8 @@ static int proc_state(const struct pool_header *h, const struct pool_slot *s)
 static void view_read(struct view *v, const struct scoreboard *sb, int64_t now)
 {
 	memset(v, 0, sizeof(*v));
+	for (int k = 0; k < 3; k++)
+		v->tls[k] = __atomic_load_n(&sb->tls_handshakes[k], __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < sb->nslots; i++) {
 		const struct worker_slot *s = &sb->slots[i];
 		if (!worker_live(s))
@@ -302,6 +305,9 @@ static void json(struct out *o, const struct scoreboard *sb, const struct view *
 	put(o, "],\n");
 	json_pools(o, sb, v, now);
 	json_backends(o, v);
+	put(o, "\"tls\":{\"handshakes\":%llu,\"resumed\":%llu,\"failed\":%llu},\n",
+	    (unsigned long long)(v->tls[TLS_HS_FULL] + v->tls[TLS_HS_RESUMED]),
+	    (unsigned long long)v->tls[TLS_HS_RESUMED], (unsigned long long)v->tls[TLS_HS_FAILED]);
 	put(o, "\"requests\":{\"total\":%llu", (unsigned long long)v->total);
 	for (int k = 0; k < 6; k++)
 		put(o, ",\"%s\":%llu", classes[k], (unsigned long long)v->by_class[k]);
@@ -434,6 +440,11 @@ static void prometheus(struct out *o, const struct scoreboard *sb, const struct 
 	put(o, "cpm_connections %lu\n", v->connections);
 	family(o, "cpm_worker_heartbeat_age_max_seconds", "gauge", "Time since the stalest worker's last heartbeat.");
 	put(o, "cpm_worker_heartbeat_age_max_seconds %.3f\n", (double)v->heartbeat_age_max_ms / 1000.0);
+	family(o, "cpm_tls_handshakes_total", "counter",
+	       "TLS handshakes: full, resumed (a ticket or the session cache), failed (an error or header_timeout).");
+	static const char *const hs[] = {"full", "resumed", "failed"};
+	for (int k = 0; k < 3; k++)
+		put(o, "cpm_tls_handshakes_total{result=\"%s\"} %llu\n", hs[k], (unsigned long long)v->tls[k]);
 	prom_backends(o, v);
 	prom_pools(o, v);
 }

@@ -1706,6 +1706,19 @@ static void listen_conf_free(struct listen_conf *l, size_t n)
 	free(l);
 }
 
+/* A host name, or "*." and one (one label of any name under it): letters,
+ * digits, '-' and '.'. */
+static int valid_server_name(const char *n)
+{
+	if (!n)
+		return 0;
+	if (n[0] == '*' && n[1] == '.')
+		n += 2;
+	size_t len = strlen(n);
+	return len > 0 && len < 254 &&
+	       strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == len;
+}
+
 /* {"certificate": FILE, "key": FILE, "names": [...]} (names only inside
  * "certificates") into t->certs. */
 static void parse_cert_pair(struct ctx *c, json_t *o, struct tls_conf *t, int with_names)
@@ -1734,11 +1747,8 @@ static void parse_cert_pair(struct ctx *c, json_t *o, struct tls_conf *t, int wi
 		json_t *v;
 		json_array_foreach (names, i, v) {
 			push_index(c, i);
-			const char *n = json_is_string(v) ? json_string_value(v) : "";
-			/* a host name, or "*." and one; no other wildcard */
-			size_t ok = strspn(n[0] == '*' && n[1] == '.' ? n + 2 : n,
-					   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
-			if (!c->failed && (!*n || ok != strlen(n[0] == '*' && n[1] == '.' ? n + 2 : n) || ok == 0))
+			const char *n = json_is_string(v) ? json_string_value(v) : NULL;
+			if (!c->failed && !valid_server_name(n))
 				fail(c, "expected a server name such as \"example.org\" or \"*.example.org\"");
 			else if (!c->failed)
 				cc.names = strv_append(cc.names, &cc.nnames, xstrdup(n));

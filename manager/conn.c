@@ -165,6 +165,7 @@ struct conn {
 
 	struct tls_conn *tls; /* NULL: plain HTTP */
 	int tls_read_ready;   /* decrypted bytes wait in OpenSSL: read them this turn */
+	int tls_counted;      /* its handshake is in the scoreboard */
 
 	int pending;
 	struct conn *pnext;
@@ -546,12 +547,33 @@ static ssize_t tls_file_chunk(struct conn *c, int fd, off_t *off, off_t end)
 	return n;
 }
 
+/* The next part of [*off, end) of fd to the client: by sendfile, by
+ * kernel TLS, or (TLS without it) read into the output queue for the next
+ * write. Returns the bytes taken from the file; *queued: they wait in the
+ * output queue, not sent yet. */
+static ssize_t file_part(struct conn *c, int fd, off_t *off, off_t end, int *queued)
+{
+	size_t len = end - *off > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : (size_t)(end - *off);
+	*queued = 0;
+	if (!c->tls)
+		return sendfile(c->ev.fd, fd, off, len);
+	if (tls_conn_ktls_send(c->tls)) {
+		ssize_t n = tls_conn_sendfile(c->tls, fd, *off, len);
+		if (n > 0)
+			*off += n;
+		return n;
+	}
+	*queued = 1;
+	return tls_file_chunk(c, fd, off, end);
+}
+
 /* Write what is queued. Returns -1 when the client is gone. */
 static int conn_flush(struct conn *c)
 {
 	size_t file_sent = 0;
 	for (;;) {
 		ssize_t n;
+		int queued;
 		if (out_mem_pending(c)) {
 			/* a head with a file after it: in one packet with the
 			 * file's first bytes (small files: one packet in all) */
@@ -562,19 +584,11 @@ static int conn_flush(struct conn *c)
 				count_sent(c, (size_t)n);
 				continue;
 			}
-		} else if (c->spill_w > c->spill_r && c->tls) {
-			n = tls_file_chunk(c, c->spill_fd, &c->spill_r, c->spill_w);
-			if (n > 0) {
-				if (c->spill_r == c->spill_w)
-					spill_close(c);
-				continue;
-			}
 		} else if (c->spill_w > c->spill_r) {
-			off_t off = c->spill_r;
-			n = sendfile(c->ev.fd, c->spill_fd, &off, (size_t)(c->spill_w - c->spill_r));
+			n = file_part(c, c->spill_fd, &c->spill_r, c->spill_w, &queued);
 			if (n > 0) {
-				c->spill_r = off;
-				count_sent(c, (size_t)n);
+				if (!queued)
+					count_sent(c, (size_t)n);
 				if (c->spill_r == c->spill_w)
 					/* drained: the next spill takes a new file. This
 					 * one is never written again: the socket may
@@ -585,25 +599,10 @@ static int conn_flush(struct conn *c)
 		} else if (c->file_fd >= 0 && c->file_off < c->file_end) {
 			if (file_sent >= FILE_FLUSH_MAX)
 				break; /* other clients get a turn; EPOLLOUT brings us back */
-			off_t left = c->file_end - c->file_off;
-			size_t len = (size_t)(left > FILE_FLUSH_MAX ? FILE_FLUSH_MAX : left);
-			if (c->tls && !tls_conn_ktls_send(c->tls)) {
-				n = tls_file_chunk(c, c->file_fd, &c->file_off, c->file_end);
-				if (n > 0) {
-					file_sent += (size_t)n;
-					if (c->file_off == c->file_end)
-						file_close(c);
-					continue;
-				}
-			} else if (c->tls) {
-				n = tls_conn_sendfile(c->tls, c->file_fd, c->file_off, len);
-				if (n > 0)
-					c->file_off += n;
-			} else {
-				n = sendfile(c->ev.fd, c->file_fd, &c->file_off, len);
-			}
+			n = file_part(c, c->file_fd, &c->file_off, c->file_end, &queued);
 			if (n > 0) {
-				count_sent(c, (size_t)n);
+				if (!queued)
+					count_sent(c, (size_t)n);
 				file_sent += (size_t)n;
 				if (c->file_off == c->file_end)
 					file_close(c);
@@ -851,6 +850,12 @@ static void access_log(const struct conn *c, struct request *rq, int status, int
 	    .cpu_sys_us = rq->cpu_sys_us,
 	    .maxrss_kb = rq->maxrss_kb,
 	};
+	if (c->tls && tls_conn_ready(c->tls)) {
+		rec.ssl_protocol = tls_conn_version(c->tls);
+		rec.ssl_cipher = tls_conn_cipher(c->tls);
+		rec.ssl_server_name = tls_conn_sni(c->tls);
+		rec.ssl_session_reused = tls_conn_resumed(c->tls);
+	}
 	struct usage_wait *uw = rq->uw;
 	rq->uw = NULL;
 	if (uw && usage_lines >= USAGE_LINES_MAX)
@@ -2015,6 +2020,14 @@ static void rebase_request(struct request *rq, uintptr_t old, size_t len, char *
 	}
 }
 
+static void tls_handshake_failed(struct conn *c)
+{
+	if (!c->tls_counted) {
+		c->tls_counted = 1;
+		worker_tls_handshake(TLS_HS_FAILED);
+	}
+}
+
 /* A TLS connection failed: say why (a handshake that failed is the one
  * trace of a client that could not talk to us). A client that spoke plain
  * HTTP to the TLS port gets a plain answer, as nginx gives it: the
@@ -2024,6 +2037,8 @@ static int tls_failed(struct conn *c)
 {
 	int plain;
 	const char *why = tls_conn_error(c->tls, &plain);
+	if (!tls_conn_ready(c->tls))
+		tls_handshake_failed(c);
 	if (!plain) {
 		conn_log(c, LOG_INFO, "TLS %s failed: %s", tls_conn_ready(c->tls) ? "connection" : "handshake", why);
 		return 0;
@@ -2038,6 +2053,23 @@ static int tls_failed(struct conn *c)
 	c->rq->ended = 1;
 	finish(c);
 	return 1;
+}
+
+/* Whether files go out by kernel TLS: said once per worker, at its first
+ * TLS request (OpenSSL decides at the end of a handshake). */
+static void ktls_report(struct conn *c)
+{
+	static int said;
+	if (said)
+		return;
+	said = 1;
+	if (tls_conn_ktls_send(c->tls)) {
+		log_info("tls: kernel TLS sends files (sendfile through the kernel's TLS)");
+		return;
+	}
+	log_info("tls: no kernel TLS (%s): files are read and encrypted by OpenSSL",
+		 tls_ktls_possible() ? "OpenSSL did not enable it for this connection's cipher"
+				     : "the kernel has no \"tls\" module");
 }
 
 /* Read from the client into the input buffer. Returns bytes read, 0 on
@@ -2082,6 +2114,11 @@ static ssize_t conn_fill(struct conn *c)
 	if (c->in_len == c->in_cap)
 		return -1;
 	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	if (c->tls && !c->tls_counted && tls_conn_ready(c->tls)) {
+		c->tls_counted = 1;
+		worker_tls_handshake(tls_conn_resumed(c->tls) ? TLS_HS_RESUMED : TLS_HS_FULL);
+		ktls_report(c);
+	}
 	if (n > 0) {
 		c->in_len += (size_t)n;
 		c->progress_ms = loop_now_ms();
@@ -2178,7 +2215,11 @@ static void on_timer(struct timer *t)
 			fail_request(c, 408, "request head not received within header_timeout");
 			conn_update(c);
 		} else {
-			conn_close(c); /* idle keep-alive connection */
+			if (c->tls && !tls_conn_ready(c->tls)) {
+				conn_log(c, LOG_INFO, "TLS handshake not complete within header_timeout");
+				tls_handshake_failed(c);
+			}
+			conn_close(c); /* idle keep-alive connection, or a stalled handshake */
 		}
 		return;
 	case CS_BODY:

@@ -347,6 +347,11 @@ static const char *const field_names[] = {
     [LF_CGI_CPU_USER] = "cgi_cpu_user",
     [LF_CGI_CPU_SYS] = "cgi_cpu_sys",
     [LF_CGI_MAXRSS] = "cgi_maxrss",
+    [LF_SCHEME] = "scheme",
+    [LF_SSL_PROTOCOL] = "ssl_protocol",
+    [LF_SSL_CIPHER] = "ssl_cipher",
+    [LF_SSL_SERVER_NAME] = "ssl_server_name",
+    [LF_SSL_SESSION_REUSED] = "ssl_session_reused",
 };
 
 /* today's line (nginx's combined plus the request time in microseconds) */
@@ -359,7 +364,8 @@ static const char json[] = "{\"time\":$time_iso8601,\"remote_addr\":$remote_addr
 			   "\"request_time\":$request_time,\"queue_time\":$queue_time,"
 			   "\"upstream_time\":$upstream_time,\"upstream_pid\":$upstream_pid,\"backend\":$backend,"
 			   "\"request_id\":$request_id,\"referer\":$referer,\"user_agent\":$user_agent,"
-			   "\"cgi_cpu_user\":$cgi_cpu_user,\"cgi_cpu_sys\":$cgi_cpu_sys,\"cgi_maxrss\":$cgi_maxrss}";
+			   "\"cgi_cpu_user\":$cgi_cpu_user,\"cgi_cpu_sys\":$cgi_cpu_sys,\"cgi_maxrss\":$cgi_maxrss,"
+			   "\"scheme\":$scheme,\"ssl_protocol\":$ssl_protocol,\"ssl_cipher\":$ssl_cipher}";
 
 #define FIELD_ROOM 32 /* the widest number a field writes, and then some */
 
@@ -634,6 +640,21 @@ static void put_field(struct lbuf *b, const struct log_access_rec *r, const stru
 	case LF_CGI_CPU_USER:
 	case LF_CGI_CPU_SYS:
 	case LF_CGI_MAXRSS: put_usage(b, r, it->field, j); return;
+	case LF_SCHEME:
+		put_client(b, r->ssl_protocol ? "https" : "http", r->ssl_protocol ? 5 : 4, j, NULL, limit);
+		return;
+	case LF_SSL_PROTOCOL:
+		put_client(b, r->ssl_protocol, r->ssl_protocol ? strlen(r->ssl_protocol) : 0, j, "\"", limit);
+		return;
+	case LF_SSL_CIPHER:
+		put_client(b, r->ssl_cipher, r->ssl_cipher ? strlen(r->ssl_cipher) : 0, j, "\"", limit);
+		return;
+	case LF_SSL_SERVER_NAME:
+		put_client(b, r->ssl_server_name, r->ssl_server_name ? strlen(r->ssl_server_name) : 0, j, "\" ", limit);
+		return;
+	case LF_SSL_SESSION_REUSED: /* nginx's "r" or "." */
+		put_client(b, !r->ssl_protocol ? NULL : r->ssl_session_reused ? "r" : ".", 1, j, NULL, limit);
+		return;
 	case LF_LITERAL: return;
 	}
 }

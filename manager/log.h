@@ -110,6 +110,11 @@ enum log_field {
 	LF_CGI_CPU_USER,
 	LF_CGI_CPU_SYS,
 	LF_CGI_MAXRSS,
+	LF_SCHEME,
+	LF_SSL_PROTOCOL,
+	LF_SSL_CIPHER,
+	LF_SSL_SERVER_NAME,
+	LF_SSL_SESSION_REUSED,
 	LF_LITERAL /* not a field: text of the template */
 };
 
@@ -142,6 +147,10 @@ struct log_access_rec {
 	enum log_usage usage;
 	int64_t cpu_user_us, cpu_sys_us;
 	long maxrss_kb;
+	/* TLS (all NULL on a plain connection) */
+	const char *ssl_protocol, *ssl_cipher;
+	const char *ssl_server_name; /* the client's SNI, or NULL */
+	int ssl_session_reused;
 };
 
 /* A compiled format: "combined" (the default), "json" (one object a line

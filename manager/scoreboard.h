@@ -159,6 +159,11 @@ struct pool_header {
 	uint64_t starts, kills, crash_loops;
 };
 
+/* TLS handshakes, by outcome (scoreboard.tls_handshakes) */
+#define TLS_HS_FULL    0
+#define TLS_HS_RESUMED 1
+#define TLS_HS_FAILED  2
+
 struct scoreboard {
 	unsigned nslots;
 	volatile pid_t master_pid;
@@ -170,6 +175,7 @@ struct scoreboard {
 	struct pool_slot pool_slots[POOL_SLOTS_MAX];
 	struct backend_stats backends[BACKEND_STATS_MAX];
 	volatile int backends_full_logged; /* the "table full" line was written */
+	uint64_t tls_handshakes[3];	   /* TLS_HS_*: relaxed atomic adds by the workers */
 	struct worker_slot slots[];
 };
 

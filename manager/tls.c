@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -258,6 +259,40 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* Kernel TLS can work here: the kernel has the "tls" ULP registered, or
+ * a module it would load for it. Otherwise OpenSSL's attempt costs every
+ * handshake two failing setsockopt calls (and the kernel a module
+ * lookup), for nothing. */
+static int ktls_possible(void)
+{
+	static int known = -1;
+	if (known >= 0)
+		return known;
+	char ulp[256] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+	if (f) {
+		if (!fgets(ulp, sizeof(ulp), f))
+			ulp[0] = 0;
+		fclose(f);
+	}
+	known = strstr(ulp, "tls") != NULL;
+	if (!known) {
+		struct utsname u;
+		char path[512];
+		const char *ext[] = {"", ".xz", ".zst", ".gz"};
+		for (size_t i = 0; !known && uname(&u) == 0 && i < 4; i++) {
+			snprintf(path, sizeof(path), "/lib/modules/%s/kernel/net/tls/tls.ko%s", u.release, ext[i]);
+			known = access(path, R_OK) == 0;
+		}
+	}
+	return known;
+}
+
+int tls_ktls_possible(void)
+{
+	return ktls_possible();
+}
+
 static SSL_CTX *make_ctx(const struct tls_conf *t, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -268,7 +303,7 @@ static SSL_CTX *make_ctx(const struct tls_conf *t, char *err, size_t errlen)
 	SSL_CTX_set_min_proto_version(ctx, t->min_version);
 	SSL_CTX_set_max_proto_version(ctx, t->max_version);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-				     SSL_OP_ENABLE_KTLS);
+				     (ktls_possible() ? SSL_OP_ENABLE_KTLS : 0));
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				  SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);

@@ -46,6 +46,10 @@ ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len);
 int tls_conn_ktls_send(const struct tls_conn *t);
 ssize_t tls_conn_sendfile(struct tls_conn *t, int fd, off_t off, size_t len);
 
+/* The kernel offers TLS (its "tls" module is loaded or can be): only then
+ * do the contexts ask OpenSSL for kernel TLS. */
+int tls_ktls_possible(void);
+
 #define TLS_WANT_READ  1
 #define TLS_WANT_WRITE 2
 /* What the last read (dir 'r') or write ('w') that returned EAGAIN waits

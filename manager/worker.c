@@ -206,6 +206,11 @@ void worker_request_done(int status, const struct backend_conf *b, int64_t durat
 		start_draining("max_requests reached", 0);
 }
 
+void worker_tls_handshake(int outcome)
+{
+	__atomic_fetch_add(&w.sb->tls_handshakes[outcome], 1, __ATOMIC_RELAXED);
+}
+
 /* ---- signals ---- */
 
 static void reap(void)

@@ -25,6 +25,8 @@ const struct config *worker_config(void);
 void worker_request_done(int status, const struct backend_conf *b, int64_t duration_us, int64_t wait_us);
 /* Whether connections should close after their current request. */
 int worker_draining(void);
+/* A TLS handshake ended: TLS_HS_FULL, TLS_HS_RESUMED or TLS_HS_FAILED. */
+void worker_tls_handshake(int outcome);
 void worker_conn_closed(void);
 /* Current Date header value and access-log time, refreshed each second. */
 const char *worker_http_date(void);

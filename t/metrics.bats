@@ -246,3 +246,59 @@ print(b["apps"]["requests"]["2xx"], b["apps"]["requests"]["4xx"], b["py"]["error
 	run curl -s "$(url /status)"
 	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert any(b["name"] == "a\"b\\c" for b in d["backends"]), d' "$output"
 }
+
+@test "metrics: TLS handshakes counted full, resumed and failed, across both workers" {
+	CPM_PORT=$(free_port)
+	TLS_PORT=$(free_port)
+	d=$BATS_TEST_TMPDIR
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/key.pem" -out "$d/cert.pem" \
+		-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+	cat >"$d/cpm.json" <<JSON
+{
+  "listen": ["127.0.0.1:$CPM_PORT",
+             {"address": "127.0.0.1:$TLS_PORT", "tls": {"certificate": "cert.pem", "key": "key.pem"}}],
+  "workers": 2, "header_timeout": 1,
+  "access_log": "$d/access.log", "error_log": "$d/error.log", $(user_member "")
+  "routes": [{ "prefix": "/status", "backend": "status" }],
+  "backends": { "status": { "type": "status" } }
+}
+JSON
+	cpm_start
+	# 3 full handshakes, then 4 resumed with the first session's ticket
+	for i in 1 2 3; do
+		curl -sf --cacert "$d/cert.pem" -o /dev/null "https://localhost:$TLS_PORT/status"
+	done
+	# (a request each: a TLS 1.3 ticket comes after the handshake)
+	req='GET /status HTTP/1.0\r\n\r\n'
+	printf "$req" | openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername localhost -ign_eof \
+		-sess_out "$d/sess" >/dev/null 2>&1
+	for i in 1 2 3 4; do
+		run sh -c "printf '$req' | openssl s_client -connect 127.0.0.1:$TLS_PORT -servername localhost -ign_eof \
+			-sess_in $d/sess"
+		assert_line --partial "Reused, TLSv1.3"
+	done
+	# failed: TLS 1.1, garbage instead of a ClientHello, one that stalls
+	run openssl s_client -connect "127.0.0.1:$TLS_PORT" -tls1_1 </dev/null
+	assert_failure
+	python3 - "$TLS_PORT" <<'PY'
+import socket, sys, time
+p = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", p)); s.sendall(b"\x16\x03\x01\x00\x05garbage"); s.settimeout(3)
+try:
+    s.recv(100)
+except OSError:
+    pass
+s = socket.create_connection(("127.0.0.1", p)); s.sendall(b"\x16\x03\x01"); s.settimeout(3)
+t = time.time()
+assert s.recv(100) == b"" and time.time() - t < 2.5, "a stalled handshake must be cut by header_timeout (1 s)"
+PY
+	f=$d/scrape
+	within 3 eval '[ "$(val "cpm_tls_handshakes_total{result=\"failed\"}")" = 3 ]'
+	prom >"$f"
+	assert_equal "$(val 'cpm_tls_handshakes_total{result="full"}' "$f")" 4
+	assert_equal "$(val 'cpm_tls_handshakes_total{result="resumed"}' "$f")" 4
+	promtool_ok "$f"
+	run curl -s "$(url /status)"
+	python3 -c 'import json, sys; t = json.loads(sys.argv[1])["tls"]; assert t == {"handshakes": 8, "resumed": 4, "failed": 3}, t' "$output"
+	grep -q "TLS handshake not complete within header_timeout" "$d/error.log"
+}

@@ -67,6 +67,11 @@ void worker_conn_closed(void)
 	conns_closed++;
 }
 
+void worker_tls_handshake(int outcome)
+{
+	(void)outcome; /* no TLS listener here: t/tls_io.bats, t/metrics.bats */
+}
+
 const char *worker_http_date(void)
 {
 	return "Thu, 26 Nov 2026 09:00:00 GMT";

@@ -298,7 +298,7 @@ static void test_format_bounds(void)
 	size_t n = render("json", &r, line);
 	CHECK(n <= LOG_ACCESS_MAX);
 	CHECK(n > 2 && memcmp(line + n - 2, "}\n", 2) == 0);
-	CHECK(HAS(line, n, "\"cgi_maxrss\":null}"));
+	CHECK(HAS(line, n, "\"cgi_maxrss\":null,\"scheme\":\"http\",\"ssl_protocol\":null,\"ssl_cipher\":null}"));
 	n = render("combined", &r, line);
 	CHECK(n <= LOG_ACCESS_MAX);
 	CHECK(n > 8 && memcmp(line + n - 9, " 1234567\n", 9) == 0);
@@ -331,12 +331,41 @@ static void test_format_holes(void)
 	n = log_format_render(f, &r, line, &h);
 	u.usage = LOG_USAGE_NONE;
 	m = log_format_fill(line, n, &h, &u, out);
-	CHECK(HAS(out, m, "\"cgi_cpu_user\":null,\"cgi_cpu_sys\":null,\"cgi_maxrss\":null}\n"));
+	CHECK(HAS(out, m, "\"cgi_cpu_user\":null,\"cgi_cpu_sys\":null,\"cgi_maxrss\":null,"));
+	log_format_free(f);
+}
+
+/* the TLS fields: "-" / null on a plain connection, the client's SNI
+ * escaped like every client string */
+static void test_format_tls(void)
+{
+	char why[128];
+	size_t off;
+	struct log_format *f = log_format_compile(
+	    "$scheme $ssl_protocol $ssl_cipher $ssl_server_name $ssl_session_reused", &off, why, sizeof(why));
+	CHECK(f != NULL);
+	struct log_access_rec r = sample();
+	char line[LOG_ACCESS_MAX];
+	size_t n = log_format_render(f, &r, line, NULL);
+	CHECK_MEM(line, n, "http - - - -\n", sizeof("http - - - -\n") - 1);
+	r.ssl_protocol = "TLSv1.3";
+	r.ssl_cipher = "TLS_AES_128_GCM_SHA256";
+	r.ssl_server_name = "a b\"c";
+	r.ssl_session_reused = 1;
+	n = log_format_render(f, &r, line, NULL);
+	const char want[] = "https TLSv1.3 TLS_AES_128_GCM_SHA256 a\\x20b\\x22c r\n";
+	CHECK_MEM(line, n, want, sizeof(want) - 1);
+	log_format_free(f);
+	f = log_format_compile("json", &off, why, sizeof(why));
+	n = log_format_render(f, &r, line, NULL);
+	CHECK(HAS(line, n,
+		  "\"scheme\":\"https\",\"ssl_protocol\":\"TLSv1.3\",\"ssl_cipher\":\"TLS_AES_128_GCM_SHA256\"}"));
 	log_format_free(f);
 }
 
 int main(void)
 {
+	test_format_tls();
 	test_field();
 	test_formats();
 	test_format_errors();
