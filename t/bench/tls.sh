@@ -252,20 +252,23 @@ EOF
     NGINX_PID=$!
     wait_port "$2"
 }
-start_cpm() {  # KIND PORT
+start_cpm() {  # KIND PORT STATUS_PORT
     cat >"$RUN/cpm-$1.json" <<JSON
 {
   "listen": [ { "address": "127.0.0.1:$2",
-                "tls": { "certificate": "$RUN/$1.crt", "key": "$RUN/$1.key" } } ],
+                "tls": { "certificate": "$RUN/$1.crt", "key": "$RUN/$1.key" } },
+              "127.0.0.1:$3" ],
   "workers": 2,
   "user": "www-data",
   "access_log": null,
   "error_log": "$RUN/logs/cpm-$1.err",
   "keepalive": 60,
   "max_connections": 8192,
-  "routes": [ { "prefix": "/fcgi", "backend": "hello" }, { "prefix": "/", "backend": "files" } ],
+  "routes": [ { "prefix": "/fcgi", "backend": "hello" }, { "prefix": "/cpm-status", "backend": "st" },
+              { "prefix": "/", "backend": "files" } ],
   "backends": {
     "hello": { "type": "fastcgi", "command": ["$RUN/bin/fcgi-hello"], "processes": $FCGI_PROCS },
+    "st": { "type": "status" },
     "files": { "type": "static", "root": "$RUN/www" }
   }
 }
@@ -306,10 +309,21 @@ verify() {  # SERVER KIND PORT: /hello.txt and /fcgi with curl --cacert, SNI ben
     done
 }
 
+# cpm's own count of TLS handshakes (status backend on the plain listener): "handshakes resumed"
+cpm_tls_count() {
+    curl -s --max-time 5 "http://127.0.0.1:$SPORT/cpm-status" | python3 -c '
+import json, sys
+try:
+    t = json.load(sys.stdin)["tls"]; print(t["handshakes"], t["resumed"])
+except Exception:
+    print("- -")'
+}
+
 # ---- one measurement ----
-printf 'kind\ttest\tserver\trep\tvalue\tp99_us\treused\tfull\terrors\tproto\tcipher\tother_pct\tattempt\n' >"$RES/reps.tsv"
+printf 'kind\ttest\tserver\trep\tvalue\tp99_us\treused\tfull\terrors\tproto\tcipher\tother_pct\tattempt\tsrv_handshakes\tsrv_resumed\n' >"$RES/reps.tsv"
 run_one() {  # KIND TEST SERVER PORT REP -> a reps.tsv row
     local kind=$1 test=$2 srv=$3 port=$4 rep=$5 raw attempt=0 c0 c1 other line v p99 reused full errs proto cipher
+    local s0 s1 sh sr
     local args=()
     case $test in
     full) args=(-c "$TLS_CONNS" -d "$TLS_SECS" -g /hello.txt) ;;
@@ -320,6 +334,8 @@ run_one() {  # KIND TEST SERVER PORT REP -> a reps.tsv row
         attempt=$((attempt + 1))
         raw=$RES/raw/$kind-$test-$srv-r$rep.txt
         quiet_wait >/dev/null
+        s0="- -"
+        [ "$srv" = cpm ] && s0=$(cpm_tls_count)
         foreign_snapshot >"$RUN/f0"; c0=$(cpu_sample)
         if [ "$test" = keepalive ]; then
             "$RUN/bin/cleansig" wrk -t2 -c"$TLS_WRK_CONNS" -d"${TLS_SECS}s" --latency -s "$PEERS_DIR/report.lua" \
@@ -329,6 +345,10 @@ run_one() {  # KIND TEST SERVER PORT REP -> a reps.tsv row
         fi
         c1=$(cpu_sample); foreign_snapshot >"$RUN/f1"
         other=$(other_cpu "$RUN/f0" "$RUN/f1" "$c0" "$c1")
+        s1="- -"
+        [ "$srv" = cpm ] && s1=$(cpm_tls_count)
+        read -r sh sr <<<"$(paste -d' ' <(echo "$s0") <(echo "$s1") |
+            awk '$1 == "-" || $3 == "-" { print "- -"; next } { print $3 - $1, $4 - $2 }')"
         if [ "$test" = keepalive ]; then
             line=$(grep -m1 '^RESULT ' "$raw")
             v=$(sed -E 's/.*requests=([0-9]+) duration_us=([0-9]+).*/\1 \2/' <<<"$line" | awk '{ if ($2) printf "%.0f", $1 / ($2 / 1e6); else print 0 }')
@@ -348,8 +368,8 @@ run_one() {  # KIND TEST SERVER PORT REP -> a reps.tsv row
             mv "$raw" "$raw.discarded$attempt"
             continue
         fi
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$test" "$srv" "$rep" "$v" "${p99:--}" \
-            "$reused" "$full" "$errs" "$proto" "$cipher" "$other" "$attempt" >>"$RES/reps.tsv"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$test" "$srv" "$rep" "$v" "${p99:--}" \
+            "$reused" "$full" "$errs" "$proto" "$cipher" "$other" "$attempt" "$sh" "$sr" >>"$RES/reps.tsv"
         break
     done
 }
@@ -431,11 +451,12 @@ KINDS=(ecdsa)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 for kind in "${KINDS[@]}"; do
     mkcert "$kind"
-    NPORT=$(freeport) CPORT=$(freeport)
+    NPORT=$(freeport) CPORT=$(freeport) SPORT=$(freeport)
     while [ "$CPORT" = "$NPORT" ]; do CPORT=$(freeport); done
+    while [ "$SPORT" = "$NPORT" ] || [ "$SPORT" = "$CPORT" ]; do SPORT=$(freeport); done
     log "=== $kind: nginx on 127.0.0.1:$NPORT, cpm on 127.0.0.1:$CPORT"
     start_nginx "$kind" "$NPORT" || { log "FAIL: nginx ($kind) did not start (see $RES/run-logs)"; FAIL=1; stop_servers; continue; }
-    start_cpm "$kind" "$CPORT" || { log "FAIL: cpm ($kind) did not start (see $RES/run-logs)"; FAIL=1; stop_servers; continue; }
+    start_cpm "$kind" "$CPORT" "$SPORT" || { log "FAIL: cpm ($kind) did not start (see $RES/run-logs)"; FAIL=1; stop_servers; continue; }
     verify nginx "$kind" "$NPORT" && verify cpm "$kind" "$CPORT" || { FAIL=1; stop_servers; continue; }
     # warm-up: a few handshakes and requests on each
     for p in "$NPORT" "$CPORT"; do
@@ -495,12 +516,17 @@ for kind, test in seen:
         done = sum(int(r["reused"]) + int(r["full"]) for r in rr)
         return 100.0 * sum(int(r["reused"]) for r in rr) / done if done else 0.0
     ru = {s: reuse(s) for s in ("nginx", "cpm")}
+    # cpm's own count (status backend): resumed / handshakes it saw during the reps
+    srv = [(int(r["srv_handshakes"]), int(r["srv_resumed"])) for r in sel("cpm")
+           if r.get("srv_handshakes", "-").lstrip("-").isdigit() and r.get("srv_resumed", "-").lstrip("-").isdigit()]
+    sh = sum(a for a, b in srv)
+    srv_pct = f" (cpm: {100.0 * sum(b for a, b in srv) / sh:.1f} %)" if sh and test != "keepalive" else ""
     p99 = {s: med(kind, test, s, "p99_us") for s in ("nginx", "cpm")}
     pc = sel("cpm")[0] if sel("cpm") else {}
     # '!': a rep still disturbed by other processes after the retries
     bad = any(int(r["other_pct"]) > other_max for r in sel("nginx") + sel("cpm"))
     print(f"| {kind} | {what.get(test, test)}{' !' if bad else ''} | {fmt(n)} | {fmt(c)} | **{ratio(c, n)}** "
-          f"| {'-' if ru['nginx'] is None else fmt(ru['nginx'], 1) + ' %'} | {'-' if ru['cpm'] is None else fmt(ru['cpm'], 1) + ' %'} "
+          f"| {'-' if ru['nginx'] is None else fmt(ru['nginx'], 1) + ' %'} | {'-' if ru['cpm'] is None else fmt(ru['cpm'], 1) + ' %' + srv_pct} "
           f"| {fmt(p99['nginx'] and p99['nginx'] / 1000, 2)} | {fmt(p99['cpm'] and p99['cpm'] / 1000, 2)} "
           f"| {err['nginx']} / {err['cpm']} | {pc.get('proto', '-')}, {pc.get('cipher', '-')} |")
     # nginx's errors are reported, not failed on: its keepalive row starves connections
@@ -526,7 +552,9 @@ if idle:
             fails.append(f"idle {r['server']}: {r['ok']} of {n} connections answered")
     if per.get("nginx"):
         print(f"\nRSS per idle TLS connection, cpm ÷ nginx: **{per.get('cpm', 0) / per['nginx']:.2f}** (lower is better)")
-print("\nThe client (tlsload: ~1 core in the handshake rows; wrk) runs on the same 2 CPUs as the server.")
+print("\nresumed: handshakes the client saw resumed (SSL_session_reused), of those it completed; "
+      "(cpm: ...): resumed / handshakes in cpm's own count (status backend) over the same reps.")
+print("The client (tlsload: ~1 core in the handshake rows; wrk) runs on the same 2 CPUs as the server.")
 print(f"'!': other processes used more than {other_max} % of the CPUs during a rep even after the retries (column other_pct of reps.tsv).")
 for f in fails:
     print("FAIL: " + f)
