@@ -151,8 +151,8 @@ wait_port() { for _ in $(seq 200); do port_open "$1" && return 0; sleep 0.05; do
 # ---- machine quiet / foreign CPU (as ../shared/bench/run-peers.sh) ----
 NCPU=$(nproc)
 cpu_sample() {
-    local cpu u n s i w q sq st rest
-    read -r cpu u n s i w q sq st rest </proc/stat
+    local u n s i w q sq st rest
+    read -r _ u n s i w q sq st rest </proc/stat
     echo "$((u + n + s + q + sq + st)) $((u + n + s + i + w + q + sq + st))"
 }
 quiet_wait() {
@@ -210,7 +210,7 @@ start_nginx() {  # KIND PORT
     "$RUN/bin/cleansig" spawn-fcgi -F "$FCGI_PROCS" -s "$sock" -M 0660 -u www-data -g www-data \
         -U www-data -G www-data -P "$pidfile" -- "$RUN/bin/fcgi-hello" >>"$RUN/logs/spawn-fcgi.out" 2>&1 ||
         return 1
-    ROOTS+=($(cat "$pidfile"))
+    mapfile -t -O "${#ROOTS[@]}" ROOTS <"$pidfile"
     mkdir -p "$RUN/nginx-$1"
     cat >"$RUN/nginx-$1.conf" <<EOF
 user www-data www-data;
