@@ -127,6 +127,7 @@ bench: all
 	t/bench/run.sh
 	t/bench/run.sh --set static
 	t/bench/auth.sh
+	t/bench/tls.sh
 
 # bounded soak: SOAK_SECONDS (default 120) of mixed load with crashes and HUPs
 soak: all
