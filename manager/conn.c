@@ -166,7 +166,9 @@ struct conn {
 	struct tls_conn *tls; /* NULL: plain HTTP */
 	int tls_read_ready;   /* decrypted bytes wait in OpenSSL: read them this turn */
 	int tls_counted;      /* its handshake is in the scoreboard */
-	int tls_dry;	      /* the last TLS read found nothing to return */
+	int tls_dry;	      /* the last TLS read found nothing to return: what
+			       * OpenSSL holds is part of a record (read again
+			       * only when the socket has more) */
 	int tls_peeked;	      /* its first byte was looked at */
 	int plain_on_tls;     /* plain HTTP on a TLS listener: answered 400 */
 

@@ -57,8 +57,9 @@ int tls_ktls_possible(void);
  * writable, during a handshake or a key update). */
 int tls_conn_wants(const struct tls_conn *t, int dir);
 
-/* Decrypted bytes a read returns at once, which epoll will not announce
- * (the rest of a record larger than the last read). */
+/* Bytes OpenSSL holds, which epoll will not announce: decrypted ones, or
+ * records read ahead (whole, or part of one: a read may then return
+ * nothing until more arrives). */
 int tls_conn_pending(const struct tls_conn *t);
 
 /* Send close_notify (once, without waiting for the peer's) after a clean
