@@ -542,9 +542,9 @@ static ssize_t conn_send(struct conn *c, const void *buf, size_t len, int more)
 
 /* The next part of a file through TLS without kernel TLS: read into the
  * output queue, where the next write encrypts it (sendfile cannot). */
-static ssize_t tls_file_chunk(struct conn *c, int fd, off_t *off, off_t end)
+static ssize_t tls_file_chunk(struct conn *c, int fd, off_t *off, off_t end, size_t max)
 {
-	size_t want = end - *off > TLS_FILE_CHUNK ? TLS_FILE_CHUNK : (size_t)(end - *off);
+	size_t want = end - *off > (off_t)max ? max : (size_t)(end - *off);
 	out_reserve(c, want);
 	ssize_t n = pread(fd, c->out + c->out_len, want, *off);
 	if (n > 0) {
@@ -571,7 +571,7 @@ static ssize_t file_part(struct conn *c, int fd, off_t *off, off_t end, int *que
 		return n;
 	}
 	*queued = 1;
-	return tls_file_chunk(c, fd, off, end);
+	return tls_file_chunk(c, fd, off, end, TLS_FILE_CHUNK);
 }
 
 /* Write what is queued. Returns -1 when the client is gone. */
@@ -583,7 +583,12 @@ static int conn_flush(struct conn *c)
 		int queued;
 		if (out_mem_pending(c)) {
 			/* a head with a file after it: in one packet with the
-			 * file's first bytes (small files: one packet in all) */
+			 * file's first bytes (small files: one packet in all);
+			 * through TLS, in one record with them */
+			if (c->tls && c->file_fd >= 0 && c->spill_w == c->spill_r && c->file_off < c->file_end &&
+			    out_mem_pending(c) < TLS_FILE_CHUNK && !tls_conn_ktls_send(c->tls))
+				tls_file_chunk(c, c->file_fd, &c->file_off, c->file_end,
+					       TLS_FILE_CHUNK - out_mem_pending(c));
 			n = conn_send(c, c->out + c->out_off, out_mem_pending(c),
 				      c->file_fd >= 0 && c->spill_w == c->spill_r);
 			if (n > 0) {
