@@ -1660,13 +1660,6 @@ static void dispatch(struct conn *c)
 	struct exchange *x = (struct exchange *)rq;
 	const struct http_request *r = current_req(rq);
 	c->state = CS_ACTIVE;
-	if (c->plain_on_tls) {
-		conn_log(c, LOG_INFO, "400 plain HTTP request on the TLS port");
-		rq->ended = 1;
-		respond(c, 400, NULL, "400 Bad Request: the plain HTTP request was sent to an HTTPS port\n", 1);
-		finish(c);
-		return;
-	}
 	if (r->method_id == HTTP_OPTIONS && r->target.len == 1 && r->target.p[0] == '*') {
 		/* the server as a whole (RFC 9110 9.3.7): nothing to route */
 		rq->ended = 1;
@@ -1990,6 +1983,15 @@ static void conn_parse(struct conn *c)
 	}
 	c->in_off = c->keep = r->head_len;
 	rq->head_ok = 1;
+	if (c->plain_on_tls) {
+		/* answered at its head: no 100 Continue, no body read first */
+		c->state = CS_ACTIVE;
+		conn_log(c, LOG_INFO, "400 plain HTTP request on the TLS port");
+		rq->ended = 1;
+		respond(c, 400, NULL, "400 Bad Request: the plain HTTP request was sent to an HTTPS port\n", 1);
+		finish(c);
+		return;
+	}
 	rq->info.body_fd = -1;
 	rq->info.has_body = 0;
 	rq->info.content_length = -1;
