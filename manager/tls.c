@@ -347,9 +347,6 @@ static SSL_CTX *make_ctx(const struct tls_conf *t, char *err, size_t errlen)
 	/* read what the socket has, not a record header and then its body:
 	 * half the read calls of a handshake (nginx does the same) */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	/* one TLS 1.3 ticket, not OpenSSL's two: a write and an encryption
-	 * less per full handshake (a ticket can be used again) */
-	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_dh_auto(ctx, 1);
 	const char *what = "ciphers";
 	if (!SSL_CTX_set_cipher_list(ctx, t->ciphers ? t->ciphers : TLS12_CIPHERS) ||
