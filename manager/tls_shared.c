@@ -240,7 +240,6 @@ static int key_init(const struct tkey *k, unsigned char *iv, EVP_CIPHER_CTX *cct
 static int ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
 			 int enc)
 {
-	(void)ssl;
 	if (!S)
 		return 0; /* encrypting: no ticket; decrypting: unknown */
 	struct tkey k;
@@ -259,7 +258,13 @@ static int ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_C
 			uint32_t i = (cur + KEYS - n) % KEYS; /* newest first */
 			if (key_get(i, &k) < 0 || memcmp(name, k.name, sizeof(k.name)) != 0)
 				continue;
-			ret = key_init(&k, iv, cctx, hctx, 0) < 0 ? -1 : i == cur ? 1 : 2;
+			/* 2: a new ticket for the client. Always under TLS 1.3,
+			 * whose clients use a ticket once (RFC 8446 C.4): without
+			 * one every other handshake was full (nginx renews there
+			 * too); under TLS 1.2 when an older key made this one */
+			ret = key_init(&k, iv, cctx, hctx, 0) < 0	       ? -1
+			      : i == cur && SSL_version(ssl) != TLS1_3_VERSION ? 1
+									       : 2;
 		}
 	}
 	OPENSSL_cleanse(&k, sizeof(k));

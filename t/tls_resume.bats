@@ -138,3 +138,19 @@ ticket_key() {
 	assert_line --regexp '^Reused, TLSv1.2'
 	assert_equal "$(sed -n '/TLS session ticket:/{n;p;q}' <<<"$output" | cut -c12-58)" "$key"
 }
+
+@test "TLS 1.3: a session resumed from a resumed one: each resumption hands out the next ticket" {
+	# a TLS 1.3 client uses a ticket once (RFC 8446 C.4): a resumption
+	# that gave no new ticket left the next handshake full (every other
+	# one, seen by t/bench/tls.sh). TLS 1.2 clients keep their session
+	# (s_client writes no -sess_out for a resumed TLS 1.2 one)
+	tls_start TLSv1.3 true
+	d=$BATS_TEST_TMPDIR
+	run connect -sess_out "$d/chain0"
+	assert_output --regexp '^New [0-9]+$'
+	for i in 1 2 3 4 5 6; do
+		# each connection offers the session the previous one ended with
+		run connect -sess_in "$d/chain$((i - 1))" -sess_out "$d/chain$i"
+		assert_output --regexp '^Reused [0-9]+$'
+	done
+}
