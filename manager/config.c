@@ -1952,10 +1952,15 @@ static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
 		if (c->failed)
 			return -1;
 	}
-	int tls = 0; /* a TLS listener on a port, for redirect_http: true */
-	for (size_t k = 0; k < cf->nlisten; k++)
-		tls |= cf->lconf[k].tls != NULL && strncmp(cf->listen[k], "unix:", 5) != 0;
-	for (size_t k = 0; k < cf->nlisten && !tls; k++)
+	for (size_t k = 0; k < cf->nlisten && !cf->https_port[0]; k++) {
+		char host[256];
+		const char *port = cf->lconf[k].tls && strncmp(cf->listen[k], "unix:", 5) != 0
+				       ? config_host_port(cf->listen[k], host, sizeof(host))
+				       : NULL;
+		if (port)
+			snprintf(cf->https_port, sizeof(cf->https_port), "%s", port);
+	}
+	for (size_t k = 0; k < cf->nlisten && !cf->https_port[0]; k++)
 		if (cf->lconf[k].redirect_http && !cf->lconf[k].redirect_to) {
 			push_index(c, k);
 			push_key(c, "redirect_http");
@@ -2476,6 +2481,7 @@ int config_set_listen(struct config *cf, char *const *addrs, size_t n)
 	cf->listen = NULL;
 	cf->lconf = NULL;
 	cf->nlisten = 0;
+	cf->https_port[0] = 0; /* -b listeners are plain */
 	for (size_t i = 0; i < n; i++)
 		add_listen(cf, addrs[i]);
 	return 0;

@@ -154,6 +154,8 @@ struct config {
 	char *file; /* NULL in --cgi mode */
 	char **listen;
 	struct listen_conf *lconf; /* [nlisten], like listen */
+	char https_port[8];	   /* of the first TLS listener on a port, "" if
+				    * none: where redirect_http: true points */
 	size_t nlisten;
 	int backlog;
 	int workers;

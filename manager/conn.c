@@ -183,7 +183,6 @@ static struct http_limits limits;
 static int64_t spilled; /* bytes in this worker's response files (limits.temp_files) */
 static struct conn *conns;
 static struct conn *pending_head;
-static char redirect_port[8]; /* of the first TLS listener, for redirect_http */
 
 static void request_id_init(void);
 
@@ -195,15 +194,6 @@ int conn_init(const struct config *c)
 	limits.header_count = c->limit_header_count;
 	limits.header_field = c->limit_header_field;
 	request_id_init();
-	redirect_port[0] = 0;
-	for (size_t i = 0; i < c->nlisten && !redirect_port[0]; i++) {
-		char host[256];
-		const char *port = c->lconf[i].tls && strncmp(c->listen[i], "unix:", 5) != 0
-				       ? config_host_port(c->listen[i], host, sizeof(host))
-				       : NULL;
-		if (port)
-			snprintf(redirect_port, sizeof(redirect_port), "%s", port);
-	}
 	return 0;
 }
 
@@ -1643,8 +1633,8 @@ static void redirect_https(struct conn *c, const struct http_request *r)
 			     (int)r->query.len, r->query.p);
 	else
 		n = asprintf(&loc, "Location: https://%s%.*s%s%s%s%.*s%s%.*s", v6 ? "[" : "", (int)name.len, name.p,
-			     v6 ? "]" : "", strcmp(redirect_port, "443") ? ":" : "",
-			     strcmp(redirect_port, "443") ? redirect_port : "", (int)r->path.len, r->path.p, q,
+			     v6 ? "]" : "", strcmp(cf->https_port, "443") ? ":" : "",
+			     strcmp(cf->https_port, "443") ? cf->https_port : "", (int)r->path.len, r->path.p, q,
 			     (int)r->query.len, r->query.p);
 	if (n < 0)
 		abort();
