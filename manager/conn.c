@@ -2051,27 +2051,21 @@ static void tls_handshake_failed(struct conn *c)
 }
 
 /* TLS failures are logged (a failed handshake is the one trace of a
- * client that could not talk to us), at most TLS_LOG_BURST a second per
- * worker: a scanner or a flood of bad handshakes costs a count. */
-#define TLS_LOG_BURST 20
+ * client that could not talk to us), at most TLS_LOG_RATE a second per
+ * worker (log.c's token bucket, as for programs' stderr): a scanner or a
+ * flood of bad handshakes costs a count. */
+#define TLS_LOG_RATE 20
 static void tls_failed(struct conn *c)
 {
-	static int64_t second;
-	static unsigned lines, dropped;
+	static struct log_rate rate;
 	int done = c->tls_counted; /* the handshake had completed */
 	if (!done)
 		tls_handshake_failed(c);
-	int64_t now = loop_now_ms() / 1000;
-	if (now != second) {
-		if (dropped)
-			log_info("%u more TLS failure(s) not logged in the last second(s)", dropped);
-		second = now;
-		lines = dropped = 0;
-	}
-	if (lines++ >= TLS_LOG_BURST) {
-		dropped++;
+	unsigned long long dropped;
+	if (!log_rate_allowed(&rate, TLS_LOG_RATE, TLS_LOG_RATE, &dropped))
 		return;
-	}
+	if (dropped)
+		log_info("%llu more TLS failure(s) not logged", dropped);
 	conn_log(c, LOG_INFO, "TLS %s failed: %s", done ? "connection" : "handshake", tls_conn_error(c->tls));
 }
 

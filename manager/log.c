@@ -239,37 +239,45 @@ static void lines_write(const struct log_lines *l, const char *p, size_t n)
 	write_line(LOG_WARN, msg, k + 2 + n);
 }
 
-static void lines_summary(struct log_lines *l)
+static void lines_summary(struct log_lines *l, unsigned long long dropped)
 {
-	if (!l->suppressed)
+	if (!dropped)
 		return;
 	char s[64];
-	int n = snprintf(s, sizeof(s), "%llu line%s suppressed", l->suppressed, l->suppressed == 1 ? "" : "s");
+	int n = snprintf(s, sizeof(s), "%llu line%s suppressed", dropped, dropped == 1 ? "" : "s");
 	lines_write(l, s, (size_t)n);
-	l->suppressed = 0;
 }
 
-/* May a line be logged now? Refills the bucket; after a drop, logging
- * resumes once a second's worth of lines (LOG_LINES_RATE) has refilled,
- * with the count of what was dropped first. */
-static int lines_allowed(struct log_lines *l)
+int log_rate_allowed(struct log_rate *r, unsigned burst, unsigned rate, unsigned long long *dropped)
 {
 	int64_t now = coarse_ms();
-	if (l->refill_ms == 0) {
-		l->tokens = LOG_LINES_BURST;
-		l->refill_ms = now;
+	if (r->refill_ms == 0) {
+		r->tokens = burst;
+		r->refill_ms = now;
 	}
-	int64_t add = (now - l->refill_ms) * LOG_LINES_RATE / 1000;
+	int64_t add = (now - r->refill_ms) * rate / 1000;
 	if (add > 0) {
-		l->tokens = add >= LOG_LINES_BURST - l->tokens ? LOG_LINES_BURST : l->tokens + (unsigned)add;
-		l->refill_ms = l->tokens == LOG_LINES_BURST ? now : l->refill_ms + add * 1000 / LOG_LINES_RATE;
+		r->tokens = add >= burst - r->tokens ? burst : r->tokens + (unsigned)add;
+		r->refill_ms = r->tokens == burst ? now : r->refill_ms + add * 1000 / rate;
 	}
-	if (l->tokens == 0 || (l->suppressed && l->tokens < LOG_LINES_RATE)) {
-		l->suppressed++;
+	if (r->tokens == 0 || (r->suppressed && r->tokens < rate)) {
+		r->suppressed++;
 		return 0;
 	}
-	l->tokens--;
-	lines_summary(l);
+	r->tokens--;
+	*dropped = r->suppressed;
+	r->suppressed = 0;
+	return 1;
+}
+
+/* May a line be logged now? After a drop, with the count of what was
+ * dropped first. */
+static int lines_allowed(struct log_lines *l)
+{
+	unsigned long long dropped;
+	if (!log_rate_allowed(&l->rate, LOG_LINES_BURST, LOG_LINES_RATE, &dropped))
+		return 0;
+	lines_summary(l, dropped);
 	return 1;
 }
 
@@ -286,8 +294,10 @@ static void lines_emit(struct log_lines *l)
 void log_lines_flush(struct log_lines *l)
 {
 	lines_emit(l);
-	if (LOG_WARN >= level)
-		lines_summary(l);
+	if (LOG_WARN >= level) {
+		lines_summary(l, l->rate.suppressed);
+		l->rate.suppressed = 0;
+	}
 }
 
 void log_lines_feed(struct log_lines *l, const char *p, size_t n)

@@ -64,14 +64,25 @@ char *log_field(char *dst, size_t cap, const char *src, size_t len);
 #define LOG_LINES_PIECE 1024
 #define LOG_LINES_BURST 100
 #define LOG_LINES_RATE	20
+
+/* A token bucket for lines of one kind: a burst of `burst`, then `rate` a
+ * second; once lines are dropped, logging resumes when a second's worth
+ * has refilled. The owner zeroes it. */
+struct log_rate {
+	int64_t refill_ms;	       /* last refill, 0 = full */
+	unsigned tokens;	       /* lines that may be logged now */
+	unsigned long long suppressed; /* lines dropped since the last summary */
+};
+/* May a line be logged now? 1 (and *dropped: the lines dropped before it,
+ * to be said first; the count starts again) or 0 (counted as dropped). */
+int log_rate_allowed(struct log_rate *r, unsigned burst, unsigned rate, unsigned long long *dropped);
+
 struct log_lines {
 	char prefix[300]; /* e.g. "cgi SCRIPT[PID]" */
 	size_t len;	  /* bytes in buf */
 	size_t width;	  /* ...and their length once escaped */
 	char buf[LOG_LINES_PIECE];
-	int64_t refill_ms;	       /* token bucket: last refill, 0 = full */
-	unsigned tokens;	       /* lines that may be logged now */
-	unsigned long long suppressed; /* lines dropped since the last summary */
+	struct log_rate rate;
 };
 void log_lines_feed(struct log_lines *l, const char *p, size_t n);
 /* The program is done: log what is buffered (a last line without its

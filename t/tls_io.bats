@@ -202,3 +202,35 @@ PY
 	assert_line "close: close_notify"
 	assert_line "unwrap: close_notify"
 }
+
+@test "tls: failed handshakes are logged at most 20 at once per worker, then counted" {
+	tls_start
+	run python3 - "$CPM_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def garbage():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"\x16\x03\x01\x00\x05garbage")  # a record that is no ClientHello
+    s.settimeout(3)
+    try:
+        s.recv(100)
+    except OSError:
+        pass
+    s.close()
+for i in range(60):
+    garbage()
+time.sleep(1.2)  # a second's worth of the bucket refills
+garbage()
+print("done")
+PY
+	assert_success
+	# every failure is a line or in a count, and some were counted (the
+	# bucket refills 20 a second: exact numbers would depend on speed)
+	logged=$(grep -c "TLS handshake failed" "$BATS_TEST_TMPDIR/error.log")
+	dropped=$(sed -n 's/.*: \([0-9]*\) more TLS failure(s) not logged$/\1/p' "$BATS_TEST_TMPDIR/error.log" |
+		awk '{ n += $1 } END { print n + 0 }')
+	echo "logged $logged, counted $dropped"
+	[ "$dropped" -gt 0 ]
+	[ "$logged" -lt 61 ]
+	assert_equal "$((logged + dropped))" 61
+}
