@@ -16,7 +16,7 @@ endif
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
            protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c \
            protocol/cidr.c protocol/http_auth.c protocol/http_file.c
-BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/script.c \
+BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/health.c backends/script.c \
            backends/fastcgi.c backends/fastcgi_conn.c backends/static.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
            manager/jsonpos.c manager/listener.c manager/log.c manager/proctitle.c \

@@ -7,12 +7,12 @@ extern const struct backend_ops cgi_backend_ops;
 extern const struct backend_ops status_backend_ops;
 extern const struct backend_ops fastcgi_backend_ops;
 extern const struct backend_ops static_backend_ops;
+extern const struct backend_ops health_backend_ops;
 
 static const struct backend_ops *const types[] = {
-    [BACKEND_CGI] = &cgi_backend_ops,
-    [BACKEND_STATUS] = &status_backend_ops,
-    [BACKEND_FASTCGI] = &fastcgi_backend_ops,
-    [BACKEND_STATIC] = &static_backend_ops,
+    [BACKEND_CGI] = &cgi_backend_ops,	      [BACKEND_STATUS] = &status_backend_ops,
+    [BACKEND_FASTCGI] = &fastcgi_backend_ops, [BACKEND_STATIC] = &static_backend_ops,
+    [BACKEND_HEALTH] = &health_backend_ops,
 };
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))

@@ -60,6 +60,7 @@ static struct {
 	unsigned gen;
 	int stopping; /* 0, 'g' graceful, 'f' fast */
 	int64_t stop_since;
+	int64_t drain_until; /* a graceful stop's drain_delay runs until then (0: not) */
 	int kill_sent;
 	struct backoff backoff; /* of worker starts */
 	int64_t next_spawn_ms;
@@ -367,7 +368,8 @@ static unsigned current(void)
 
 static void spawn_missing(void)
 {
-	if (A.stopping || A.halt || monotonic_ms() < A.next_spawn_ms)
+	/* a drain still takes work: a worker that dies then is replaced */
+	if ((A.stopping && !A.drain_until) || A.halt || monotonic_ms() < A.next_spawn_ms)
 		return;
 	for (unsigned i = 0, have = current(); i < A.nworkers && have < A.target; i++) {
 		if (A.w[i].pid > 0)
@@ -566,18 +568,56 @@ static int reload_config(char *msg, size_t cap)
 	return 0;
 }
 
+/* The workers stop: gracefully (QUIT: they close their listeners and
+ * finish what they carry) or at once (TERM). The master closes its copies
+ * of the listening sockets too, as nginx's does: a connection that comes
+ * now is refused at once (a balancer tries another server) instead of
+ * waiting in a backlog nobody accepts from until the master exits. A
+ * master that carries the service on (after USR2) has sockets of its own;
+ * systemd keeps its copy of sockets it passed. */
+static void stop_workers(int how)
+{
+	A.stop_since = monotonic_ms();
+	log_info("%s stop: signalling %u worker(s)", how == 'g' ? "graceful" : "fast", alive());
+	kill_all(how == 'g' ? SIGQUIT : SIGTERM);
+	for (size_t i = 0; i < A.nls; i++)
+		if (A.ls[i].fd >= 0) {
+			close(A.ls[i].fd);
+			A.ls[i].fd = -1;
+		}
+}
+
+/* A stop begins. The instance says it is draining (health backends answer
+ * 503, responses close their connections), except when another master
+ * carries the service on: the new one after an upgrade, or the old one we
+ * roll back to. A graceful stop with drain_delay keeps the workers taking
+ * work that long first, so a balancer sees the drain before the listeners
+ * close; QUIT again ends that wait, a fast stop skips it. */
 static void begin_stop(int how)
 {
+	if (how == 'g' && A.stopping == 'g' && A.drain_until) {
+		log_info("graceful stop asked again: the drain ends now");
+		A.drain_until = 0;
+		stop_workers('g');
+		return;
+	}
 	if (A.stopping == 'f' || A.stopping == how)
 		return;
 	A.stopping = how;
 	A.stop_since = monotonic_ms();
-	/* not when another master carries the service on: the new one after
-	 * an upgrade, or the old one we roll back to */
-	if (A.upgrade_pid <= 0 && !old_master_alive())
+	A.drain_until = 0;
+	if (A.upgrade_pid <= 0 && !old_master_alive()) {
 		process_notify("STOPPING=1");
-	log_info("%s stop: signalling %u worker(s)", how == 'g' ? "graceful" : "fast", alive());
-	kill_all(how == 'g' ? SIGQUIT : SIGTERM);
+		__atomic_store_n(&A.sb->draining, 1, __ATOMIC_RELAXED);
+		if (how == 'g' && A.cf->drain_delay_ms > 0) {
+			A.drain_until = A.stop_since + A.cf->drain_delay_ms;
+			log_info("graceful stop: draining for %lld ms (health checks answer 503, connections close "
+				 "after their response), then the workers stop",
+				 (long long)A.cf->drain_delay_ms);
+			return;
+		}
+	}
+	stop_workers(how);
 }
 
 static void handle_signal(int sig)
@@ -586,8 +626,8 @@ static void handle_signal(int sig)
 	switch (sig) {
 	case SIGCHLD: reap(); break;
 	case SIGQUIT: begin_stop('g'); break;
-	case SIGINT:
-	case SIGTERM: begin_stop('f'); break;
+	case SIGTERM: begin_stop(A.cf->sigterm_graceful ? 'g' : 'f'); break;
+	case SIGINT: begin_stop('f'); break;
 	case SIGHUP:
 		if (!A.stopping)
 			reload(msg, sizeof(msg));
@@ -640,6 +680,11 @@ static int control_command(const char *cmd, const char *arg, char *reply, size_t
 	}
 	if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "stop") == 0) {
 		int how = cmd[0] == 'q' ? 'g' : 'f';
+		if (how == 'g' && A.stopping == 'g' && A.drain_until) {
+			begin_stop(how);
+			snprintf(reply, cap, "graceful stop: the drain ends now (master pid %ld)", (long)getpid());
+			return 0;
+		}
 		if (A.stopping == 'f' || A.stopping == how) {
 			snprintf(reply, cap, "already stopping");
 			return 0;
@@ -736,6 +781,11 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 		return 1;
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	log_info("cpm %s master (pid %ld) starting %u worker(s)", CPM_VERSION, (long)getpid(), A.target);
+	/* the init of a container (PID namespace): what CGI programs leave
+	 * behind is reparented here when it ends, and reap() takes every
+	 * child, known or not */
+	if (getpid() == 1)
+		log_info("running as PID 1: orphaned processes are reaped by the master");
 	log_started();
 	spawn_missing();
 	char ready[64];
@@ -746,9 +796,13 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 		spawn_missing();
 		if (A.halt && !A.stopping)
 			begin_stop('f');
-		if (A.stopping && alive() == 0)
+		if (A.drain_until && monotonic_ms() >= A.drain_until) {
+			A.drain_until = 0;
+			stop_workers('g');
+		}
+		if (A.stopping && !A.drain_until && alive() == 0)
 			break;
-		if (A.stopping && !A.kill_sent) {
+		if (A.stopping && !A.drain_until && !A.kill_sent) {
 			int64_t limit = A.stopping == 'g' ? A.cf->graceful_timeout_ms + 1000 : STOP_KILL_MS;
 			if (monotonic_ms() - A.stop_since > limit) {
 				log_warn("workers still running after %lld ms; killing them", (long long)limit);

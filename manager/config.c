@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1319,6 +1320,10 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 			static const char *const known[] = {"type", NULL};
 			bc->type = BACKEND_STATUS;
 			check_unknown(c, b, known);
+		} else if (json_is_string(t) && strcmp(json_string_value(t), "health") == 0) {
+			static const char *const known[] = {"type", NULL};
+			bc->type = BACKEND_HEALTH;
+			check_unknown(c, b, known);
 		} else if (json_is_string(t) && strcmp(json_string_value(t), "fastcgi") == 0) {
 			bc->type = BACKEND_FASTCGI;
 			parse_fastcgi(c, b, &bc->cgi);
@@ -1327,7 +1332,8 @@ static int parse_backends(struct ctx *c, json_t *o, struct config *cf)
 			parse_static(c, b, &bc->st);
 		} else if (!json_is_string(t) || strcmp(json_string_value(t), "cgi") != 0) {
 			push_key(c, "type");
-			fail(c, "unknown backend type (expected \"cgi\", \"fastcgi\", \"static\" or \"status\")");
+			fail(c, "unknown backend type (expected \"cgi\", \"fastcgi\", \"static\", \"status\" or "
+				"\"health\")");
 			pop(c);
 		} else {
 			bc->type = BACKEND_CGI;
@@ -1886,10 +1892,10 @@ static void parse_tls(struct ctx *c, json_t *o, struct listen_conf *lc)
 }
 
 /* A "listen" entry: "ADDRESS", or {"address": ..., "tls": {...},
- * "redirect_http": true | "https://HOST[:PORT]"}. */
+ * "redirect_http": true | "https://HOST[:PORT]", "proxy_protocol": BOOL}. */
 static void parse_listen_object(struct ctx *c, json_t *o, struct config *cf)
 {
-	static const char *const known[] = {"address", "tls", "redirect_http", NULL};
+	static const char *const known[] = {"address", "tls", "redirect_http", "proxy_protocol", NULL};
 	if (check_unknown(c, o, known) < 0)
 		return;
 	json_t *a = json_object_get(o, "address");
@@ -1928,6 +1934,8 @@ static void parse_listen_object(struct ctx *c, json_t *o, struct config *cf)
 				"\"https://example.org:8443\"");
 		pop(c);
 	}
+	if (!c->failed)
+		get_bool(c, o, "proxy_protocol", &lc->proxy_protocol);
 }
 
 static int parse_listen(struct ctx *c, json_t *a, struct config *cf)
@@ -2186,6 +2194,10 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 					    "workers",
 					    "timeout",
 					    "graceful_timeout",
+					    "drain_delay",
+					    "sigterm",
+					    "trusted_proxies",
+					    "forwarded_header",
 					    "keepalive",
 					    "header_timeout",
 					    "client_timeout",
@@ -2224,6 +2236,26 @@ static void parse_top(struct ctx *c, json_t *root, struct config *cf)
 	KEY("workers") if (get_int(c, v, 1, 1024, &n) == 0) cf->workers = (int)n;
 	KEY("timeout") get_duration(c, v, 0, &cf->timeout_ms);
 	KEY("graceful_timeout") get_duration(c, v, 1, &cf->graceful_timeout_ms);
+	KEY("drain_delay") get_duration(c, v, 1, &cf->drain_delay_ms);
+	KEY("sigterm")
+	{
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "graceful") == 0 || strcmp(s, "fast") == 0)
+			cf->sigterm_graceful = s[0] == 'g';
+		else
+			fail(c, "expected \"fast\" (TERM stops at once, as INT) or \"graceful\" (TERM is QUIT)");
+	}
+	KEY("trusted_proxies") cf->trusted_proxies = parse_acl(c, v, &cf->ntrusted_proxies);
+	KEY("forwarded_header")
+	{
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcasecmp(s, "X-Forwarded-For") == 0)
+			cf->forwarded_header = FWD_HEADER_X_FORWARDED_FOR;
+		else if (strcasecmp(s, "Forwarded") == 0)
+			cf->forwarded_header = FWD_HEADER_FORWARDED;
+		else
+			fail(c, "expected \"X-Forwarded-For\" (with X-Forwarded-Proto) or \"Forwarded\" (RFC 7239)");
+	}
 	KEY("keepalive") get_duration(c, v, 1, &cf->keepalive_ms);
 	KEY("header_timeout") get_duration(c, v, 0, &cf->header_timeout_ms);
 	KEY("client_timeout") get_duration(c, v, 0, &cf->client_timeout_ms);
@@ -2478,6 +2510,7 @@ int config_set_listen(struct config *cf, char *const *addrs, size_t n)
 			return -1;
 	strv_free(cf->listen, cf->nlisten);
 	listen_conf_free(cf->lconf, cf->nlisten);
+	free(cf->trusted_proxies);
 	cf->listen = NULL;
 	cf->lconf = NULL;
 	cf->nlisten = 0;

@@ -10,7 +10,7 @@
 
 #include "../protocol/cidr.h"
 
-enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI, BACKEND_STATIC };
+enum backend_type { BACKEND_CGI, BACKEND_STATUS, BACKEND_FASTCGI, BACKEND_STATIC, BACKEND_HEALTH };
 
 /* Resource limits applied to backend processes; -1 = leave as is. */
 struct rlimits_conf {
@@ -148,7 +148,11 @@ struct listen_conf {
 	char *redirect_to;    /* ... at this origin ("https://host:port"), or
 			       * NULL: the request's host and the first TLS
 			       * listener's port */
+	int proxy_protocol;   /* every connection starts with a PROXY header */
 };
+
+/* Which forwarding header trusted proxies are believed in. */
+enum forwarded_header { FWD_HEADER_X_FORWARDED_FOR, FWD_HEADER_FORWARDED };
 
 struct config {
 	char *file; /* NULL in --cgi mode */
@@ -161,6 +165,8 @@ struct config {
 	int workers;
 	int64_t timeout_ms;
 	int64_t graceful_timeout_ms;
+	int64_t drain_delay_ms; /* a graceful stop keeps taking work this long, health 503 */
+	int sigterm_graceful;	/* "sigterm": "graceful": TERM is QUIT */
 	int64_t keepalive_ms;
 	int64_t header_timeout_ms;
 	int64_t client_timeout_ms;
@@ -191,6 +197,9 @@ struct config {
 	int user_default; /* started as root without "user": "nobody" */
 	int umask;	  /* -1: leave it */
 	char *chdir;
+	struct cidr *trusted_proxies; /* believed in forwarding headers */
+	size_t ntrusted_proxies;
+	enum forwarded_header forwarded_header;
 	struct route_conf *routes;
 	size_t nroutes;
 	struct backend_conf *backends;

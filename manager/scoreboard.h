@@ -170,6 +170,8 @@ struct scoreboard {
 	volatile int64_t started_ms;   /* CLOCK_MONOTONIC */
 	volatile int64_t started_unix; /* wall clock, for humans */
 	volatile unsigned generation;  /* configuration reloads */
+	int draining;		       /* a graceful stop has begun (atomic): health 503,
+					* responses close their connections */
 	int wake_fd;		       /* workers write a byte here to wake the master */
 	struct pool_header pools[POOLS_MAX];
 	struct pool_slot pool_slots[POOL_SLOTS_MAX];

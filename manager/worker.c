@@ -80,7 +80,7 @@ unsigned loop_backend_index(const struct backend_conf *b)
 
 int worker_draining(void)
 {
-	return w.draining;
+	return w.draining || (w.sb && __atomic_load_n(&w.sb->draining, __ATOMIC_RELAXED));
 }
 
 static void refresh_time(void)

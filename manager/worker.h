@@ -23,7 +23,9 @@ const struct config *worker_config(void);
  * backend (NULL if it reached none), its time from first byte to end and
  * the part of it spent waiting for a backend resource. */
 void worker_request_done(int status, const struct backend_conf *b, int64_t duration_us, int64_t wait_us);
-/* Whether connections should close after their current request. */
+/* Whether connections should close after their current request: this
+ * worker stops, or the instance drains (a graceful stop's drain_delay, so
+ * a balancer's kept connections move elsewhere). */
 int worker_draining(void);
 /* A TLS handshake ended: TLS_HS_FULL, TLS_HS_RESUMED or TLS_HS_FAILED. */
 void worker_tls_handshake(int outcome);
