@@ -217,10 +217,10 @@ static int next_plain(const char **p, const char *end, const char **s, size_t *n
 static void xff_walk(struct walk *w, const struct http_slice *vals, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *p = vals[i].p, *end = vals[i].p + vals[i].len, *s;
-		size_t sl;
 		if (!vals[i].p)
 			continue;
+		const char *p = vals[i].p, *end = vals[i].p + vals[i].len, *s;
+		size_t sl;
 		while (next_plain(&p, end, &s, &sl)) {
 			struct node nd;
 			step(w, node(s, sl, 0, &nd) ? &nd : NULL, -1);
@@ -235,10 +235,10 @@ static int xfp(const struct http_slice *vals, size_t n, int at, size_t pos, size
 	size_t k = 0;
 	int atv = -1, last = -1;
 	for (size_t i = 0; i < n; i++) {
-		const char *p = vals[i].p, *end = vals[i].p + vals[i].len, *s;
-		size_t sl;
 		if (!vals[i].p)
 			continue;
+		const char *p = vals[i].p, *end = vals[i].p + vals[i].len, *s;
+		size_t sl;
 		while (next_plain(&p, end, &s, &sl)) {
 			last = scheme(s, sl);
 			if (k++ == pos)
@@ -364,9 +364,9 @@ bad:
 static void fwd_walk(struct walk *w, const struct http_slice *vals, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *p = vals[i].p, *end = vals[i].p + vals[i].len;
 		if (!vals[i].p)
 			continue;
+		const char *p = vals[i].p, *end = vals[i].p + vals[i].len;
 		while (p < end) {
 			struct elem e;
 			int r = fwd_element(&p, end, &e);
