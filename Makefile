@@ -186,4 +186,4 @@ install: all
 
 clean:
 	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi t/fuzz/fuzz_cidr \
-	      t/fuzz/fuzz_http_file
+	      t/fuzz/fuzz_http_file t/fuzz/fuzz_proxy t/fuzz/fuzz_forwarded
