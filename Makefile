@@ -15,7 +15,8 @@ endif
 
 PROTOCOL = protocol/http_parser.c protocol/http_chunked.c protocol/http_response.c \
            protocol/cgi_env.c protocol/cgi_response.c protocol/url.c protocol/fcgi.c \
-           protocol/cidr.c protocol/http_auth.c protocol/http_file.c
+           protocol/cidr.c protocol/http_auth.c protocol/http_file.c protocol/proxy.c \
+           protocol/forwarded.c
 BACKENDS = backends/backend.c backends/cgi_output.c backends/waitq.c backends/cgi.c backends/status.c backends/health.c backends/script.c \
            backends/fastcgi.c backends/fastcgi_conn.c backends/static.c
 MANAGER  = manager/main.c manager/arbiter.c manager/worker.c manager/loop.c manager/conn.c manager/config.c \
@@ -28,7 +29,7 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
            t/unit/test_conn t/unit/test_cgi_output t/unit/test_backoff \
            t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth t/unit/test_http_file \
-           t/unit/test_scoreboard t/unit/test_tls_shared
+           t/unit/test_scoreboard t/unit/test_tls_shared t/unit/test_proxy t/unit/test_forwarded
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus openssl testssl.sh
@@ -185,4 +186,4 @@ install: all
 
 clean:
 	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi t/fuzz/fuzz_cidr \
-	      t/fuzz/fuzz_http_file
+	      t/fuzz/fuzz_http_file t/fuzz/fuzz_proxy t/fuzz/fuzz_forwarded

@@ -9,11 +9,12 @@ secs=${1:-10}
 cc=${FUZZ_CC:-clang}
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -DCPM_VERSION=\"fuzz\""
 proto="$root/protocol/http_parser.c $root/protocol/http_chunked.c $root/protocol/cgi_response.c $root/protocol/fcgi.c $root/protocol/cidr.c \
-	$root/protocol/http_auth.c $root/protocol/url.c $root/protocol/http_file.c $root/protocol/http_response.c"
+	$root/protocol/http_auth.c $root/protocol/url.c $root/protocol/http_file.c $root/protocol/http_response.c \
+	$root/protocol/proxy.c $root/protocol/forwarded.c"
 mgr="$root/manager/config.c $root/manager/jsonpos.c $root/manager/log.c $root/manager/process.c $root/manager/htpasswd.c \
 	$root/manager/tls.c $root/manager/tls_shared.c"
 corpus_src=$root/../shared/conformance/gunicorn-requests
-for t in http_parser chunked cgi_response fcgi config cidr http_file; do
+for t in http_parser chunked cgi_response fcgi config cidr http_file proxy forwarded; do
 	bin=$here/fuzz_$t
 	extra=""
 	[ $t = config ] && extra="$mgr -ljansson -lcrypt -lssl -lcrypto"
