@@ -38,9 +38,11 @@
 
 #include "../backends/backend.h"
 #include "../protocol/cidr.h"
+#include "../protocol/forwarded.h"
 #include "../protocol/http_auth.h"
 #include "../protocol/http_chunked.h"
 #include "../protocol/http_response.h"
+#include "../protocol/proxy.h"
 #include "../protocol/url.h"
 #include "auth.h"
 #include "log.h"
@@ -130,14 +132,26 @@ struct request {
 	char *remote_user;		     /* claimed, then verified when user_ok */
 	int user_ok;
 
+	/* the client as believed: the connection's (after a PROXY header),
+	 * or what trusted proxies say (forwarded headers) */
+	const char *addr, *port;
+	struct cidr_peer peer;
+	int https;
+	struct fwd_client fwd; /* addr and port point here when it found one */
+
 	struct http_header hdrs[]; /* limits.header_count of them */
 };
 
 struct conn {
 	struct ev ev;
 	struct listener *l;
-	char raddr[64], rport[8];
-	struct cidr_peer peer; /* for access lists */
+	char raddr[64], rport[8]; /* the client: the peer, or the PROXY header's source */
+	struct cidr_peer peer;	  /* ... for access lists and trusted_proxies */
+	char paddr[64], pport[8]; /* the peer itself (the balancer behind a PROXY header) */
+	char *px;		  /* a PROXY header being read (PROXY_MAX bytes), or NULL */
+	size_t px_len;
+	int px_wait; /* a PROXY header must come first (the listener's proxy_protocol) */
+	int px_ssl;  /* ... and it said the client spoke TLS to the balancer */
 	enum cstate state;
 	struct request *rq; /* NULL between requests */
 
@@ -310,11 +324,11 @@ static void request_vlog(const struct conn *c, struct request *rq, int level, co
 	const struct http_request *r = rq ? current_req(rq) : NULL;
 	char target[512 * 3 + 1];
 	if (r && r->method.len)
-		log_msg(level, "%s:%s \"%.*s %s\" id=%s: %s", c->raddr, c->rport, (int)r->method.len, r->method.p,
+		log_msg(level, "%s:%s \"%.*s %s\" id=%s: %s", rq->addr, rq->port, (int)r->method.len, r->method.p,
 			log_field(target, sizeof(target), r->target.p, r->target.len > 512 ? 512 : r->target.len),
 			request_id(rq), msg);
 	else if (rq)
-		log_msg(level, "%s:%s id=%s: %s", c->raddr, c->rport, request_id(rq), msg);
+		log_msg(level, "%s:%s id=%s: %s", rq->addr, rq->port, request_id(rq), msg);
 	else
 		log_msg(level, "%s:%s: %s", c->raddr, c->rport, msg);
 }
@@ -652,6 +666,10 @@ static void request_new(struct conn *c)
 	rq->info.body_fd = -1;
 	rq->start_ms = loop_now_ms();
 	rq->t0_us = monotonic_us();
+	rq->addr = c->raddr;
+	rq->port = c->rport;
+	rq->peer = c->peer;
+	rq->https = c->tls != NULL || c->px_ssl;
 	c->rq = rq;
 	c->scan = 0;
 	if (!c->head_start_ms)
@@ -822,8 +840,11 @@ static void access_log(const struct conn *c, struct request *rq, int status, int
 	struct http_slice ua = has ? http_header_value(r, "user-agent") : (struct http_slice){NULL, 0};
 	struct log_access_rec rec = {
 	    .time_local = worker_log_date(),
-	    .remote_addr = c->raddr,
-	    .remote_port = c->rport,
+	    .remote_addr = rq->addr,
+	    .remote_port = rq->port,
+	    .peer_addr = c->paddr,
+	    .peer_port = c->pport,
+	    .scheme = rq->https ? "https" : "http",
 	    .remote_user = rq->remote_user && rq->user_ok ? rq->remote_user : NULL,
 	    .method = has ? r->method.p : NULL,
 	    .method_len = r->method.len,
@@ -945,6 +966,9 @@ int conn_open(int fd, struct listener *l, const struct sockaddr_storage *ss, soc
 		snprintf(c->raddr, sizeof(c->raddr), "127.0.0.1");
 		snprintf(c->rport, sizeof(c->rport), "0");
 	}
+	memcpy(c->paddr, c->raddr, sizeof(c->paddr));
+	memcpy(c->pport, c->rport, sizeof(c->pport));
+	c->px_wait = l->conf && l->conf->proxy_protocol;
 	if (!l->is_unix) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -994,6 +1018,7 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	free(c->in);
+	free(c->px);
 	out_release(c);
 	tls_conn_free(c->tls);
 	loop_free_later(c);
@@ -1657,7 +1682,8 @@ static void dispatch(struct conn *c)
 		finish(c);
 		return;
 	}
-	if (c->l->conf && c->l->conf->redirect_http && !rq->redirects) {
+	/* not when a trusted balancer says the client came by https */
+	if (c->l->conf && c->l->conf->redirect_http && !rq->redirects && !rq->https) {
 		redirect_https(c, r);
 		return;
 	}
@@ -1685,8 +1711,8 @@ static void dispatch(struct conn *c)
 		return;
 	}
 	/* nginx's order: access lists, then the method, then credentials */
-	int denied = cidr_match_any(rt->deny, rt->ndeny, &c->peer);
-	if (denied || (rt->allow && !cidr_match_any(rt->allow, rt->nallow, &c->peer))) {
+	int denied = cidr_match_any(rt->deny, rt->ndeny, &rq->peer);
+	if (denied || (rt->allow && !cidr_match_any(rt->allow, rt->nallow, &rq->peer))) {
 		conn_log(c, LOG_INFO, "access forbidden by the %s list of route %s", denied ? "deny" : "allow",
 			 rt->prefix);
 		exchange_error(x, 403, NULL);
@@ -1810,12 +1836,12 @@ static void dispatch_start(struct conn *c, const struct route_conf *rt)
 	rq->info.route_prefix = rq->prefix;
 	rq->info.path = rq->path;
 	rq->info.rest = rq->path + pl;
-	rq->info.remote_addr = c->raddr;
-	rq->info.remote_port = c->rport;
+	rq->info.remote_addr = rq->addr;
+	rq->info.remote_port = rq->port;
 	rq->info.server_name = cf->server_name ? cf->server_name : c->l->host;
 	rq->info.pinned_server_name = rt->server_name;
 	rq->info.server_port = c->l->port;
-	rq->info.https = c->tls != NULL;
+	rq->info.https = rq->https;
 	rq->info.request_start_ms = loop_now_ms();
 	rq->info.remote_user = rq->remote_user;
 	rq->user_ok = rq->remote_user != NULL; /* here only once verified */
@@ -1958,6 +1984,49 @@ static const char *parse_error_reason(int st)
 	}
 }
 
+/* Who the client is, once its head is here: from a trusted proxy, the
+ * forwarding header the configuration believes (and X-Forwarded-Proto
+ * with X-Forwarded-For); from anyone else the headers change nothing and
+ * reach the backend as any header does. Per request: a balancer may carry
+ * several clients' requests on one connection. */
+static void request_client(struct conn *c, struct request *rq)
+{
+	if (!cf->ntrusted_proxies || !cidr_match_any(cf->trusted_proxies, cf->ntrusted_proxies, &c->peer))
+		return;
+	const struct http_request *r = &rq->req;
+	int xff = cf->forwarded_header == FWD_HEADER_X_FORWARDED_FOR;
+	const char *name = xff ? "x-forwarded-for" : "forwarded";
+	size_t nv = 0, np = 0;
+	struct http_slice *v = NULL, *pv = NULL;
+	for (unsigned i = 0; i < r->nheaders; i++) {
+		const struct http_slice *h = &r->headers[i].name;
+		int is_name = h->len == strlen(name) && strncasecmp(h->p, name, h->len) == 0;
+		int is_proto = xff && h->len == 17 && strncasecmp(h->p, "x-forwarded-proto", 17) == 0;
+		if (!is_name && !is_proto)
+			continue;
+		if (!v) {
+			v = xmalloc(2 * r->nheaders * sizeof(*v));
+			pv = v + r->nheaders;
+		}
+		if (is_name)
+			v[nv++] = r->headers[i].value;
+		else
+			pv[np++] = r->headers[i].value;
+	}
+	if (!v)
+		return;
+	fwd_client(xff ? FWD_X_FORWARDED : FWD_FORWARDED, v, nv, pv, np, cf->trusted_proxies, cf->ntrusted_proxies,
+		   &rq->fwd);
+	free(v);
+	if (rq->fwd.found) {
+		rq->addr = rq->fwd.addr;
+		rq->port = rq->fwd.port[0] ? rq->fwd.port : "0";
+		rq->peer = rq->fwd.peer;
+	}
+	if (rq->fwd.https >= 0)
+		rq->https = rq->fwd.https;
+}
+
 static void conn_parse(struct conn *c)
 {
 	struct request *rq = c->rq;
@@ -1973,6 +2042,7 @@ static void conn_parse(struct conn *c)
 	}
 	c->in_off = c->keep = r->head_len;
 	rq->head_ok = 1;
+	request_client(c, rq);
 	if (c->plain_on_tls) {
 		/* answered at its head: no 100 Continue, no body read first */
 		c->state = CS_ACTIVE;
@@ -2091,6 +2161,71 @@ static int tls_peek(struct conn *c)
 	return 1;
 }
 
+/* A connection that could not give its PROXY header is closed without an
+ * answer (the peer is a balancer that speaks it, or someone who should
+ * not reach this port), and logged at most PROXY_LOG_RATE times a second
+ * per worker. */
+#define PROXY_LOG_RATE 20
+static void proxy_failed(struct conn *c, const char *why)
+{
+	static struct log_rate rate;
+	unsigned long long dropped;
+	if (!log_rate_allowed(&rate, PROXY_LOG_RATE, PROXY_LOG_RATE, &dropped))
+		return;
+	if (dropped)
+		log_info("%llu more PROXY header failure(s) not logged", dropped);
+	conn_log(c, LOG_INFO, "PROXY protocol: %s; connection closed", why);
+}
+
+/* The PROXY header a proxy_protocol listener's connections start with.
+ * What follows it (an HTTP request, or a TLS handshake OpenSSL reads from
+ * the socket itself) must stay in the socket, so bytes are looked at with
+ * MSG_PEEK and only the header's are taken: all of them while it is
+ * incomplete (proxy_parse says they all belong to it), up to its end once
+ * it is whole. Returns 0 once it is read (the client is its source, when
+ * it names one), -1 to wait for more, -2 to close (after logging why). */
+static int proxy_read(struct conn *c)
+{
+	if (!c->px)
+		c->px = xmalloc(PROXY_MAX);
+	ssize_t n = recv(c->ev.fd, c->px + c->px_len, PROXY_MAX - c->px_len, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return -1;
+	if (n <= 0) {
+		/* a balancer's TCP check connects and closes: not worth a line */
+		if (c->px_len || n < 0)
+			proxy_failed(c, n < 0 ? strerror(errno) : "the connection ended inside the header");
+		return -2;
+	}
+	struct proxy_info pi;
+	const char *why = "malformed header";
+	enum proxy_result r = proxy_parse(c->px, c->px_len + (size_t)n, &pi, &why);
+	if (r == PROXY_ERROR) {
+		proxy_failed(c, why);
+		return -2;
+	}
+	size_t take = r == PROXY_OK ? pi.len - c->px_len : (size_t)n;
+	if (take && recv(c->ev.fd, c->px + c->px_len, take, 0) != (ssize_t)take) {
+		proxy_failed(c, "cannot read the header");
+		return -2;
+	}
+	c->px_len += take;
+	c->progress_ms = loop_now_ms();
+	if (r == PROXY_AGAIN)
+		return -1;
+	free(c->px);
+	c->px = NULL;
+	c->px_wait = 0;
+	c->px_ssl = pi.ssl;
+	if (pi.family == 4 || pi.family == 6) {
+		inet_ntop(pi.family == 4 ? AF_INET : AF_INET6, pi.src, c->raddr, sizeof(c->raddr));
+		snprintf(c->rport, sizeof(c->rport), "%u", pi.src_port);
+		c->peer.family = pi.family;
+		memcpy(c->peer.addr, pi.src, pi.family == 4 ? 4 : 16);
+	}
+	return 0;
+}
+
 /* Whether files go out by kernel TLS: said once per worker, at its first
  * TLS request (OpenSSL decides at the end of a handshake). */
 static void ktls_report(struct conn *c)
@@ -2149,6 +2284,11 @@ static ssize_t conn_fill(struct conn *c)
 	}
 	if (c->in_len == c->in_cap)
 		return -1;
+	if (c->px_wait) {
+		int p = proxy_read(c);
+		if (p < 0)
+			return p;
+	}
 	if (c->tls && !c->tls_peeked) {
 		int p = tls_peek(c);
 		if (p < 0)
@@ -2257,7 +2397,9 @@ static void on_timer(struct timer *t)
 			fail_request(c, 408, "request head not received within header_timeout");
 			conn_update(c);
 		} else {
-			if (c->tls && !tls_conn_ready(c->tls)) {
+			if (c->px_wait) {
+				proxy_failed(c, "no complete header within header_timeout");
+			} else if (c->tls && !tls_conn_ready(c->tls)) {
 				conn_log(c, LOG_INFO, "TLS handshake not complete within header_timeout");
 				tls_handshake_failed(c);
 			}

@@ -362,12 +362,15 @@ static const char *const field_names[] = {
     [LF_SSL_CIPHER] = "ssl_cipher",
     [LF_SSL_SERVER_NAME] = "ssl_server_name",
     [LF_SSL_SESSION_REUSED] = "ssl_session_reused",
+    [LF_PEER_ADDR] = "peer_addr",
+    [LF_PEER_PORT] = "peer_port",
 };
 
 /* today's line (nginx's combined plus the request time in microseconds) */
 static const char combined[] = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
 			       "\"$referer\" \"$user_agent\" $request_time_us";
 static const char json[] = "{\"time\":$time_iso8601,\"remote_addr\":$remote_addr,\"remote_port\":$remote_port,"
+			   "\"peer_addr\":$peer_addr,"
 			   "\"remote_user\":$remote_user,\"method\":$method,\"target\":$target,"
 			   "\"protocol\":$protocol,\"status\":$status,\"bytes_sent\":$bytes_sent,"
 			   "\"body_bytes_sent\":$body_bytes_sent,\"request_length\":$request_length,"
@@ -597,6 +600,19 @@ static void put_field(struct lbuf *b, const struct log_access_rec *r, const stru
 		else
 			put_client(b, r->remote_port, strlen(r->remote_port), 0, NULL, limit);
 		return;
+	case LF_PEER_ADDR: {
+		const char *a = r->peer_addr ? r->peer_addr : r->remote_addr;
+		put_client(b, a, strlen(a), j, NULL, limit);
+		return;
+	}
+	case LF_PEER_PORT: {
+		const char *pt = r->peer_port ? r->peer_port : r->remote_port;
+		if (j)
+			put_num(b, atoll(pt));
+		else
+			put_client(b, pt, strlen(pt), 0, NULL, limit);
+		return;
+	}
 	case LF_REMOTE_USER: /* one field: a space is escaped too */
 		put_client(b, r->remote_user, r->remote_user ? strlen(r->remote_user) : 0, j, "\" ", limit);
 		return;
@@ -650,9 +666,11 @@ static void put_field(struct lbuf *b, const struct log_access_rec *r, const stru
 	case LF_CGI_CPU_USER:
 	case LF_CGI_CPU_SYS:
 	case LF_CGI_MAXRSS: put_usage(b, r, it->field, j); return;
-	case LF_SCHEME:
-		put_client(b, r->ssl_protocol ? "https" : "http", r->ssl_protocol ? 5 : 4, j, NULL, limit);
+	case LF_SCHEME: {
+		const char *sc = r->scheme ? r->scheme : r->ssl_protocol ? "https" : "http";
+		put_client(b, sc, strlen(sc), j, NULL, limit);
 		return;
+	}
 	case LF_SSL_PROTOCOL:
 		put_client(b, r->ssl_protocol, r->ssl_protocol ? strlen(r->ssl_protocol) : 0, j, "\"", limit);
 		return;

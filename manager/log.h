@@ -126,6 +126,8 @@ enum log_field {
 	LF_SSL_CIPHER,
 	LF_SSL_SERVER_NAME,
 	LF_SSL_SESSION_REUSED,
+	LF_PEER_ADDR,
+	LF_PEER_PORT,
 	LF_LITERAL /* not a field: text of the template */
 };
 
@@ -135,10 +137,12 @@ enum log_usage { LOG_USAGE_NONE, LOG_USAGE_PENDING, LOG_USAGE_SET };
 /* One request as the access log sees it. Client bytes are (pointer,
  * length) and escaped when written; a NULL pointer is "-" (null in JSON). */
 struct log_access_rec {
-	const char *time_local; /* "26/Nov/2026:13:31:38 +0000" */
-	const char *remote_addr, *remote_port;
-	const char *remote_user; /* verified user, or NULL */
-	const char *method;	 /* NULL: no request line */
+	const char *time_local;		       /* "26/Nov/2026:13:31:38 +0000" */
+	const char *remote_addr, *remote_port; /* the client as believed (PROXY, trusted proxies) */
+	const char *peer_addr, *peer_port;     /* the connection's peer; NULL: remote_addr's */
+	const char *scheme;		       /* "http" or "https"; NULL: by ssl_protocol */
+	const char *remote_user;	       /* verified user, or NULL */
+	const char *method;		       /* NULL: no request line */
 	size_t method_len;
 	const char *target;
 	size_t target_len;

@@ -395,6 +395,25 @@ static void test_errors(void)
 		   "2:59: listen[0].redirect_http: expected true, or an origin such as \"https://example.org\" or "
 		   "\"https://example.org:8443\"");
 	EXPECT_ERR("{\n"
+		   "  \"listen\": [{\"address\": \"127.0.0.1:80\", \"proxy_protocol\": 1}],\n" TAIL,
+		   "2:60: listen[0].proxy_protocol: expected true or false");
+	EXPECT_ERR("{\n"
+		   "  \"trusted_proxies\": [\"10.0.0.0/8\", \"10.1.2.3/8\"],\n" TAIL,
+		   "2:37: trusted_proxies[1]: \"10.1.2.3/8\": the address has bits set beyond its prefix length (write "
+		   "the network address)");
+	EXPECT_ERR(
+	    "{\n"
+	    "  \"forwarded_header\": \"X-Real-IP\",\n" TAIL,
+	    "2:23: forwarded_header: expected \"X-Forwarded-For\" (with X-Forwarded-Proto) or \"Forwarded\" (RFC "
+	    "7239)");
+	EXPECT_ERR("{\n"
+		   "  \"sigterm\": \"soft\",\n" TAIL,
+		   "2:14: sigterm: expected \"fast\" (TERM stops at once, as INT) or \"graceful\" (TERM is QUIT)");
+	EXPECT_ERR("{\n"
+		   "  \"drain_delay\": \"5x\",\n" TAIL,
+		   "2:18: drain_delay: expected a duration (seconds, or a string such as \"500ms\", \"30s\", \"5m\", "
+		   "\"1h\")");
+	EXPECT_ERR("{\n"
 		   "  \"listen\": [],\n" TAIL,
 		   "2:13: listen: expected a non-empty array of addresses");
 	EXPECT_ERR("{\n"
@@ -503,12 +522,12 @@ static void test_errors(void)
 		   "  }\n"
 		   "}\n",
 		   "4:10: backends.b: needs \"command\" (cpm runs the application) or \"address\" (it runs elsewhere)");
-	EXPECT_ERR(
-	    "{\n" TAIL_ROUTES "  \"backends\": {\n"
-	    "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
-	    "  }\n"
-	    "}\n",
-	    "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\", \"static\" or \"status\")");
+	EXPECT_ERR("{\n" TAIL_ROUTES "  \"backends\": {\n"
+		   "    \"b\": {\"type\": \"scgi\", \"root\": \"/\"}\n"
+		   "  }\n"
+		   "}\n",
+		   "4:19: backends.b.type: unknown backend type (expected \"cgi\", \"fastcgi\", \"static\", \"status\" "
+		   "or \"health\")");
 }
 
 /* errors whose column depends on ROOT's length are checked separately */
