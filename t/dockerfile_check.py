@@ -80,6 +80,8 @@ def library_packages(binary):
         m = re.search(r"=>\s+(\S+)", line) or re.match(r"\s*(/\S+)", line)
         if not m or not m.group(1).startswith("/"):
             continue  # linux-vdso: the kernel's
+        if re.search(r"/lib(a|ub|l|t)san\.so", m.group(1)):
+            continue  # a sanitizer build's runtime (make SANITIZE=1): the image's make has none
         path = m.group(1)
         cands = [path, os.path.realpath(path)]
         # usrmerge: dpkg knows a file by the path its package ships
