@@ -32,9 +32,10 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_scoreboard t/unit/test_tls_shared t/unit/test_proxy t/unit/test_forwarded
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
-TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus openssl testssl.sh
+TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus openssl testssl.sh \
+           debhelper lintian logrotate python3-yaml
 
-.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model
+.PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model deb
 
 all: cpm $(EXAMPLES)
 
@@ -42,7 +43,7 @@ cpm: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 %.o: %.c $(wildcard */*.h)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 examples/hello: examples/hello.c
 	$(CC) $(CFLAGS) -o $@ $<
@@ -183,6 +184,17 @@ install: all
 		echo "install -m 644 $(DESTDIR)$(DATADIR)/cpm.json $(DESTDIR)$(SYSCONFDIR)/cpm/cpm.json"; \
 		install -m 644 $(DESTDIR)$(DATADIR)/cpm.json $(DESTDIR)$(SYSCONFDIR)/cpm/cpm.json; \
 	fi
+
+# the Debian package (debian/), built from a copy of the committed tree in
+# a temporary directory (dpkg-buildpackage writes ../*.deb): the .deb,
+# .buildinfo and .changes land in DEBDIR
+DEBDIR ?= ..
+deb:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && mkdir "$$tmp/cpm" && \
+	git archive HEAD | tar -x -C "$$tmp/cpm" && \
+	(cd "$$tmp/cpm" && dpkg-buildpackage -us -uc -b -j2) && \
+	cp "$$tmp"/*.deb "$$tmp"/*.buildinfo "$$tmp"/*.changes $(DEBDIR)/ && \
+	lintian --info "$$tmp"/*.changes
 
 clean:
 	rm -f cpm $(OBJS) $(UNIT) $(EXAMPLES) t/fuzz/fuzz_http_parser t/fuzz/fuzz_chunked t/fuzz/fuzz_cgi_response t/fuzz/fuzz_config t/fuzz/fuzz_fcgi t/fuzz/fuzz_cidr \
