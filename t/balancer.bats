@@ -162,7 +162,7 @@ rolling() {
 	local label=$1 sig=$2 n up
 	local status=$T/load.json stop=$T/load.stop
 	declare -A t_up
-	python3 "$ROOT/t/loadgen.py" "$HAP_PORT" --clients 4 --duration 60 --stop-file "$stop" --status "$status" \
+	python3 "$ROOT/t/loadgen.py" "$HAP_PORT" --clients ${LOAD_CLIENTS:-4} --source 127.0.0.5 --expect REMOTE_ADDR=127.0.0.5 --duration 60 --stop-file "$stop" --status "$status" \
 		>"$T/load.out" 2>"$T/load.err" 3>&- &
 	LOAD_PID=$!
 	within 5 sent_at_least "$status" 20
@@ -184,8 +184,11 @@ rolling() {
 	wait "$LOAD_PID"
 	LOAD_PID=
 	local out=$T/load.out
-	local line
-	line="$label: sent $(json "$out" .sent) ok $(json "$out" .ok) failed $(json "$out" .failed) by_server $(jq -c .by_server "$out")"
+	# requests haproxy had to try again (retries/redispatch after a failed
+	# connect: the 5th of the connection counters in its httplog line)
+	local retried line
+	retried=$(grep -cE ' [-A-Za-z]{4} [0-9]+/[0-9]+/[0-9]+/[0-9]+/\+?[1-9][0-9]* ' "$T/haproxy.log" || true)
+	line="$label: sent $(json "$out" .sent) ok $(json "$out" .ok) failed $(json "$out" .failed) by_server $(jq -c .by_server "$out") haproxy_retried $retried"
 	echo "# $line" >&3
 	[ -z "${BALANCER_RESULTS:-}" ] || echo "$line" >>"$BALANCER_RESULTS"
 	if [ "$(json "$out" .failed)" != 0 ]; then
@@ -196,6 +199,11 @@ rolling() {
 		return 1
 	fi
 	[ "$(json "$out" .sent)" -gt 200 ]
+	# drain_delay took each instance out before it closed its port: no
+	# connect failed and no request was redispatched
+	[ "$retried" = 0 ]
+	# (haproxy did log every request: the count above means something)
+	[ "$(grep -c '"GET /client.sh HTTP/1.1"' "$T/haproxy.log")" -ge "$(json "$out" .ok)" ]
 	[ "$(json "$out" .ok)" = "$(json "$out" .sent)" ]
 	seen_after "$out" "${PORT[a]}" "${t_up[a]}"
 	seen_after "$out" "${PORT[b]}" "${t_up[b]}"

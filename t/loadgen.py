@@ -7,10 +7,12 @@ timeout is a failure, listed with its cause.
 
     loadgen.py PORT [--path /client.sh] [--clients 4] [--duration 30]
                [--stop-file F] [--status F] [--source 127.0.0.5]
+               [--expect LINE]...
 
 Prints a JSON summary on stdout: sent, ok, failed, failures (each with time,
 client, keep-alive or not, cause), by_server (answers per SERVER_PORT line
 of the body) and last_seen (when each server last answered, Unix time).
+--expect LINE: a 200 whose body lacks that line is a failure too.
 --status F: the same summary, rewritten every 0.2 s while it runs.
 """
 
@@ -51,6 +53,7 @@ def server_of(body):
 
 def client(n, args, stop):
     keepalive = n % 2 == 0
+    expect = [e.encode() for e in args.expect]
     conn = None
     while not stop.is_set():
         if conn is None:
@@ -68,6 +71,11 @@ def client(n, args, stop):
                 record(n, keepalive, False, "status %d %s: %r" % (r.status, r.reason, body[:200]))
                 conn.close()
                 conn = None
+            elif any(e not in body.split(b"\n") for e in expect):
+                record(n, keepalive, False, "200 without %r: %r" % (args.expect, body[:300]))
+                if not keepalive or r.will_close:
+                    conn.close()
+                    conn = None
             else:
                 record(n, keepalive, True, server=server_of(body))
                 if not keepalive or r.will_close:
@@ -99,6 +107,7 @@ def main():
     p.add_argument("--stop-file")
     p.add_argument("--status")
     p.add_argument("--source")
+    p.add_argument("--expect", action="append", default=[])
     args = p.parse_args()
 
     stop = threading.Event()
