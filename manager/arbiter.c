@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,6 +234,13 @@ static void spawn_worker(unsigned i)
 		control_close_fds();
 		pools_close_fds();
 		srandom((unsigned)getpid());
+		/* a master killed outright (SIGKILL, the OOM killer) is no
+		 * longer there to stop its workers: each stops gracefully on
+		 * its own (QUIT, blocked until the worker's handler is set)
+		 * rather than serving on, orphaned, on the port */
+		prctl(PR_SET_PDEATHSIG, SIGQUIT);
+		if (getppid() != A.sb->master_pid)
+			_exit(WORKER_EXIT_OK);
 		worker_run(A.cf, A.ls, A.nls, A.sb, i, maxreq);
 	}
 	if (pid < 0) {

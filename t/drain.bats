@@ -206,3 +206,24 @@ PY
 	wait "$outer" || true
 	! kill -0 "$master" 2>/dev/null
 }
+
+@test "a master killed outright (SIGKILL): its workers stop on their own, finishing what they carry, and free the port" {
+	drain_config 0
+	cpm_start
+	local ws
+	ws=$(workers_of "$CPM_PID")
+	[ -n "$ws" ]
+	curl -s -o "$BATS_TEST_TMPDIR/slow.out" "$(url /sleep.sh?1)" &
+	local slow=$!
+	sleep 0.3
+	kill -KILL "$CPM_PID"
+	wait "$CPM_PID" 2>/dev/null || true
+	CPM_PID=
+	wait "$slow"
+	grep -q slept "$BATS_TEST_TMPDIR/slow.out"
+	local w
+	for w in $ws; do
+		within 5 gone "$w"
+	done
+	within 3 refused
+}
