@@ -75,29 +75,11 @@ hap_start() {
 	}
 }
 
-# hap_state SERVER: its status in haproxy's "show stat" (UP, DOWN, "UP 1/2"...)
-hap_state() {
-	python3 - "$HAPROXY_STATS" "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b"show stat\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
-for line in data.decode().splitlines():
-    f = line.split(",")
-    if len(f) > 17 and f[0] == "cpm" and f[1] == sys.argv[2]:
-        print(f[17])
-PY
-}
-
-# hap_retries: the backend's wretr + wredis, from haproxy's stats socket
-hap_retries() {
-	python3 - "$HAPROXY_STATS" <<'PY'
+# hap_stat PROXY SERVER FIELD...: fields of a row of haproxy's "show stat"
+# (its stats socket), by column name, summed (SERVER "BACKEND" for the
+# backend's own row); a text field is printed as it is
+hap_stat() {
+	python3 - "$HAPROXY_STATS" "$@" <<'PY'
 import csv, io, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
@@ -111,10 +93,20 @@ while True:
 rows = list(csv.reader(io.StringIO(data.decode().lstrip("# "))))
 head = rows[0]
 for r in rows[1:]:
-    if len(r) > 1 and r[1] == "BACKEND" and r[0] != "stats":
-        print(int(r[head.index("wretr")] or 0) + int(r[head.index("wredis")] or 0))
-        break
+    if len(r) > 1 and r[0] == sys.argv[2] and r[1] == sys.argv[3]:
+        v = [r[head.index(f)] for f in sys.argv[4:]]
+        print(v[0] if len(v) == 1 and not v[0].isdigit() else sum(int(x or 0) for x in v))
 PY
+}
+
+# hap_state SERVER: its status (UP, DOWN, "UP 1/2"...)
+hap_state() {
+	hap_stat cpm "$1" status
+}
+
+# hap_retries: requests the backend retried or redispatched
+hap_retries() {
+	hap_stat cpm BACKEND wretr wredis
 }
 
 hap_is() { # hap_is SERVER STATE
