@@ -173,7 +173,7 @@ k8s_broken() {
 
 @test "make test-deps installs what .ci/run installs: every DEPS and TESTDEPS package is in .ci/run's list" {
 	local p missing=""
-	for p in $(make -s -C "$ROOT" -f Makefile -f - <<<'print-deps: ; @echo $(DEPS) $(TESTDEPS)' print-deps); do
+	for p in $(make -s --no-print-directory -C "$ROOT" -f Makefile -f - <<<'print-deps: ; @echo $(DEPS) $(TESTDEPS)' print-deps); do
 		grep -qE "^pkgs=\"(.* )?$p( |\")" "$ROOT/.ci/run" || missing="$missing $p"
 	done
 	assert_equal "$missing" ""
