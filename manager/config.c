@@ -2510,7 +2510,6 @@ int config_set_listen(struct config *cf, char *const *addrs, size_t n)
 			return -1;
 	strv_free(cf->listen, cf->nlisten);
 	listen_conf_free(cf->lconf, cf->nlisten);
-	free(cf->trusted_proxies);
 	cf->listen = NULL;
 	cf->lconf = NULL;
 	cf->nlisten = 0;
@@ -2533,6 +2532,7 @@ void config_free(struct config *cf)
 	free(cf->error_log);
 	free(cf->pidfile);
 	free(cf->control);
+	free(cf->trusted_proxies);
 	free(cf->server_name);
 	free(cf->user);
 	free(cf->chdir);

@@ -1032,12 +1032,17 @@ void conn_close_all(void)
 	usage_waits_flush();
 }
 
+/* Idle: a keep-alive connection between requests (head_start_ms is 0
+ * there). A connection accepted but not yet heard from (its PROXY header,
+ * TLS handshake or first request may be in the socket already) is not
+ * idle: closing it would drop a request the client had every reason to
+ * send; header_timeout bounds it. */
 void conn_close_idle(void)
 {
 	struct conn *c = conns, *n;
 	for (; c; c = n) {
 		n = c->next;
-		if (c->state == CS_HEAD && !c->rq && !out_pending(c))
+		if (c->state == CS_HEAD && !c->rq && !c->head_start_ms && !out_pending(c))
 			conn_close(c);
 	}
 }

@@ -226,4 +226,36 @@ PY
 		within 5 gone "$w"
 	done
 	within 3 refused
+
+@test "drain: a connection accepted just before the drain ends is not an idle one: its request is answered" {
+	drain_config 1s
+	cpm_start
+	# connect during the drain, send the request only after the workers
+	# got their QUIT (the listener is closed by then)
+	python3 - "$CPM_PORT" "$CPM_PID" >"$BATS_TEST_TMPDIR/late.out" <<'PY' &
+import os, signal, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+os.kill(int(sys.argv[2]), signal.SIGQUIT)
+time.sleep(1.6)
+s.sendall(b"GET /env.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+s.settimeout(5)
+data = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except ConnectionResetError:
+    data += b"<RESET>"
+sys.stdout.write(data.decode("latin-1"))
+PY
+	local late=$!
+	within 4 refused
+	wait "$late"
+	run cat "$BATS_TEST_TMPDIR/late.out"
+	assert_output --partial "HTTP/1.1 200"
+	wait_exit "$CPM_PID" 5
+	CPM_PID=
+	grep -q '"GET /env.sh HTTP/1.1" 200' "$BATS_TEST_TMPDIR/access.log"
 }

@@ -233,6 +233,27 @@ GET_ENV='GET /env.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 	assert_line "REMOTE_ADDR=127.0.0.1"
 }
 
+@test "trusted_proxies with -b listeners (and across a reload): the list is intact" {
+	proxy_config '"trusted_proxies": ["127.0.0.1"]'
+	cpm_start -b "127.0.0.1:$CPM_PORT"
+	local i
+	for i in 1 2 3; do
+		run curl -s -H 'X-Forwarded-For: 198.51.100.9' "$(url /env.sh)"
+		assert_line "REMOTE_ADDR=198.51.100.9"
+	done
+	kill -HUP "$CPM_PID"
+	within 5 eval 'grep -q "reloaded" "$CPM_LOG"'
+	sleep 0.3
+	run curl -s -H 'X-Forwarded-For: 198.51.100.10' "$(url /env.sh)"
+	assert_line "REMOTE_ADDR=198.51.100.10"
+	run curl -s --interface 127.0.0.5 -H 'X-Forwarded-For: 6.6.6.6' "$(url /env.sh)"
+	assert_line "REMOTE_ADDR=127.0.0.5"
+	# and cpm -t frees what it parsed (a sanitizer build reports leaks)
+	run "$CPM" -t -c "$BATS_TEST_TMPDIR/cpm.json"
+	assert_success
+	refute_output --partial "LeakSanitizer"
+}
+
 @test "redirect_http serves a request a trusted proxy says came by https" {
 	local rp
 	rp=$(free_port)
