@@ -226,6 +226,7 @@ PY
 		within 5 gone "$w"
 	done
 	within 3 refused
+}
 
 @test "drain: a connection accepted just before the drain ends is not an idle one: its request is answered" {
 	drain_config 1s
