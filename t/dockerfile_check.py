@@ -72,17 +72,36 @@ def flags(args):
     return f, args
 
 
-def library_packages(binary):
-    """{library path: Debian package} for what ldd says BINARY loads."""
+SANITIZER = re.compile(r"/lib(a|ub|l|t)san\.so")
+
+
+def ldd_paths(binary):
     out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-    pkgs = {}
+    paths = []
     for line in out.splitlines():
         m = re.search(r"=>\s+(\S+)", line) or re.match(r"\s*(/\S+)", line)
-        if not m or not m.group(1).startswith("/"):
-            continue  # linux-vdso: the kernel's
-        if re.search(r"/lib(a|ub|l|t)san\.so", m.group(1)):
-            continue  # a sanitizer build's runtime (make SANITIZE=1): the image's make has none
-        path = m.group(1)
+        if m and m.group(1).startswith("/"):  # not linux-vdso: the kernel's
+            paths.append(m.group(1))
+    return paths
+
+
+def library_packages(binary):
+    """{library path: Debian package} for what ldd says BINARY loads."""
+    paths = ldd_paths(binary)
+    # a sanitizer build (make SANITIZE=1): its runtime, and what only that
+    # runtime loads (libstdc++, libgcc_s), are not the image's: its make
+    # has no sanitizer. What the binary itself names (NEEDED) still counts.
+    only_runtime = set()
+    runtimes = [p for p in paths if SANITIZER.search(p)]
+    if runtimes:
+        dyn = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True).stdout
+        needed = set(re.findall(r"\(NEEDED\).*\[(.+?)\]", dyn))
+        for rt in runtimes:
+            only_runtime |= {p for p in ldd_paths(rt) if os.path.basename(p) not in needed}
+    pkgs = {}
+    for path in paths:
+        if SANITIZER.search(path) or path in only_runtime:
+            continue
         cands = [path, os.path.realpath(path)]
         # usrmerge: dpkg knows a file by the path its package ships
         for p in list(cands):
