@@ -17,9 +17,9 @@ setup_file() {
 		xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 		tar --null -T - -cf -) | tar -xf - -C "$src"
 	# nocheck: make unit runs in make test already; this is about the package.
-	# Not make test's variables (make test SANITIZE=1 passes SANITIZE in
+	# Not make test's variables (make test SANITIZE=1 puts SANITIZE in the environment and
 	# MAKEFLAGS): the package is built as debian/rules says
-	(cd "$src" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u CPPFLAGS -u LDFLAGS -u CC \
+	(cd "$src" && env -u SANITIZE -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u CPPFLAGS -u LDFLAGS -u CC \
 		DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b -j2) >"$BATS_FILE_TMPDIR/build.log" 2>&1 ||
 		{ tail -30 "$BATS_FILE_TMPDIR/build.log" >&3; return 1; }
 	export DEB CHANGES
