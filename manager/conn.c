@@ -216,6 +216,7 @@ static void conn_close(struct conn *c);
 static void conn_parse(struct conn *c);
 static void on_event(struct ev *ev, uint32_t events);
 static void conn_read(struct conn *c, uint32_t events);
+static void client_gone(struct conn *c);
 
 static void schedule(struct conn *c)
 {
@@ -1160,6 +1161,8 @@ void conn_run_pending(void)
 		c->pending = 0;
 		if (c->state == CS_DONE) {
 			next_request(c);
+		} else if (out_pending(c) && conn_flush(c) < 0) {
+			client_gone(c); /* what flush_soon left for this moment */
 		} else if (c->tls_read_ready) {
 			c->tls_read_ready = 0;
 			conn_read(c, EPOLLIN);
@@ -1363,15 +1366,37 @@ static int response_head(struct request *rq, const struct cgi_response *r)
 	return 1;
 }
 
-int exchange_response_head(struct exchange *x, const struct cgi_response *r)
+/* A response's bytes go out at the end of the turn (the pending list),
+ * not one write per call: a backend's answer read in one go (a FastCGI
+ * STDOUT and its END_REQUEST, a short CGI output) leaves in one write,
+ * head, body and the last chunk together. A queue grown past this is
+ * written at once, so a large body streams without waiting for the turn
+ * and without spilling to the temporary file what the socket would take. */
+#define FLUSH_DEFER_MAX (16 * 1024)
+
+static uint64_t out_limit(const struct request *rq);
+
+/* Write now or at the end of the turn. Returns -1 when the client is gone.
+ * Deferred only well under the response's limits, so the backend is never
+ * paused on bytes that wait for the end of the turn (nothing would resume
+ * it: no EPOLLOUT is asked for them). */
+static int flush_soon(struct conn *c)
 {
-	struct request *rq = RQ(x);
-	struct conn *c = rq->c;
-	response_head(rq, r);
+	if (out_mem_pending(c) < FLUSH_DEFER_MAX && c->spill_w == c->spill_r && out_held(c) < out_limit(c->rq) / 2) {
+		schedule(c);
+		return 0;
+	}
 	if (conn_flush(c) < 0)
 		return -1;
 	conn_update(c);
 	return 0;
+}
+
+int exchange_response_head(struct exchange *x, const struct cgi_response *r)
+{
+	struct request *rq = RQ(x);
+	response_head(rq, r);
+	return flush_soon(rq->c);
 }
 
 int exchange_response_file(struct exchange *x, const struct cgi_response *r, int fd, off_t off, int64_t len)
@@ -1433,9 +1458,8 @@ int exchange_response_body(struct exchange *x, const char *p, size_t n)
 	rq->payload += n;
 	if (rq->resp_chunked)
 		out_put(c, "\r\n", 2);
-	if (broken || conn_flush(c) < 0)
+	if (broken || flush_soon(c) < 0)
 		return -1;
-	conn_update(c);
 	if (out_held(c) >= out_limit(rq) || over_temp_files(c)) {
 		rq->backend_paused = 1;
 		return 0;
