@@ -252,6 +252,30 @@ void fastcgi_update_events(struct fcgi_req *r)
 	loop_mod(&r->sock, ev);
 }
 
+/* The request goes out as soon as it has a connection, without a turn of
+ * the loop to hear that the socket is writable (a fresh or kept
+ * connection's buffer is empty). Only a request without a body, whose
+ * records are all made here (a body comes from the client's connection,
+ * fed as the handler runs); and nothing fails here: a write that does not
+ * go through leaves the bytes for the handler, which meets the same error
+ * (EPIPE, a reset) on EPOLLOUT and does what it does there (send again,
+ * or 502) outside the backend's start. */
+void fastcgi_send_now(struct fcgi_req *r)
+{
+	if (!r->connected || r->has_body || r->sock.fd < 0)
+		return;
+	if (r->reused && !r->wrote && fastcgi_conn_kept_closed(r->sock.fd))
+		return;
+	feed_stdin(r);
+	while (r->out_len > r->out_off) {
+		ssize_t n = write(r->sock.fd, r->out + r->out_off, r->out_len - r->out_off);
+		if (n <= 0)
+			return;
+		r->wrote = 1;
+		r->out_off += (size_t)n;
+	}
+}
+
 /* r goes out on a kept connection whose last request had id prev: it takes
  * the next id, so that anything the application still sends for an
  * earlier request (records after END_REQUEST) can never pass for this

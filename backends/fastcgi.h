@@ -54,6 +54,9 @@ struct fcgi_req {
 /* The socket's handler and interest (connecting, writing, reading). */
 void fastcgi_on_socket(struct ev *ev, uint32_t events);
 void fastcgi_update_events(struct fcgi_req *r);
+/* Write the request (one without a body) at once, before asking epoll;
+ * failures are left to the socket's handler. */
+void fastcgi_send_now(struct fcgi_req *r);
 /* Arm r's request timeout (timeout_ms from now). */
 void fastcgi_arm_timeout(struct fcgi_req *r);
 /* r goes out on a kept connection whose last request had id prev. */

@@ -224,7 +224,7 @@ static int ext_take(struct fcgi_req *r)
 			continue;
 		idle_unlink(ic);
 		timer_cancel(loop_timers(), &ic->idle);
-		loop_move(&ic->sock, &r->sock, EPOLLOUT | EPOLLIN);
+		loop_move(&ic->sock, &r->sock, EPOLLIN);
 		r->sock.handler = fastcgi_on_socket;
 		r->addr = ic->addr;
 		r->connected = 1;
@@ -326,6 +326,7 @@ static void pool_begin(struct fcgi_req *r)
 	__atomic_store_n(&s->request_start_ms, loop_now_ms(), __ATOMIC_RELAXED);
 	__atomic_store_n(&s->last_used_ms, loop_now_ms(), __ATOMIC_RELAXED);
 	fastcgi_arm_timeout(r);
+	fastcgi_send_now(r);
 	fastcgi_update_events(r);
 }
 
@@ -346,7 +347,7 @@ static int pool_acquire(struct fcgi_req *r)
 			continue;
 		}
 		idle_unlink(ic);
-		loop_move(&ic->sock, &r->sock, EPOLLOUT | EPOLLIN);
+		loop_move(&ic->sock, &r->sock, EPOLLIN);
 		r->sock.handler = fastcgi_on_socket;
 		loop_free_later(ic);
 		r->slot = ic->slot;
@@ -513,7 +514,7 @@ static void pool_release(struct fcgi_req *r, int keep)
 		 * request of ours */
 		struct fcgi_req *n = first_waiting(ps);
 		queue_remove(n);
-		loop_move(&r->sock, &n->sock, EPOLLOUT | EPOLLIN);
+		loop_move(&r->sock, &n->sock, EPOLLIN);
 		n->sock.handler = fastcgi_on_socket;
 		n->slot = r->slot;
 		n->pid = r->pid;
@@ -572,6 +573,7 @@ int fastcgi_conn_open(struct fcgi_req *r)
 	exchange_upstream(r->x, 0);
 	if (r->b->cgi.keep_conn > 0 && ext_take(r)) {
 		fastcgi_arm_timeout(r);
+		fastcgi_send_now(r);
 		fastcgi_update_events(r);
 		return 0;
 	}
