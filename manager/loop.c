@@ -13,6 +13,25 @@
 
 #define MAX_EVENTS 128
 
+/* Interest bits the owner asks for (the rest are flags or always on). */
+#define WANT_BITS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI)
+
+/* What the kernel has for each fd, by fd number. The epoll data of an fd
+ * is its number and a generation (not its struct ev): an fd that moves to
+ * another owner (a kept FastCGI connection between requests) changes the
+ * table, not the kernel. And interest is dropped lazily: an owner that
+ * stops reading (a client while its request runs) keeps EPOLLIN in the
+ * kernel until an unwanted event actually comes, which is when the kernel
+ * is told; most requests end before any does, and the owner asks for
+ * reading again with no system call either way. EPOLLOUT is dropped at
+ * once: a writable socket would report it at the next wait. */
+struct fdslot {
+	struct ev *owner;
+	uint32_t gen;	 /* bumped by every registration: older events are stale */
+	uint32_t kernel; /* the interest registered, when in epoll */
+	uint32_t moved;	 /* the batch (its low bits) in which it changed owner */
+};
+
 static struct {
 	int epfd;
 	struct timer_heap timers;
@@ -20,6 +39,8 @@ static struct {
 	uint64_t batch; /* increases every loop_wait; 0 is never a batch */
 	void **deferred;
 	size_t ndeferred, deferred_cap;
+	struct fdslot *fds;
+	size_t nfds;
 } L = {.epfd = -1};
 
 int loop_init(void)
@@ -29,40 +50,73 @@ int loop_init(void)
 	return L.epfd < 0 ? -1 : 0;
 }
 
-static int ctl(int op, struct ev *ev, uint32_t events)
+static struct fdslot *slot(int fd)
 {
-	struct epoll_event e = {.events = events, .data.ptr = ev};
-	return epoll_ctl(L.epfd, op, ev->fd, &e);
+	if ((size_t)fd >= L.nfds) {
+		size_t n = L.nfds ? L.nfds : 256;
+		while (n <= (size_t)fd)
+			n *= 2;
+		L.fds = xrealloc(L.fds, n * sizeof(*L.fds));
+		memset(L.fds + L.nfds, 0, (n - L.nfds) * sizeof(*L.fds));
+		L.nfds = n;
+	}
+	return &L.fds[fd];
+}
+
+static int ctl(int op, struct fdslot *s, int fd, uint32_t events)
+{
+	struct epoll_event e = {.events = events, .data.u64 = (uint64_t)s->gen << 32 | (uint32_t)fd};
+	if (epoll_ctl(L.epfd, op, fd, &e) < 0)
+		return -1;
+	s->kernel = events;
+	return 0;
+}
+
+static int attach(struct ev *ev, uint32_t events)
+{
+	struct fdslot *s = slot(ev->fd);
+	s->owner = ev;
+	s->gen++;
+	ev->events = events;
+	ev->parked = 0;
+	return ctl(EPOLL_CTL_ADD, s, ev->fd, events);
 }
 
 int loop_add(struct ev *ev, uint32_t events)
 {
-	ev->events = events;
-	ev->parked = 0;
-	if (ctl(EPOLL_CTL_ADD, ev, events) < 0) {
+	if (attach(ev, events) < 0) {
 		log_error("epoll_ctl add fd %d: %s", ev->fd, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
+/* Bring the kernel's interest in line with what ev now wants: at once when
+ * it wants more, or less writing; else when an unwanted event comes. */
+static int sync_interest(struct ev *ev, struct fdslot *s)
+{
+	uint32_t more = ev->events & ~s->kernel, less = s->kernel & ~ev->events;
+	/* (EPOLLEXCLUSIVE cannot be modified: a watched listener is exact) */
+	if (!more && !(less & EPOLLOUT) && !((s->kernel & EPOLLEXCLUSIVE) && less))
+		return 0;
+	return ctl(EPOLL_CTL_MOD, s, ev->fd, ev->events);
+}
+
 int loop_mod(struct ev *ev, uint32_t events)
 {
 	if (ev->fd < 0)
 		return -1;
+	struct fdslot *s = slot(ev->fd);
+	ev->events = events;
 	if (ev->parked) {
 		/* it hung up while paused: stay out until asked for something,
 		 * then the kernel reports the hang-up again */
-		ev->events = events;
 		if (!events)
 			return 0;
 		ev->parked = 0;
-		return ctl(EPOLL_CTL_ADD, ev, events);
+		return ctl(EPOLL_CTL_ADD, s, ev->fd, events);
 	}
-	if (ev->events == events)
-		return 0;
-	ev->events = events;
-	return ctl(EPOLL_CTL_MOD, ev, events);
+	return sync_interest(ev, s);
 }
 
 static void lost(struct ev *ev)
@@ -72,12 +126,21 @@ static void lost(struct ev *ev)
 	ev->parked = 0;
 }
 
+static void detach(struct ev *ev)
+{
+	struct fdslot *s = slot(ev->fd);
+	if (!ev->parked)
+		epoll_ctl(L.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	s->owner = NULL;
+	s->gen++; /* events still in this batch for it are stale */
+	s->kernel = 0;
+}
+
 void loop_del(struct ev *ev)
 {
 	if (ev->fd < 0)
 		return;
-	if (!ev->parked)
-		epoll_ctl(L.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	detach(ev);
 	close(ev->fd);
 	ev->fd = -1;
 	lost(ev);
@@ -85,26 +148,29 @@ void loop_del(struct ev *ev)
 
 int loop_move(struct ev *ev, struct ev *to, uint32_t events)
 {
+	struct fdslot *s = slot(ev->fd);
 	to->fd = ev->fd;
 	to->events = events;
 	to->parked = 0;
 	int parked = ev->parked;
 	ev->fd = -1;
 	lost(ev);
-	return ctl(parked ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, to, events);
+	s->owner = to;
+	s->moved = (uint32_t)L.batch; /* what this batch fetched was the old owner's */
+	if (parked)
+		return ctl(EPOLL_CTL_ADD, s, to->fd, events);
+	return sync_interest(to, s);
 }
 
 int loop_watch(struct ev *ev, uint32_t events)
 {
-	ev->events = events;
-	ev->parked = 0;
-	return ctl(EPOLL_CTL_ADD, ev, events);
+	return attach(ev, events);
 }
 
 void loop_unwatch(struct ev *ev)
 {
-	if (ev->fd >= 0 && !ev->parked)
-		epoll_ctl(L.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	if (ev->fd >= 0)
+		detach(ev);
 	lost(ev);
 }
 
@@ -132,22 +198,38 @@ int loop_next_timer_ms(void)
 	return timer_next_ms(&L.timers, L.now_ms);
 }
 
-/* The one place events meet handlers. */
-static void deliver(struct ev *ev, uint32_t events)
+/* The one place events meet handlers. A handler gets only what its owner
+ * asks for (and HUP/ERR); an event it did not ask for is the kernel's
+ * interest lagging behind (dropped lazily): the kernel is told now. */
+static void deliver(uint64_t data, uint32_t events)
 {
-	if (ev->fd < 0 || ev->lost_batch == L.batch)
-		return; /* closed or moved by an earlier event of this batch */
-	uint32_t wanted = ev->events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
+	int fd = (int)(uint32_t)data;
+	if ((size_t)fd >= L.nfds)
+		return;
+	struct fdslot *s = &L.fds[fd];
+	struct ev *ev = s->owner;
+	if (!ev || s->gen != (uint32_t)(data >> 32) || ev->fd != fd || s->moved == (uint32_t)L.batch ||
+	    ev->lost_batch == L.batch)
+		return; /* closed, replaced or moved by an earlier event of this batch */
+	uint32_t wanted = ev->events & WANT_BITS;
+	uint32_t fault = events & (EPOLLHUP | EPOLLERR);
 	if (!wanted) {
-		/* paused, yet HUP/ERR (or an event fetched before the pause):
+		/* paused, yet HUP/ERR (or an event from before the pause):
 		 * leave epoll until the owner asks for events again */
-		if (events & (EPOLLHUP | EPOLLERR)) {
-			epoll_ctl(L.epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+		if (fault) {
+			epoll_ctl(L.epfd, EPOLL_CTL_DEL, fd, NULL);
+			s->kernel = 0;
 			ev->parked = 1;
+		} else if (events & s->kernel & WANT_BITS) {
+			ctl(EPOLL_CTL_MOD, s, fd, ev->events);
 		}
 		return;
 	}
-	ev->handler(ev, events);
+	if (events & ~wanted & WANT_BITS & s->kernel)
+		ctl(EPOLL_CTL_MOD, s, fd, ev->events);
+	events &= wanted | EPOLLHUP | EPOLLERR;
+	if (events)
+		ev->handler(ev, events);
 }
 
 int loop_wait(int timeout_ms)
@@ -160,7 +242,7 @@ int loop_wait(int timeout_ms)
 	if (n < 0)
 		return err == EINTR ? 0 : -1;
 	for (int i = 0; i < n; i++)
-		deliver(events[i].data.ptr, events[i].events);
+		deliver(events[i].data.u64, events[i].events);
 	return n;
 }
 

@@ -1,6 +1,10 @@
 /* The worker's event loop: epoll, timers, deferred frees.
  *
- * Every fd in the loop is registered with a struct ev as its data. The
+ * Every fd in the loop has a struct ev, its owner; the kernel knows the fd
+ * by number (loop.c keeps the table), so giving an fd to another owner
+ * (loop_move) costs no system call, and neither does asking for less
+ * reading for a while: the kernel's interest follows lazily, when an
+ * unwanted event comes (a handler never sees one). The
  * loop owns pausing: an fd whose interest is 0 (paused) still gets
  * EPOLLHUP and EPOLLERR from the kernel, whatever it asked for, so a paused
  * fd that reports one is taken out of epoll and remembered; it comes back
