@@ -29,7 +29,8 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
            t/unit/test_url t/unit/test_config t/unit/test_timer t/unit/test_fcgi t/unit/test_log \
            t/unit/test_conn t/unit/test_cgi_output t/unit/test_backoff \
            t/unit/test_waitq t/unit/test_cidr t/unit/test_http_auth t/unit/test_http_file \
-           t/unit/test_scoreboard t/unit/test_tls_shared t/unit/test_proxy t/unit/test_forwarded
+           t/unit/test_scoreboard t/unit/test_tls_shared t/unit/test_proxy t/unit/test_forwarded \
+           t/unit/test_loop
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus openssl testssl.sh \
@@ -64,6 +65,9 @@ t/unit/test_backoff: t/unit/test_backoff.c t/unit/unit.h manager/backoff.o
 
 t/unit/test_waitq: t/unit/test_waitq.c t/unit/unit.h backends/waitq.o manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< backends/waitq.o manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
+
+t/unit/test_loop: t/unit/test_loop.c t/unit/unit.h manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< manager/loop.o manager/timer.o manager/log.o manager/scoreboard.o
 
 t/unit/test_scoreboard: t/unit/test_scoreboard.c t/unit/unit.h manager/scoreboard.o manager/log.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< manager/scoreboard.o manager/log.o
