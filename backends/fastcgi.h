@@ -36,11 +36,12 @@ struct fcgi_req {
 	int has_slot;  /* holds a process: slot, pid */
 	unsigned slot; /* index into the scoreboard's pool slots */
 	pid_t pid;
-	int reused;	/* on a kept connection */
-	unsigned rid;	/* its FastCGI request id: another one on each request of a connection */
-	int has_body;	/* a request body of at least one byte */
-	int wrote;	/* a byte of it went out on this connection */
-	int idempotent; /* RFC 9110 9.2.2: may be sent again */
+	int64_t claimed_ms; /* since when this worker holds the process without a break */
+	int reused;	    /* on a kept connection */
+	unsigned rid;	    /* its FastCGI request id: another one on each request of a connection */
+	int has_body;	    /* a request body of at least one byte */
+	int wrote;	    /* a byte of it went out on this connection */
+	int idempotent;	    /* RFC 9110 9.2.2: may be sent again */
 	int retried;
 	int got_bytes;	    /* the application said something */
 	int killed;	    /* timed out: the master kills the process */

@@ -853,3 +853,51 @@ PY
 	within 3 grep -q "pool php\[0\]: stopping pid $pid (max_requests reached)" "$CPM_LOG"
 	within 3 eval '[ -n "$(pool_pids php)" ] && [ "$(pool_pids php)" != "$pid" ]'
 }
+
+@test "a pool smaller than the workers takes turns between them: no worker's clients starve" {
+	CPM_WORKERS=2 pool_config "\"command\": [\"$APP/slow\"], \"processes\": 1"
+	cpm_start
+	# 8 keep-alive clients asking for a 5 ms request over and over for 3 s;
+	# with both workers holding some of them, the worker that has the one
+	# process always has another request of its own waiting
+	run python3 - "$CPM_PORT" <<'PY'
+import http.client, json, sys, threading, time
+port = int(sys.argv[1])
+counts, worst = [0] * 8, [0.0] * 8
+go = threading.Barrier(8)
+def client(i):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.connect()
+    go.wait()
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        t = time.monotonic()
+        c.request("GET", "/app?ms5")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        worst[i] = max(worst[i], time.monotonic() - t)
+        counts[i] += 1
+ts = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+[t.start() for t in ts]
+time.sleep(1.5)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+c.request("GET", "/status")
+w = json.loads(c.getresponse().read())["workers"]
+[t.join() for t in ts]
+print("connections per worker", [x["connections"] for x in w])
+print("requests per client", counts, "worst ms", [round(x * 1000) for x in worst])
+busy = [x for x in w if x["connections"] > 1]
+print("both" if len(busy) == 2 else "one")
+print("min", min(counts), "worst", round(max(worst) * 1000))
+PY
+	echo "$output" >&3
+	[ "$status" -eq 0 ]
+	# the workers shared the clients (else there is nothing to judge)
+	assert_line both
+	# every client was served all along: none waited a second
+	min=$(sed -n 's/^min \([0-9]*\) worst \([0-9]*\)$/\1/p' <<<"$output")
+	worst=$(sed -n 's/^min \([0-9]*\) worst \([0-9]*\)$/\2/p' <<<"$output")
+	[ "$min" -ge 10 ]
+	[ "$worst" -lt 1000 ]
+}
