@@ -27,6 +27,7 @@
 #include "xalloc.h"
 
 #define ACCEPT_BATCH	1
+#define YIELD_MS	2 /* a worker ahead of another stops accepting this long */
 #define TIMERS_PER_TURN 256
 
 static struct {
@@ -134,6 +135,30 @@ static void on_accept_timer(struct timer *t)
 	update_accepting();
 }
 
+/* EPOLLEXCLUSIVE wakes the first worker in the listening socket's wait
+ * queue whether it waits or not, so the worker that registered first
+ * takes nearly every connection of a burst (seen: wrk's 32 connections
+ * all on one worker of two, and half the requests per second). A worker
+ * with more connections than another live one goes to the back of that
+ * queue after an accept (EPOLL_CTL_DEL and ADD, only while it is ahead),
+ * so that the next connection wakes another, and wakes the one with the
+ * fewest (SIGURG: it tries to accept at once) for the connections already
+ * queued, which wake nobody: it stops accepting for YIELD_MS, and comes
+ * back at the end of the queue. Returns that worker's pid, or 0. */
+static pid_t behind_us(void)
+{
+	pid_t pid = 0;
+	uint32_t fewest = w.nconns > 1 ? w.nconns - 1 : 0;
+	for (unsigned i = 0; i < w.sb->nslots; i++) {
+		const struct worker_slot *o = &w.sb->slots[i];
+		if (o != w.slot && o->pid > 0 && o->state == SLOT_READY && o->connections < fewest) {
+			fewest = o->connections;
+			pid = o->pid;
+		}
+	}
+	return pid;
+}
+
 static void on_listener(struct ev *ev, uint32_t events)
 {
 	(void)events;
@@ -161,7 +186,27 @@ static void on_listener(struct ev *ev, uint32_t events)
 		w.nconns++;
 		w.slot->connections = w.nconns;
 		update_accepting();
+		pid_t laggard = w.accepting && !w.accept_paused ? behind_us() : 0;
+		if (laggard) {
+			/* step aside for a moment: the queued connections are
+			 * the other's if it takes them by then; coming back,
+			 * this worker is at the back of the wait queue */
+			w.accept_paused = 1;
+			update_accepting();
+			timer_arm(loop_timers(), &w.accept_timer, loop_now_ms() + YIELD_MS);
+			kill(laggard, SIGURG);
+			return;
+		}
 	}
+}
+
+/* Connections already queued on the listeners (another worker is ahead
+ * of us: see behind_us). */
+static void accept_queued(void)
+{
+	for (size_t i = 0; i < w.nls && w.accepting; i++)
+		if (w.lev[i].fd >= 0)
+			on_listener(&w.lev[i], EPOLLIN);
 }
 
 void worker_conn_closed(void)
@@ -236,8 +281,10 @@ static void on_signal(struct ev *ev, uint32_t events)
 			start_draining("retired by the master", 0);
 			break;
 		case SIGURG:
-			/* another worker waits for a pool process we hold idle */
+			/* another worker waits for a pool process we hold
+			 * idle, or has more connections than we have */
 			backends_release_idle();
+			accept_queued();
 			break;
 		case SIGUSR1:
 			if (log_open_error(w.cf->error_log) < 0 || log_open_access(w.cf->access_log) < 0)

@@ -478,3 +478,38 @@ PY
 	assert_success
 	wait "$curl_pid" || true
 }
+
+@test "a burst of connections is shared by the workers" {
+	CPM_WORKERS=2 cpm_config
+	cpm_start
+	workers=$(workers_of "$CPM_PID")
+	# three bursts of 32 connections opened at once, each answered once
+	# and held open; counted per worker while they are all open
+	for round in 1 2 3; do
+		python3 - "$CPM_PORT" "$BATS_TEST_TMPDIR/hold$round" <<'PY' &
+import os, socket, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+for s in socks:
+    s.sendall(b"GET /ex/hello HTTP/1.1\r\nHost: a\r\n\r\n")
+for s in socks:
+    assert b"200 OK" in s.recv(4096)
+open(flag, "w").close()
+while os.path.exists(flag):
+    time.sleep(0.05)
+PY
+		py=$!
+		within 10 test -e "$BATS_TEST_TMPDIR/hold$round"
+		counts=""
+		for w in $workers; do
+			counts="$counts $(ss -tnpH state established "( sport = :$CPM_PORT )" | grep -c "pid=$w,")"
+		done
+		echo "round $round: connections per worker:$counts" >&3
+		rm -f "$BATS_TEST_TMPDIR/hold$round"
+		wait "$py"
+		for n in $counts; do
+			[ "$n" -ge 10 ]
+		done
+		sleep 0.5
+	done
+}
