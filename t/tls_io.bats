@@ -99,7 +99,7 @@ for what in ("body", "response"):
     raw = socket.create_connection(("127.0.0.1", port))
     s = ctx.wrap_socket(raw, server_hostname="localhost")
     if what == "body":
-        s.sendall(b"POST /echo_body.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+        s.sendall(b"POST /body_first.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
     else:
         s.sendall(b"GET /big.sh HTTP/1.1\r\nHost: x\r\n\r\n")
         s.recv(1000)
@@ -109,7 +109,7 @@ PY
 	assert_success
 	within 5 eval '[ "$(wc -l <"$BATS_TEST_TMPDIR/access.log")" = 2 ]'
 	cat "$BATS_TEST_TMPDIR/access.log"
-	grep -q "\"POST /echo_body.sh HTTP/1.1\" 499 " "$BATS_TEST_TMPDIR/access.log"
+	grep -q "\"POST /body_first.sh HTTP/1.1\" 499 " "$BATS_TEST_TMPDIR/access.log"
 	within 5 eval '[ "$(ls /proc/$(workers_of "$CPM_PID")/fd | wc -l)" = "$fds0" ]'
 	# and the worker still serves
 	run scurl -o /dev/null -w '%{http_code}' "$(surl /env.sh)"
