@@ -34,7 +34,7 @@ UNIT     = t/unit/test_http_parser t/unit/test_chunked t/unit/test_cgi_response 
 EXAMPLES = examples/hello examples/counter
 DEPS     = build-essential libjansson-dev libfcgi-dev libfcgi-perl libcrypt-dev libssl-dev media-types
 TESTDEPS = bats bats-assert bats-support curl perl python3 mandoc spawn-fcgi iproute2 procps git cgit gitweb dokuwiki php-fpm apache2-utils jq php-cgi libcgi-pm-perl libplack-perl uwsgi-plugin-python3 prometheus openssl testssl.sh \
-           debhelper lintian logrotate python3-yaml haproxy
+           debhelper lintian logrotate python3-yaml haproxy strace
 
 .PHONY: all run test unit e2e conformance install clean lint bench deps test-deps fuzz soak model deb
 
