@@ -53,8 +53,8 @@ int script_child_limits(const struct cgi_conf *g);
  * first 256 bytes (what the kernel reads of a #! line). */
 void script_exec_error(const char *filename, int err, char *buf, size_t len);
 
-/* 1 if g asks for any of them (cgi then spawns with vfork, not
- * posix_spawn, which has no hook for them). */
+/* 1 if g asks for any of them (the child sets them between vfork and
+ * exec). */
 int script_has_limits(const struct cgi_conf *g);
 
 #endif
