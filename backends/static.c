@@ -31,7 +31,8 @@
 #include "../protocol/http_response.h"
 #include "backend.h"
 
-#define AUTOINDEX_MAX 10000 /* directory entries listed at most */
+#define AUTOINDEX_MAX 10000	  /* directory entries listed at most */
+#define SMALL_FILE    (16 * 1024) /* a body this short is read and written with its head */
 
 /* rel (no leading '/'; "" is the root itself) under rootfd, for reading.
  * O_NONBLOCK: a FIFO must not block the worker at open. */
@@ -313,6 +314,18 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 		close(fd);
 		exchange_response_end(x, exchange_response_head(x, &r) == 0);
 		return;
+	}
+	if (len > 0 && len <= SMALL_FILE && req->method_id == HTTP_GET) {
+		/* read whole: the head and the body in one write (a send of
+		 * the head and a sendfile cost more for a few KiB) */
+		char body[SMALL_FILE];
+		ssize_t n = pread(fd, body, (size_t)len, (off_t)first);
+		if (n == len) {
+			close(fd);
+			exchange_response_end(x, exchange_response_whole(x, &r, body, (size_t)len) == 0);
+			return;
+		}
+		/* shorter than its stat said: the file path below finds out */
 	}
 	exchange_response_end(x, exchange_response_file(x, &r, fd, (off_t)first, len) == 0);
 }
