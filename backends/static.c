@@ -61,6 +61,9 @@ struct fcache_entry {
 	int follow; /* the symlink policy it was opened under */
 	int fd;
 	struct stat st; /* at the open */
+	/* ETag and Last-Modified of st, formatted at the first response */
+	int validators;
+	char etag[80], lm[32];
 };
 
 /* Each worker's own (the master never serves a file). */
@@ -102,24 +105,25 @@ static int same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/* The kept descriptor of path if stat finds the same file there,
- * unchanged, with its stat in *st; else -1 (and a stale entry goes). */
-static int fcache_get(const struct static_conf *g, const char *path, struct stat *st)
+/* The entry keeping path's descriptor if stat finds the same file there,
+ * unchanged, with its stat in *st; else NULL (and a stale entry goes). */
+static struct fcache_entry *fcache_get(const struct static_conf *g, const char *path, struct stat *st)
 {
 	struct fcache_entry *e = fcache_slot(path, g->follow_symlinks);
 	if (!e->path || e->follow != g->follow_symlinks || strcmp(e->path, path) != 0)
-		return -1;
+		return NULL;
 	if (fstatat(AT_FDCWD, path, st, g->follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && same_file(st, &e->st))
-		return e->fd;
+		return e;
 	fcache_drop(e);
-	return -1;
+	return NULL;
 }
 
-static void fcache_put(const struct static_conf *g, const char *path, int fd, const struct stat *st)
+static struct fcache_entry *fcache_put(const struct static_conf *g, const char *path, int fd, const struct stat *st)
 {
 	struct fcache_entry *e = fcache_slot(path, g->follow_symlinks);
 	fcache_drop(e);
 	*e = (struct fcache_entry){.path = xstrdup(path), .follow = g->follow_symlinks, .fd = fd, .st = *st};
+	return e;
 }
 
 /* rel (no leading '/'; "" is the root itself) under rootfd, for reading.
@@ -329,7 +333,7 @@ static void autoindex(struct exchange *x, const struct exchange_info *info, int 
 
 /* fd: the file's descriptor, closed with done unless kept is set (the
  * worker's cache holds it). */
-static void done(int fd, int kept)
+static void done(int fd, const struct fcache_entry *kept)
 {
 	if (!kept)
 		close(fd);
@@ -337,16 +341,22 @@ static void done(int fd, int kept)
 
 /* Serve the regular file fd (taken over unless kept) with stat st; coding
  * names the precompressed variant it is, or is NULL. */
-static void send_file(struct exchange *x, const struct exchange_info *info, const char *name, int fd, int kept,
-		      const struct stat *st, const char *coding)
+static void send_file(struct exchange *x, const struct exchange_info *info, const char *name, int fd,
+		      struct fcache_entry *kept, const struct stat *st, const char *coding)
 {
 	const struct static_conf *g = &info->backend->st;
 	const struct http_request *req = info->req;
-	char etag[80];
-	http_etag_make(etag, sizeof(etag), (uint64_t)st->st_ino, (int64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
-		       st->st_mtim.tv_nsec, coding);
-	char lm[32];
-	http_format_date(st->st_mtim.tv_sec, lm);
+	/* a kept file's validators are formatted once: its stat is the same
+	 * at each hit, and so is its coding (one entry per path) */
+	char etag_buf[80], lm_buf[32];
+	char *etag = kept ? kept->etag : etag_buf, *lm = kept ? kept->lm : lm_buf;
+	if (!kept || !kept->validators) {
+		http_etag_make(etag, sizeof(etag_buf), (uint64_t)st->st_ino, (int64_t)st->st_size,
+			       (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, coding);
+		http_format_date(st->st_mtim.tv_sec, lm);
+		if (kept)
+			kept->validators = 1;
+	}
 	int get_or_head = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
 	struct http_cond cond = {
 	    .if_match = http_header_value(req, "if-match"),
@@ -392,10 +402,10 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 			type = (struct http_slice){"application/octet-stream", strlen("application/octet-stream")};
 		add_ref(&h, "Content-Type", type.p, type.len);
 	}
-	add(&h, "Last-Modified", "%s", lm);
-	add(&h, "ETag", "%s", etag);
+	add_ref(&h, "Last-Modified", lm, strlen(lm));
+	add_ref(&h, "ETag", etag, strlen(etag));
 	if (status != 304)
-		add(&h, "Accept-Ranges", "bytes");
+		add_ref(&h, "Accept-Ranges", "bytes", strlen("bytes"));
 	if (status == 206)
 		add(&h, "Content-Range", "bytes %lld-%lld/%lld", (long long)first, (long long)last, (long long)size);
 	if (coding)
@@ -439,22 +449,17 @@ struct lookup {
 	int root_errno; /* the root could not be opened: this errno */
 };
 
-/* rel's file: its descriptor and stat, *kept set when the worker's cache
- * holds the descriptor (a small regular file; the caller must not close
- * it). -1 with errno when it cannot be opened. */
-static int file_open(struct lookup *l, const char *rel, struct stat *st, int *kept)
+/* rel's file: its descriptor and stat; *kept the worker's cache entry
+ * that holds the descriptor (a small regular file: the caller must not
+ * close it), or NULL. -1 with errno when it cannot be opened. */
+static int file_open(struct lookup *l, const char *rel, struct stat *st, struct fcache_entry **kept)
 {
 	const struct static_conf *g = l->g;
 	char path[4096];
 	int cacheable = *rel && (size_t)snprintf(path, sizeof(path), "%s/%s", g->root, rel) < sizeof(path);
-	*kept = 0;
-	if (cacheable) {
-		int fd = fcache_get(g, path, st);
-		if (fd >= 0) {
-			*kept = 1;
-			return fd;
-		}
-	}
+	*kept = NULL;
+	if (cacheable && (*kept = fcache_get(g, path, st)))
+		return (*kept)->fd;
 	if (l->rootfd < 0 && !l->root_errno) {
 		l->rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (l->rootfd < 0 && (errno == EMFILE || errno == ENFILE) && fcache_flush())
@@ -478,8 +483,7 @@ static int file_open(struct lookup *l, const char *rel, struct stat *st, int *ke
 		return -1;
 	}
 	if (cacheable && S_ISREG(st->st_mode) && st->st_size <= SMALL_FILE) {
-		fcache_put(g, path, fd, st);
-		*kept = 1;
+		*kept = fcache_put(g, path, fd, st);
 	}
 	return fd;
 }
@@ -493,7 +497,8 @@ static void lookup_end(struct lookup *l)
 
 /* The precompressed variant of rel the client accepts, if there is one:
  * its fd, *kept and stat, and the coding in *coding. -1 if none. */
-static int variant(struct lookup *l, const char *rel, unsigned accept, struct stat *st, int *kept, const char **coding)
+static int variant(struct lookup *l, const char *rel, unsigned accept, struct stat *st, struct fcache_entry **kept,
+		   const char **coding)
 {
 	static const struct {
 		unsigned bit;
@@ -533,7 +538,7 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 	}
 	struct lookup l = {.g = g, .rootfd = -1};
 	struct stat st;
-	int kept;
+	struct fcache_entry *kept;
 	int fd = file_open(&l, rel, &st, &kept);
 	int err = errno;
 	if (fd < 0 && l.root_errno) {
@@ -615,7 +620,7 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 	if (g->precompressed) {
 		unsigned accept = http_accept_encoding(http_header_value(req, "accept-encoding"));
 		struct stat vst;
-		int vkept;
+		struct fcache_entry *vkept;
 		int vfd = accept ? variant(&l, rel, accept, &vst, &vkept, &coding) : -1;
 		if (vfd >= 0) {
 			done(fd, kept);

@@ -54,9 +54,15 @@ held() { ls -l "/proc/$(workers_of "$CPM_PID")/fd" | grep -q -- "$1"; }
 	[ "$(body /a.txt)" = "version one" ]
 	held "$W/a.txt" # the cache is in use: what follows tests it
 	[ "$(body /a.txt)" = "version one" ]
-	# rewritten in place, same size
+	etag() { curl -sI "$(url /a.txt)" | tr -d '\r' | sed -n 's/^ETag: //Ip'; }
+	e1=$(etag)
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $e1" "$(url /a.txt)")" = 304 ]
+	# rewritten in place, same size: new bytes, a new ETag, the old one no 304
+	sleep 0.01
 	printf 'version two\n' >"$W/a.txt"
 	[ "$(body /a.txt)" = "version two" ]
+	[ "$(etag)" != "$e1" ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $e1" "$(url /a.txt)")" = 200 ]
 	# renamed over
 	printf 'version three, longer\n' >"$W/a.new"
 	mv "$W/a.new" "$W/a.txt"
