@@ -2,19 +2,38 @@
  *
  * A request is served at once, inside start: the file is opened beneath
  * the root with openat2(RESOLVE_BENEATH) (or plain openat with "symlinks":
- * "follow"), its validators and the request's preconditions decide
- * between 200, 206, 304, 412 and 416, and the open descriptor goes to the
+ * "follow"), its validators and the request's preconditions decide between
+ * 200, 206, 304, 412 and 416, and the open descriptor goes to the
  * connection's output queue (exchange_response_file), which sends and
- * closes it. Nothing is read into memory and no descriptor outlives its
- * request. A directory's index file and the fallback are internal
- * redirects through the routes (nginx's index module and try_files), so an
- * index.php runs where PHP runs and is never sent as a file.
+ * closes it; a file of SMALL_FILE bytes or less is read (pread) and
+ * written with its head in one call instead. A directory's index file and
+ * the fallback are internal redirects through the routes (nginx's index
+ * module and try_files), so an index.php runs where PHP runs and is never
+ * sent as a file.
  *
  * Why one openat2 and not script_find's walk: script_find walks segment by
- * segment because it must find where the script ends and PATH_INFO
- * begins; a file has no PATH_INFO, so the kernel resolves the whole path
- * in one call, symlinks included, and refuses (EXDEV) any step out of
- * root: no window between a check and the open. */
+ * segment because it must find where the script ends and PATH_INFO begins;
+ * a file has no PATH_INFO, so the kernel resolves the whole path in one
+ * call, symlinks included, and refuses (EXDEV) any step out of root: no
+ * window between a check and the open.
+ *
+ * The worker keeps the descriptors of up to FCACHE_SLOTS small regular
+ * files (SMALL_FILE bytes or less) between requests, and takes one again
+ * only when stat(2) of root/rel, resolved afresh from "/" (a root
+ * directory renamed away and replaced is seen at once, as when the root
+ * was opened per request), finds the very inode it had opened, unchanged:
+ * same device, inode, mode, size, mtime and ctime. Anything done to the
+ * file (rewritten, truncated, renamed over, deleted, chmod'ed, linked
+ * elsewhere: all change its ctime or its inode) or to a directory on its
+ * path that the workers can no longer search makes the stat differ or
+ * fail, and the request takes the openat2 path above, which decides again.
+ * The body is read with pread at each request, never kept, so a change
+ * within one timestamp tick is still served as it is. What a hit cannot
+ * see: a path that has come to reach the same unchanged inode by another
+ * way (a directory on it swapped for a link): the bytes are then those of
+ * the file that was served beneath root a moment before, not anything new.
+ * A final component that is a symbolic link never hits (with "beneath" it
+ * is stat'ed without following, so its inode is the link's). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +50,81 @@
 #include "../protocol/http_response.h"
 #include "backend.h"
 
-#define AUTOINDEX_MAX 10000 /* directory entries listed at most */
+#define AUTOINDEX_MAX 10000	  /* directory entries listed at most */
+#define SMALL_FILE    (16 * 1024) /* a body this short is read and written with its head */
+#define FCACHE_SLOTS  64	  /* small files a worker keeps open */
+
+/* ---- the worker's open small files ---- */
+
+struct fcache_entry {
+	char *path; /* root/rel, stat'ed again at each request; NULL: empty */
+	int follow; /* the symlink policy it was opened under */
+	int fd;
+	struct stat st; /* at the open */
+	/* ETag and Last-Modified of st, formatted at the first response */
+	int validators;
+	char etag[80], lm[32];
+};
+
+/* Each worker's own (the master never serves a file). */
+static struct fcache_entry fcache[FCACHE_SLOTS];
+
+static struct fcache_entry *fcache_slot(const char *path, int follow)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)follow;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &fcache[h % FCACHE_SLOTS];
+}
+
+static void fcache_drop(struct fcache_entry *e)
+{
+	if (!e->path)
+		return;
+	close(e->fd);
+	free(e->path);
+	e->path = NULL;
+}
+
+/* Out of descriptors: give back the cached ones. 1 if there were any. */
+static int fcache_flush(void)
+{
+	int any = 0;
+	for (size_t i = 0; i < FCACHE_SLOTS; i++) {
+		any |= fcache[i].path != NULL;
+		fcache_drop(&fcache[i]);
+	}
+	return any;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The entry keeping path's descriptor if stat finds the same file there,
+ * unchanged, with its stat in *st; else NULL (and a stale entry goes). */
+static struct fcache_entry *fcache_get(const struct static_conf *g, const char *path, struct stat *st)
+{
+	struct fcache_entry *e = fcache_slot(path, g->follow_symlinks);
+	if (!e->path || e->follow != g->follow_symlinks || strcmp(e->path, path) != 0)
+		return NULL;
+	if (fstatat(AT_FDCWD, path, st, g->follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && same_file(st, &e->st))
+		return e;
+	fcache_drop(e);
+	return NULL;
+}
+
+static struct fcache_entry *fcache_put(const struct static_conf *g, const char *path, int fd, const struct stat *st)
+{
+	struct fcache_entry *e = fcache_slot(path, g->follow_symlinks);
+	fcache_drop(e);
+	*e = (struct fcache_entry){.path = xstrdup(path), .follow = g->follow_symlinks, .fd = fd, .st = *st};
+	return e;
+}
 
 /* rel (no leading '/'; "" is the root itself) under rootfd, for reading.
  * O_NONBLOCK: a FIFO must not block the worker at open. */
@@ -238,18 +331,32 @@ static void autoindex(struct exchange *x, const struct exchange_info *info, int 
 
 /* ---- a file ---- */
 
-/* Serve the regular file fd (taken over) with stat st; coding names the
- * precompressed variant it is, or is NULL. */
+/* fd: the file's descriptor, closed with done unless kept is set (the
+ * worker's cache holds it). */
+static void done(int fd, const struct fcache_entry *kept)
+{
+	if (!kept)
+		close(fd);
+}
+
+/* Serve the regular file fd (taken over unless kept) with stat st; coding
+ * names the precompressed variant it is, or is NULL. */
 static void send_file(struct exchange *x, const struct exchange_info *info, const char *name, int fd,
-		      const struct stat *st, const char *coding)
+		      struct fcache_entry *kept, const struct stat *st, const char *coding)
 {
 	const struct static_conf *g = &info->backend->st;
 	const struct http_request *req = info->req;
-	char etag[80];
-	http_etag_make(etag, sizeof(etag), (uint64_t)st->st_ino, (int64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
-		       st->st_mtim.tv_nsec, coding);
-	char lm[32];
-	http_format_date(st->st_mtim.tv_sec, lm);
+	/* a kept file's validators are formatted once: its stat is the same
+	 * at each hit, and so is its coding (one entry per path) */
+	char etag_buf[80], lm_buf[32];
+	char *etag = kept ? kept->etag : etag_buf, *lm = kept ? kept->lm : lm_buf;
+	if (!kept || !kept->validators) {
+		http_etag_make(etag, sizeof(etag_buf), (uint64_t)st->st_ino, (int64_t)st->st_size,
+			       (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, coding);
+		http_format_date(st->st_mtim.tv_sec, lm);
+		if (kept)
+			kept->validators = 1;
+	}
 	int get_or_head = req->method_id == HTTP_GET || req->method_id == HTTP_HEAD;
 	struct http_cond cond = {
 	    .if_match = http_header_value(req, "if-match"),
@@ -263,7 +370,7 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 	int cs = http_cond_eval(&cond);
 	struct head h = {.n = 0};
 	if (cs == HTTP_COND_FAILED) {
-		close(fd);
+		done(fd, kept);
 		exchange_error(x, 412, NULL);
 		return;
 	}
@@ -277,7 +384,7 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 		if (range.len && (!if_range.len || http_if_range(if_range, etag, (int64_t)st->st_mtim.tv_sec))) {
 			int rr = http_range_parse(range, size, &first, &last);
 			if (rr == HTTP_RANGE_UNSATISFIABLE) {
-				close(fd);
+				done(fd, kept);
 				char cr[64];
 				snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld", (long long)size);
 				exchange_error(x, 416, cr);
@@ -295,10 +402,10 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 			type = (struct http_slice){"application/octet-stream", strlen("application/octet-stream")};
 		add_ref(&h, "Content-Type", type.p, type.len);
 	}
-	add(&h, "Last-Modified", "%s", lm);
-	add(&h, "ETag", "%s", etag);
+	add_ref(&h, "Last-Modified", lm, strlen(lm));
+	add_ref(&h, "ETag", etag, strlen(etag));
 	if (status != 304)
-		add(&h, "Accept-Ranges", "bytes");
+		add_ref(&h, "Accept-Ranges", "bytes", strlen("bytes"));
 	if (status == 206)
 		add(&h, "Content-Range", "bytes %lld-%lld/%lld", (long long)first, (long long)last, (long long)size);
 	if (coding)
@@ -309,17 +416,88 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 		add_ref(&h, "Cache-Control", g->cache_control, strlen(g->cache_control));
 	int64_t len = size ? last - first + 1 : 0;
 	struct cgi_response r = {.status = status, .content_length = len, .fields = h.f, .nfields = h.n};
-	if (status == 304) {
-		close(fd);
-		exchange_response_end(x, exchange_response_head(x, &r) == 0);
+	if (status == 304 || req->method_id == HTTP_HEAD || len == 0) {
+		done(fd, kept);
+		exchange_response_end(x, exchange_response_whole(x, &r, NULL, 0) == 0);
+		return;
+	}
+	if (len <= SMALL_FILE) {
+		/* read whole: the head and the body in one write (a send of
+		 * the head and a sendfile cost more for a few KiB) */
+		char body[SMALL_FILE];
+		ssize_t n = pread(fd, body, (size_t)len, (off_t)first);
+		if (n == len) {
+			done(fd, kept);
+			exchange_response_end(x, exchange_response_whole(x, &r, body, (size_t)len) == 0);
+			return;
+		}
+		/* shorter than its stat said: the file path below finds out */
+	}
+	if (kept && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		exchange_log(x, LOG_ERROR, "%s: %s", name, strerror(errno));
+		exchange_error(x, 503, NULL);
 		return;
 	}
 	exchange_response_end(x, exchange_response_file(x, &r, fd, (off_t)first, len) == 0);
 }
 
+/* Opening files of one request: the root is opened when a file is not
+ * in the cache, once. */
+struct lookup {
+	const struct static_conf *g;
+	int rootfd;	/* -1: not opened yet */
+	int root_errno; /* the root could not be opened: this errno */
+};
+
+/* rel's file: its descriptor and stat; *kept the worker's cache entry
+ * that holds the descriptor (a small regular file: the caller must not
+ * close it), or NULL. -1 with errno when it cannot be opened. */
+static int file_open(struct lookup *l, const char *rel, struct stat *st, struct fcache_entry **kept)
+{
+	const struct static_conf *g = l->g;
+	char path[4096];
+	int cacheable = *rel && (size_t)snprintf(path, sizeof(path), "%s/%s", g->root, rel) < sizeof(path);
+	*kept = NULL;
+	if (cacheable && (*kept = fcache_get(g, path, st)))
+		return (*kept)->fd;
+	if (l->rootfd < 0 && !l->root_errno) {
+		l->rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (l->rootfd < 0 && (errno == EMFILE || errno == ENFILE) && fcache_flush())
+			l->rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (l->rootfd < 0)
+			l->root_errno = errno;
+	}
+	if (l->rootfd < 0) {
+		errno = l->root_errno;
+		return -1;
+	}
+	int fd = open_rel(g, l->rootfd, rel);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && fcache_flush())
+		fd = open_rel(g, l->rootfd, rel);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (cacheable && S_ISREG(st->st_mode) && st->st_size <= SMALL_FILE) {
+		*kept = fcache_put(g, path, fd, st);
+	}
+	return fd;
+}
+
+static void lookup_end(struct lookup *l)
+{
+	if (l->rootfd >= 0)
+		close(l->rootfd);
+	l->rootfd = -1;
+}
+
 /* The precompressed variant of rel the client accepts, if there is one:
- * its fd and stat, and the coding in *coding. -1 if none. */
-static int variant(const struct static_conf *g, int rootfd, const char *rel, unsigned accept, struct stat *st,
+ * its fd, *kept and stat, and the coding in *coding. -1 if none. */
+static int variant(struct lookup *l, const char *rel, unsigned accept, struct stat *st, struct fcache_entry **kept,
 		   const char **coding)
 {
 	static const struct {
@@ -332,14 +510,14 @@ static int variant(const struct static_conf *g, int rootfd, const char *rel, uns
 		char p[4096];
 		if ((size_t)snprintf(p, sizeof(p), "%s%s", rel, v[i].suffix) >= sizeof(p))
 			continue;
-		int fd = open_rel(g, rootfd, p);
+		int fd = file_open(l, p, st, kept);
 		if (fd < 0)
 			continue;
-		if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
+		if (S_ISREG(st->st_mode)) {
 			*coding = v[i].coding;
 			return fd;
 		}
-		close(fd);
+		done(fd, *kept);
 	}
 	return -1;
 }
@@ -358,23 +536,19 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 		exchange_error(x, 404, NULL);
 		return NULL;
 	}
-	int rootfd = open(g->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
+	struct lookup l = {.g = g, .rootfd = -1};
+	struct stat st;
+	struct fcache_entry *kept;
+	int fd = file_open(&l, rel, &st, &kept);
+	int err = errno;
+	if (fd < 0 && l.root_errno) {
 		exchange_log(x, LOG_ERROR, "%s: cannot open root %s: %s", info->backend->name, g->root,
-			     strerror(errno));
+			     strerror(l.root_errno));
 		exchange_error(x, 500, NULL);
 		return NULL;
 	}
-	int fd = open_rel(g, rootfd, rel);
-	int err = errno;
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) < 0) {
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
 	if (fd < 0) {
-		close(rootfd);
+		lookup_end(&l);
 		int status = status_of_errno(err);
 		if (status == 404 && g->fallback && strcmp(info->path, g->fallback) != 0) {
 			/* try_files $uri $uri/ FALLBACK?$args */
@@ -389,10 +563,12 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 		return NULL;
 	}
 	if (S_ISDIR(st.st_mode)) {
+		/* never kept (only regular files are): fd is this request's,
+		 * and so is the root opened for it */
 		size_t plen = strlen(info->path);
 		if (plen == 0 || info->path[plen - 1] != '/') {
 			close(fd);
-			close(rootfd);
+			lookup_end(&l);
 			exchange_redirect_slash(x);
 			return NULL;
 		}
@@ -402,21 +578,21 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 			char p[4096];
 			if ((size_t)snprintf(p, sizeof(p), "%s%s%s", rel, *rel ? "/" : "", g->index[i]) >= sizeof(p))
 				continue;
-			int ifd = open_rel(g, rootfd, p);
+			int ifd = open_rel(g, l.rootfd, p);
 			if (ifd < 0)
 				continue;
 			int reg = fstat(ifd, &ist) == 0 && S_ISREG(ist.st_mode);
 			close(ifd);
 			if (reg) {
 				close(fd);
-				close(rootfd);
+				lookup_end(&l);
 				char *t = target_with(req, req->path.p, req->path.len, g->index[i]);
 				exchange_internal_redirect(x, t, strlen(t));
 				free(t);
 				return NULL;
 			}
 		}
-		close(rootfd);
+		lookup_end(&l);
 		if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
 			close(fd);
 			exchange_error(x, 405, "Allow: GET, HEAD");
@@ -429,14 +605,14 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		close(rootfd);
+		done(fd, kept);
+		lookup_end(&l);
 		exchange_error(x, 403, NULL);
 		return NULL;
 	}
 	if (req->method_id != HTTP_GET && req->method_id != HTTP_HEAD) {
-		close(fd);
-		close(rootfd);
+		done(fd, kept);
+		lookup_end(&l);
 		exchange_error(x, 405, "Allow: GET, HEAD");
 		return NULL;
 	}
@@ -444,15 +620,17 @@ static void *static_start(struct exchange *x, const struct exchange_info *info)
 	if (g->precompressed) {
 		unsigned accept = http_accept_encoding(http_header_value(req, "accept-encoding"));
 		struct stat vst;
-		int vfd = accept ? variant(g, rootfd, rel, accept, &vst, &coding) : -1;
+		struct fcache_entry *vkept;
+		int vfd = accept ? variant(&l, rel, accept, &vst, &vkept, &coding) : -1;
 		if (vfd >= 0) {
-			close(fd);
+			done(fd, kept);
 			fd = vfd;
+			kept = vkept;
 			st = vst;
 		}
 	}
-	close(rootfd);
-	send_file(x, info, rel, fd, &st, coding);
+	lookup_end(&l);
+	send_file(x, info, rel, fd, kept, &st, coding);
 	return NULL;
 }
 

@@ -426,10 +426,11 @@ PY
 	static_config '"fallback": "/front.sh"'
 	cpm_start
 	worker=$(workers_of "$CPM_PID")
-	curl -s -o /dev/null "$(url /hello.txt)"
-	before=$(ls "/proc/$worker/fd" | wc -l)
 	etag=$(curl -sI "$(url /hello.txt)" | tr -d '\r' | sed -n 's/^ETag: //Ip')
-	for i in $(seq 20); do
+	# round 0 fills the worker's cache of small files (bounded: see
+	# t/static_perf.bats); from then on nothing more may stay open
+	for i in $(seq 0 20); do
+		[ "$i" = 1 ] && before=$(ls "/proc/$worker/fd" | wc -l)
 		curl -s -o /dev/null "$(url /hello.txt)" "$(url /big.js)" "$(url /nothing)" "$(url /sub/)" "$(url /empty/)"
 		curl -s -o /dev/null -H 'Range: bytes=1-2' "$(url /hello.txt)" -H "If-None-Match: $etag" "$(url /hello.txt)"
 		curl -s -o /dev/null -H 'Accept-Encoding: gzip' "$(url /big.js)" -I "$(url /big.js)"

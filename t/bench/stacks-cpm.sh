@@ -64,8 +64,8 @@ stack cpm-fcgi start_cpm_fcgi 18091 "fcgi-hello /fcgi 32"
 
 # cpm-static: the static backend next to nginx-static (sendfile on, open_file_cache),
 # lighttpd-static and h2o-static (run-peers.sh --set static): $RUN/www/static/4k.bin at 32
-# connections, 100m.bin at 8. Same 2 workers, no access log, keep-alive on; cpm keeps no
-# descriptor between requests (opens, fstats and closes the file every time).
+# connections, 100m.bin at 8. Same 2 workers, no access log, keep-alive on; cpm keeps up to
+# 64 small files open per worker and stats the path at every request.
 start_cpm_static() {
     [ -x "$CPM_BIN" ] || { log "cpm binary not found at $CPM_BIN (build it or set CPM_BIN)"; return 1; }
     cat >"$RUN/conf/cpm-static.json" <<JSON
