@@ -89,12 +89,6 @@ void exchange_redirect_slash(struct exchange *x);
  * response is then complete: call exchange_response_end. Returns 0, or -1
  * when the connection is gone. */
 int exchange_response_file(struct exchange *x, const struct cgi_response *r, int fd, off_t off, int64_t len);
-/* A whole response whose body is the n bytes at p (r->content_length is
- * n), queued behind its head and written with it in one call: a small
- * file read whole costs one write, where sendfile would cost a send of
- * the head and a sendfile. Then call exchange_response_end. Returns 0, or
- * -1 when the connection is gone. */
-int exchange_response_whole(struct exchange *x, const struct cgi_response *r, const char *p, size_t n);
 /* An error-log line that names the client and the request line; with x
  * NULL (the client side is finished) a plain one. */
 void exchange_log(struct exchange *x, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -418,7 +418,7 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 	struct cgi_response r = {.status = status, .content_length = len, .fields = h.f, .nfields = h.n};
 	if (status == 304 || req->method_id == HTTP_HEAD || len == 0) {
 		done(fd, kept);
-		exchange_response_end(x, exchange_response_whole(x, &r, NULL, 0) == 0);
+		exchange_response_end(x, exchange_response_head(x, &r) == 0);
 		return;
 	}
 	if (len <= SMALL_FILE) {
@@ -428,7 +428,9 @@ static void send_file(struct exchange *x, const struct exchange_info *info, cons
 		ssize_t n = pread(fd, body, (size_t)len, (off_t)first);
 		if (n == len) {
 			done(fd, kept);
-			exchange_response_end(x, exchange_response_whole(x, &r, body, (size_t)len) == 0);
+			/* (the head waits for the end of the turn: one write) */
+			exchange_response_end(x, exchange_response_head(x, &r) == 0 &&
+						     exchange_response_body(x, body, (size_t)len) >= 0);
 			return;
 		}
 		/* shorter than its stat said: the file path below finds out */

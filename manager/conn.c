@@ -1425,26 +1425,6 @@ int exchange_response_file(struct exchange *x, const struct cgi_response *r, int
 	return 0;
 }
 
-int exchange_response_whole(struct exchange *x, const struct cgi_response *r, const char *p, size_t n)
-{
-	struct request *rq = RQ(x);
-	struct conn *c = rq->c;
-	int broken = 0;
-	if (response_head(rq, r) && !rq->resp_nobody && n > 0) {
-		if (rq->resp_left >= 0 && (int64_t)n > rq->resp_left)
-			n = (size_t)rq->resp_left; /* more than it announced: dropped */
-		/* after the head in memory: one write sends both */
-		broken = out_put(c, p, n) < 0;
-		rq->payload += n;
-		if (rq->resp_left >= 0)
-			rq->resp_left -= (int64_t)n;
-	}
-	if (broken || conn_flush(c) < 0)
-		return -1;
-	schedule(c);
-	return 0;
-}
-
 /* This connection's response is in a file while the worker's files are
  * over limits.temp_files: its backend waits until the file has drained. */
 static int over_temp_files(const struct conn *c)
