@@ -14,7 +14,8 @@
 #
 #   perf stat -e raw_syscalls:sys_enter,context-switches --per-thread -p PID,PID,... -- wrk ...
 #
-# attached to every process of the stack (server: master and workers; app: the FastCGI
+# (plus one syscalls:sys_enter_NAME tracepoint per syscall of PROFILE_SYSCALLS: the per-name
+# table) attached to every process of the stack (server: master and workers; app: the FastCGI
 # processes, fcgiwrap) for the whole wrk run, and divide by the requests wrk completed.
 # wrk's own syscalls are not counted. Then, for cpm only, a second wrk run with
 # `perf record -g -p WORKERS` (PROFILE_RECORD_SECS, default 5) -> perf-report.txt
@@ -361,6 +362,18 @@ wrk_run() { # URL SECS OUTFILE (wrk through perf stat / plain)
     echo "loadavg: $(cat /proc/loadavg)"
 } >"$OUT/env.txt"
 
+# The named syscalls counted one by one as well (tracepoints: no multiplexing), for the
+# per-name table; what is not in this list shows as "other".
+SC_EVENTS=""
+for n in ${PROFILE_SYSCALLS:-read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait \
+    epoll_pwait epoll_ctl accept4 accept connect close shutdown socket openat newfstatat fstat statx \
+    sendfile splice timerfd_settime setsockopt getsockopt fcntl ioctl pipe2 clone clone3 vfork execve \
+    wait4 waitid kill rt_sigprocmask rt_sigaction poll ppoll getpid mmap munmap mprotect brk futex}; do
+    for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+        [ -d "$d/events/syscalls/sys_enter_$n" ] && { SC_EVENTS+=",syscalls:sys_enter_$n"; break; }
+    done
+done
+
 RC=0
 ROWS=()
 for STACK in $STACKS; do
@@ -377,7 +390,7 @@ for STACK in $STACKS; do
     classify >"$OUT/pids-$STACK.txt"
     pids=$(awk '{ print $3 }' "$OUT/pids-$STACK.txt" | sort -un | paste -sd,)
     c0=$(cpu_sample)
-    perf stat -x, --per-thread -e raw_syscalls:sys_enter,context-switches -p "$pids" \
+    perf stat -x, --per-thread -e "raw_syscalls:sys_enter,context-switches$SC_EVENTS" -p "$pids" \
         -o "$OUT/stat-$STACK.csv" -- "$PR/bin/cleansig" wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency \
         -s "$PEERS_DIR/report.lua" "$url" >"$OUT/wrk-$STACK.txt" 2>&1
     c1=$(cpu_sample)
@@ -419,13 +432,14 @@ out, backend, conns, secs, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), sy
 print(f"### syscalls and context switches per request ({backend}, wrk -t2 -c{conns}, {secs} s; "
       "perf stat -e raw_syscalls:sys_enter,context-switches on every process of the stack)\n")
 print("| stack | req/s | p50 ms | p99 ms | errors | syscalls/req (server + app) | ctx sw/req (server + app) "
-      "| server / app threads | machine busy % |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "| server / app threads | server syscalls by thread % | machine busy % |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 bad = False
+named, nreq = {}, {}
 for row in rows:
     name, rest = row.split(" ", 1)
     if rest == "FAILED":
-        print(f"| {name} | FAILED | | | | | | | |"); bad = True; continue
+        print(f"| {name} | FAILED | | | | | | | | |"); bad = True; continue
     kv = dict(x.split("=", 1) for x in rest.split())
     n, us = int(kv["requests"]), int(kv["duration_us"])
     cls = {}
@@ -434,6 +448,7 @@ for row in rows:
             tid, c, _pid, _comm = line.split()
             cls[tid] = c
     cnt = {("server", "sc"): 0, ("app", "sc"): 0, ("server", "cs"): 0, ("app", "cs"): 0}
+    per_thread = {}
     with open(os.path.join(out, f"stat-{name}.csv")) as f:
         for line in f:
             if not line.strip() or line.startswith("#"):
@@ -442,11 +457,21 @@ for row in rows:
             if len(p) < 4 or not p[1].strip().isdigit():
                 continue
             tid = p[0].rsplit("-", 1)[-1]
+            c = cls.get(tid, "server")
+            if p[3].startswith("syscalls:sys_enter_"):
+                k = (p[3][len("syscalls:sys_enter_"):], c)
+                named.setdefault(name, {})[k] = named.get(name, {}).get(k, 0) + int(p[1])
+                continue
             ev = "sc" if "sys_enter" in p[3] else "cs" if "context" in p[3] else None
             if ev:
-                cnt[(cls.get(tid, "server"), ev)] += int(p[1])
+                cnt[(c, ev)] += int(p[1])
+            if ev == "sc" and c == "server":
+                per_thread[tid] = int(p[1])
     nsrv = sum(1 for c in cls.values() if c == "server")
     napp = len(cls) - nsrv
+    nreq[name] = (n, cnt)
+    tot = sum(per_thread.values())
+    split = "/".join(f"{100 * v / tot:.0f}" for v in sorted(per_thread.values(), reverse=True) if tot and v >= tot / 100)
     errs = sum(int(kv[k]) for k in ("connect", "read", "write", "timeout", "status"))
     bad = bad or (errs > 0 and name.startswith("cpm"))
     rps, p50 = n / (us / 1e6), int(kv["p50_us"]) / 1000
@@ -455,9 +480,32 @@ for row in rows:
         return f"{(a + b) / n:.1f} ({a / n:.1f} + {b / n:.1f})" if n else "-"
     print(f"| {name} | {rps:,.0f}{starved} | {p50:.2f} | {int(kv['p99_us']) / 1000:.2f} | {errs} "
           f"| {per(cnt['server', 'sc'], cnt['app', 'sc'])} | {per(cnt['server', 'cs'], cnt['app', 'cs'])} "
-          f"| {nsrv} / {napp} | {kv['busy']} |")
+          f"| {nsrv} / {napp} | {split} | {kv['busy']} |")
 print("\nper request = counts over the whole wrk run ÷ requests wrk completed (wrk's own syscalls are "
       "not counted); '‡' = req/s × p50 < c/4: most connections starved (as in run-peers.sh's report).")
+if named:
+    names = sorted({k[0] for d in named.values() for k in d})
+    st = [x for x in named if nreq.get(x, (0,))[0]]
+    print("\n### syscalls per request by name (server | app; same run)\n")
+    print("| syscall | " + " | ".join(st) + " |")
+    print("|---|" + "---|" * len(st))
+    def cell(x, nm):
+        n = nreq[x][0]
+        a, b = named[x].get((nm, "server"), 0) / n, named[x].get((nm, "app"), 0) / n
+        return f"{a:.2f} \\| {b:.2f}" if a >= 0.005 or b >= 0.005 else "-"
+    lines = []
+    for nm in names:
+        cells = [cell(x, nm) for x in st]
+        if any(c != "-" for c in cells):
+            lines.append((-max(sum(named[x].get((nm, c), 0) / nreq[x][0] for c in ("server", "app")) for x in st), nm, cells))
+    for _, nm, cells in sorted(lines):
+        print(f"| {nm} | " + " | ".join(cells) + " |")
+    other = []
+    for x in st:
+        n, cnt = nreq[x]
+        o = [(cnt[(c, "sc")] - sum(v for k, v in named[x].items() if k[1] == c)) / n for c in ("server", "app")]
+        other.append(f"{max(o[0], 0):.2f} \\| {max(o[1], 0):.2f}")
+    print("| (other) | " + " | ".join(other) + " |")
 if backend == "cgi":
     print("CGI: a process forked while perf is attached (the CGI program, fcgiwrap's children) is counted "
           "in the thread that forked it (perf inherits the counters): cpm's and lighttpd's 'server' include "
