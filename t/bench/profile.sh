@@ -23,7 +23,8 @@
 # instead of frame pointers (cpm is built without frame pointers: fp chains are short).
 #
 # Output: OUT (default: $BENCH_RESULTS/profile when run.sh calls it, else
-# t/bench/results/<date>-<time>-profile): profile.md (the table, also printed), perf-report.txt,
+# t/bench/results/<date>-<time>-profile): profile.md (the tables, also printed), profile.tsv
+# (the counts, for run.sh's ratios), perf-report.txt,
 # stat-STACK.csv (perf's per-thread counts), pids-STACK.txt (tid -> class), wrk-STACK.txt,
 # conf/ (configs and logs). Exit 1 when a stack fails to start or answer, wrk gives no result,
 # or wrk counts errors for cpm (a peer's errors, e.g. nginx-fcgi-ka's timeouts, are reported).
@@ -436,6 +437,8 @@ print("| stack | req/s | p50 ms | p99 ms | errors | syscalls/req (server + app) 
 print("|---|---|---|---|---|---|---|---|---|---|")
 bad = False
 named, nreq = {}, {}
+tsv = open(os.path.join(out, "profile.tsv"), "w")
+tsv.write("stack\tbackend\tconns\trequests\tduration_us\tp99_us\terrors\tsyscalls_server\tsyscalls_app\tcsw_server\tcsw_app\n")
 for row in rows:
     name, rest = row.split(" ", 1)
     if rest == "FAILED":
@@ -469,10 +472,12 @@ for row in rows:
                 per_thread[tid] = int(p[1])
     nsrv = sum(1 for c in cls.values() if c == "server")
     napp = len(cls) - nsrv
+    errs = sum(int(kv[k]) for k in ("connect", "read", "write", "timeout", "status"))
     nreq[name] = (n, cnt)
+    tsv.write(f"{name}\t{backend}\t{conns}\t{n}\t{us}\t{kv['p99_us']}\t{errs}\t{cnt['server', 'sc']}\t{cnt['app', 'sc']}"
+              f"\t{cnt['server', 'cs']}\t{cnt['app', 'cs']}\n")
     tot = sum(per_thread.values())
     split = "/".join(f"{100 * v / tot:.0f}" for v in sorted(per_thread.values(), reverse=True) if tot and v >= tot / 100)
-    errs = sum(int(kv[k]) for k in ("connect", "read", "write", "timeout", "status"))
     bad = bad or (errs > 0 and name.startswith("cpm"))
     rps, p50 = n / (us / 1e6), int(kv["p50_us"]) / 1000
     starved = " ‡" if rps * p50 / 1000 < conns / 4 else ""
