@@ -17,7 +17,7 @@ import statistics
 import sys
 from xml.sax.saxutils import escape
 
-PANEL_W, LABEL_W, BAR_W, BAR_H, GAP, COLS = 600, 130, 250, 16, 5, 2
+PANEL_W, LABEL_W, BAR_W, BAR_H, GAP, COLS = 680, 130, 230, 16, 5, 2
 CGI_PROGRAM = {"hello.c": "hello", "hello.c-static": "hello-static", "hello.sh": "hello.sh", "hello.pl": "hello.pl"}
 FAMILY = [("fcgi-hello", "FastCGI fcgi-hello (4 libfcgi processes)"), ("hello.c", "CGI hello.c"),
           ("hello.c-static", "CGI hello.c (static binary)"), ("hello.sh", "CGI hello.sh"),
@@ -76,7 +76,13 @@ def main():
     # panels: (title, [(stack, rps, p99, starved, err)], ceiling (value, label) or None)
     panels = []
     for fam, title in FAMILY:
-        for c in sorted({c for s, b, c in rows if b == fam}):
+        if fam == "none":   # the ceiling: one panel, a bar per c
+            bars = [(f"{s} c{c}",) + rows[(s, b, c)] for s, b, c in sorted(rows, key=lambda k: k[2]) if b == fam]
+            if bars:
+                panels.append((title, bars, None))
+            continue
+        cs = sorted({c for s, b, c in rows if b == fam}, key=lambda c: (c != 32, c))  # c32 first
+        for c in cs:
             for p1 in (False, True):
                 bars = [(s,) + rows[(s, b, cc)] for s, b, cc in rows
                         if b == fam and cc == c and s.endswith("-p1") == p1]
@@ -88,17 +94,17 @@ def main():
                     ceil = (spawn[CGI_PROGRAM[fam]], "posix_spawn ceiling (2 in parallel)")
                 elif fam == "fcgi-hello" and ("nginx-return", "none", c) in rows:
                     ceil = (rows[("nginx-return", "none", c)][0], "nginx-return (HTTP ceiling)")
-                panels.append((f"{title}, c={c}" + (" — pool of ONE process" if p1 else ""), bars, ceil))
+                t = title.replace("4 libfcgi processes", "a pool of ONE process") if p1 else title
+                panels.append((f"{t}, c={c}", bars, ceil))
 
     out = []
     heights = [32 + len(b) * (BAR_H + GAP) + (14 if c else 0) for _, b, c in panels]
-    col_y = [70] * COLS
-    placed = []
-    for panel, h in zip(panels, heights):
-        col = col_y.index(min(col_y))
-        placed.append((panel, col * PANEL_W + 10, col_y[col]))
-        col_y[col] += h + 10
-    W, H = COLS * PANEL_W + 20, max(col_y) + 30
+    y, placed = 70, []
+    for i in range(0, len(panels), COLS):   # a grid: panels in reading order, a row as tall as its tallest
+        for j, panel in enumerate(panels[i:i + COLS]):
+            placed.append((panel, j * PANEL_W + 10, y))
+        y += max(heights[i:i + COLS]) + 10
+    W, H = COLS * PANEL_W + 20, y + 30
     out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
                'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11">')
     out.append(f'<rect width="{W}" height="{H}" fill="white"/>')
@@ -114,25 +120,34 @@ def main():
         out.append(f'<rect x="{x0}" y="{y0}" width="{PANEL_W - 10}" height="{h + (14 if ceil else 0)}" '
                    'fill="#fafafa" stroke="#ddd"/>')
         out.append(f'<text x="{x0 + 8}" y="{y0 + 17}" font-weight="bold" font-size="12">{escape(title)}</text>')
-        top = max([b[1] for b in bars] + ([ceil[0]] if ceil else []))
+        top = max(b[1] for b in bars)
+        off = ceil is not None and ceil[0] > 1.5 * top   # a ceiling far above the bars: text only
+        if ceil and not off:
+            top = max(top, ceil[0])
         scale = BAR_W / top if top > 0 else 0
         bx = x0 + LABEL_W
-        for i, (s, rps, p99, starved, err) in enumerate(bars):
-            y = y0 + 28 + i * (BAR_H + GAP)
-            color = "#c4c4c4" if starved else ("#e8731a" if s.startswith("cpm-") else "#4a7fb5")
-            weight = ' font-weight="bold"' if s.startswith("cpm-") else ""
-            out.append(f'<text x="{bx - 6}" y="{y + 12}" text-anchor="end"{weight}>{escape(s)}</text>')
-            out.append(f'<rect x="{bx}" y="{y}" width="{max(rps * scale, 1):.1f}" height="{BAR_H}" fill="{color}"/>')
-            mib = f" ({rps * 100:,.0f} MiB/s)" if b_fam(title) == "static-100m" else ""
-            label = f"{fmt(rps)} req/s{mib} · p99 {p99:,.1f} ms" + (" · ‡ starved" if starved else "") + \
-                (f" · {err} err" if err else "")
-            out.append(f'<text x="{bx + rps * scale + 5:.1f}" y="{y + 12}" fill="#222">{escape(label)}</text>')
-        if ceil:
+        if off:
+            out.append(f'<text x="{bx}" y="{y0 + h + 8}" fill="#b22" font-size="10">{escape(ceil[1])}: '
+                       f'{fmt(ceil[0])}/s, {ceil[0] / max(b[1] for b in bars):.1f}x the longest bar (off this scale)</text>')
+        elif ceil:
             cx = bx + ceil[0] * scale
             out.append(f'<line x1="{cx:.1f}" y1="{y0 + 24}" x2="{cx:.1f}" y2="{y0 + h}" stroke="#b22" '
                        'stroke-dasharray="4,3" stroke-width="1.2"/>')
             out.append(f'<text x="{bx}" y="{y0 + h + 8}" fill="#b22" font-size="10">dashed: '
                        f'{escape(ceil[1])}, {fmt(ceil[0])}/s</text>')
+        for i, (s, rps, p99, starved, err) in enumerate(bars):
+            y = y0 + 28 + i * (BAR_H + GAP)
+            color = "#c4c4c4" if starved else ("#e8731a" if s.startswith("cpm-") else "#4a7fb5")
+            weight = ' font-weight="bold"' if s.startswith("cpm-") else ""
+            out.append(f'<text x="{bx - 6}" y="{y + 12}" text-anchor="end"{weight}>{escape(s)}</text>')
+            out.append(f'<rect x="{bx}" y="{y}" width="{max(rps * scale, 1):.1f}" height="{BAR_H}" fill="{color}" stroke="none"/>')
+            mib = f" ({rps * 100:,.0f} MiB/s)" if b_fam(title) == "static-100m" else ""
+            label = f"{fmt(rps)} req/s{mib} · p99 {p99:,.1f} ms" + (" · ‡ starved" if starved else "") + \
+                (f" · {err} err" if err else "")
+            tx = bx + rps * scale + 5
+            out.append(f'<rect x="{tx - 2:.1f}" y="{y + 1}" width="{len(label) * 6.3 + 4:.0f}" height="{BAR_H - 2}" '
+                       'fill="#fafafa" stroke="none"/>')   # keeps a ceiling line from crossing the text
+            out.append(f'<text x="{tx:.1f}" y="{y + 12}" fill="#222">{escape(label)}</text>')
     out.append(f'<text x="10" y="{H - 12}" fill="#444">made by t/bench/chart.py from {escape(os.path.basename(os.path.abspath(res)))}/reps.tsv; '
                'the numbers and ratios: ratios.md, table.md</text>')
     out.append("</svg>")

@@ -93,11 +93,12 @@ def main():
         return M.get((stack, backend, c))
 
     def ratio(a, b, an, bn):
-        return f"**{a.rps / b.rps:.2f}** ({an} {a.show()} ÷ {bn} {b.show()})"
+        r = f"{a.rps / b.rps:.2f}" if b.rps else "∞"
+        return f"**{r}** ({an} {a.show()} ÷ {bn} {b.show()})"
 
     def best_fair(peers, backend, c, suffix=""):
         cand = [(get(s + suffix, backend, c), s + suffix) for s in peers]
-        cand = [(m, s) for m, s in cand if m is not None and not m.starved]
+        cand = [(m, s) for m, s in cand if m is not None and not m.starved and m.rps > 0]
         return max(cand, key=lambda x: x[0].rps) if cand else (None, None)
 
     # ---- FastCGI
@@ -128,7 +129,7 @@ def main():
     vals = []
     for c in (8, 32, 128):
         a, b = get("cpm-fcgi", "fcgi-hello", c), get("nginx-return", "none", c)
-        vals.append(f"c{c} **{a.rps / b.rps:.2f}**" if a and b else f"c{c} -")
+        vals.append(f"c{c} **{a.rps / b.rps:.2f}**" if a and b and b.rps else f"c{c} -")
     have = any(get("nginx-return", "none", c) for c in (8, 32, 128))
     row("FastCGI: cpm-fcgi ÷ nginx-return (the HTTP ceiling: a fixed 200 from nginx)", ", ".join(vals), "-",
         "report" if have else None)
@@ -138,7 +139,7 @@ def main():
     for peer, target in (("nginx-fcgiwrap", 2.0), ("lighttpd-cgi", 1.5), ("uwsgi-cgi", None)):
         m = get(peer, "hello.c", 32)
         what = f"CGI hello.c c32: cpm-cgi ÷ {peer}"
-        if cpm and m:
+        if cpm and m and m.rps:
             row(what, ratio(cpm, m, "cpm", peer), f"≥ {target}" if target else "-",
                 cpm.rps / m.rps >= target if target else "report")
         else:
@@ -156,7 +157,7 @@ def main():
         parts = []
         for peer in ("nginx-fcgiwrap", "lighttpd-cgi", "uwsgi-cgi"):
             b = get(peer, backend, c)
-            if a and b:
+            if a and b and b.rps:
                 parts.append(f"÷ {peer} **{a.rps / b.rps:.2f}**")
         sp = spawn.get((CGI_PROGRAM[backend], "spawn", 2, 0))
         if a and sp:
@@ -167,7 +168,7 @@ def main():
     # ---- static
     cpm = get("cpm-static", "static-4k", 32)
     cand = [(get(s, "static-4k", 32), s) for s in STATIC_PEERS]
-    cand = [(m, s) for m, s in cand if m]
+    cand = [(m, s) for m, s in cand if m and m.rps]
     if cpm and cand:
         best, bname = max(cand, key=lambda x: x[0].rps)
         row("static 4 KiB c32: cpm-static ÷ best of nginx-static (open_file_cache), lighttpd-static, h2o-static",
@@ -175,7 +176,7 @@ def main():
     else:
         row("static 4 KiB c32: cpm-static ÷ best peer", "-", "≥ 1", None)
     cpm, ngx = get("cpm-static", "static-100m", 8), get("nginx-static", "static-100m", 8)
-    if cpm and ngx:
+    if cpm and ngx and ngx.rps:
         mib = 100 * cpm.rps
         row("static 100 MiB c8: cpm-static ÷ nginx-static (wrk is near its own limit: wrk CPU % of one core shown)",
             f"{ratio(cpm, ngx, 'cpm', 'nginx')}; cpm {mib:,.0f} MiB/s; wrk {cpm.wrk:.0f}% / {ngx.wrk:.0f}%",
@@ -207,6 +208,8 @@ def main():
             per <= CONN_TARGET_B)
     else:
         row("memory: bytes per idle keep-alive connection", "-", "≤ ~1.2 KB", None)
+    idle_sum = os.path.join(res, "idle", "summary.md")
+    idle_fails = [x.strip() for x in open(idle_sum) if x.startswith("FAIL")] if os.path.exists(idle_sum) else []
 
     # ---- profile
     prof = {r["stack"]: r for r in tsv(os.path.join(res, "profile", "profile.tsv"))}
@@ -221,16 +224,16 @@ def main():
     # ---- per-test tables
     tests = []
     for s, b, c in order:
-        if (b, c) not in tests:
-            tests.append((b, c))
+        if (b, c, s.endswith("-p1")) not in tests:
+            tests.append((b, c, s.endswith("-p1")))
     if tests:
         p("\n'‡' = req/s × p50 < c/4: most connections starved, not a fair bar. PASS/MISS only where the issue "
           "sets a target; absolute numbers only mean something next to the other rows of this run.\n")
         p("### per stack and test (medians over the reps)\n")
         p("| test | stack | req/s | p50 ms | p99 ms | errors (non-2xx + sock) | reps | cpm ÷ this |")
         p("|---|---|---|---|---|---|---|---|")
-        for b, c in tests:
-            rows = sorted(((s, M[(s, bb, cc)]) for s, bb, cc in order if (bb, cc) == (b, c)),
+        for b, c, p1 in tests:
+            rows = sorted(((s, M[(s, bb, cc)]) for s, bb, cc in order if (bb, cc, s.endswith("-p1")) == (b, c, p1)),
                           key=lambda x: -x[1].rps)
             cpm = next((m for s, m in rows if s.startswith("cpm-") and not s.endswith("-p1")), None)
             for s, m in rows:
@@ -238,7 +241,7 @@ def main():
                     cpm_here = next((mm for ss, mm in rows if ss == "cpm-fcgi-p1"), None)
                 else:
                     cpm_here = cpm
-                rel = f"{cpm_here.rps / m.rps:.2f}" if cpm_here and not s.startswith("cpm-") else "-"
+                rel = f"{cpm_here.rps / m.rps:.2f}" if cpm_here and m.rps and not s.startswith("cpm-") else "-"
                 test = f"{b} c{c}" + (" (pool of 1)" if s.endswith("-p1") else "")
                 flag = " !" if m.other > float(os.environ.get("OTHER_MAX", "15")) else ""
                 p(f"| {test} | {s} | {m.show()}{flag} | {m.p50:.2f} | {m.p99:.2f} | {m.non2xx} + {m.sock} | {m.reps} | {rel} |")
@@ -251,6 +254,9 @@ def main():
         p("")
         for r in failures:
             p(f"FAILED: {r['stack']} {r['backend']} c{r['conns']}: {r['reason']}")
+        bad = True
+    for f in idle_fails:
+        p(f"idle.sh {f}")
         bad = True
     for (s, b, c), m in M.items():
         if s.startswith("cpm-") and m.errors:
