@@ -414,10 +414,16 @@ for STACK in $STACKS; do
         wait "$BGPID"; BGPID=""
         {
             echo "# $STACK ($BACKEND, c=$CONNS): perf record ${cg[*]} -F 999 on cpm's workers ($workers), ${RECORD_SECS}s"
-            echo "# flat profile (--no-children, -g none), entries >= 0.5 %:"
-            perf report -i "$PR/perf.data" --stdio --no-children -g none --percent-limit 0.5 2>/dev/null | grep -v '^$'
+            echo "# by object (--sort dso):"
+            perf report -i "$PR/perf.data" --stdio --no-children -g none --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$'
+            echo; echo "# flat profile, both workers together (--no-children -g none --sort dso,sym), entries >= 0.5 %:"
+            perf report -i "$PR/perf.data" --stdio --no-children -g none --sort dso,sym --percent-limit 0.5 2>/dev/null |
+                grep -v '^$'
+            echo; echo "# user space only (--dsos cpm,libc.so.6), entries >= 0.2 % of all samples:"
+            perf report -i "$PR/perf.data" --stdio --no-children -g none --sort dso,sym --dsos "$(basename "$CPM_BIN"),libc.so.6" \
+                --percent-limit 0.2 2>/dev/null | grep -v '^#' | grep -v '^$'
             echo; echo "# with call chains (callee first), entries >= 2 %:"
-            perf report -i "$PR/perf.data" --stdio --no-children --percent-limit 2 2>/dev/null
+            perf report -i "$PR/perf.data" --stdio --no-children --sort dso,sym --percent-limit 2 2>/dev/null
         } >"$OUT/perf-report.txt"
     fi
     stop_stack
