@@ -22,8 +22,9 @@
 #
 # Environment: CPM_BIN (binary to measure; default ./cpm, built with make), PEERS_DIR (default
 # ../shared/bench), BENCH_RESULTS (results directory of this run), BENCH_MEMORY=0 /
-# BENCH_PROFILE=0 (skip a step), BENCH_LOCK_WAIT (s to wait for the lock, 900), IDLE_CONNS (10000; --quick 1000), PROFILE_SECS (10; --quick 3),
-# plus run-peers.sh's own variables (PEERS_RUN_DIR, REPS, DURATION, SPAWN_SECS, ...).
+# BENCH_PROFILE=0 (skip a step), BENCH_LOCK_WAIT (s to wait for the lock, 900), IDLE_CONNS
+# (10000; --quick 1000), PROFILE_SECS (10; --quick 3), plus run-peers.sh's own variables
+# (PEERS_RUN_DIR, REPS, DURATION, SPAWN_SECS, ...).
 set -u -o pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
