@@ -78,8 +78,11 @@ def main():
     out = []
     p = out.append
     p(f"## cpm vs its peers: issue-14 targets (one run, {env.get('date', '?')})\n")
+    st = dict(x.split("=", 1) for x in env.get("settings", "").split() if "=" in x)
     p(f"Machine: {env.get('model name', '?')}, {env.get('cpus', '?')} CPUs, kernel {env.get('kernel', '?')}; "
-      f"wrk -t2 on the same CPUs. {env.get('settings', '').split(' APACHE')[0].replace('settings: ', '')}\n")
+      f"wrk -t2 on the same CPUs; {st.get('REPS', '?')} reps x {st.get('DURATION', '?')} s per row (median), "
+      f"warm-up {st.get('WARMUP', '?')} s; {st.get('NGINX_WORKERS', '2')} workers per server; "
+      f"{st.get('FCGI_PROCS', '?')} fcgi-hello processes (-p1 stacks: 1).\n")
     p("| # | what (ratio = req/s ÷ req/s, same run, medians) | measured | target | result |")
     p("|---|---|---|---|---|")
     n = [0]
