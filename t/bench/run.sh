@@ -3,7 +3,7 @@
 # (`make bench` runs this).
 #
 #   t/bench/run.sh              # full: 2 reps x 8 s per row, ~30 min on 2 cores
-#   t/bench/run.sh --quick      # smoke test: 1 rep x 3 s, short idle/profile steps (~12 min)
+#   t/bench/run.sh --quick      # smoke test: 1 rep x 3 s, short idle/profile steps (~10 min)
 #   t/bench/run.sh --reps 3     # any other run-peers.sh option is passed through
 #   t/bench/run.sh --set static # only one comparison (cgi, fcgi, static; no memory/profile step)
 #
