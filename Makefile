@@ -129,9 +129,10 @@ e2e: all
 conformance: all
 	@if [ -d ../shared/conformance ]; then t/conformance.sh; else echo "../shared/conformance not found: skipped"; fi
 
+# one run-peers.sh run (cgi, fcgi c8/c32/c128 and pool of 1, static, spawnbench), memory,
+# profile.sh, ratios.md and chart.svg in t/bench/results/<date>/; then auth and TLS
 bench: all
 	t/bench/run.sh
-	t/bench/run.sh --set static
 	t/bench/auth.sh
 	t/bench/tls.sh
 

@@ -88,3 +88,29 @@ JSON
     wait_port 18092
 }
 stack cpm-static start_cpm_static 18092 "${STATIC_TESTS[@]}"
+
+# ---- more tests and stacks for t/bench/run.sh (the issue-14 targets), next to the built-ins.
+# FastCGI at c8 and c128 too: the same stacks (same names, ports, configs) get more tests; the
+# rows differ by their c column. Only the stacks selected by --only/--set run.
+add_tests() {   # STACK "BACKEND PATH CONNS"...
+    local t
+    [ -n "${STACK_START[$1]:-}" ] || return 0
+    for t in "${@:2}"; do STACK_TESTS[$1]+="$t"$'\n'; done
+}
+for s in cpm-fcgi nginx-fcgi-ka nginx-fcgi lighttpd-fcgi h2o-fcgi h2o-fcgi-ext; do
+    add_tests "$s" "fcgi-hello /fcgi 8" "fcgi-hello /fcgi 128"
+done
+unset s
+
+# A pool of ONE fcgi-hello process (where a kept backend connection pins it): NAME-p1 runs
+# NAME's own start function with FCGI_PROCS=1 (the peers' keepalive settings unchanged, as
+# `FCGI_PROCS=1 run-peers.sh` would do), on NAME's port: stacks run one after the other,
+# each stopped before the next starts.
+p1_stack() {    # NAME
+    local name=$1 fn=${STACK_START[$1]:-}
+    [ -n "$fn" ] || return 0
+    eval "start_p1_${fn#start_}() { local FCGI_PROCS=1; $fn; }"
+    stack "$name-p1" "start_p1_${fn#start_}" "${STACK_PORT[$name]}" "fcgi-hello /fcgi 32"
+}
+for s in cpm-fcgi nginx-fcgi-ka nginx-fcgi lighttpd-fcgi h2o-fcgi h2o-fcgi-ext; do p1_stack "$s"; done
+unset s
