@@ -632,11 +632,7 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 			ok = nb_pipe(pin, 1) == 0;
 			child_in = pin[0];
 		} else {
-			/* the worker's own /dev/null, opened once */
-			static int devnull = -1;
-			if (devnull < 0)
-				devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			child_in = devnull;
+			child_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			ok = child_in >= 0;
 		}
 	}
@@ -654,8 +650,8 @@ static void *cgi_start(struct exchange *x, const struct exchange_info *info)
 	int rc = ok ? spawn(r, &s, envp, child_in, pout[1], perr[1]) : errno;
 	free(arena);
 	free(envp);
-	if (pin[0] >= 0)
-		close(pin[0]);
+	if (child_in >= 0 && child_in != info->body_fd)
+		close(child_in);
 	if (pout[1] >= 0)
 		close(pout[1]);
 	if (perr[1] >= 0)

@@ -71,7 +71,7 @@ JSON
 	[ "$total" -le $((N * 7 + 20)) ]
 }
 
-@test "a CGI request: the worker's side of a spawn is about 30 system calls, no getrlimit" {
+@test "a CGI request: the worker's side of a spawn is about 32 system calls, no getrlimit" {
 	CPM_WORKERS=1 cpm_config
 	cpm_start
 	count_syscalls "$BATS_TEST_TMPDIR/cgi.txt" "/ex/hello"
@@ -83,7 +83,7 @@ JSON
 	[ "$(calls "$t" rt_sigprocmask)" -le 2 ]
 	total=$(calls "$t" total)
 	echo "total $total for $N requests" >&3
-	# about 30 a request (43.2 with posix_spawn and /dev/null opened each
-	# time); how the program's output falls into reads and writes varies
+	# about 32 a request (43.2 with posix_spawn); how the program's output
+	# falls into reads and writes varies
 	[ "$total" -le $((N * 34)) ]
 }
