@@ -271,7 +271,7 @@ static void wake_waiting(int id)
 {
 	const struct scoreboard *sb = loop_scoreboard();
 	uint64_t bit = 1ULL << id;
-	for (unsigned i = 0; i < sb->nslots; i++) {
+	for (unsigned i = 0, n = scoreboard_slots_used(sb); i < n; i++) {
 		const struct worker_slot *w = &sb->slots[i];
 		pid_t pid = w->pid;
 		if (pid > 0 && pid != me && (w->pools_waiting & bit))

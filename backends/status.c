@@ -152,7 +152,7 @@ static void view_read(struct view *v, const struct scoreboard *sb, int64_t now)
 	memset(v, 0, sizeof(*v));
 	for (int k = 0; k < 3; k++)
 		v->tls[k] = __atomic_load_n(&sb->tls_handshakes[k], __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < sb->nslots; i++) {
+	for (unsigned i = 0, n = scoreboard_slots_used(sb); i < n; i++) {
 		const struct worker_slot *s = &sb->slots[i];
 		if (!worker_live(s))
 			continue;
@@ -179,7 +179,7 @@ static void view_read(struct view *v, const struct scoreboard *sb, int64_t now)
 			b->errors[k] = __atomic_load_n(&e->errors[k], __ATOMIC_RELAXED);
 		hist_read(&b->duration, &e->duration);
 		hist_read(&b->wait, &e->wait);
-		for (unsigned w = 0; w < sb->nslots; w++)
+		for (unsigned w = 0, n = scoreboard_slots_used(sb); w < n; w++)
 			if (worker_live(&sb->slots[w])) {
 				b->cgi_running += sb->slots[w].backend[i].cgi_running;
 				b->cgi_queued += sb->slots[w].backend[i].cgi_queued;
@@ -290,7 +290,7 @@ static void json(struct out *o, const struct scoreboard *sb, const struct view *
 	    (long)sb->master_pid, (double)(now - sb->started_ms) / 1000.0, (long long)sb->started_unix, sb->generation);
 	put(o, "\"workers\":[");
 	int first = 1;
-	for (unsigned i = 0; i < sb->nslots; i++) {
+	for (unsigned i = 0, n = scoreboard_slots_used(sb); i < n; i++) {
 		const struct worker_slot *s = &sb->slots[i];
 		if (!worker_live(s))
 			continue;

@@ -223,6 +223,8 @@ static void spawn_worker(unsigned i)
 	struct worker_slot *slot = &A.sb->slots[i];
 	memset((void *)slot, 0, sizeof(*slot));
 	slot->state = SLOT_BOOTING;
+	if (scoreboard_slots_used(A.sb) < i + 1)
+		__atomic_store_n(&A.sb->slots_used, i + 1, __ATOMIC_RELEASE);
 	slot->started_ms = slot->heartbeat_ms = monotonic_ms();
 	long maxreq = A.cf->max_requests ? A.cf->max_requests + jitter(A.cf->max_requests_jitter) : 0;
 
@@ -321,6 +323,10 @@ static void reap(void)
 		A.w[i].pid = 0;
 		A.sb->slots[i].state = SLOT_FREE;
 		A.sb->slots[i].pid = 0;
+		unsigned used = scoreboard_slots_used(A.sb);
+		while (used > 0 && A.w[used - 1].pid <= 0)
+			used--;
+		__atomic_store_n(&A.sb->slots_used, used, __ATOMIC_RELEASE);
 	}
 }
 

@@ -166,6 +166,10 @@ struct pool_header {
 
 struct scoreboard {
 	unsigned nslots;
+	/* 1 + the highest slot a worker holds (set by the master before it
+	 * forks one, lowered when it reaps the last): a scan of the workers
+	 * stops there, instead of touching all nslots (3.3 MiB of them) */
+	volatile unsigned slots_used;
 	volatile pid_t master_pid;
 	volatile int64_t started_ms;   /* CLOCK_MONOTONIC */
 	volatile int64_t started_unix; /* wall clock, for humans */
@@ -193,6 +197,12 @@ void scoreboard_count(struct scoreboard *sb, unsigned idx, int status, int64_t d
 
 struct scoreboard *scoreboard_create(unsigned nslots);
 void scoreboard_destroy(struct scoreboard *sb);
+
+/* How many slots from 0 a scan of the workers looks at. */
+static inline unsigned scoreboard_slots_used(const struct scoreboard *sb)
+{
+	return __atomic_load_n(&sb->slots_used, __ATOMIC_ACQUIRE);
+}
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t monotonic_ms(void);

@@ -149,7 +149,7 @@ static pid_t behind_us(void)
 {
 	pid_t pid = 0;
 	uint32_t fewest = w.nconns > 1 ? w.nconns - 1 : 0;
-	for (unsigned i = 0; i < w.sb->nslots; i++) {
+	for (unsigned i = 0, n = scoreboard_slots_used(w.sb); i < n; i++) {
 		const struct worker_slot *o = &w.sb->slots[i];
 		if (o != w.slot && o->pid > 0 && o->state == SLOT_READY && o->connections < fewest) {
 			fewest = o->connections;
