@@ -779,8 +779,6 @@ int arbiter_run(struct config *cf, const struct arbiter_opts *opts)
 	A.sb->master_pid = getpid(); /* after -D: the daemon's pid */
 	A.sb->started_ms = monotonic_ms();
 	A.sb->started_unix = time(NULL);
-	if (tls_shared_init() < 0) /* ticket keys and session cache, before the first worker */
-		return 1;
 	A.w = xcalloc(A.nworkers, sizeof(*A.w));
 	if (pipe2(wakepipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe: %s", strerror(errno));

@@ -372,7 +372,11 @@ static SSL_CTX *make_ctx(const struct tls_conf *t, char *err, size_t errlen)
 		}
 	}
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-	tls_shared_attach(ctx, t->session_tickets, t->session_timeout_ms);
+	if (tls_shared_attach(ctx, t->session_tickets, t->session_timeout_ms) < 0) {
+		snprintf(err, errlen, "no shared memory or random bytes for the session keys (see the log)");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
 }
 

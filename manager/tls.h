@@ -82,17 +82,21 @@ int tls_conn_resumed(const struct tls_conn *t);
 
 /* ---- shared between workers (tls_shared.c) ---- */
 
-/* Master, once, before the first worker: shared memory for the session
- * ticket keys and the session cache (never written to disk). 0 or -1. */
+/* Master, before the first worker that has a TLS listener (the first
+ * tls_shared_attach does it: a cpm without TLS never starts OpenSSL's
+ * random generator, 3.4 MiB of libcrypto in the master's RSS): shared
+ * memory for the session ticket keys and the session cache (never written
+ * to disk). 0 or -1. */
 int tls_shared_init(void);
 
 /* Master: make new ticket keys when due. Returns the ms until the next
  * rotation (for the master's poll timeout). */
 int tls_shared_tick(int64_t now_ms);
 
-/* Master, at load: hook a context to the shared keys and cache.
- * tickets: issue session tickets; timeout_ms: how long a session is
- * resumable. */
-void tls_shared_attach(void *ssl_ctx, int tickets, int64_t timeout_ms);
+/* Master, at load: hook a context to the shared keys and cache (made by
+ * the first call). tickets: issue session tickets; timeout_ms: how long a
+ * session is resumable. 0, or -1 (logged) when the shared memory cannot
+ * be had. */
+int tls_shared_attach(void *ssl_ctx, int tickets, int64_t timeout_ms);
 
 #endif

@@ -407,9 +407,11 @@ static void remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)
 	cache_del(id, idlen);
 }
 
-void tls_shared_attach(void *ssl_ctx, int tickets, int64_t timeout_ms)
+int tls_shared_attach(void *ssl_ctx, int tickets, int64_t timeout_ms)
 {
 	SSL_CTX *ctx = ssl_ctx;
+	if (tls_shared_init() < 0)
+		return -1;
 	timeout_ms = timeout_ms < 1000 ? 1000 : (timeout_ms + 999) / 1000 * 1000; /* OpenSSL counts seconds */
 	if (timeout_ms > max_timeout_ms)
 		max_timeout_ms = timeout_ms;
@@ -425,4 +427,5 @@ void tls_shared_attach(void *ssl_ctx, int tickets, int64_t timeout_ms)
 	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
 	SSL_CTX_sess_set_get_cb(ctx, get_session_cb);
 	SSL_CTX_sess_set_remove_cb(ctx, remove_session_cb);
+	return 0;
 }
