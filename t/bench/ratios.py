@@ -47,6 +47,8 @@ class Row:
         self.wrk = statistics.median(int(r["wrk_cpu_pct"]) for r in reps)
         self.other = max(int(r.get("other_cpu_pct") or 0) for r in reps)
         self.starved = self.rps * self.p50 / 1000 < self.c / 4
+        self.rss_idle = statistics.median(int(r.get("rss_idle_kb") or 0) for r in reps)
+        self.procs_idle = int(reps[0].get("procs_idle") or 0)
         self.reps = len(reps)
 
     def show(self):
@@ -188,6 +190,15 @@ def main():
         row("static 100 MiB c8: cpm-static ÷ nginx-static", "-", "≥ 0.9", None)
 
     # ---- memory
+    # the 5.4 MiB is run-peers.sh's own figure, "RSS idle" of the cpm-cgi stack (VmRSS
+    # of the master and its 2 workers before the load), taken before cpm linked OpenSSL
+    cgi = next((v for (s_, b, c), v in M.items() if s_ == "cpm-cgi" and v.rss_idle), None)
+    if cgi:
+        row(f"memory: idle RSS of the cpm-cgi stack (run-peers.sh's figure, {cgi.procs_idle} processes: "
+            "master + workers; the issue's 5.4 MiB is this figure from before TLS)",
+            f"**{cgi.rss_idle / 1024:.1f} MiB**", "≤ 5.4 MiB", cgi.rss_idle <= RSS_TARGET_KB)
+    else:
+        row("memory: idle RSS of the cpm-cgi stack", "-", "≤ 5.4 MiB", None)
     mem_path = os.path.join(res, "memory", "default-stack.json")
     if os.path.exists(mem_path):
         m = json.load(open(mem_path))
@@ -197,9 +208,9 @@ def main():
         app_pss = sum(a["pss_kb"] for a in m["apps"])
         row(f"memory: idle RSS of the default stack (etc/cpm.json; VmRSS of cpm's master + {len(m['workers'])} workers)",
             f"**{cpm_rss / 1024:.1f} MiB** (PSS {cpm_pss / 1024:.1f} MiB; + pool apps {len(m['apps'])} procs: "
-            f"RSS {app_rss / 1024:.1f}, PSS {app_pss / 1024:.1f} MiB)", "≤ 5.4 MiB", cpm_rss <= RSS_TARGET_KB)
+            f"RSS {app_rss / 1024:.1f}, PSS {app_pss / 1024:.1f} MiB)", "-", "report")
     else:
-        row("memory: idle RSS of the default stack", "-", "≤ 5.4 MiB", None)
+        row("memory: idle RSS of the default stack", "-", "-", None)
     idle_path = os.path.join(res, "idle", "rounds.jsonl")
     rounds = [json.loads(x) for x in open(idle_path) if x.strip()] if os.path.exists(idle_path) else []
     if rounds:
