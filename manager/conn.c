@@ -1161,13 +1161,20 @@ void conn_run_pending(void)
 		c->pending = 0;
 		if (c->state == CS_DONE) {
 			next_request(c);
-		} else if (out_pending(c) && conn_flush(c) < 0) {
-			client_gone(c); /* what flush_soon left for this moment */
-		} else if (c->tls_read_ready) {
-			c->tls_read_ready = 0;
-			conn_read(c, EPOLLIN);
 		} else {
-			conn_update(c);
+			/* what flush_soon left for this moment; then, whether it
+			 * all went or not, the interest and the deadline (a
+			 * partial write needs EPOLLOUT) */
+			if (out_pending(c) && conn_flush(c) < 0) {
+				client_gone(c);
+				continue;
+			}
+			if (c->tls_read_ready) {
+				c->tls_read_ready = 0;
+				conn_read(c, EPOLLIN);
+			} else {
+				conn_update(c);
+			}
 		}
 	}
 }
